@@ -1,0 +1,135 @@
+"""Composition: the one place that names concrete adapters and wires a running service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from jiaodong.bus.subjects import coordinator_consumer, node_consumer
+from jiaodong.bus.transport import BusSettings, Transport
+from jiaodong.config import Settings
+from jiaodong.coordinator.service import Coordinator
+from jiaodong.coordinator.servicer import CoordinatorServicer
+from jiaodong.domain.clock import Clock, SystemClock
+from jiaodong.domain.registry import Registry
+from jiaodong.node.service import CourtNode
+from jiaodong.node.servicer import CourtNodeServicer
+from jiaodong.registry_files import load_registry
+from jiaodong.store.database import Database
+from jiaodong.v1 import (
+    coordinator_service_pb2,
+    coordinator_service_pb2_grpc,
+    court_node_service_pb2,
+    court_node_service_pb2_grpc,
+)
+
+log = structlog.get_logger("jiaodong.app")
+
+
+def create_server(address: str, service_names: list[str]) -> tuple[grpc.aio.Server, int, Any]:
+    """A gRPC server bound to ``address`` (port 0 picks a free one), with health and reflection."""
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind gRPC server to {address}")
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    )
+    return server, port, health_servicer
+
+
+@dataclass
+class Running:
+    """A started service: its gRPC server, port, transport and database."""
+
+    name: str
+    port: int
+    server: grpc.aio.Server
+    transport: Transport
+    db: Database
+    service: Any
+    health: Any
+    extras: list[Any] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, grace: float = 2.0) -> None:
+        """Graceful: stop taking calls, drain the bus, close the database."""
+        with contextlib.suppress(Exception):
+            await self.health.enter_graceful_shutdown()
+        self.service.broadcaster.close()
+        await self.server.stop(grace)
+        await self.transport.stop()
+        self.db.close()
+        log.info("service_stopped", service=self.name)
+
+
+async def _mark_serving(health_servicer: Any, names: list[str]) -> None:
+    for name in ["", *names]:
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+
+async def start_node(
+    settings: Settings,
+    city: str,
+    *,
+    port: int = 0,
+    registry: Registry | None = None,
+    clock: Clock | None = None,
+) -> Running:
+    registry = registry or load_registry(settings.courts_dir)
+    city_info = registry.city(city)
+    node_id = city_info.node
+    clock = clock or SystemClock()
+    db = Database(settings.database_for(node_id))
+    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
+    node = CourtNode(node_id, registry, db, clock)
+    transport = Transport(BusSettings(url=settings.nats_url, name=node_id), db, clock)
+    node.set_relay_wake(transport.wake)
+    await transport.start(node_consumer(node_id, sorted(node.courts)), node.on_message)
+    service = court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"].full_name
+    server, bound, health_servicer = create_server(f"{settings.host}:{port}", [service])
+    court_node_service_pb2_grpc.add_CourtNodeServiceServicer_to_server(
+        CourtNodeServicer(node), server
+    )
+    await server.start()
+    await _mark_serving(health_servicer, [service])
+    log.info("node_started", node=node_id, city=city, port=bound, courts=len(node.courts))
+    return Running(node_id, bound, server, transport, db, node, health_servicer)
+
+
+async def start_coordinator(
+    settings: Settings,
+    *,
+    port: int = 0,
+    registry: Registry | None = None,
+    clock: Clock | None = None,
+) -> Running:
+    registry = registry or load_registry(settings.courts_dir)
+    clock = clock or SystemClock()
+    db = Database(settings.database_for("coordinator"))
+    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
+    coordinator = Coordinator(registry, db, clock)
+    transport = Transport(BusSettings(url=settings.nats_url, name="coordinator"), db, clock)
+    coordinator.set_relay_wake(transport.wake)
+    await transport.start(coordinator_consumer(), coordinator.on_message)
+    service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name
+    server, bound, health_servicer = create_server(f"{settings.host}:{port}", [service])
+    coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
+        CoordinatorServicer(coordinator), server
+    )
+    await server.start()
+    await _mark_serving(health_servicer, [service])
+    log.info("coordinator_started", port=bound)
+    return Running("coordinator", bound, server, transport, db, coordinator, health_servicer)

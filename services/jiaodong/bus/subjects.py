@@ -1,0 +1,97 @@
+"""Streams, subjects and consumers, declared once, as data.
+
+Nodes publish on ``jd.v1.coord.<court>.<kind>`` (the court is the sender); the coordinator consumes
+them all. The coordinator publishes on ``jd.v1.court.<court>.<kind>`` (the court is the receiver);
+each city node consumes the subjects of the courts it hosts with one durable pull consumer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """The last token of a subject: what the envelope carries."""
+
+    SYNC = "sync"
+    REQUEST = "request"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: int
+    duplicate_window_seconds: int
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    stream: str
+    durable: str
+    filter_subjects: tuple[str, ...]
+    max_deliver: int
+    ack_wait_seconds: int
+    max_ack_pending: int
+
+
+COORD_STREAM = StreamSpec(
+    name="JD_COORD",
+    subjects=("jd.v1.coord.>",),
+    max_age_seconds=30 * 24 * 3600,
+    duplicate_window_seconds=15 * 60,
+)
+COURT_STREAM = StreamSpec(
+    name="JD_COURT",
+    subjects=("jd.v1.court.>",),
+    max_age_seconds=30 * 24 * 3600,
+    duplicate_window_seconds=15 * 60,
+)
+STREAMS = (COORD_STREAM, COURT_STREAM)
+
+# A message whose handler keeps failing is parked after this many deliveries.
+MAX_DELIVER = 5
+
+
+def to_coordinator(court_id: str, kind: Kind) -> str:
+    return f"jd.v1.coord.{court_id}.{kind.value}"
+
+
+def to_court(court_id: str, kind: Kind) -> str:
+    return f"jd.v1.court.{court_id}.{kind.value}"
+
+
+def court_of(subject: str) -> str:
+    """The court token of a jd.v1 subject."""
+    parts = subject.split(".")
+    if len(parts) != 5 or parts[:2] != ["jd", "v1"]:
+        raise ValueError(f"not a jd.v1 subject: {subject}")
+    return parts[3]
+
+
+def kind_of(subject: str) -> Kind:
+    return Kind(subject.rsplit(".", 1)[-1])
+
+
+def coordinator_consumer() -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=COORD_STREAM.name,
+        durable="coordinator",
+        filter_subjects=("jd.v1.coord.>",),
+        max_deliver=MAX_DELIVER + 5,
+        ack_wait_seconds=30,
+        max_ack_pending=1000,
+    )
+
+
+def node_consumer(node: str, court_ids: list[str]) -> ConsumerSpec:
+    return ConsumerSpec(
+        stream=COURT_STREAM.name,
+        durable=node,
+        filter_subjects=tuple(f"jd.v1.court.{c}.>" for c in sorted(court_ids)),
+        max_deliver=MAX_DELIVER + 5,
+        ack_wait_seconds=30,
+        max_ack_pending=1000,
+    )

@@ -1,0 +1,259 @@
+"""JetStream transport: the outbox relay and the durable pull consumer.
+
+The database is the record and the bus only carries: the relay publishes committed outbox rows with
+``Nats-Msg-Id`` (so the broker drops a re-publish inside its window), and the consumer acks a
+message only after its effect is committed. A message that cannot be decoded, or whose handler
+keeps failing, is parked as a dead letter in the database and acked, so it never blocks the ones
+behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats
+import structlog
+from google.protobuf.message import DecodeError
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError, NotFoundError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
+from jiaodong.domain.clock import Clock
+from jiaodong.domain.errors import DomainError
+from jiaodong.store import ledger
+from jiaodong.store.database import Database
+from jiaodong.v1 import bus_pb2
+
+log = structlog.get_logger("jiaodong.bus")
+
+Handler = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
+
+
+class Permanent(Exception):
+    """A message that can never be applied; park it at once."""
+
+
+@dataclass
+class BusSettings:
+    url: str
+    name: str
+    replicas: int = 1
+    fetch_batch: int = 64
+    relay_batch: int = 256
+
+
+async def connect(url: str, name: str, timeout: float = 20.0) -> NatsClient:
+    """Connect with retries, then keep reconnecting forever if the broker goes away."""
+
+    async def _err(exc: Exception) -> None:
+        log.warning("nats_error", error=str(exc))
+
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=0.1, max=2),
+        retry=retry_if_exception_type((OSError, nats.errors.NoServersError, TimeoutError)),
+        reraise=True,
+    ):
+        with attempt:
+            return await nats.connect(
+                url,
+                name=name,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+                allow_reconnect=True,
+                error_cb=_err,
+            )
+    raise RuntimeError("unreachable")
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    for spec in STREAMS:
+        config = api.StreamConfig(
+            name=spec.name,
+            subjects=list(spec.subjects),
+            retention=api.RetentionPolicy.LIMITS,
+            storage=api.StorageType.FILE,
+            max_age=float(spec.max_age_seconds),
+            duplicate_window=float(spec.duplicate_window_seconds),
+            num_replicas=replicas,
+        )
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            await js.update_stream(config)
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    config = api.ConsumerConfig(
+        durable_name=spec.durable,
+        filter_subjects=list(spec.filter_subjects),
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        max_deliver=spec.max_deliver,
+        ack_wait=float(spec.ack_wait_seconds),
+        max_ack_pending=spec.max_ack_pending,
+    )
+    await js.add_consumer(spec.stream, config)
+
+
+class Transport:
+    """One service's link to JetStream: relay out, consume in."""
+
+    def __init__(self, settings: BusSettings, db: Database, clock: Clock) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.nc: NatsClient | None = None
+        self.js: JetStreamContext | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+        self.published = 0
+        self.consumed = 0
+        self.parked = 0
+
+    async def start(self, consumer: ConsumerSpec, handler: Handler) -> None:
+        self.nc = await connect(self.settings.url, self.settings.name)
+        self.js = self.nc.jetstream()
+        await ensure_streams(self.js, self.settings.replicas)
+        await ensure_consumer(self.js, consumer)
+        self._tasks = [
+            asyncio.create_task(self._relay(), name="outbox-relay"),
+            asyncio.create_task(self._consume(consumer, handler), name="consumer"),
+        ]
+
+    def wake(self) -> None:
+        """Tell the relay there is something new in the outbox."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Drain: finish the message in hand, publish what is committed, then close."""
+        self._stopping.set()
+        self._wake.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        self._tasks = []
+        if self.nc is not None and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.flush(timeout=2)
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+        self.nc = None
+
+    # -- outbox relay --------------------------------------------------------------------------
+
+    async def _relay(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            try:
+                sent = await self.relay_once()
+                backoff = 0.1
+            except Exception as exc:
+                log.warning("relay_failed", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+
+    async def relay_once(self) -> int:
+        """Publish one batch of committed outbox rows; returns how many were published."""
+        assert self.js is not None
+        rows = await self.db.run(lambda s: ledger.unpublished(s, self.settings.relay_batch))
+        done: list[int] = []
+        try:
+            for row in rows:
+                await self.js.publish(
+                    row.subject, row.payload, headers={"Nats-Msg-Id": row.message_id}, timeout=5
+                )
+                assert row.id is not None
+                done.append(row.id)
+        finally:
+            if done:
+                now = self.clock.now()
+                await self.db.run(lambda s: ledger.mark_published(s, done, now))
+                self.published += len(done)
+        return len(done)
+
+    # -- consumer ------------------------------------------------------------------------------
+
+    async def _consume(self, spec: ConsumerSpec, handler: Handler) -> None:
+        assert self.js is not None
+        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        while not self._stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.5)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except (NotFoundError, nats.errors.ConnectionClosedError) as exc:
+                log.warning("fetch_failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await ensure_streams(self.js, self.settings.replicas)
+                    await ensure_consumer(self.js, spec)
+                continue
+            except Exception as exc:
+                log.warning("fetch_failed", error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._deliver(msg, handler)
+
+    async def _deliver(self, msg: Msg, handler: Handler) -> None:
+        delivered = msg.metadata.num_delivered
+        header_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        envelope = bus_pb2.Envelope()
+        try:
+            envelope.ParseFromString(msg.data)
+            if not envelope.message_id or envelope.WhichOneof("body") is None:
+                raise Permanent("envelope without message id or body")
+            await handler(msg.subject, envelope)
+        except (DecodeError, Permanent, DomainError, ledger.HistoryConflict) as exc:
+            await self._park(msg, header_id, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:
+            if delivered >= MAX_DELIVER:
+                await self._park(msg, header_id, f"failed {delivered} times: {exc}")
+                return
+            log.warning(
+                "message_retry",
+                subject=msg.subject,
+                delivered=delivered,
+                error=str(exc),
+                delegation_id=_delegation_of(envelope),
+            )
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=min(0.2 * 2**delivered, 10.0))
+            return
+        self.consumed += 1
+        with contextlib.suppress(Exception):
+            await msg.ack()
+
+    async def _park(self, msg: Msg, message_id: str, reason: str) -> None:
+        now = self.clock.now()
+        await self.db.run(lambda s: ledger.park(s, msg.subject, message_id, reason, msg.data, now))
+        self.parked += 1
+        log.error("message_parked", subject=msg.subject, message_id=message_id, reason=reason)
+        with contextlib.suppress(Exception):
+            await msg.ack()
+
+
+def _delegation_of(envelope: bus_pb2.Envelope) -> str:
+    body = envelope.WhichOneof("body")
+    if body == "sync":
+        return envelope.sync.delegation.id
+    if body == "request":
+        return envelope.request.delegation_id
+    if body == "refused":
+        return envelope.refused.delegation_id
+    return ""

@@ -1,0 +1,111 @@
+"""CoordinatorService: thin translation between gRPC and the coordinator's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+
+from jiaodong.convert import optional_enum, status_from_pb
+from jiaodong.coordinator.service import Coordinator
+from jiaodong.domain.errors import InvalidInput
+from jiaodong.domain.lifecycle import EventKind
+from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
+from jiaodong.v1 import coordinator_service_pb2 as api
+from jiaodong.v1 import coordinator_service_pb2_grpc as api_grpc
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.watch import Change
+
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    @handles_domain_errors
+    async def ListCourts(
+        self, request: api.ListCourtsRequest, context: Ctx
+    ) -> api.ListCourtsResponse:
+        registry = self.coordinator.registry
+        if request.city and request.city not in registry.cities:
+            raise InvalidInput.one("city", f"unknown city {request.city!r}")
+        courts = sorted(registry.courts.values(), key=lambda c: c.court_id)
+        return api.ListCourtsResponse(
+            courts=[
+                api.Court(
+                    court_id=c.court_id,
+                    case_code=c.case_code,
+                    name_zh=c.name_zh,
+                    name_en=c.name_en,
+                    city=c.city,
+                    level=c.level,
+                    node=c.node,
+                    districts=list(c.districts),
+                )
+                for c in courts
+                if not request.city or c.city == request.city
+            ]
+        )
+
+    @handles_domain_errors
+    async def GetDelegation(
+        self, request: api.CoordinatorGetDelegationRequest, context: Ctx
+    ) -> api.CoordinatorGetDelegationResponse:
+        return api.CoordinatorGetDelegationResponse(
+            delegation=await self.coordinator.get(request.id)
+        )
+
+    @handles_domain_errors
+    async def ListDelegations(
+        self, request: api.CoordinatorListDelegationsRequest, context: Ctx
+    ) -> api.CoordinatorListDelegationsResponse:
+        statuses = [status_from_pb(s) for s in request.statuses if s != pb.STATUS_UNSPECIFIED]
+        tasks = [optional_enum(pb.TaskType, "TASK_TYPE", t) for t in request.task_types]
+        items, token, total = await self.coordinator.list(
+            request.from_city,
+            request.to_city,
+            statuses,
+            [t for t in tasks if t],
+            request.page_size,
+            request.page_token,
+        )
+        return api.CoordinatorListDelegationsResponse(
+            delegations=items, next_page_token=token, total=total
+        )
+
+    @streams_domain_errors
+    async def WatchBoard(
+        self, request: api.WatchBoardRequest, context: Ctx
+    ) -> AsyncIterator[api.WatchBoardResponse]:
+        registry = self.coordinator.registry
+        if request.city and request.city not in registry.cities:
+            raise InvalidInput.one("city", f"unknown city {request.city!r}")
+
+        def keep(change: Change) -> bool:
+            if not request.city:
+                return True
+            d = change.delegation
+            courts = [c for c in (d.requesting_court, d.entrusted_court) if c]
+            return any(registry.court(c).city == request.city for c in courts)
+
+        async for change in self.coordinator.broadcaster.watch(keep):
+            out = api.WatchBoardResponse(delegation=change.delegation)
+            if change.event is not None:
+                out.event.CopyFrom(change.event)
+            yield out
+
+    @handles_domain_errors
+    async def Reroute(self, request: api.RerouteRequest, context: Ctx) -> api.RerouteResponse:
+        d = await self.coordinator.steer(
+            request.id, EventKind.REROUTED, request.request_id, request.text, request.court_id
+        )
+        return api.RerouteResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Escalate(self, request: api.EscalateRequest, context: Ctx) -> api.EscalateResponse:
+        d = await self.coordinator.steer(
+            request.id, EventKind.ESCALATED, request.request_id, request.text
+        )
+        return api.EscalateResponse(delegation=d)

@@ -1,0 +1,223 @@
+"""What a delegation asks for, and the checks a new one must pass before anything is written."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from jiaodong.domain.errors import DomainError, FieldViolation, InvalidInput, RoutingRefused
+from jiaodong.domain.identifiers import (
+    normalize_case_number,
+    plate_city,
+    validate_plate,
+    validate_resident_id,
+    validate_social_credit_code,
+)
+from jiaodong.domain.lifecycle import Document
+from jiaodong.domain.registry import Registry
+from jiaodong.domain.routing import Target, route
+
+MAX_TEXT = 4000
+MAX_NAME = 200
+MAX_DOCUMENTS = 50
+MAX_DOCUMENT_BYTES = 200 * 1024 * 1024
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
+MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+\-]*/[a-z0-9][a-z0-9.+\-]*$")
+
+
+class TaskType(StrEnum):
+    PROPERTY_INQUIRY = "PROPERTY_INQUIRY"
+    SEIZURE = "SEIZURE"
+    ON_SITE_INSPECTION = "ON_SITE_INSPECTION"
+    HANDOVER = "HANDOVER"
+    FORCED_EVICTION = "FORCED_EVICTION"
+    SERVICE_OF_DOCUMENTS = "SERVICE_OF_DOCUMENTS"
+
+
+class AssetKind(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    REAL_ESTATE = "REAL_ESTATE"
+    VEHICLE = "VEHICLE"
+    EQUITY = "EQUITY"
+    DEPOSIT = "DEPOSIT"
+    OTHER = "OTHER"
+
+
+class Priority(StrEnum):
+    NORMAL = "NORMAL"
+    URGENT = "URGENT"
+
+
+@dataclass(frozen=True)
+class Debtor:
+    """The party concerned: a person (resident ID) or an organisation (social credit code)."""
+
+    is_person: bool
+    name: str
+    identifier: str
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new delegation as the requesting court submits it."""
+
+    request_id: str
+    case_number: str
+    target: Target
+    task_type: TaskType | None
+    asset_kind: AssetKind
+    debtor: Debtor | None
+    address: str
+    district: str
+    requested_actions: str
+    documents: tuple[Document, ...] = ()
+    priority: Priority = Priority.NORMAL
+    plate: str = ""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A draft that passed every check, in normal form, with the court it will go to."""
+
+    draft: Draft
+    entrusted_court: str
+    warnings: tuple[str, ...] = field(default=())
+
+
+def check_text(
+    violations: list[FieldViolation],
+    name: str,
+    value: str,
+    *,
+    required: bool,
+    limit: int = MAX_TEXT,
+) -> None:
+    """Record a violation for a missing, oversize or control-character text."""
+    if required and not value.strip():
+        violations.append(FieldViolation(name, "is required"))
+    elif len(value) > limit:
+        violations.append(FieldViolation(name, f"is {len(value)} characters; at most {limit}"))
+    elif any(ord(c) < 32 and c not in "\n\t" for c in value) or "\x7f" in value:
+        violations.append(FieldViolation(name, "contains control characters"))
+
+
+def check_documents(
+    violations: list[FieldViolation], name: str, documents: tuple[Document, ...]
+) -> None:
+    if len(documents) > MAX_DOCUMENTS:
+        violations.append(
+            FieldViolation(name, f"{len(documents)} documents; at most {MAX_DOCUMENTS}")
+        )
+        return
+    for i, doc in enumerate(documents):
+        where = f"{name}[{i}]"
+        check_text(violations, f"{where}.name", doc.name, required=True, limit=MAX_NAME)
+        if not MEDIA_TYPE.match(doc.media_type):
+            violations.append(
+                FieldViolation(f"{where}.media_type", "is not a media type like application/pdf")
+            )
+        if not 0 < doc.size_bytes <= MAX_DOCUMENT_BYTES:
+            violations.append(
+                FieldViolation(f"{where}.size_bytes", f"must be 1 to {MAX_DOCUMENT_BYTES} bytes")
+            )
+        if not SHA256.match(doc.sha256):
+            violations.append(
+                FieldViolation(f"{where}.sha256", "must be 64 lowercase hex characters")
+            )
+
+
+def check_request_id(violations: list[FieldViolation], name: str, value: str) -> None:
+    if not REQUEST_ID.match(value):
+        violations.append(
+            FieldViolation(name, "must be 1-64 characters of letters, digits and - _ . :")
+        )
+
+
+def _collect(violations: list[FieldViolation], fn_field: str, fn: object, *args: object) -> object:
+    try:
+        return fn(*args)  # type: ignore[operator]
+    except InvalidInput as exc:
+        violations.extend(
+            FieldViolation(fn_field if v.field in ("", fn_field) else v.field, v.description)
+            for v in exc.violations
+        )
+        return None
+
+
+def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Checked:
+    """Validate and normalise a draft; raise InvalidInput listing every bad field at once."""
+    violations: list[FieldViolation] = []
+    warnings: list[str] = []
+    check_request_id(violations, "request_id", draft.request_id)
+    case_number = _collect(violations, "case_number", normalize_case_number, draft.case_number)
+    if draft.task_type is None:
+        violations.append(FieldViolation("task_type", "is required"))
+    needs_asset = draft.task_type in (TaskType.PROPERTY_INQUIRY, TaskType.SEIZURE)
+    if needs_asset and draft.asset_kind is AssetKind.UNSPECIFIED:
+        violations.append(FieldViolation("asset_kind", "is required for inquiries and seizures"))
+    debtor = draft.debtor
+    if debtor is None:
+        violations.append(FieldViolation("debtor", "is required (a person or an organisation)"))
+    else:
+        kind = "person" if debtor.is_person else "organisation"
+        check_text(violations, f"debtor.{kind}.name", debtor.name, required=True, limit=MAX_NAME)
+        if debtor.is_person:
+            ident = _collect(
+                violations,
+                "debtor.person.resident_id",
+                validate_resident_id,
+                debtor.identifier,
+                "debtor.person.resident_id",
+            )
+        else:
+            code = _collect(
+                violations,
+                "debtor.organisation.social_credit_code",
+                validate_social_credit_code,
+                debtor.identifier,
+                "debtor.organisation.social_credit_code",
+            )
+            ident = None
+            if isinstance(code, tuple):
+                ident, warning = code
+                if warning:
+                    warnings.append(warning)
+        if debtor.phone and not PHONE.match(debtor.phone):
+            violations.append(FieldViolation("debtor.phone", "is not a telephone number"))
+        if isinstance(ident, str):
+            debtor = replace(debtor, identifier=ident)
+    check_text(violations, "place.address", draft.address, required=False, limit=MAX_NAME)
+    check_text(violations, "place.district", draft.district, required=False, limit=50)
+    check_text(violations, "requested_actions", draft.requested_actions, required=True)
+    check_documents(violations, "documents", draft.documents)
+    plate = draft.plate
+    if draft.asset_kind is AssetKind.VEHICLE and draft.task_type is TaskType.SEIZURE and not plate:
+        violations.append(FieldViolation("plate", "is required for a vehicle seizure"))
+    if plate:
+        normal = _collect(violations, "plate", validate_plate, plate, "plate")
+        if isinstance(normal, str):
+            plate = normal
+            city = plate_city(normal)
+            if city is None:
+                warnings.append(f"plate {normal} is not registered in a Jiaodong city")
+    entrusted = ""
+    try:
+        entrusted = route(registry, requesting_court, draft.target).court_id
+    except RoutingRefused as exc:
+        violations.append(FieldViolation(exc.field, exc.reason))
+    except DomainError as exc:
+        violations.append(FieldViolation("target", str(exc)))
+    if violations:
+        raise InvalidInput(violations)
+    assert isinstance(case_number, str)
+    normal_draft = replace(draft, case_number=case_number, debtor=debtor, plate=plate)
+    return Checked(normal_draft, entrusted, tuple(warnings))
+
+
+def fingerprint(draft: Draft) -> str:
+    """A stable text of the content, to tell a retry from another use of the same request_id."""
+    return repr(replace(draft, request_id=""))

@@ -1,0 +1,379 @@
+"""The delegation lifecycle: one state machine every side uses.
+
+A delegation's truth is its history: an append-only list of events numbered 1, 2, 3 ... and
+hash-chained. Its state is the fold of that history through the rules below. At any moment exactly
+one side may append (the *writer*): the requesting node writes event 1, the coordinator routes it
+(event 2), and from delivery on the entrusted court's node writes every event, applying the
+requesting court's and the coordinator's wishes as requests in the order they arrive. So no two
+sides can both "win" a conflicting transition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
+
+
+class Status(StrEnum):
+    """Where a delegation stands. Values match the proto enum names without the prefix."""
+
+    CREATED = "CREATED"
+    ROUTED = "ROUTED"
+    DELIVERED = "DELIVERED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    RETURNED = "RETURNED"
+    ACCEPTED = "ACCEPTED"
+    COMPLETED = "COMPLETED"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+    ROUTING_FAILED = "ROUTING_FAILED"
+
+    @property
+    def closed(self) -> bool:
+        return self in CLOSED
+
+
+CLOSED = frozenset({Status.CONFIRMED, Status.CANCELLED, Status.ROUTING_FAILED})
+
+
+class EventKind(StrEnum):
+    """What one history event records."""
+
+    CREATED = "CREATED"
+    ROUTED = "ROUTED"
+    ROUTING_FAILED = "ROUTING_FAILED"
+    DELIVERED = "DELIVERED"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    ACCEPTED = "ACCEPTED"
+    RETURNED = "RETURNED"
+    SUPPLEMENTED = "SUPPLEMENTED"
+    PROGRESS_REPORTED = "PROGRESS_REPORTED"
+    COMPLETED = "COMPLETED"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+    URGED = "URGED"
+    ESCALATED = "ESCALATED"
+    REROUTED = "REROUTED"
+
+
+class Side(StrEnum):
+    """Who acts in a step."""
+
+    REQUESTING = "REQUESTING"
+    ENTRUSTED = "ENTRUSTED"
+    COORDINATOR = "COORDINATOR"
+
+
+class ReturnReason(StrEnum):
+    NOT_OUR_JURISDICTION = "NOT_OUR_JURISDICTION"
+    MATERIALS_INCOMPLETE = "MATERIALS_INCOMPLETE"
+    REQUEST_UNCLEAR = "REQUEST_UNCLEAR"
+    OTHER = "OTHER"
+
+
+class CompletionResult(StrEnum):
+    DONE = "DONE"
+    PARTLY_DONE = "PARTLY_DONE"
+    NOT_POSSIBLE = "NOT_POSSIBLE"
+
+
+# Words a clerk reads in error messages.
+_ACTION_WORDS: Mapping[EventKind, str] = {
+    EventKind.CREATED: "create",
+    EventKind.ROUTED: "route",
+    EventKind.ROUTING_FAILED: "refuse routing of",
+    EventKind.DELIVERED: "deliver",
+    EventKind.ACKNOWLEDGED: "acknowledge",
+    EventKind.ACCEPTED: "accept",
+    EventKind.RETURNED: "return",
+    EventKind.SUPPLEMENTED: "supplement",
+    EventKind.PROGRESS_REPORTED: "report progress on",
+    EventKind.COMPLETED: "complete",
+    EventKind.CONFIRMED: "confirm",
+    EventKind.CANCELLED: "cancel",
+    EventKind.URGED: "urge",
+    EventKind.ESCALATED: "escalate",
+    EventKind.REROUTED: "reroute",
+}
+
+
+def action_word(kind: EventKind) -> str:
+    return _ACTION_WORDS[kind]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may cause an event and how it moves the status (from -> to)."""
+
+    sides: frozenset[Side]
+    moves: Mapping[Status, Status]
+
+
+_OPEN_BEFORE_ACCEPT = (Status.ROUTED, Status.DELIVERED, Status.ACKNOWLEDGED)
+_HANDLING = (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED)
+
+
+def _stay(*states: Status) -> dict[Status, Status]:
+    return {s: s for s in states}
+
+
+def _to(target: Status, *states: Status) -> dict[Status, Status]:
+    return dict.fromkeys(states, target)
+
+
+RULES: Mapping[EventKind, Rule] = {
+    EventKind.ROUTED: Rule(frozenset({Side.COORDINATOR}), _to(Status.ROUTED, Status.CREATED)),
+    EventKind.ROUTING_FAILED: Rule(
+        frozenset({Side.COORDINATOR}), _to(Status.ROUTING_FAILED, Status.CREATED)
+    ),
+    EventKind.DELIVERED: Rule(frozenset({Side.ENTRUSTED}), _to(Status.DELIVERED, Status.ROUTED)),
+    EventKind.ACKNOWLEDGED: Rule(
+        frozenset({Side.ENTRUSTED}), _to(Status.ACKNOWLEDGED, Status.DELIVERED)
+    ),
+    EventKind.ACCEPTED: Rule(
+        frozenset({Side.ENTRUSTED}), _to(Status.ACCEPTED, Status.ACKNOWLEDGED)
+    ),
+    EventKind.RETURNED: Rule(
+        frozenset({Side.ENTRUSTED}), _to(Status.RETURNED, Status.ACKNOWLEDGED, Status.ACCEPTED)
+    ),
+    EventKind.SUPPLEMENTED: Rule(
+        frozenset({Side.REQUESTING}),
+        {Status.RETURNED: Status.ACKNOWLEDGED, **_stay(*_HANDLING)},
+    ),
+    EventKind.PROGRESS_REPORTED: Rule(frozenset({Side.ENTRUSTED}), _stay(Status.ACCEPTED)),
+    EventKind.COMPLETED: Rule(frozenset({Side.ENTRUSTED}), _to(Status.COMPLETED, Status.ACCEPTED)),
+    EventKind.CONFIRMED: Rule(
+        frozenset({Side.REQUESTING}), _to(Status.CONFIRMED, Status.COMPLETED)
+    ),
+    EventKind.CANCELLED: Rule(
+        frozenset({Side.REQUESTING}),
+        _to(Status.CANCELLED, *_OPEN_BEFORE_ACCEPT, Status.RETURNED, Status.ACCEPTED),
+    ),
+    EventKind.URGED: Rule(
+        frozenset({Side.REQUESTING, Side.COORDINATOR}), _stay(*_OPEN_BEFORE_ACCEPT, Status.ACCEPTED)
+    ),
+    EventKind.ESCALATED: Rule(
+        frozenset({Side.COORDINATOR}),
+        _stay(*_OPEN_BEFORE_ACCEPT, Status.ACCEPTED, Status.RETURNED, Status.COMPLETED),
+    ),
+    EventKind.REROUTED: Rule(
+        frozenset({Side.COORDINATOR}), _to(Status.ROUTED, *_OPEN_BEFORE_ACCEPT, Status.RETURNED)
+    ),
+}
+
+# Events the requesting court or the coordinator cannot write themselves once the delegation is
+# delivered: they travel as requests to the entrusted court's node, which applies them in order.
+REQUESTED_KINDS = frozenset(
+    {
+        EventKind.SUPPLEMENTED,
+        EventKind.CONFIRMED,
+        EventKind.CANCELLED,
+        EventKind.URGED,
+        EventKind.ESCALATED,
+        EventKind.REROUTED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """Evidence of a document: its name, media type, size and SHA-256."""
+
+    name: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a delegation's history."""
+
+    event_id: str
+    seq: int
+    kind: EventKind
+    side: Side
+    actor_court: str
+    at: datetime
+    text: str = ""
+    court_id: str = ""
+    return_reason: str = ""
+    result: str = ""
+    documents: tuple[Document, ...] = ()
+    request_id: str = ""
+    prev_hash: str = ""
+    hash: str = ""
+
+    def content_hash(self) -> str:
+        """SHA-256 over the event's content and the previous hash (canonical JSON)."""
+        body = {
+            "event_id": self.event_id,
+            "seq": self.seq,
+            "kind": self.kind.value,
+            "side": self.side.value,
+            "actor_court": self.actor_court,
+            "at": self.at.isoformat(timespec="microseconds"),
+            "text": self.text,
+            "court_id": self.court_id,
+            "return_reason": self.return_reason,
+            "result": self.result,
+            "documents": [[d.name, d.media_type, d.size_bytes, d.sha256] for d in self.documents],
+            "request_id": self.request_id,
+            "prev_hash": self.prev_hash,
+        }
+        raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+    def sealed(self, prev_hash: str) -> Event:
+        """This event linked to its predecessor, with its own hash."""
+        linked = replace(self, prev_hash=prev_hash, hash="")
+        return replace(linked, hash=linked.content_hash())
+
+
+@dataclass(frozen=True)
+class DelegationState:
+    """What the history says about a delegation now."""
+
+    delegation_id: str
+    requesting_court: str
+    entrusted_court: str = ""
+    status: Status = Status.CREATED
+    seq: int = 0
+    last_hash: str = ""
+    result: str = ""
+    cycle: int = 0
+    step_times: Mapping[str, datetime] = field(default_factory=dict)
+
+    @property
+    def writer(self) -> Side | None:
+        """Which side may append the next event; None once closed."""
+        if self.status.closed:
+            return None
+        if self.status is Status.CREATED:
+            return Side.COORDINATOR
+        return Side.ENTRUSTED
+
+    def writer_court(self) -> str | None:
+        """The court whose node appends next (None for the coordinator or when closed)."""
+        return self.entrusted_court if self.writer is Side.ENTRUSTED else None
+
+    def side_of(self, court_id: str) -> Side | None:
+        if court_id == self.requesting_court:
+            return Side.REQUESTING
+        if court_id == self.entrusted_court:
+            return Side.ENTRUSTED
+        return None
+
+
+def check_allowed(state: DelegationState, kind: EventKind, side: Side) -> Status:
+    """The status after ``kind`` by ``side``; raises if the side may not or the state forbids it."""
+    rule = RULES.get(kind)
+    word = action_word(kind)
+    if rule is None:
+        raise IllegalTransition(
+            state.status.value, word, "this is not a step of a running delegation"
+        )
+    if side not in rule.sides:
+        who = ", ".join(sorted(s.value.lower() for s in rule.sides))
+        raise NotAllowed(
+            f"only the {who} side may {word} a delegation, not the {side.value.lower()}"
+        )
+    to = rule.moves.get(state.status)
+    if to is None:
+        allowed = ", ".join(s.value for s in rule.moves) or "no state"
+        raise IllegalTransition(
+            state.status.value, word, f"allowed only when the delegation is {allowed}"
+        )
+    return to
+
+
+_STEP_TIME = {
+    EventKind.CREATED: "created",
+    EventKind.ROUTED: "routed",
+    EventKind.REROUTED: "routed",
+    EventKind.DELIVERED: "delivered",
+    EventKind.ACKNOWLEDGED: "acknowledged",
+    EventKind.ACCEPTED: "accepted",
+    EventKind.RETURNED: "returned",
+    EventKind.COMPLETED: "completed",
+    EventKind.CONFIRMED: "closed",
+    EventKind.CANCELLED: "closed",
+    EventKind.ROUTING_FAILED: "closed",
+}
+
+
+def start(event: Event, requesting_court: str, delegation_id: str) -> DelegationState:
+    """The state after event 1 (CREATED)."""
+    if event.kind is not EventKind.CREATED or event.seq != 1:
+        raise InvalidInput.one("history", "a history must start with event 1, CREATED")
+    if event.prev_hash != "" or event.hash != event.content_hash():
+        raise InvalidInput.one("history[1]", "event 1 has a wrong hash")
+    return DelegationState(
+        delegation_id=delegation_id,
+        requesting_court=requesting_court,
+        status=Status.CREATED,
+        seq=1,
+        last_hash=event.hash,
+        step_times={"created": event.at, "updated": event.at},
+    )
+
+
+def apply(state: DelegationState, event: Event) -> DelegationState:
+    """The state after ``event``; raises if the event does not follow or is not allowed."""
+    if event.seq != state.seq + 1:
+        raise InvalidInput.one(
+            "history",
+            f"event {event.seq} does not follow event {state.seq} of {state.delegation_id}",
+        )
+    if event.prev_hash != state.last_hash or event.hash != event.content_hash():
+        raise InvalidInput.one("history", f"event {event.seq} breaks the hash chain")
+    to = check_allowed(state, event.kind, event.side)
+    times = dict(state.step_times)
+    if key := _STEP_TIME.get(event.kind):
+        times[key] = event.at
+    times["updated"] = event.at
+    entrusted = state.entrusted_court
+    cycle = state.cycle
+    if event.kind in (EventKind.ROUTED, EventKind.REROUTED):
+        entrusted = event.court_id
+        cycle += 1
+    return replace(
+        state,
+        status=to,
+        seq=event.seq,
+        last_hash=event.hash,
+        entrusted_court=entrusted,
+        cycle=cycle,
+        result=event.result or state.result,
+        step_times=times,
+    )
+
+
+def fold(delegation_id: str, requesting_court: str, history: Iterable[Event]) -> DelegationState:
+    """The state a whole history leads to; raises on the first event that does not fit."""
+    events = iter(history)
+    first = next(events, None)
+    if first is None:
+        raise InvalidInput.one("history", "a delegation has at least one event")
+    state = start(first, requesting_court, delegation_id)
+    for event in events:
+        state = apply(state, event)
+    return state
+
+
+def verify_chain(history: Iterable[Event]) -> int | None:
+    """The seq of the first event whose link or hash is wrong, or None if the chain holds."""
+    prev = ""
+    expected = 1
+    for event in history:
+        if event.seq != expected or event.prev_hash != prev or event.hash != event.content_hash():
+            return event.seq
+        prev = event.hash
+        expected += 1
+    return None

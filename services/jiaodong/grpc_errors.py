@@ -1,0 +1,97 @@
+"""Domain errors to gRPC status, with the rich error model for bad input."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from jiaodong.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FieldViolation,
+    IllegalTransition,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RoutingRefused,
+)
+
+log = structlog.get_logger("jiaodong.grpc")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def status_for(exc: DomainError) -> status_pb2.Status:
+    """The google.rpc.Status for a domain error."""
+    if isinstance(exc, InvalidInput | RoutingRefused):
+        violations = (
+            exc.violations
+            if isinstance(exc, InvalidInput)
+            else [FieldViolation(exc.field, exc.reason)]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=v.field, description=v.description
+                    )
+                    for v in violations
+                ]
+            )
+        )
+        return status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT, message=f"invalid request: {exc}", details=[detail]
+        )
+    if isinstance(exc, NotFound):
+        code = code_pb2.NOT_FOUND
+    elif isinstance(exc, AlreadyExists):
+        code = code_pb2.ALREADY_EXISTS
+    elif isinstance(exc, IllegalTransition):
+        code = code_pb2.FAILED_PRECONDITION
+    elif isinstance(exc, NotAllowed):
+        code = code_pb2.PERMISSION_DENIED
+    else:
+        code = code_pb2.FAILED_PRECONDITION
+    return status_pb2.Status(code=code, message=str(exc))
+
+
+async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: DomainError) -> None:
+    await context.abort_with_status(rpc_status.to_status(status_for(exc)))
+
+
+def handles_domain_errors(method: F) -> F:
+    """Turn a DomainError raised by a unary servicer method into the right gRPC status."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: Any) -> Any:
+        try:
+            return await method(self, request, context)
+        except DomainError as exc:
+            log.info("rpc_refused", rpc=method.__name__, code=type(exc).__name__)
+            await abort_with(context, exc)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def streams_domain_errors(
+    method: Callable[..., AsyncIterator[Any]],
+) -> Callable[..., AsyncIterator[Any]]:
+    """The same for server-streaming methods."""
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except DomainError as exc:
+            await abort_with(context, exc)
+
+    return wrapper

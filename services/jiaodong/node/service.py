@@ -1,0 +1,550 @@
+"""A city node's handlers: what its courts can do, and what it does with what the bus brings.
+
+Each handler is one database transaction that changes state, appends history and writes the outbox
+together; the relay publishes after commit and watchers hear of it after commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import structlog
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.bus.transport import Permanent
+from jiaodong.convert import (
+    content_pb,
+    delegation_pb,
+    document_from_pb,
+    event_pb,
+    kind_from_pb,
+    side_from_pb,
+    state_from_row,
+    to_stored,
+)
+from jiaodong.domain.clock import Clock
+from jiaodong.domain.delegation import (
+    Draft,
+    check_documents,
+    check_draft,
+    check_request_id,
+    check_text,
+    fingerprint,
+)
+from jiaodong.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    FieldViolation,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+)
+from jiaodong.domain.lifecycle import (
+    REQUESTED_KINDS,
+    DelegationState,
+    Document,
+    Event,
+    EventKind,
+    Side,
+    Status,
+    check_allowed,
+)
+from jiaodong.domain.registry import Registry
+from jiaodong.domain.routing import Target, route
+from jiaodong.store import ledger
+from jiaodong.store.database import Database
+from jiaodong.store.tables import DelegationRow, RequestRow
+from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.watch import Broadcaster, Change
+
+log = structlog.get_logger("jiaodong.node")
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+ENTRUSTED_ACTIONS = frozenset(
+    {
+        EventKind.ACKNOWLEDGED,
+        EventKind.ACCEPTED,
+        EventKind.RETURNED,
+        EventKind.PROGRESS_REPORTED,
+        EventKind.COMPLETED,
+    }
+)
+REQUESTER_ACTIONS = frozenset(
+    {EventKind.SUPPLEMENTED, EventKind.CONFIRMED, EventKind.CANCELLED, EventKind.URGED}
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """An entrusted court's step, as the officer gave it."""
+
+    kind: EventKind
+    text: str = ""
+    return_reason: str = ""
+    result: str = ""
+    documents: tuple[Document, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """What a transaction produced, for the caller and for watchers."""
+
+    delegation: pb.Delegation
+    changes: list[Change] = field(default_factory=list)
+
+
+def page_offset(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        value = int(base64.urlsafe_b64decode(token.encode()).decode())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput.one("page_token", "is not a token from a previous page") from exc
+    if value < 0:
+        raise InvalidInput.one("page_token", "is not a token from a previous page")
+    return value
+
+
+def page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def page_size(value: int) -> int:
+    if value < 0 or value > MAX_PAGE:
+        raise InvalidInput.one("page_size", f"must be between 1 and {MAX_PAGE}")
+    return value or DEFAULT_PAGE
+
+
+class CourtNode:
+    """The node of one city: hosts that city's courts."""
+
+    def __init__(
+        self,
+        node_id: str,
+        registry: Registry,
+        db: Database,
+        clock: Clock,
+        broadcaster: Broadcaster | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.registry = registry
+        self.db = db
+        self.clock = clock
+        self.courts = {c.court_id for c in registry.courts_of_node(node_id)}
+        if not self.courts:
+            raise NotFound(f"no court in the registry is hosted by node {node_id!r}")
+        self.city = registry.courts_of_node(node_id)[0].city
+        self.broadcaster = broadcaster or Broadcaster()
+        self._wake: Callable[[], None] = lambda: None
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def set_relay_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    def _after_commit(self, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.changes:
+            self.broadcaster.publish(outcome.changes)
+        self._wake()
+
+    def hosted(self, court_id: str) -> None:
+        if court_id not in self.courts:
+            raise NotAllowed(
+                f"court {court_id or '(none)'} is not hosted by this node ({self.node_id}); "
+                "call your own city's node"
+            )
+
+    def _publish_sync(self, session: Session, row: DelegationRow, from_court: str) -> None:
+        envelope = bus_pb2.Envelope(court_id=from_court, sync=ledger.sync_message(session, row))
+        ledger.enqueue(session, to_coordinator(from_court, Kind.SYNC), envelope, self.clock.now())
+
+    def _change(self, session: Session, row: DelegationRow, event: Event | None) -> Change:
+        return Change(
+            delegation_pb(row, ledger.history(session, row.id), ledger.requests(session, row.id)),
+            event_pb(event) if event else None,
+        )
+
+    def _event(
+        self, kind: EventKind, side: Side, actor: str, *, request_id: str = "", **fields: object
+    ) -> Event:
+        return Event(
+            event_id=ledger.new_id(),
+            seq=0,
+            kind=kind,
+            side=side,
+            actor_court=actor,
+            at=self.clock.now(),
+            request_id=request_id,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def _row_for(self, session: Session, court: str, delegation_id: str) -> DelegationRow:
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+        row = ledger.get_row(session, delegation_id)
+        if row is None:
+            raise NotFound(f"no delegation with id {delegation_id!r} at this node")
+        if court not in (row.requesting_court, row.entrusted_court):
+            raise NotAllowed(f"court {court} neither sent nor received delegation {delegation_id}")
+        return row
+
+    # -- requesting court ----------------------------------------------------------------------
+
+    async def create(self, court: str, draft: Draft) -> tuple[pb.Delegation, bool]:
+        """Validate and store a new delegation, or return the one this request_id made before."""
+        self.hosted(court)
+        checked = check_draft(self.registry, court, draft)
+        digest = hashlib.sha256(fingerprint(checked.draft).encode()).hexdigest()
+
+        def work(session: Session) -> tuple[Outcome, bool]:
+            existing = session.exec(
+                select(DelegationRow).where(
+                    DelegationRow.requesting_court == court,
+                    DelegationRow.request_id == checked.draft.request_id,
+                )
+            ).first()
+            if existing is not None:
+                if existing.fingerprint != digest:
+                    raise AlreadyExists(
+                        f"request_id {checked.draft.request_id!r} was already used by court "
+                        f"{court} for a different delegation ({existing.id})"
+                    )
+                return Outcome(ledger.full_pb(session, existing)), False
+            delegation_id = ledger.new_id()
+            content = content_pb(delegation_id, court, checked.draft)
+            first = replace(self._event(EventKind.CREATED, Side.REQUESTING, court), seq=1)
+            first = first.sealed("")
+            row, _ = ledger.insert_delegation(
+                session,
+                self.registry,
+                content,
+                first,
+                fingerprint=digest,
+                warnings=checked.warnings,
+            )
+            self._publish_sync(session, row, court)
+            return Outcome(ledger.full_pb(session, row), [self._change(session, row, first)]), True
+
+        outcome, created = await self.db.run(work)
+        self._after_commit(outcome)
+        if created:
+            log.info(
+                "delegation_created",
+                delegation_id=outcome.delegation.id,
+                court=court,
+                to=checked.entrusted_court,
+            )
+        return outcome.delegation, created
+
+    async def request(
+        self,
+        court: str,
+        delegation_id: str,
+        kind: EventKind,
+        request_id: str,
+        text: str,
+        documents: Sequence[Document] = (),
+        *,
+        text_required: bool = False,
+    ) -> pb.Delegation:
+        """A requesting court's wish (supplement, confirm, cancel, urge), sent to the writer."""
+        self.hosted(court)
+        violations: list[FieldViolation] = []
+        check_request_id(violations, "request_id", request_id)
+        check_text(violations, "text", text, required=text_required)
+        check_documents(violations, "documents", tuple(documents))
+        if violations:
+            raise InvalidInput(violations)
+        assert kind in REQUESTER_ACTIONS
+
+        def work(session: Session) -> Outcome:
+            row = self._row_for(session, court, delegation_id)
+            if row.requesting_court != court:
+                raise NotAllowed(
+                    f"only the requesting court {row.requesting_court} may "
+                    f"{kind.value.lower()} delegation {row.id}"
+                )
+            known = session.get(RequestRow, (row.id, request_id))
+            if known is not None:
+                if known.kind != kind.value:
+                    raise AlreadyExists(f"request_id {request_id!r} was used for {known.kind}")
+                return Outcome(ledger.full_pb(session, row))
+            state = state_from_row(row)
+            check_allowed(state, kind, Side.REQUESTING)
+            session.add(
+                RequestRow(
+                    delegation_id=row.id,
+                    request_id=request_id,
+                    kind=kind.value,
+                    side=Side.REQUESTING.value,
+                    actor_court=court,
+                    created_at=to_stored(self.clock.now()),
+                )
+            )
+            message = bus_pb2.ActionRequest(
+                delegation_id=row.id,
+                request_id=request_id,
+                kind=pb.EventKind.Value(f"EVENT_KIND_{kind.value}"),
+                side=pb.SIDE_REQUESTING,
+                actor_court=court,
+                text=text,
+                documents=[
+                    pb.Document(
+                        name=d.name,
+                        media_type=d.media_type,
+                        size_bytes=d.size_bytes,
+                        sha256=d.sha256,
+                    )
+                    for d in documents
+                ],
+            )
+            ledger.enqueue(
+                session,
+                to_coordinator(court, Kind.REQUEST),
+                bus_pb2.Envelope(court_id=court, request=message),
+                self.clock.now(),
+            )
+            session.flush()
+            return Outcome(ledger.full_pb(session, row), [self._change(session, row, None)])
+
+        outcome = await self.db.run(work)
+        self._after_commit(outcome)
+        log.info("request_sent", delegation_id=delegation_id, kind=kind.value, court=court)
+        return outcome.delegation
+
+    # -- entrusted court -----------------------------------------------------------------------
+
+    async def act(self, court: str, delegation_id: str, step: Step) -> pb.Delegation:
+        """An entrusted court's own step: acknowledge, accept, return, progress, complete."""
+        self.hosted(court)
+        assert step.kind in ENTRUSTED_ACTIONS
+        violations: list[FieldViolation] = []
+        needs_text = step.kind in (
+            EventKind.RETURNED,
+            EventKind.PROGRESS_REPORTED,
+            EventKind.COMPLETED,
+        )
+        check_text(violations, "text", step.text, required=needs_text)
+        check_documents(violations, "documents", step.documents)
+        if step.kind is EventKind.RETURNED and not step.return_reason:
+            violations.append(FieldViolation("reason", "is required"))
+        if step.kind is EventKind.COMPLETED and not step.result:
+            violations.append(FieldViolation("result", "is required"))
+        if violations:
+            raise InvalidInput(violations)
+
+        def work(session: Session) -> Outcome:
+            row = self._row_for(session, court, delegation_id)
+            if row.entrusted_court != court:
+                raise NotAllowed(
+                    f"only the entrusted court {row.entrusted_court} may "
+                    f"{step.kind.value.lower()} delegation {row.id}"
+                )
+            state = state_from_row(row)
+            event = ledger.seal_next(
+                state,
+                self._event(
+                    step.kind,
+                    Side.ENTRUSTED,
+                    court,
+                    text=step.text,
+                    return_reason=step.return_reason,
+                    result=step.result,
+                    documents=step.documents,
+                ),
+            )
+            ledger.append(session, self.registry, row, event)
+            self._publish_sync(session, row, court)
+            return Outcome(ledger.full_pb(session, row), [self._change(session, row, event)])
+
+        outcome = await self.db.run(work)
+        self._after_commit(outcome)
+        log.info("step_taken", delegation_id=delegation_id, kind=step.kind.value, court=court)
+        return outcome.delegation
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def get(self, court: str, delegation_id: str) -> pb.Delegation:
+        self.hosted(court)
+
+        def work(session: Session) -> pb.Delegation:
+            return ledger.full_pb(session, self._row_for(session, court, delegation_id))
+
+        return await self.db.run(work)
+
+    async def list(
+        self,
+        court: str,
+        direction: str,
+        statuses: Sequence[Status],
+        size: int,
+        token: str,
+    ) -> tuple[list[pb.Delegation], str]:
+        self.hosted(court)
+        size = page_size(size)
+        offset = page_offset(token)
+
+        def work(session: Session) -> tuple[list[pb.Delegation], str]:
+            query = select(DelegationRow)
+            if direction == "sent":
+                query = query.where(DelegationRow.requesting_court == court)
+            elif direction == "received":
+                query = query.where(DelegationRow.entrusted_court == court)
+            else:
+                query = query.where(
+                    or_(
+                        col(DelegationRow.requesting_court) == court,
+                        col(DelegationRow.entrusted_court) == court,
+                    )
+                )
+            if statuses:
+                query = query.where(col(DelegationRow.status).in_([s.value for s in statuses]))
+            query = query.order_by(
+                col(DelegationRow.created_at).desc(), col(DelegationRow.id).desc()
+            )
+            rows = session.exec(query.offset(offset).limit(size + 1)).all()
+            more = len(rows) > size
+            out = [delegation_pb(r) for r in rows[:size]]
+            return out, page_token(offset + size) if more else ""
+
+        return await self.db.run(work)
+
+    # -- the bus -------------------------------------------------------------------------------
+
+    async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Apply one message from the coordinator, once, whatever the redeliveries."""
+        body = envelope.WhichOneof("body")
+        if envelope.court_id not in self.courts:
+            raise Permanent(f"message for court {envelope.court_id} reached node {self.node_id}")
+
+        def work(session: Session) -> Outcome | None:
+            if ledger.seen(session, envelope.message_id):
+                return None
+            ledger.remember(session, envelope.message_id, subject, self.clock.now())
+            if body == "sync":
+                return self._on_sync(session, envelope.sync)
+            if body == "request":
+                return self._on_request(session, envelope.court_id, envelope.request)
+            if body == "refused":
+                return self._on_refused(session, envelope.refused)
+            raise Permanent(f"unknown envelope body {body}")
+
+        outcome = await self.db.run(work)
+        self._after_commit(outcome)
+
+    def _on_sync(self, session: Session, sync: bus_pb2.DelegationSync) -> Outcome:
+        merge = ledger.merge_sync(session, self.registry, sync, sender=None)
+        row, state = merge.row, merge.state
+        applied = list(merge.applied)
+        for event in applied:
+            if event.request_id:
+                req = session.get(RequestRow, (row.id, event.request_id))
+                if req is not None and req.state == "pending":
+                    req.state = "applied"
+                    session.add(req)
+        if state.status is Status.ROUTED and state.entrusted_court in self.courts:
+            receipt = ledger.seal_next(
+                state, self._event(EventKind.DELIVERED, Side.ENTRUSTED, state.entrusted_court)
+            )
+            ledger.append(session, self.registry, row, receipt)
+            applied.append(receipt)
+            log.info("delegation_delivered", delegation_id=row.id, court=state.entrusted_court)
+        if applied and applied[-1].kind is EventKind.DELIVERED:
+            self._publish_sync(session, row, row.entrusted_court)
+        session.flush()
+        return Outcome(
+            ledger.full_pb(session, row), [self._change(session, row, e) for e in applied[-1:]]
+        )
+
+    def _on_request(
+        self, session: Session, court: str, request: bus_pb2.ActionRequest
+    ) -> Outcome | None:
+        row = ledger.get_row(session, request.delegation_id)
+        if row is None:
+            raise ledger.OutOfOrder(f"request for unknown delegation {request.delegation_id}")
+        kind = kind_from_pb(request.kind)
+        side = side_from_pb(request.side)
+        if kind not in REQUESTED_KINDS:
+            raise Permanent(f"{kind.value} cannot be requested")
+        if any(e.request_id == request.request_id for e in ledger.history(session, row.id)):
+            return None
+        state = state_from_row(row)
+        try:
+            if state.writer_court() != court:
+                raise NotAllowed(f"court {court} is no longer the entrusted court")
+            check_allowed(state, kind, side)
+            if kind is EventKind.REROUTED:
+                self._check_reroute(state, request.court_id)
+        except DomainError as exc:
+            refusal = bus_pb2.RequestRefused(
+                delegation_id=row.id,
+                request_id=request.request_id,
+                kind=request.kind,
+                reason=str(exc),
+                requesting_court=request.actor_court or "",
+            )
+            ledger.enqueue(
+                session,
+                to_coordinator(court, Kind.REFUSED),
+                bus_pb2.Envelope(court_id=court, refused=refusal),
+                self.clock.now(),
+            )
+            log.info("request_refused", delegation_id=row.id, kind=kind.value, reason=str(exc))
+            return None
+        event = ledger.seal_next(
+            state,
+            self._event(
+                kind,
+                side,
+                request.actor_court,
+                request_id=request.request_id,
+                text=request.text,
+                court_id=request.court_id,
+                documents=tuple(document_from_pb(d) for d in request.documents),
+            ),
+        )
+        ledger.append(session, self.registry, row, event)
+        self._publish_sync(session, row, court)
+        log.info("request_applied", delegation_id=row.id, kind=kind.value)
+        return Outcome(ledger.full_pb(session, row), [self._change(session, row, event)])
+
+    def _check_reroute(self, state: DelegationState, new_court: str) -> None:
+        if new_court == state.entrusted_court:
+            raise InvalidInput.one("court_id", "the delegation is already at that court")
+        route(self.registry, state.requesting_court, Target(court_id=new_court))
+
+    def _on_refused(self, session: Session, refused: bus_pb2.RequestRefused) -> Outcome | None:
+        req = session.get(RequestRow, (refused.delegation_id, refused.request_id))
+        row = ledger.get_row(session, refused.delegation_id)
+        if req is None or row is None:
+            return None
+        req.state = "refused"
+        req.reason = refused.reason
+        session.add(req)
+        session.flush()
+        return Outcome(ledger.full_pb(session, row), [self._change(session, row, None)])
+
+    # -- checks used by the demo and tests -----------------------------------------------------
+
+    async def summary(self) -> dict[str, object]:
+        def work(session: Session) -> dict[str, object]:
+            from jiaodong.store.tables import DeadLetterRow, OutboxRow
+
+            pending = session.exec(
+                select(OutboxRow).where(col(OutboxRow.published_at).is_(None))
+            ).all()
+            return {
+                "node": self.node_id,
+                "delegations": ledger.count(session, DelegationRow),
+                "dead_letters": ledger.count(session, DeadLetterRow),
+                "outbox_pending": len(pending),
+            }
+
+        return await self.db.run(work)

@@ -1,0 +1,163 @@
+"""CourtNodeService: thin translation between gRPC and the node's handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, TypeAlias
+
+import grpc
+
+from jiaodong.convert import document_from_pb, draft_from_pb, optional_enum, status_from_pb
+from jiaodong.domain.errors import InvalidInput, NotAllowed
+from jiaodong.domain.lifecycle import EventKind
+from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
+from jiaodong.node.service import CourtNode, Step
+from jiaodong.v1 import court_node_service_pb2 as api
+from jiaodong.v1 import court_node_service_pb2_grpc as api_grpc
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.watch import Change
+
+COURT_METADATA = "jd-court"
+Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+
+
+def acting_court(context: Ctx) -> str:
+    """The court a call acts for. (Issue 5 replaces this with the verified client certificate.)"""
+    for key, value in context.invocation_metadata() or ():
+        if key == COURT_METADATA:
+            return str(value).strip()
+    raise NotAllowed(f"say which court you act for (gRPC metadata {COURT_METADATA!r})")
+
+
+class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
+    def __init__(self, node: CourtNode) -> None:
+        self.node = node
+
+    @handles_domain_errors
+    async def CreateDelegation(
+        self, request: api.CreateDelegationRequest, context: Ctx
+    ) -> api.CreateDelegationResponse:
+        delegation, created = await self.node.create(acting_court(context), draft_from_pb(request))
+        return api.CreateDelegationResponse(delegation=delegation, created=created)
+
+    @handles_domain_errors
+    async def GetDelegation(
+        self, request: api.GetDelegationRequest, context: Ctx
+    ) -> api.GetDelegationResponse:
+        return api.GetDelegationResponse(
+            delegation=await self.node.get(acting_court(context), request.id)
+        )
+
+    @handles_domain_errors
+    async def ListDelegations(
+        self, request: api.ListDelegationsRequest, context: Ctx
+    ) -> api.ListDelegationsResponse:
+        direction = optional_enum(api.Direction, "DIRECTION", request.direction).lower()
+        statuses = [status_from_pb(s) for s in request.statuses if s != pb.STATUS_UNSPECIFIED]
+        items, token = await self.node.list(
+            acting_court(context), direction, statuses, request.page_size, request.page_token
+        )
+        return api.ListDelegationsResponse(delegations=items, next_page_token=token)
+
+    @streams_domain_errors
+    async def WatchDelegations(
+        self, request: api.WatchDelegationsRequest, context: Ctx
+    ) -> AsyncIterator[api.WatchDelegationsResponse]:
+        court = acting_court(context)
+        self.node.hosted(court)
+        if request.delegation_id:
+            await self.node.get(court, request.delegation_id)
+
+        def keep(change: Change) -> bool:
+            d = change.delegation
+            if request.delegation_id and d.id != request.delegation_id:
+                return False
+            return court in (d.requesting_court, d.entrusted_court)
+
+        async for change in self.node.broadcaster.watch(keep):
+            out = api.WatchDelegationsResponse(delegation=change.delegation)
+            if change.event is not None:
+                out.event.CopyFrom(change.event)
+            yield out
+
+    async def _step(self, context: Ctx, delegation_id: str, step: Step) -> pb.Delegation:
+        return await self.node.act(acting_court(context), delegation_id, step)
+
+    @handles_domain_errors
+    async def Acknowledge(
+        self, request: api.AcknowledgeRequest, context: Ctx
+    ) -> api.AcknowledgeResponse:
+        d = await self._step(context, request.id, Step(EventKind.ACKNOWLEDGED, request.text))
+        return api.AcknowledgeResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Accept(self, request: api.AcceptRequest, context: Ctx) -> api.AcceptResponse:
+        d = await self._step(context, request.id, Step(EventKind.ACCEPTED, request.text))
+        return api.AcceptResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Return(self, request: api.ReturnRequest, context: Ctx) -> api.ReturnResponse:
+        reason = optional_enum(pb.ReturnReason, "RETURN_REASON", request.reason)
+        d = await self._step(
+            context, request.id, Step(EventKind.RETURNED, request.text, return_reason=reason)
+        )
+        return api.ReturnResponse(delegation=d)
+
+    @handles_domain_errors
+    async def ReportProgress(
+        self, request: api.ReportProgressRequest, context: Ctx
+    ) -> api.ReportProgressResponse:
+        docs = tuple(document_from_pb(x) for x in request.documents)
+        d = await self._step(
+            context, request.id, Step(EventKind.PROGRESS_REPORTED, request.text, documents=docs)
+        )
+        return api.ReportProgressResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Complete(self, request: api.CompleteRequest, context: Ctx) -> api.CompleteResponse:
+        result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result)
+        docs = tuple(document_from_pb(x) for x in request.documents)
+        d = await self._step(
+            context,
+            request.id,
+            Step(EventKind.COMPLETED, request.text, result=result, documents=docs),
+        )
+        return api.CompleteResponse(delegation=d)
+
+    async def _request(
+        self, context: Ctx, request: Any, kind: EventKind, *, text_required: bool = False
+    ) -> pb.Delegation:
+        if not request.id:
+            raise InvalidInput.one("id", "is required")
+        docs = tuple(document_from_pb(x) for x in getattr(request, "documents", ()))
+        return await self.node.request(
+            acting_court(context),
+            request.id,
+            kind,
+            request.request_id,
+            request.text,
+            docs,
+            text_required=text_required,
+        )
+
+    @handles_domain_errors
+    async def Supplement(
+        self, request: api.SupplementRequest, context: Ctx
+    ) -> api.SupplementResponse:
+        d = await self._request(context, request, EventKind.SUPPLEMENTED, text_required=True)
+        return api.SupplementResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Confirm(self, request: api.ConfirmRequest, context: Ctx) -> api.ConfirmResponse:
+        return api.ConfirmResponse(
+            delegation=await self._request(context, request, EventKind.CONFIRMED)
+        )
+
+    @handles_domain_errors
+    async def Cancel(self, request: api.CancelRequest, context: Ctx) -> api.CancelResponse:
+        d = await self._request(context, request, EventKind.CANCELLED, text_required=True)
+        return api.CancelResponse(delegation=d)
+
+    @handles_domain_errors
+    async def Urge(self, request: api.UrgeRequest, context: Ctx) -> api.UrgeResponse:
+        return api.UrgeResponse(delegation=await self._request(context, request, EventKind.URGED))

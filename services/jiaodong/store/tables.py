@@ -1,0 +1,122 @@
+"""The record: sqlmodel tables shared by nodes and the coordinator.
+
+Times are stored as naive UTC; the conversion layer attaches UTC on the way out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class DelegationRow(SQLModel, table=True):
+    """One delegation: its fixed content (as protobuf bytes) and the state its history gives."""
+
+    __tablename__ = "delegation"
+    __table_args__ = (
+        UniqueConstraint("requesting_court", "request_id", name="uq_delegation_request"),
+        Index("ix_delegation_requesting", "requesting_court", "created_at"),
+        Index("ix_delegation_entrusted", "entrusted_court", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(max_length=64)
+    requesting_court: str = Field(max_length=6)
+    requesting_city: str = Field(max_length=20)
+    entrusted_court: str = Field(default="", max_length=6)
+    entrusted_city: str = Field(default="", max_length=20)
+    task_type: str = Field(max_length=30)
+    priority: str = Field(max_length=10)
+    status: str = Field(max_length=20, index=True)
+    seq: int
+    last_hash: str = Field(max_length=64)
+    cycle: int = 0
+    result: str = Field(default="", max_length=20)
+    fingerprint: str = Field(max_length=64)
+    warnings: str = ""
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime
+    updated_at: datetime
+    routed_at: datetime | None = None
+    delivered_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    accepted_at: datetime | None = None
+    returned_at: datetime | None = None
+    completed_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class EventRow(SQLModel, table=True):
+    """One entry of a delegation's append-only, hash-chained history."""
+
+    __tablename__ = "delegation_event"
+
+    delegation_id: str = Field(primary_key=True, max_length=40, foreign_key="delegation.id")
+    seq: int = Field(primary_key=True)
+    event_id: str = Field(max_length=40, unique=True)
+    kind: str = Field(max_length=30)
+    side: str = Field(max_length=20)
+    actor_court: str = Field(default="", max_length=6)
+    at: datetime
+    text: str = ""
+    court_id: str = Field(default="", max_length=6)
+    return_reason: str = Field(default="", max_length=30)
+    result: str = Field(default="", max_length=20)
+    documents: str = "[]"
+    request_id: str = Field(default="", max_length=64)
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class RequestRow(SQLModel, table=True):
+    """A requested action (cancel, supplement, confirm, urge, escalate, reroute) and its fate."""
+
+    __tablename__ = "action_request"
+
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    request_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=30)
+    side: str = Field(max_length=20)
+    actor_court: str = Field(default="", max_length=6)
+    state: str = Field(default="pending", max_length=10)
+    reason: str = ""
+    created_at: datetime
+
+
+class OutboxRow(SQLModel, table=True):
+    """A message to publish, written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(max_length=40, unique=True)
+    subject: str = Field(max_length=120)
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime
+    published_at: datetime | None = None
+
+
+class InboxRow(SQLModel, table=True):
+    """A message already applied; a redelivery of it changes nothing."""
+
+    __tablename__ = "inbox"
+
+    message_id: str = Field(primary_key=True, max_length=40)
+    subject: str = Field(max_length=120)
+    received_at: datetime
+
+
+class DeadLetterRow(SQLModel, table=True):
+    """A message that could not be applied after bounded retries, parked for an operator."""
+
+    __tablename__ = "dead_letter"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=120)
+    message_id: str = Field(default="", max_length=80)
+    reason: str
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    parked_at: datetime
