@@ -42,7 +42,9 @@ def postgres_admin_url() -> str:
     problem = _postgres_available()
     if problem is not None:
         if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL tests must run in CI, but {PG_ADMIN} is unreachable: {problem}")
+            pytest.fail(
+                f"PostgreSQL tests must run in CI, but {PG_ADMIN} is unreachable: {problem}"
+            )
         pytest.skip(f"PostgreSQL at {PG_ADMIN} unreachable: {problem}")
     return PG_ADMIN
 

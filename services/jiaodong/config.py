@@ -29,8 +29,9 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     def database_for(self, service: str) -> str:
-        """The database URL of one service: the configured one, or a SQLite file of its own."""
+        """The database URL of one service: the configured one (``{service}`` in it replaced by
+        the service name, so services can share a server), or a SQLite file of its own."""
         if self.database_url:
-            return self.database_url
+            return self.database_url.replace("{service}", service.replace("-", "_"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / f'{service}.db').as_posix()}"

@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
-
 from jiaodong.app import Running, start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
@@ -88,3 +87,120 @@ async def region(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[Reg
 
 def any_(value: Any) -> Any:
     return value
+
+
+# -- small helpers shared by the integration suites ------------------------------------------------
+
+
+async def rpc_error(call: Awaitable[object]) -> grpc.aio.AioRpcError:
+    """Await a call that must fail; return its error."""
+    try:
+        value = await call
+    except grpc.aio.AioRpcError as exc:
+        return exc
+    raise AssertionError(f"the call succeeded but should have failed: {value!r}")
+
+
+def field_violations(err: grpc.aio.AioRpcError) -> list[str]:
+    """The fields named in the google.rpc.BadRequest detail of an error (empty if none)."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(err)
+    if status is None:
+        return []
+    fields: list[str] = []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields.extend(v.field for v in bad.field_violations)
+    return fields
+
+
+def delegation_probe(
+    stub: court_node_service_pb2_grpc.CourtNodeServiceStub, court: str, delegation_id: str
+) -> Callable[[], Awaitable[Any]]:
+    """A probe for ``eventually``: the delegation as ``court`` sees it, or None while NOT_FOUND."""
+    from jiaodong.v1 import court_node_service_pb2 as api
+
+    async def probe() -> Any:
+        try:
+            reply = await stub.GetDelegation(
+                api.GetDelegationRequest(id=delegation_id), metadata=as_court(court)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.delegation
+
+    return probe
+
+
+def coordinator_probe(
+    stub: coordinator_service_pb2_grpc.CoordinatorServiceStub, delegation_id: str
+) -> Callable[[], Awaitable[Any]]:
+    """A probe for ``eventually``: the coordinator's view of a delegation, or None while unknown."""
+    from jiaodong.v1 import coordinator_service_pb2 as capi
+
+    async def probe() -> Any:
+        try:
+            reply = await stub.GetDelegation(capi.CoordinatorGetDelegationRequest(id=delegation_id))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.delegation
+
+    return probe
+
+
+def has_status(status: int) -> Callable[[Any], bool]:
+    return lambda d: d is not None and d.status == status
+
+
+def table_rows(service: Running, table: type[T]) -> list[T]:
+    """Every row of one table of a running service's database, read directly."""
+    from sqlmodel import Session, select
+
+    with Session(service.db.engine) as session:
+        return list(session.exec(select(table)).all())  # type: ignore[call-overload]
+
+
+async def publish_raw(nats_url: str, subject: str, data: bytes, msg_id: str) -> None:
+    """Publish bytes onto the JetStream bus the way a relay would, but from outside."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        ack = await nc.jetstream().publish(subject, data, headers={"Nats-Msg-Id": msg_id})
+        assert not ack.duplicate, f"JetStream dropped {msg_id} as a duplicate"
+    finally:
+        await nc.close()
+
+
+async def bus_idle(region: Region, timeout: float = 15.0) -> None:
+    """Wait until every outbox is published and no consumer has anything pending or unacked."""
+    import nats
+    from jiaodong.store.tables import OutboxRow
+
+    services = [region.coordinator, *region.nodes.values()]
+    nc = await nats.connect(region.settings.nats_url)
+    try:
+        js = nc.jetstream()
+
+        async def pending() -> list[tuple[str, int, int, int]]:
+            out = []
+            for service in services:
+                unpublished = sum(
+                    1 for r in table_rows(service, OutboxRow) if r.published_at is None
+                )
+                stream = "JD_COORD" if service is region.coordinator else "JD_COURT"
+                info = await js.consumer_info(stream, service.name)
+                out.append((service.name, unpublished, info.num_pending, info.num_ack_pending))
+            return out
+
+        await eventually(pending, lambda rows: all(sum(r[1:]) == 0 for r in rows), timeout=timeout)
+    finally:
+        await nc.close()

@@ -18,7 +18,9 @@ def create_request(**overrides: object) -> api.CreateDelegationRequest:
         target=pb.Target(city="yantai", district="芝罘区"),
         task_type=pb.TASK_TYPE_SEIZURE,
         asset_kind=pb.ASSET_KIND_VEHICLE,
-        debtor=pb.Party(person=pb.Person(name="张三", resident_id=RESIDENT_ID), phone="13800138000"),
+        debtor=pb.Party(
+            person=pb.Person(name="张三", resident_id=RESIDENT_ID), phone="13800138000"
+        ),
         place=pb.Place(address="芝罘区南大街1号", district="芝罘区"),
         requested_actions="扣押被执行人名下车辆",
         priority=pb.PRIORITY_URGENT,

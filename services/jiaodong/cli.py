@@ -1,0 +1,269 @@
+"""The `jiaodong` command."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jiaodong import cli_delegation
+from jiaodong.config import Settings
+from jiaodong.domain.errors import RegistryError
+from jiaodong.layout import CITIES, start_layout
+from jiaodong.logs import configure
+
+app = typer.Typer(
+    help="Jiaodong cross-court delegation platform: nodes, coordinator, demo and client.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(cli_delegation.app, name="delegation")
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(help="Folder for SQLite files and the embedded broker [env JD_DATA_DIR]"),
+]
+NatsUrl = Annotated[
+    str, typer.Option(help="NATS URL; empty starts an embedded nats-server [env JD_NATS_URL]")
+]
+DbUrl = Annotated[
+    str,
+    typer.Option(
+        help="Database URL; empty uses a SQLite file per service; "
+        "{service} in it is replaced by the service name [env JD_DATABASE_URL]"
+    ),
+]
+
+
+def _logging() -> None:
+    json_env = os.environ.get("JD_LOG_JSON")
+    configure(
+        os.environ.get("JD_LOG_LEVEL", "info"),
+        json=None if json_env is None else json_env == "1",
+    )
+
+
+async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
+    from jiaodong.app import start_coordinator, start_node
+    from jiaodong.bus.embedded import EmbeddedNats
+
+    embedded: EmbeddedNats | None = None
+    if not settings.nats_url:
+        embedded = EmbeddedNats(settings.data_dir / "nats").start()
+        settings = Settings(
+            data_dir=settings.data_dir,
+            nats_url=embedded.url,
+            database_url=settings.database_url,
+            courts_dir=settings.courts_dir,
+        )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if kind == "node":
+            running = await start_node(settings, city, port=port)
+        else:
+            running = await start_coordinator(settings, port=port)
+        await stop.wait()
+        await running.stop()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def _settings(data_dir: Path | None, nats_url: str, database_url: str) -> Settings:
+    return Settings.from_env(data_dir=data_dir, nats_url=nats_url, database_url=database_url)
+
+
+def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
+    _logging()
+    try:
+        asyncio.run(_serve(kind, settings, city, port))
+    except RegistryError as exc:
+        err.print(f"[red]registry error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+@app.command()
+def node(
+    city: Annotated[str, typer.Option(help="The city whose courts this node hosts")],
+    port: Annotated[int, typer.Option(help="gRPC port (0 picks a free one)")] = 50061,
+    data_dir: DataDir = None,
+    nats_url: NatsUrl = "",
+    database_url: DbUrl = "",
+) -> None:
+    """Run one city's court node (gRPC CourtNodeService) until Ctrl-C."""
+    if city not in CITIES:
+        err.print(f"[red]unknown city {city!r}[/red]; one of: {', '.join(CITIES)}")
+        raise typer.Exit(2)
+    _run_service("node", _settings(data_dir, nats_url, database_url), city, port)
+
+
+@app.command()
+def coordinator(
+    port: Annotated[int, typer.Option(help="gRPC port (0 picks a free one)")] = 50060,
+    data_dir: DataDir = None,
+    nats_url: NatsUrl = "",
+    database_url: DbUrl = "",
+) -> None:
+    """Run the regional coordinator (gRPC CoordinatorService) until Ctrl-C."""
+    _run_service("coordinator", _settings(data_dir, nats_url, database_url), "", port)
+
+
+@app.command()
+def up(
+    base_port: Annotated[
+        int, typer.Option(help="Coordinator port; nodes take the next five (0: free ports)")
+    ] = 50060,
+    data_dir: DataDir = None,
+    nats_url: NatsUrl = "",
+) -> None:
+    """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
+    settings = _settings(data_dir, nats_url, "")
+    console.print(f"starting the five-city layout in {settings.data_dir} ...")
+    layout = start_layout(settings.data_dir, base_port=base_port, nats_url=settings.nats_url)
+    table = Table(title="Jiaodong layout")
+    table.add_column("service")
+    table.add_column("address")
+    table.add_row("nats", layout.nats_url)
+    for svc in layout.services:
+        table.add_row(svc.name, svc.address)
+    console.print(table)
+    console.print(
+        f"logs in {settings.data_dir / 'logs'}; try: "
+        f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
+    )
+    console.print("press Ctrl-C to stop")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            layout.check_alive()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping ...")
+        layout.stop()
+        console.print("stopped")
+
+
+@app.command()
+def courts(
+    city: Annotated[str, typer.Option(help="Only this city")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """List the court registry (courts/ folder)."""
+    from jiaodong.registry_files import load_registry
+
+    try:
+        registry = load_registry(Settings.from_env().courts_dir)
+    except RegistryError as exc:
+        err.print(f"[red]registry error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    rows = sorted(
+        (c for c in registry.courts.values() if not city or c.city == city),
+        key=lambda c: c.court_id,
+    )
+    if as_json:
+        out = [
+            {
+                "court_id": c.court_id,
+                "case_code": c.case_code,
+                "name_zh": c.name_zh,
+                "name_en": c.name_en,
+                "city": c.city,
+                "level": c.level,
+                "node": c.node,
+                "districts": list(c.districts),
+            }
+            for c in rows
+        ]
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} courts")
+    for column in ("id", "code", "name", "city", "level", "node", "districts"):
+        table.add_column(column)
+    for c in rows:
+        table.add_row(
+            c.court_id,
+            c.case_code,
+            f"{c.name_zh}\n{c.name_en}",
+            c.city,
+            c.level,
+            c.node,
+            "、".join(c.districts),
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    delegations: Annotated[int, typer.Option(help="How many delegations to send")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulated officers")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    data_dir: DataDir = None,
+    keep: Annotated[bool, typer.Option(help="Keep the data folder afterwards")] = False,
+    concurrency: Annotated[int, typer.Option(help="Officers working at once")] = 40,
+) -> None:
+    """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
+    from jiaodong.demo import print_report, run_demo
+
+    if delegations < 1:
+        err.print("[red]--delegations must be at least 1[/red]")
+        raise typer.Exit(2)
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-demo-"))
+    configure("warning", json=True)
+    progress = err if not as_json else None
+    started = time.monotonic()
+    if progress:
+        progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
+    layout = start_layout(folder, base_port=0, log_level="warning")
+    try:
+        report = asyncio.run(
+            run_demo(layout, delegations, seed, concurrency=concurrency, progress=progress)
+        )
+    finally:
+        layout.stop()
+        if not keep and data_dir is None:
+            import shutil
+
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+    report["seconds"] = round(time.monotonic() - started, 1)
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print_report(console, report)
+    ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

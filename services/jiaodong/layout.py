@@ -1,0 +1,160 @@
+"""The five-city layout on one machine: nats-server, the coordinator and five city nodes, each a
+separate process on loopback. Used by `jiaodong up`, the demo and the end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from jiaodong.bus.embedded import EmbeddedNats, free_port
+
+CITIES = ("qingdao", "yantai", "weifang", "weihai", "rizhao")
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
+class Layout:
+    """A started five-city layout; ``stop`` ends every process it began."""
+
+    data_dir: Path
+    nats: EmbeddedNats | None
+    nats_url: str
+    coordinator: Service | None = None
+    nodes: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def services(self) -> list[Service]:
+        return ([self.coordinator] if self.coordinator else []) + list(self.nodes.values())
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for svc in self.services:
+            if svc.process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    svc.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for svc in self.services:
+            try:
+                svc.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                svc.process.kill()
+                svc.process.wait()
+        if self.nats is not None:
+            self.nats.stop()
+
+    def check_alive(self) -> None:
+        for svc in self.services:
+            code = svc.process.poll()
+            if code is not None:
+                raise RuntimeError(f"{svc.name} exited with code {code}; see {svc.log_path}")
+
+
+def _free_or(port: int) -> int:
+    if port == 0:
+        return free_port()
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(
+                f"port {port} is in use; pass --base-port 0 to pick free ports"
+            ) from exc
+    return port
+
+
+def spawn(name: str, args: list[str], port: int, data_dir: Path, env: dict[str, str]) -> Service:
+    log_path = data_dir / "logs" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jiaodong.cli", *args, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    return Service(name, port, process, log_path)
+
+
+def wait_healthy(services: list[Service], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    for svc in services:
+        with grpc.insecure_channel(svc.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                if svc.process.poll() is not None:
+                    raise RuntimeError(
+                        f"{svc.name} exited with code {svc.process.returncode}; see {svc.log_path}"
+                    )
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.RpcError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{svc.name} not healthy within {timeout}s")
+                time.sleep(0.1)
+
+
+def start_layout(
+    data_dir: Path,
+    *,
+    base_port: int = 50060,
+    nats_url: str = "",
+    database_url: str = "",
+    cities: tuple[str, ...] = CITIES,
+    log_level: str = "info",
+) -> Layout:
+    """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    nats: EmbeddedNats | None = None
+    if not nats_url:
+        nats = EmbeddedNats(data_dir / "nats").start()
+        nats_url = nats.url
+    layout = Layout(data_dir, nats, nats_url)
+    env = dict(os.environ)
+    env.update(
+        {
+            "JD_NATS_URL": nats_url,
+            "JD_DATA_DIR": str(data_dir),
+            "JD_LOG_LEVEL": log_level,
+            "JD_LOG_JSON": "1",
+        }
+    )
+    if database_url:
+        env["JD_DATABASE_URL"] = database_url
+    try:
+        port = _free_or(base_port)
+        layout.coordinator = spawn("coordinator", ["coordinator"], port, data_dir, env)
+        for i, city in enumerate(cities, start=1):
+            port = _free_or(base_port + i if base_port else 0)
+            layout.nodes[city] = spawn(
+                f"node-{city}", ["node", "--city", city], port, data_dir, env
+            )
+        wait_healthy(layout.services)
+    except BaseException:
+        layout.stop()
+        raise
+    return layout
