@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskType
+from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import (
     DelegationState,
     Document,
@@ -51,31 +52,41 @@ def status_pb(status: Status | str) -> int:
     return int(pb.Status.Value(enum_name("STATUS", str(status))))
 
 
-def status_from_pb(value: int) -> Status:
-    return Status(pb.Status.Name(value).removeprefix("STATUS_"))  # type: ignore[arg-type]
+def optional_enum(enum: object, prefix: str, value: int, field: str = "") -> str:
+    """A proto enum value's domain name, "" for *_UNSPECIFIED; unknown numbers are bad input."""
+    try:
+        name: str = enum.Name(value)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise InvalidInput.one(field or prefix.lower(), f"unknown value {value}") from exc
+    short = name.removeprefix(prefix + "_")
+    return "" if short == "UNSPECIFIED" else short
+
+
+def _required_enum(enum: object, prefix: str, value: int, field: str) -> str:
+    name = optional_enum(enum, prefix, value, field)
+    if not name:
+        raise InvalidInput.one(field, "is required")
+    return name
+
+
+def status_from_pb(value: int, field: str = "statuses") -> Status:
+    return Status(_required_enum(pb.Status, "STATUS", value, field))
 
 
 def kind_pb(kind: EventKind | str) -> int:
     return int(pb.EventKind.Value(enum_name("EVENT_KIND", str(kind))))
 
 
-def kind_from_pb(value: int) -> EventKind:
-    return EventKind(pb.EventKind.Name(value).removeprefix("EVENT_KIND_"))  # type: ignore[arg-type]
+def kind_from_pb(value: int, field: str = "kind") -> EventKind:
+    return EventKind(_required_enum(pb.EventKind, "EVENT_KIND", value, field))
 
 
 def side_pb(side: Side | str) -> int:
     return int(pb.Side.Value(enum_name("SIDE", str(side))))
 
 
-def side_from_pb(value: int) -> Side:
-    return Side(pb.Side.Name(value).removeprefix("SIDE_"))  # type: ignore[arg-type]
-
-
-def optional_enum(enum: object, prefix: str, value: int) -> str:
-    """The domain name of a proto enum value, or "" for *_UNSPECIFIED."""
-    name: str = enum.Name(value)  # type: ignore[attr-defined]
-    short = name.removeprefix(prefix + "_")
-    return "" if short == "UNSPECIFIED" else short
+def side_from_pb(value: int, field: str = "side") -> Side:
+    return Side(_required_enum(pb.Side, "SIDE", value, field))
 
 
 def document_from_pb(doc: pb.Document) -> Document:
@@ -228,9 +239,9 @@ def draft_from_pb(req: object) -> Draft:
     elif which == "organisation":
         o = req.debtor.organisation
         debtor = Debtor(False, o.name, o.social_credit_code, req.debtor.phone)
-    task = optional_enum(pb.TaskType, "TASK_TYPE", req.task_type)
-    asset = optional_enum(pb.AssetKind, "ASSET_KIND", req.asset_kind) or "UNSPECIFIED"
-    priority = optional_enum(pb.Priority, "PRIORITY", req.priority) or "NORMAL"
+    task = optional_enum(pb.TaskType, "TASK_TYPE", req.task_type, "task_type")
+    asset = optional_enum(pb.AssetKind, "ASSET_KIND", req.asset_kind, "asset_kind")
+    priority = optional_enum(pb.Priority, "PRIORITY", req.priority, "priority")
     return Draft(
         request_id=req.request_id,
         case_number=req.case_number,
@@ -240,13 +251,13 @@ def draft_from_pb(req: object) -> Draft:
             req.target.district.strip(),
         ),
         task_type=TaskType(task) if task else None,
-        asset_kind=AssetKind(asset),
+        asset_kind=AssetKind(asset or "UNSPECIFIED"),
         debtor=debtor,
         address=req.place.address,
         district=req.place.district,
         requested_actions=req.requested_actions,
         documents=tuple(document_from_pb(d) for d in req.documents),
-        priority=Priority(priority),
+        priority=Priority(priority or "NORMAL"),
         plate=req.plate,
     )
 

@@ -22,6 +22,7 @@ from jiaodong.domain.errors import (
     NotFound,
     RoutingRefused,
 )
+from jiaodong.watch import WatchBehind
 
 log = structlog.get_logger("jiaodong.grpc")
 
@@ -93,5 +94,7 @@ def streams_domain_errors(
                 yield item
         except DomainError as exc:
             await abort_with(context, exc)
+        except WatchBehind as exc:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
     return wrapper

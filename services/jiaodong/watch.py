@@ -18,11 +18,19 @@ class Change:
     event: pb.DelegationEvent | None
 
 
+_END = object()
+_BEHIND = object()
+
+
+class WatchBehind(Exception):
+    """A watcher fell too far behind and was dropped; it should reconnect and re-list."""
+
+
 class Broadcaster:
     """Each watcher gets its own bounded queue; a watcher that falls behind is dropped."""
 
     def __init__(self, queue_size: int = 10_000) -> None:
-        self._queues: set[asyncio.Queue[Change | None]] = set()
+        self._queues: set[asyncio.Queue[object]] = set()
         self._size = queue_size
 
     def publish(self, changes: list[Change]) -> None:
@@ -32,28 +40,41 @@ class Broadcaster:
                     queue.put_nowait(change)
                 except asyncio.QueueFull:
                     self._queues.discard(queue)
-                    with contextlib.suppress(asyncio.QueueFull):
-                        queue.put_nowait(None)
+                    self._force(queue, _BEHIND)
                     break
 
     async def watch(self, keep: Callable[[Change], bool]) -> AsyncIterator[Change]:
-        queue: asyncio.Queue[Change | None] = asyncio.Queue(self._size)
+        queue: asyncio.Queue[object] = asyncio.Queue(self._size)
         self._queues.add(queue)
         try:
             while True:
-                change = await queue.get()
-                if change is None:
-                    raise OverflowError("watcher fell too far behind; reconnect and re-list")
-                if keep(change):
-                    yield change
+                item = await queue.get()
+                if item is _END:
+                    return
+                if item is _BEHIND:
+                    raise WatchBehind("this watch fell too far behind; reconnect and list again")
+                assert isinstance(item, Change)
+                if keep(item):
+                    yield item
         finally:
             self._queues.discard(queue)
 
     def close(self) -> None:
+        """End every watch stream (service shutdown)."""
         for queue in list(self._queues):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
+            self._force(queue, _END)
         self._queues.clear()
+
+    @staticmethod
+    def _force(queue: asyncio.Queue[object], item: object) -> None:
+        """Put a control item even into a full queue (dropping the oldest change)."""
+        while True:
+            try:
+                queue.put_nowait(item)
+                return
+            except asyncio.QueueFull:
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
 
     @property
     def watchers(self) -> int:

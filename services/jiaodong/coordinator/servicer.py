@@ -62,7 +62,9 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.CoordinatorListDelegationsRequest, context: Ctx
     ) -> api.CoordinatorListDelegationsResponse:
         statuses = [status_from_pb(s) for s in request.statuses if s != pb.STATUS_UNSPECIFIED]
-        tasks = [optional_enum(pb.TaskType, "TASK_TYPE", t) for t in request.task_types]
+        tasks = [
+            optional_enum(pb.TaskType, "TASK_TYPE", t, "task_types") for t in request.task_types
+        ]
         items, token, total = await self.coordinator.list(
             request.from_city,
             request.to_city,

@@ -52,7 +52,9 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     async def ListDelegations(
         self, request: api.ListDelegationsRequest, context: Ctx
     ) -> api.ListDelegationsResponse:
-        direction = optional_enum(api.Direction, "DIRECTION", request.direction).lower()
+        direction = optional_enum(
+            api.Direction, "DIRECTION", request.direction, "direction"
+        ).lower()
         statuses = [status_from_pb(s) for s in request.statuses if s != pb.STATUS_UNSPECIFIED]
         items, token = await self.node.list(
             acting_court(context), direction, statuses, request.page_size, request.page_token
@@ -97,7 +99,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
 
     @handles_domain_errors
     async def Return(self, request: api.ReturnRequest, context: Ctx) -> api.ReturnResponse:
-        reason = optional_enum(pb.ReturnReason, "RETURN_REASON", request.reason)
+        reason = optional_enum(pb.ReturnReason, "RETURN_REASON", request.reason, "reason")
         d = await self._step(
             context, request.id, Step(EventKind.RETURNED, request.text, return_reason=reason)
         )
@@ -115,7 +117,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
 
     @handles_domain_errors
     async def Complete(self, request: api.CompleteRequest, context: Ctx) -> api.CompleteResponse:
-        result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result)
+        result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result, "result")
         docs = tuple(document_from_pb(x) for x in request.documents)
         d = await self._step(
             context,
