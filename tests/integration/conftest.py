@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import grpc
 import pytest
+
 from jiaodong.app import Running, start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
@@ -183,6 +184,7 @@ async def publish_raw(nats_url: str, subject: str, data: bytes, msg_id: str) -> 
 async def bus_idle(region: Region, timeout: float = 15.0) -> None:
     """Wait until every outbox is published and no consumer has anything pending or unacked."""
     import nats
+
     from jiaodong.store.tables import OutboxRow
 
     services = [region.coordinator, *region.nodes.values()]

@@ -13,10 +13,11 @@ import pytest
 import typer
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from rich.console import Console
+
 from jiaodong import cli_delegation as cli
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
-from rich.console import Console
 
 # A sample resident ID (GB 11643-1999 example, valid check character), not a real person's.
 RESIDENT_ID = "11010519491231002X"

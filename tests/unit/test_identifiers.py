@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.identifiers import (
     case_number_court_code,

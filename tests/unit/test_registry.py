@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.registry import Registry, district_key, parse_registry
 from jiaodong.registry_files import load_registry

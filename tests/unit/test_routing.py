@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from jiaodong.domain.errors import NotFound, RoutingRefused
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route

@@ -1,0 +1,213 @@
+"""A clerk's session through the `jiaodong delegation` command against the five-city layout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from jiaodong.layout import Layout, start_layout
+from jiaodong.v1 import coordinator_service_pb2 as capi
+from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
+    started = start_layout(tmp_path_factory.mktemp("layout"), base_port=0, log_level="warning")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def cli(layout: Layout, city: str, court: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "delegation",
+            *args,
+            "--node",
+            layout.nodes[city].address,
+            "--as-court",
+            court,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def cli_json(layout: Layout, city: str, court: str, *args: str) -> dict:  # type: ignore[type-arg]
+    run = cli(layout, city, court, *args, "--json")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)  # type: ignore[no-any-return]
+
+
+def wait_status(layout: Layout, city: str, court: str, delegation_id: str, status: str) -> dict:  # type: ignore[type-arg]
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        run = cli(layout, city, court, "show", delegation_id, "--json")
+        if run.returncode == 0:
+            d = json.loads(run.stdout)["delegation"]
+            if d.get("status") == status:
+                return d  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, (
+            f"{delegation_id} never reached {status}: {run.stdout or run.stderr}"
+        )
+        time.sleep(0.2)
+
+
+def test_clerks_carry_a_delegation_from_qingdao_to_weihai(layout: Layout, tmp_path: Path) -> None:
+    receipt = tmp_path / "seizure-order.pdf"
+    receipt.write_bytes(b"%PDF-1.4 fictitious order")
+    created = cli_json(
+        layout,
+        "qingdao",
+        "370202",
+        "create",
+        "--request-id",
+        "e2e-cli-1",
+        "--case-number",
+        "（2026）魯0202執77號",
+        "--to-city",
+        "weihai",
+        "--district",
+        "荣成市",
+        "--task",
+        "seizure",
+        "--asset",
+        "vehicle",
+        "--plate",
+        "鲁K12345",
+        "--person",
+        "李四",
+        "--resident-id",
+        "34052419800101001X",
+        "--actions",
+        "扣押车辆",
+        "--document",
+        str(receipt),
+    )
+    d = created["delegation"]
+    assert d["case_number"] == "(2026)鲁0202执77号"
+    assert d["documents"][0]["size_bytes"] == str(receipt.stat().st_size)
+    again = cli_json(
+        layout,
+        "qingdao",
+        "370202",
+        "create",
+        "--request-id",
+        "e2e-cli-1",
+        "--case-number",
+        "（2026）魯0202執77號",
+        "--to-city",
+        "weihai",
+        "--district",
+        "荣成市",
+        "--task",
+        "seizure",
+        "--asset",
+        "vehicle",
+        "--plate",
+        "鲁K12345",
+        "--person",
+        "李四",
+        "--resident-id",
+        "34052419800101001X",
+        "--actions",
+        "扣押车辆",
+        "--document",
+        str(receipt),
+    )
+    assert again["delegation"]["id"] == d["id"] and not again.get("created", False)
+
+    wait_status(layout, "weihai", "371082", d["id"], "STATUS_DELIVERED")
+    for step in (
+        ["acknowledge", d["id"]],
+        ["accept", d["id"]],
+        ["progress", d["id"], "--text", "已查明车辆停放地点"],
+        ["complete", d["id"], "--result", "done", "--text", "车辆已扣押"],
+    ):
+        run = cli(layout, "weihai", "371082", *step)
+        assert run.returncode == 0, run.stderr
+    wait_status(layout, "qingdao", "370202", d["id"], "STATUS_COMPLETED")
+    assert cli(layout, "qingdao", "370202", "confirm", d["id"]).returncode == 0
+    final = wait_status(layout, "qingdao", "370202", d["id"], "STATUS_CONFIRMED")
+
+    shown = cli(layout, "qingdao", "370202", "show", d["id"])
+    assert shown.returncode == 0 and "李*" in shown.stdout and "李四" not in shown.stdout
+    assert "34052419800101001X" not in shown.stdout
+
+    assert layout.coordinator is not None
+    with grpc.insecure_channel(layout.coordinator.address) as channel:
+        coord = (
+            cgrpc.CoordinatorServiceStub(channel)
+            .GetDelegation(capi.CoordinatorGetDelegationRequest(id=d["id"]))
+            .delegation
+        )
+    entrusted = wait_status(layout, "weihai", "371082", d["id"], "STATUS_CONFIRMED")
+    hashes = [e["hash"] for e in final["history"]]
+    assert hashes == [e["hash"] for e in entrusted["history"]] == [e.hash for e in coord.history]
+    assert len(hashes) == 8
+
+
+def test_cli_reports_bad_input_clearly_and_writes_nothing(layout: Layout) -> None:
+    run = cli(
+        layout,
+        "qingdao",
+        "370203",
+        "create",
+        "--case-number",
+        "2026-77",
+        "--to-city",
+        "qingdao",
+        "--task",
+        "seizure",
+        "--asset",
+        "vehicle",
+        "--person",
+        "王五",
+        "--resident-id",
+        "340524198001010010",
+        "--actions",
+        "x",
+    )
+    assert run.returncode == 2
+    assert "INVALID_ARGUMENT" in run.stderr
+    assert "case_number" in run.stderr and "resident_id" in run.stderr and "target" in run.stderr
+    listed = cli_json(layout, "qingdao", "370203", "list")
+    assert listed.get("delegations", []) == []
+
+
+def test_cli_says_when_the_node_is_unreachable() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "delegation",
+            "list",
+            "--node",
+            "127.0.0.1:1",
+            "--as-court",
+            "370202",
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 3
+    assert "UNAVAILABLE" in run.stderr or "DEADLINE" in run.stderr

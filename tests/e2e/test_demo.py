@@ -1,0 +1,45 @@
+"""The demo through its real entry point: processes, NATS, gRPC, SQLite."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "demo",
+            "--json",
+            "--delegations",
+            "60",
+            "--seed",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    report = json.loads(run.stdout)
+    assert report["cities"] == 5
+    assert report["delegations"] == 60
+    assert report["agree"] is True
+    assert report["lost"] == 0
+    assert report["duplicated"] == 0
+    assert sum(report["final"].values()) == 60
+    assert set(report["final"]) <= {"confirmed", "cancelled"}
+    senders = {p["from"] for p in report["pairs"]}
+    receivers = {p["to"] for p in report["pairs"]}
+    cities = {"qingdao", "yantai", "weifang", "weihai", "rizhao"}
+    assert senders == receivers == cities
+    assert all(p["from"] != p["to"] for p in report["pairs"])
+    assert sum(p["count"] for p in report["pairs"]) == 60
