@@ -224,6 +224,7 @@ def demo(
     data_dir: DataDir = None,
     keep: Annotated[bool, typer.Option(help="Keep the data folder afterwards")] = False,
     concurrency: Annotated[int, typer.Option(help="Officers working at once")] = 40,
+    database_url: DbUrl = "",
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
     from jiaodong.demo import print_report, run_demo
@@ -237,7 +238,7 @@ def demo(
     started = time.monotonic()
     if progress:
         progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
-    layout = start_layout(folder, base_port=0, log_level="warning")
+    layout = start_layout(folder, base_port=0, log_level="warning", database_url=database_url)
     try:
         report = asyncio.run(
             run_demo(layout, delegations, seed, concurrency=concurrency, progress=progress)

@@ -8,13 +8,14 @@ never blocks on I/O.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session, SQLModel, create_engine
 
 from jiaodong.store import tables  # noqa: F401  (registers the tables)
@@ -45,6 +46,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
 
 
+def ensure_postgres_database(url: URL) -> None:
+    """Create the named PostgreSQL database if it does not exist (needs CREATEDB)."""
+    name = url.database
+    if not name:
+        return
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
+        raise ValueError(f"database name {name!r}: use letters, digits and _ only")
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
+            if exists is None:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+
+
 class Database:
     """A service's database: the engine plus the single thread its transactions run on."""
 
@@ -54,6 +74,9 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
 
     def create_schema(self) -> None:
+        """Create the database (PostgreSQL, if missing) and its tables."""
+        if self.engine.dialect.name == "postgresql":
+            ensure_postgres_database(self.engine.url)
         SQLModel.metadata.create_all(self.engine)
 
     def transaction(self, work: Callable[[Session], T]) -> T:
