@@ -17,6 +17,7 @@ class Kind(StrEnum):
     SYNC = "sync"
     REQUEST = "request"
     REFUSED = "refused"
+    RECEIPT = "receipt"
 
 
 @dataclass(frozen=True)

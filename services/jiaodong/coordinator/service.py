@@ -4,6 +4,7 @@ region-wide record that command centres watch and steer."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import structlog
 from sqlalchemy import func
@@ -11,17 +12,34 @@ from sqlmodel import Session, col, select
 
 from jiaodong.bus.subjects import Kind, court_of, to_court
 from jiaodong.bus.transport import Permanent
-from jiaodong.convert import delegation_pb, event_pb, state_from_row, to_stored
+from jiaodong.convert import (
+    delegation_pb,
+    document_from_pb,
+    event_pb,
+    from_ts,
+    kind_from_pb,
+    side_from_pb,
+    state_from_row,
+    to_stored,
+)
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import check_request_id, check_text
 from jiaodong.domain.errors import (
     AlreadyExists,
     DomainError,
     FieldViolation,
+    IllegalTransition,
     InvalidInput,
     RoutingRefused,
 )
-from jiaodong.domain.lifecycle import Event, EventKind, Side, Status, check_allowed
+from jiaodong.domain.lifecycle import (
+    Event,
+    EventKind,
+    Side,
+    Status,
+    action_word,
+    check_allowed,
+)
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
 from jiaodong.node.service import Outcome, page_offset, page_size, page_token
@@ -74,9 +92,12 @@ class Coordinator:
         envelope.court_id = court
         ledger.enqueue(session, to_court(court, kind), envelope, self.clock.now())
 
-    def _forward_sync(self, session: Session, row: DelegationRow, skip: str | None) -> None:
+    def _forward_sync(
+        self, session: Session, row: DelegationRow, skip: str | None, also: str = ""
+    ) -> None:
+        """Send the whole known state to both courts (and a court it just left), except ``skip``."""
         sync = ledger.sync_message(session, row)
-        for court in dict.fromkeys((row.requesting_court, row.entrusted_court)):
+        for court in dict.fromkeys((row.requesting_court, row.entrusted_court, also)):
             if court and court != skip:
                 self._send(session, court, Kind.SYNC, bus_pb2.Envelope(sync=sync))
 
@@ -98,6 +119,8 @@ class Coordinator:
                 return self._on_request(session, sender, envelope.request)
             if body == "refused":
                 return self._on_refused(session, sender, envelope.refused)
+            if body == "receipt":
+                return self._on_receipt(session, sender, envelope.receipt)
             raise Permanent(f"unknown envelope body {body}")
 
         outcome = await self.db.run(work)
@@ -115,12 +138,7 @@ class Coordinator:
         if state.status is Status.CREATED:
             applied.append(self._route(session, row))
             wrote = True
-        for event in applied:
-            if event.request_id:
-                req = session.get(RequestRow, (row.id, event.request_id))
-                if req is not None and req.state == "pending":
-                    req.state = "applied"
-                    session.add(req)
+        self._mark_applied(session, row, applied)
         self._forward_sync(session, row, None if wrote else sender)
         session.flush()
         change = Change(delegation_pb(row), event_pb(applied[-1]))
@@ -154,19 +172,105 @@ class Coordinator:
         if sender != row.requesting_court or request.actor_court != sender:
             raise Permanent(f"court {sender} is not the requesting court of {row.id}")
         state = state_from_row(row)
-        writer = state.writer_court()
-        if writer is None:
+        if state.writer is Side.ENTRUSTED:
+            writer = state.writer_court()
+            assert writer is not None
+            self._send(session, writer, Kind.REQUEST, bus_pb2.Envelope(request=request))
+            return None
+        try:
+            if state.writer is None:
+                raise IllegalTransition(
+                    state.status.value, action_word(kind_from_pb(request.kind)), "it is closed"
+                )
+            return self._apply(session, row, request)
+        except DomainError as exc:
             refusal = bus_pb2.RequestRefused(
                 delegation_id=row.id,
                 request_id=request.request_id,
                 kind=request.kind,
-                reason=f"the delegation is already {state.status.value}",
+                reason=str(exc),
                 requesting_court=sender,
             )
             self._send(session, sender, Kind.REFUSED, bus_pb2.Envelope(refused=refusal))
             return None
-        self._send(session, writer, Kind.REQUEST, bus_pb2.Envelope(request=request))
-        return None
+
+    def _apply(
+        self, session: Session, row: DelegationRow, request: bus_pb2.ActionRequest
+    ) -> Outcome:
+        """Apply a request while the coordinator is the writer (before delivery)."""
+        kind = kind_from_pb(request.kind)
+        state = state_from_row(row)
+        if any(e.request_id == request.request_id for e in ledger.history(session, row.id)):
+            return Outcome(ledger.full_pb(session, row))
+        if kind is EventKind.REROUTED:
+            self._check_reroute(row, state.entrusted_court, request.court_id)
+        previous = state.entrusted_court
+        event = ledger.seal_next(
+            state,
+            replace(
+                self._event(kind, text=request.text, court_id=request.court_id),
+                side=side_from_pb(request.side),
+                actor_court=request.actor_court,
+                request_id=request.request_id,
+                documents=tuple(document_from_pb(d) for d in request.documents),
+            ),
+        )
+        ledger.append(session, self.registry, row, event)
+        self._mark_applied(session, row, [event])
+        self._forward_sync(session, row, None, also=previous)
+        log.info("request_applied", delegation_id=row.id, kind=kind.value)
+        session.flush()
+        change = Change(delegation_pb(row), event_pb(event))
+        return Outcome(ledger.full_pb(session, row), [change])
+
+    def _check_reroute(self, row: DelegationRow, current: str, court_id: str) -> None:
+        if court_id == current:
+            raise InvalidInput.one("court_id", "the delegation is already at that court")
+        try:
+            route(self.registry, row.requesting_court, Target(court_id=court_id))
+        except RoutingRefused as exc:
+            raise InvalidInput.one("court_id", exc.reason) from exc
+
+    def _on_receipt(
+        self, session: Session, sender: str, receipt: bus_pb2.DeliveryReceipt
+    ) -> Outcome | None:
+        row = ledger.get_row(session, receipt.delegation_id)
+        if row is None:
+            raise ledger.OutOfOrder(f"receipt for unknown delegation {receipt.delegation_id}")
+        state = state_from_row(row)
+        if not (
+            state.status is Status.ROUTED
+            and state.entrusted_court == sender
+            and state.seq == receipt.routed_seq
+        ):
+            # Moved, cancelled or already delivered meanwhile: tell the node how things stand.
+            self._send(
+                session, sender, Kind.SYNC, bus_pb2.Envelope(sync=ledger.sync_message(session, row))
+            )
+            return None
+        event = ledger.seal_next(
+            state,
+            replace(
+                self._event(EventKind.DELIVERED),
+                side=Side.ENTRUSTED,
+                actor_court=sender,
+                at=from_ts(receipt.at) if receipt.HasField("at") else self.clock.now(),
+            ),
+        )
+        ledger.append(session, self.registry, row, event)
+        self._forward_sync(session, row, None)
+        log.info("delegation_delivered", delegation_id=row.id, court=sender)
+        session.flush()
+        change = Change(delegation_pb(row), event_pb(event))
+        return Outcome(change.delegation, [change])
+
+    def _mark_applied(self, session: Session, row: DelegationRow, events: list[Event]) -> None:
+        for event in events:
+            if event.request_id:
+                req = session.get(RequestRow, (row.id, event.request_id))
+                if req is not None and req.state == "pending":
+                    req.state = "applied"
+                    session.add(req)
 
     def _on_refused(
         self, session: Session, sender: str, refused: bus_pb2.RequestRefused
@@ -210,14 +314,7 @@ class Coordinator:
             state = state_from_row(row)
             check_allowed(state, kind, Side.COORDINATOR)
             if kind is EventKind.REROUTED:
-                if court_id == state.entrusted_court:
-                    raise InvalidInput.one("court_id", "the delegation is already at that court")
-                try:
-                    route(self.registry, row.requesting_court, Target(court_id=court_id))
-                except RoutingRefused as exc:
-                    raise InvalidInput.one("court_id", exc.reason) from exc
-            writer = state.writer_court()
-            assert writer is not None
+                self._check_reroute(row, state.entrusted_court, court_id)
             session.add(
                 RequestRow(
                     delegation_id=row.id,
@@ -235,6 +332,10 @@ class Coordinator:
                 text=text,
                 court_id=court_id,
             )
+            if state.writer is Side.COORDINATOR:
+                return self._apply(session, row, request)
+            writer = state.writer_court()
+            assert writer is not None
             self._send(session, writer, Kind.REQUEST, bus_pb2.Envelope(request=request))
             session.flush()
             return Outcome(ledger.full_pb(session, row))

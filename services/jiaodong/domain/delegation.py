@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -22,10 +23,12 @@ MAX_TEXT = 4000
 MAX_NAME = 200
 MAX_DOCUMENTS = 50
 MAX_DOCUMENT_BYTES = 200 * 1024 * 1024
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
-PHONE = re.compile(r"^\+?[0-9][0-9\- ]{4,19}$")
-MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9.+\-]*/[a-z0-9][a-z0-9.+\-]*$")
+# Patterns are applied with fullmatch: "$" would also accept a trailing newline.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+PHONE = re.compile(r"\+?[0-9][0-9\- ]{4,19}")
+MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+\-]*/[a-z0-9][a-z0-9.+\-]*")
+ALLOWED_CONTROL = frozenset("\n\r\t")
 
 
 class TaskType(StrEnum):
@@ -101,7 +104,7 @@ def check_text(
         violations.append(FieldViolation(name, "is required"))
     elif len(value) > limit:
         violations.append(FieldViolation(name, f"is {len(value)} characters; at most {limit}"))
-    elif any(ord(c) < 32 and c not in "\n\t" for c in value) or "\x7f" in value:
+    elif any(unicodedata.category(c) == "Cc" and c not in ALLOWED_CONTROL for c in value):
         violations.append(FieldViolation(name, "contains control characters"))
 
 
@@ -116,7 +119,7 @@ def check_documents(
     for i, doc in enumerate(documents):
         where = f"{name}[{i}]"
         check_text(violations, f"{where}.name", doc.name, required=True, limit=MAX_NAME)
-        if not MEDIA_TYPE.match(doc.media_type):
+        if not MEDIA_TYPE.fullmatch(doc.media_type):
             violations.append(
                 FieldViolation(f"{where}.media_type", "is not a media type like application/pdf")
             )
@@ -124,14 +127,14 @@ def check_documents(
             violations.append(
                 FieldViolation(f"{where}.size_bytes", f"must be 1 to {MAX_DOCUMENT_BYTES} bytes")
             )
-        if not SHA256.match(doc.sha256):
+        if not SHA256.fullmatch(doc.sha256):
             violations.append(
                 FieldViolation(f"{where}.sha256", "must be 64 lowercase hex characters")
             )
 
 
 def check_request_id(violations: list[FieldViolation], name: str, value: str) -> None:
-    if not REQUEST_ID.match(value):
+    if not REQUEST_ID.fullmatch(value):
         violations.append(
             FieldViolation(name, "must be 1-64 characters of letters, digits and - _ . :")
         )
@@ -156,9 +159,11 @@ def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Chec
     case_number = _collect(violations, "case_number", normalize_case_number, draft.case_number)
     if draft.task_type is None:
         violations.append(FieldViolation("task_type", "is required"))
-    needs_asset = draft.task_type in (TaskType.PROPERTY_INQUIRY, TaskType.SEIZURE)
+    needs_asset = draft.task_type not in (None, TaskType.SERVICE_OF_DOCUMENTS)
     if needs_asset and draft.asset_kind is AssetKind.UNSPECIFIED:
-        violations.append(FieldViolation("asset_kind", "is required for inquiries and seizures"))
+        violations.append(
+            FieldViolation("asset_kind", "is required except for service of documents")
+        )
     debtor = draft.debtor
     if debtor is None:
         violations.append(FieldViolation("debtor", "is required (a person or an organisation)"))
@@ -186,7 +191,7 @@ def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Chec
                 ident, warning = code
                 if warning:
                     warnings.append(warning)
-        if debtor.phone and not PHONE.match(debtor.phone):
+        if debtor.phone and not PHONE.fullmatch(debtor.phone):
             violations.append(FieldViolation("debtor.phone", "is not a telephone number"))
         if isinstance(ident, str):
             debtor = replace(debtor, identifier=ident)

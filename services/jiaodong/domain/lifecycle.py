@@ -2,10 +2,11 @@
 
 A delegation's truth is its history: an append-only list of events numbered 1, 2, 3 ... and
 hash-chained. Its state is the fold of that history through the rules below. At any moment exactly
-one side may append (the *writer*): the requesting node writes event 1, the coordinator routes it
-(event 2), and from delivery on the entrusted court's node writes every event, applying the
-requesting court's and the coordinator's wishes as requests in the order they arrive. So no two
-sides can both "win" a conflicting transition.
+one side may append (the *writer*): the requesting node writes event 1; the coordinator owns the
+delegation until delivery (it routes, records the entrusted node's receipt as DELIVERED, and may
+cancel or reroute before that); from delivery on the entrusted court's node writes every event,
+applying the requesting court's and the coordinator's wishes as requests in the order they arrive.
+So no two sides can both "win" a conflicting transition.
 """
 
 from __future__ import annotations
@@ -255,7 +256,7 @@ class DelegationState:
         """Which side may append the next event; None once closed."""
         if self.status.closed:
             return None
-        if self.status is Status.CREATED:
+        if self.status in (Status.CREATED, Status.ROUTED):
             return Side.COORDINATOR
         return Side.ENTRUSTED
 
@@ -334,6 +335,8 @@ def apply(state: DelegationState, event: Event) -> DelegationState:
     if event.prev_hash != state.last_hash or event.hash != event.content_hash():
         raise InvalidInput.one("history", f"event {event.seq} breaks the hash chain")
     to = check_allowed(state, event.kind, event.side)
+    if event.kind in (EventKind.ROUTED, EventKind.REROUTED) and not event.court_id:
+        raise InvalidInput.one("history", f"event {event.seq} routes to no court")
     times = dict(state.step_times)
     if key := _STEP_TIME.get(event.kind):
         times[key] = event.at

@@ -449,15 +449,19 @@ class CourtNode:
                 if req is not None and req.state == "pending":
                     req.state = "applied"
                     session.add(req)
-        if state.status is Status.ROUTED and state.entrusted_court in self.courts:
-            receipt = ledger.seal_next(
-                state, self._event(EventKind.DELIVERED, Side.ENTRUSTED, state.entrusted_court)
+        if applied and state.status is Status.ROUTED and state.entrusted_court in self.courts:
+            # Offered to one of our courts: store it and tell the coordinator, which owns the
+            # delegation until it records the delivery.
+            receipt = bus_pb2.DeliveryReceipt(delegation_id=row.id, routed_seq=state.seq)
+            receipt.at.FromDatetime(self.clock.now())
+            court = state.entrusted_court
+            ledger.enqueue(
+                session,
+                to_coordinator(court, Kind.RECEIPT),
+                bus_pb2.Envelope(court_id=court, receipt=receipt),
+                self.clock.now(),
             )
-            ledger.append(session, self.registry, row, receipt)
-            applied.append(receipt)
-            log.info("delegation_delivered", delegation_id=row.id, court=state.entrusted_court)
-        if applied and applied[-1].kind is EventKind.DELIVERED:
-            self._publish_sync(session, row, row.entrusted_court)
+            log.info("delegation_received", delegation_id=row.id, court=court)
         session.flush()
         return Outcome(
             ledger.full_pb(session, row), [self._change(session, row, e) for e in applied[-1:]]
