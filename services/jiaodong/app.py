@@ -95,7 +95,9 @@ async def start_node(
     db = Database(settings.database_for(node_id))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
     node = CourtNode(node_id, registry, db, clock)
-    transport = Transport(BusSettings(url=settings.nats_url, name=node_id), db, clock)
+    transport = Transport(
+        BusSettings(url=settings.nats_url, name=node_id, replicas=settings.nats_replicas), db, clock
+    )
     node.set_relay_wake(transport.wake)
     await transport.start(node_consumer(node_id, sorted(node.courts)), node.on_message)
     service = court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"].full_name
@@ -121,7 +123,11 @@ async def start_coordinator(
     db = Database(settings.database_for("coordinator"))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
     coordinator = Coordinator(registry, db, clock)
-    transport = Transport(BusSettings(url=settings.nats_url, name="coordinator"), db, clock)
+    transport = Transport(
+        BusSettings(url=settings.nats_url, name="coordinator", replicas=settings.nats_replicas),
+        db,
+        clock,
+    )
     coordinator.set_relay_wake(transport.wake)
     await transport.start(coordinator_consumer(), coordinator.on_message)
     service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,8 +20,8 @@ from rich.table import Table
 
 from jiaodong import cli_delegation
 from jiaodong.config import Settings
-from jiaodong.domain.errors import RegistryError
-from jiaodong.layout import CITIES, start_layout
+from jiaodong.domain.errors import NotFound, RegistryError
+from jiaodong.layout import start_layout
 from jiaodong.logs import configure
 
 app = typer.Typer(
@@ -34,16 +35,16 @@ err = Console(stderr=True)
 
 DataDir = Annotated[
     Path | None,
-    typer.Option(help="Folder for SQLite files and the embedded broker [env JD_DATA_DIR]"),
+    typer.Option(help="Folder for SQLite files and the embedded broker \\[env JD_DATA_DIR]"),
 ]
 NatsUrl = Annotated[
-    str, typer.Option(help="NATS URL; empty starts an embedded nats-server [env JD_NATS_URL]")
+    str, typer.Option(help="NATS URL; empty starts an embedded nats-server \\[env JD_NATS_URL]")
 ]
 DbUrl = Annotated[
     str,
     typer.Option(
         help="Database URL; empty uses a SQLite file per service; "
-        "{service} in it is replaced by the service name [env JD_DATABASE_URL]"
+        "{service} in it is replaced by the service name \\[env JD_DATABASE_URL]"
     ),
 ]
 
@@ -62,13 +63,9 @@ async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
 
     embedded: EmbeddedNats | None = None
     if not settings.nats_url:
-        embedded = EmbeddedNats(settings.data_dir / "nats").start()
-        settings = Settings(
-            data_dir=settings.data_dir,
-            nats_url=embedded.url,
-            database_url=settings.database_url,
-            courts_dir=settings.courts_dir,
-        )
+        # A broker of its own for a service started alone; other services must be pointed at it.
+        embedded = EmbeddedNats(settings.data_dir / f"nats-{kind}-{city or 'region'}").start()
+        settings = dataclasses.replace(settings, nats_url=embedded.url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -96,6 +93,9 @@ def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
     except RegistryError as exc:
         err.print(f"[red]registry error:[/red] {exc}")
         raise typer.Exit(2) from exc
+    except NotFound as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -107,9 +107,6 @@ def node(
     database_url: DbUrl = "",
 ) -> None:
     """Run one city's court node (gRPC CourtNodeService) until Ctrl-C."""
-    if city not in CITIES:
-        err.print(f"[red]unknown city {city!r}[/red]; one of: {', '.join(CITIES)}")
-        raise typer.Exit(2)
     _run_service("node", _settings(data_dir, nats_url, database_url), city, port)
 
 

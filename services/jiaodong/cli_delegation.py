@@ -466,12 +466,20 @@ def watch_line(change: node_pb.WatchDelegationsResponse) -> str:
         )
         detail = _event_text(e)
     else:
+        # A change without an event concerns a request: just sent (pending) or refused.
+        pending = [r for r in d.requests if r.state == "pending"]
         refused = [r for r in d.requests if r.state == "refused"]
-        line = f"{local_time(d.updated_at)}  {d.id}  request refused -> {status_label(d.status)}"
+        what = "request refused" if refused and not pending else "request sent"
+        line = f"{local_time(d.updated_at)}  {d.id}  {what} -> {status_label(d.status)}"
         detail = ""
+        if pending:
+            last = pending[-1]
+            detail = f"{kind_label(last.kind)} {last.request_id} pending"
         if refused:
             last = refused[-1]
-            detail = f"{kind_label(last.kind)} {last.request_id}: {last.reason}"
+            detail += ("; " if detail else "") + (
+                f"{kind_label(last.kind)} {last.request_id} refused: {last.reason}"
+            )
     if detail:
         line += "  " + detail
     return " ".join(line.splitlines())

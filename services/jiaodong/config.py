@@ -9,13 +9,18 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things are. Empty URLs mean: embedded nats-server, SQLite files under data_dir."""
+    """Where things are. Empty URLs mean: embedded nats-server, SQLite files under data_dir.
+
+    ``nats_url`` may list several servers separated by commas (a cluster); ``nats_replicas`` is
+    used only when a service has to create a missing stream; ``host`` is the gRPC bind address.
+    """
 
     data_dir: Path
     nats_url: str = ""
     database_url: str = ""
     courts_dir: Path | None = None
     host: str = "127.0.0.1"
+    nats_replicas: int = 1
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -24,6 +29,8 @@ class Settings:
             "nats_url": os.environ.get("JD_NATS_URL", ""),
             "database_url": os.environ.get("JD_DATABASE_URL", ""),
             "courts_dir": Path(p) if (p := os.environ.get("JD_COURTS_DIR")) else None,
+            "host": os.environ.get("JD_HOST", "127.0.0.1"),
+            "nats_replicas": int(os.environ.get("JD_NATS_REPLICAS", "1")),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.domain.registry import Court, Registry
-from jiaodong.layout import CITIES, Layout
+from jiaodong.layout import Layout
 from jiaodong.registry_files import load_registry
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
@@ -93,7 +93,8 @@ class Plan:
 
 def make_plans(registry: Registry, n: int, seed: int) -> list[Plan]:
     rng = random.Random(seed)
-    pairs = [(a, b) for a in CITIES for b in CITIES if a != b]
+    cities = list(registry.cities)
+    pairs = [(a, b) for a in cities for b in cities if a != b]
     rng.shuffle(pairs)
     plans = []
     for i in range(n):

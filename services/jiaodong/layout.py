@@ -16,8 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jiaodong.bus.embedded import EmbeddedNats, free_port
-
-CITIES = ("qingdao", "yantai", "weifang", "weihai", "rizhao")
+from jiaodong.config import Settings
 
 
 @dataclass
@@ -124,10 +123,16 @@ def start_layout(
     base_port: int = 50060,
     nats_url: str = "",
     database_url: str = "",
-    cities: tuple[str, ...] = CITIES,
+    cities: tuple[str, ...] = (),
     log_level: str = "info",
 ) -> Layout:
-    """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy."""
+    """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
+
+    ``cities`` defaults to every city of the registry (courts/cities.csv)."""
+    if not cities:
+        from jiaodong.registry_files import load_registry
+
+        cities = tuple(load_registry(Settings.from_env().courts_dir).cities)
     data_dir.mkdir(parents=True, exist_ok=True)
     nats: EmbeddedNats | None = None
     if not nats_url:
@@ -139,7 +144,7 @@ def start_layout(
         {
             "JD_NATS_URL": nats_url,
             "JD_DATA_DIR": str(data_dir),
-            "JD_LOG_LEVEL": log_level,
+            "JD_LOG_LEVEL": os.environ.get("JD_LOG_LEVEL", log_level),
             "JD_LOG_JSON": "1",
         }
     )

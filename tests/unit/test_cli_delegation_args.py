@@ -322,4 +322,12 @@ def test_watch_line_is_one_line() -> None:
     assert "first line second line" in line
     refused = cli.watch_line(node_pb.WatchDelegationsResponse(delegation=d))
     assert "request refused" in refused
-    assert "cancel-1: too late" in refused
+    assert "cancel-1 refused: too late" in refused
+    pending = d_pb.Delegation()
+    pending.CopyFrom(d)
+    del pending.requests[:]
+    pending.requests.append(
+        d_pb.PendingRequest(request_id="conf-1", kind=d_pb.EVENT_KIND_CONFIRMED, state="pending")
+    )
+    sent = cli.watch_line(node_pb.WatchDelegationsResponse(delegation=pending))
+    assert "request sent" in sent and "conf-1 pending" in sent and "refused" not in sent

@@ -62,7 +62,7 @@ async def connect(url: str, name: str, timeout: float = 20.0) -> NatsClient:
     ):
         with attempt:
             return await nats.connect(
-                url,
+                servers=[u.strip() for u in url.split(",") if u.strip()],
                 name=name,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=0.5,
@@ -74,7 +74,14 @@ async def connect(url: str, name: str, timeout: float = 20.0) -> NatsClient:
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams if missing. Existing streams are left as operators configured them
+    (replicas, limits); only a missing one is created, with ``replicas``."""
     for spec in STREAMS:
+        try:
+            await js.stream_info(spec.name)
+            continue
+        except NotFoundError:
+            pass
         config = api.StreamConfig(
             name=spec.name,
             subjects=list(spec.subjects),
@@ -87,7 +94,8 @@ async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
         try:
             await js.add_stream(config)
         except BadRequestError:
-            await js.update_stream(config)
+            # Created meanwhile by another service starting at the same time.
+            await js.stream_info(spec.name)
 
 
 async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
