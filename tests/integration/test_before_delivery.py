@@ -69,9 +69,13 @@ async def test_reroute_away_from_a_node_that_is_down_then_it_returns(region: Reg
     async def yantai_copy() -> DelegationRow | None:
         return await region.nodes["yantai"].db.run(lambda s: s.get(DelegationRow, d.id))
 
-    # Yantai's copy learns it was moved (read from its database), and it is no longer a party.
-    copy = await eventually(yantai_copy, lambda x: x is not None and x.entrusted_court == WF)
-    assert copy is not None and copy.status == "DELIVERED"
+    # Yantai's copy learns it was moved (read from its database): its stale receipt is answered
+    # with the current state, delivered to Weifang. Yantai is no longer a party.
+    copy = await eventually(
+        yantai_copy,
+        lambda x: x is not None and x.entrusted_court == WF and x.status == "DELIVERED",
+    )
+    assert copy is not None and copy.seq == 4
     with pytest.raises(grpc.aio.AioRpcError) as denied:
         await yantai.GetDelegation(api.GetDelegationRequest(id=d.id), metadata=as_court(YT))
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from jiaodong.domain.delegation import (
     AssetKind,
     Checked,

@@ -15,6 +15,7 @@ import hypothesis
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
 from jiaodong.domain.lifecycle import (
     DelegationState,

@@ -200,7 +200,7 @@ class Transport:
         sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
         while not self._stopping.is_set():
             try:
-                msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.5)
+                msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.25)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except (NotFoundError, nats.errors.ConnectionClosedError) as exc:

@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.bus.subjects import Kind, court_of, to_coordinator
 from jiaodong.bus.transport import Permanent
 from jiaodong.convert import (
     content_pb,
@@ -66,6 +66,7 @@ from jiaodong.watch import Broadcaster, Change
 log = structlog.get_logger("jiaodong.node")
 
 MAX_PAGE = 500
+MAX_OFFSET = 2**31
 DEFAULT_PAGE = 50
 ENTRUSTED_ACTIONS = frozenset(
     {
@@ -107,7 +108,7 @@ def page_offset(token: str) -> int:
         value = int(base64.urlsafe_b64decode(token.encode()).decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput.one("page_token", "is not a token from a previous page") from exc
-    if value < 0:
+    if not 0 <= value <= MAX_OFFSET:
         raise InvalidInput.one("page_token", "is not a token from a previous page")
     return value
 
@@ -421,7 +422,7 @@ class CourtNode:
     async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message from the coordinator, once, whatever the redeliveries."""
         body = envelope.WhichOneof("body")
-        if envelope.court_id not in self.courts:
+        if envelope.court_id != court_of(subject) or envelope.court_id not in self.courts:
             raise Permanent(f"message for court {envelope.court_id} reached node {self.node_id}")
 
         def work(session: Session) -> Outcome | None:
