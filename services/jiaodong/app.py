@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -14,13 +15,18 @@ from grpc_reflection.v1alpha import reflection
 
 from jiaodong.bus.subjects import coordinator_consumer, node_consumer
 from jiaodong.bus.transport import BusSettings, Transport
+from jiaodong.calendar_files import load_calendar
 from jiaodong.config import Settings
 from jiaodong.coordinator.service import Coordinator
 from jiaodong.coordinator.servicer import CoordinatorServicer
+from jiaodong.coordinator.sla import SlaEngine
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock, SystemClock
 from jiaodong.domain.registry import Registry
+from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.node.service import CourtNode
 from jiaodong.node.servicer import CourtNodeServicer
+from jiaodong.policy_files import load_policy
 from jiaodong.registry_files import load_registry
 from jiaodong.store.database import Database
 from jiaodong.v1 import (
@@ -68,6 +74,10 @@ class Running:
         """Graceful: stop taking calls, drain the bus, close the database."""
         with contextlib.suppress(Exception):
             await self.health.enter_graceful_shutdown()
+        for task in self.extras:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         self.service.broadcaster.close()
         await self.server.stop(grace)
         await self.transport.stop()
@@ -94,7 +104,8 @@ async def start_node(
     clock = clock or SystemClock()
     db = Database(settings.database_for(node_id))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
-    node = CourtNode(node_id, registry, db, clock)
+    policy, calendar = load_sla_files(settings)
+    node = CourtNode(node_id, registry, db, clock, sla=(policy, calendar))
     transport = Transport(
         BusSettings(url=settings.nats_url, name=node_id, replicas=settings.nats_replicas), db, clock
     )
@@ -122,7 +133,14 @@ async def start_coordinator(
     clock = clock or SystemClock()
     db = Database(settings.database_for("coordinator"))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
-    coordinator = Coordinator(registry, db, clock)
+    policy, calendar = load_sla_files(settings)
+    coordinator = Coordinator(
+        registry,
+        db,
+        clock,
+        SlaEngine(policy, calendar, clock),
+        reload=lambda: load_sla_files(settings),
+    )
     transport = Transport(
         BusSettings(url=settings.nats_url, name="coordinator", replicas=settings.nats_replicas),
         db,
@@ -137,5 +155,21 @@ async def start_coordinator(
     )
     await server.start()
     await _mark_serving(health_servicer, [service])
+    sweeper = asyncio.create_task(
+        coordinator.run_sweeper(settings.sweep_seconds), name="sla-sweeper"
+    )
+    for year in calendar.uncovered_years(clock.now().date(), (clock.now() + timedelta(400)).date()):
+        log.warning(
+            "calendar_year_not_covered",
+            year=year,
+            note=f"weekends only until courts/holidays/{year}.toml is added",
+        )
     log.info("coordinator_started", port=bound)
-    return Running("coordinator", bound, server, transport, db, coordinator, health_servicer)
+    return Running(
+        "coordinator", bound, server, transport, db, coordinator, health_servicer, [sweeper]
+    )
+
+
+def load_sla_files(settings: Settings) -> tuple[SlaPolicy, WorkCalendar]:
+    """The SLA policy and the working-day calendar from the courts/ folder."""
+    return load_policy(settings.courts_dir), load_calendar(settings.courts_dir)

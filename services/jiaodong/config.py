@@ -21,6 +21,7 @@ class Settings:
     courts_dir: Path | None = None
     host: str = "127.0.0.1"
     nats_replicas: int = 1
+    sweep_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -31,6 +32,7 @@ class Settings:
             "courts_dir": Path(p) if (p := os.environ.get("JD_COURTS_DIR")) else None,
             "host": os.environ.get("JD_HOST", "127.0.0.1"),
             "nats_replicas": int(os.environ.get("JD_NATS_REPLICAS", "1")),
+            "sweep_seconds": float(os.environ.get("JD_SLA_SWEEP_SECONDS", "1.0")),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

@@ -103,6 +103,30 @@ EXPECTED: dict[EventKind, tuple[frozenset[Side], dict[Status, Status]]] = {
             S.RETURNED: S.ROUTED,
         },
     ),
+    # SLA records change no status.
+    K.SLA_WARNING: (
+        frozenset({COORD}),
+        {
+            S.ROUTED: S.ROUTED,
+            S.DELIVERED: S.DELIVERED,
+            S.ACKNOWLEDGED: S.ACKNOWLEDGED,
+            S.ACCEPTED: S.ACCEPTED,
+            S.RETURNED: S.RETURNED,
+            S.COMPLETED: S.COMPLETED,
+        },
+    ),
+    K.SLA_BREACHED: (
+        frozenset({COORD}),
+        {
+            S.ROUTED: S.ROUTED,
+            S.DELIVERED: S.DELIVERED,
+            S.ACKNOWLEDGED: S.ACKNOWLEDGED,
+            S.ACCEPTED: S.ACCEPTED,
+            S.RETURNED: S.RETURNED,
+            S.COMPLETED: S.COMPLETED,
+        },
+    ),
+    K.WITHDRAWN: (frozenset({COORD}), {S.RETURNED: S.CANCELLED}),
 }
 
 # The words a clerk reads in "cannot <word> a delegation that is <STATE>".
@@ -122,6 +146,9 @@ ACTION_WORDS: dict[EventKind, str] = {
     K.URGED: "urge",
     K.ESCALATED: "escalate",
     K.REROUTED: "reroute",
+    K.SLA_WARNING: "warn about a time limit of",
+    K.SLA_BREACHED: "record a missed time limit of",
+    K.WITHDRAWN: "withdraw",
 }
 
 STEP_KINDS = [k for k in EventKind if k is not K.CREATED]

@@ -3,8 +3,10 @@ region-wide record that command centres watch and steer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import func
@@ -19,9 +21,14 @@ from jiaodong.convert import (
     from_ts,
     kind_from_pb,
     side_from_pb,
+    sla_goals_pb,
     state_from_row,
     to_stored,
+    to_utc,
 )
+from jiaodong.coordinator.sla import SlaEngine, SweepReport
+from jiaodong.domain import sla
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import check_request_id, check_text
 from jiaodong.domain.errors import (
@@ -42,15 +49,19 @@ from jiaodong.domain.lifecycle import (
 )
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
+from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.node.service import Outcome, page_offset, page_size, page_token
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
-from jiaodong.store.tables import DelegationRow, RequestRow
+from jiaodong.store.tables import DelegationRow, RequestRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.watch import Broadcaster, Change
 
 log = structlog.get_logger("jiaodong.coordinator")
+
+# A clock whose due time a recompute moved: delegation, goal, old due, new due.
+Move = tuple[str, str, datetime, datetime]
 
 
 class Coordinator:
@@ -61,12 +72,16 @@ class Coordinator:
         registry: Registry,
         db: Database,
         clock: Clock,
+        sla_engine: SlaEngine,
         broadcaster: Broadcaster | None = None,
+        reload: Callable[[], tuple[SlaPolicy, WorkCalendar]] | None = None,
     ) -> None:
         self.registry = registry
         self.db = db
         self.clock = clock
+        self.sla = sla_engine
         self.broadcaster = broadcaster or Broadcaster()
+        self._reload = reload
         self._wake: Callable[[], None] = lambda: None
 
     def set_relay_wake(self, wake: Callable[[], None]) -> None:
@@ -95,8 +110,13 @@ class Coordinator:
     def _forward_sync(
         self, session: Session, row: DelegationRow, skip: str | None, also: str = ""
     ) -> None:
-        """Send the whole known state to both courts (and a court it just left), except ``skip``."""
-        sync = ledger.sync_message(session, row)
+        """After a history change: restart the stored SLA clocks, and send the whole known state
+        to both courts (and a court it just left), except ``skip``."""
+        history = ledger.history(session, row.id)
+        self.sla.refresh(session, row, history)
+        sync = bus_pb2.DelegationSync(
+            delegation=ledger.content_of(row), history=[event_pb(e) for e in history]
+        )
         for court in dict.fromkeys((row.requesting_court, row.entrusted_court, also)):
             if court and court != skip:
                 self._send(session, court, Kind.SYNC, bus_pb2.Envelope(sync=sync))
@@ -278,6 +298,9 @@ class Coordinator:
         row = ledger.get_row(session, refused.delegation_id)
         if row is None:
             raise ledger.OutOfOrder(f"refusal for unknown delegation {refused.delegation_id}")
+        if refused.request_id.startswith("sla-"):
+            log.info("sla_action_refused", delegation_id=row.id, reason=refused.reason)
+            return None
         own = session.get(RequestRow, (row.id, refused.request_id))
         if own is not None:
             own.state = "refused"
@@ -348,7 +371,116 @@ class Coordinator:
     async def get(self, delegation_id: str) -> pb.Delegation:
         if not delegation_id:
             raise InvalidInput.one("id", "is required")
-        return await self.db.run(lambda s: ledger.full_pb(s, ledger.require_row(s, delegation_id)))
+        now = self.clock.now()
+
+        def work(session: Session) -> pb.Delegation:
+            row = ledger.require_row(session, delegation_id)
+            out = ledger.full_pb(session, row)
+            clocks = self.sla.clocks(row, ledger.history(session, row.id))
+            out.sla.extend(sla_goals_pb(clocks, now, self.sla.calendar))
+            return out
+
+        return await self.db.run(work)
+
+    async def explain(self, delegation_id: str) -> tuple[list[pb.SlaGoal], list[str]]:
+        """How each due time of a delegation was computed, day by day."""
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+        now = self.clock.now()
+
+        def work(session: Session) -> tuple[list[pb.SlaGoal], list[str]]:
+            row = ledger.require_row(session, delegation_id)
+            history = ledger.history(session, row.id)
+            clocks = self.sla.clocks(row, history)
+            content = ledger.content_of(row)
+            asset = pb.AssetKind.Name(content.asset_kind).removeprefix("ASSET_KIND_")
+            lines = [
+                f"delegation {row.id}: {row.task_type.lower()} / {asset.lower()} / "
+                f"{row.priority.lower()}, status {row.status}",
+                f"policy {self.sla.policy.file}: rules on lines "
+                + ", ".join(
+                    str(r.line)
+                    for r in self.sla.policy.matched(
+                        row.task_type, "*" if asset == "UNSPECIFIED" else asset, row.priority
+                    )
+                ),
+            ]
+            if not clocks:
+                lines.append(
+                    "no time limit runs yet: clocks start when the delegation is delivered"
+                )
+            lines.extend(sla.explain(clocks, now, self.sla.calendar))
+            return sla_goals_pb(clocks, now, self.sla.calendar), lines
+
+        return await self.db.run(work)
+
+    async def sweep(self, limit: int = 1000) -> SweepReport:
+        """Handle every clock due now, in batches of ``limit``."""
+        total = SweepReport()
+        while True:
+            report, touched = await self.db.run(lambda s: self.sla.sweep(s, limit))
+            for name in ("due", "claimed", "warnings", "breaches", "actions", "skipped"):
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+            for goal, n in report.by_goal.items():
+                total.by_goal[goal] = total.by_goal.get(goal, 0) + n
+            if touched:
+                self._wake()
+            if report.due < limit:
+                return total
+
+    async def run_sweeper(self, interval: float) -> None:
+        """Sweep forever, every ``interval`` seconds of real time."""
+        while True:
+            try:
+                report = await self.sweep()
+                if report.claimed:
+                    log.info(
+                        "sla_sweep",
+                        due=report.due,
+                        warnings=report.warnings,
+                        breaches=report.breaches,
+                        actions=report.actions,
+                    )
+            except Exception as exc:  # keep sweeping; the next round retries
+                log.error("sla_sweep_failed", error=str(exc))
+            await asyncio.sleep(interval)
+
+    async def recompute(self, dry_run: bool) -> tuple[int, list[Move], list[str]]:
+        """Reload calendar and policy files; recompute every open clock; report what moved.
+        Met and breached clocks, and the SLA events in histories, are never rewritten."""
+        if self._reload is not None:
+            policy, calendar = self._reload()
+        else:
+            policy, calendar = self.sla.policy, self.sla.calendar
+        engine = SlaEngine(policy, calendar, self.clock)
+        now = self.clock.now()
+
+        def work(session: Session) -> tuple[int, list[Move]]:
+            open_rows = session.exec(
+                select(SlaClockRow).where(col(SlaClockRow.state).in_(["RUNNING", "PAUSED"]))
+            ).all()
+            before = {(r.delegation_id, r.goal): to_utc(r.due_at) for r in open_rows}
+            moved: list[Move] = []
+            for delegation_id in sorted({r.delegation_id for r in open_rows}):
+                row = ledger.require_row(session, delegation_id)
+                history = ledger.history(session, row.id)
+                for clock in sla.current_clocks(engine.clocks(row, history)):
+                    old = before.get((delegation_id, clock.goal.value))
+                    if old is not None and old != clock.due:
+                        moved.append((delegation_id, clock.goal.value, old, clock.due))
+                if not dry_run:
+                    engine.refresh(session, row, history)
+            return len(open_rows), moved
+
+        count, moved = await self.db.run(work)
+        if not dry_run:
+            self.sla = engine
+        warnings = [
+            f"{year} is not covered by the official calendar: weekends only until "
+            f"courts/holidays/{year}.toml is added"
+            for year in calendar.uncovered_years(now.date(), (now + timedelta(days=400)).date())
+        ]
+        return count, moved, warnings
 
     async def list(
         self,

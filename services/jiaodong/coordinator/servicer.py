@@ -111,3 +111,22 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             request.id, EventKind.ESCALATED, request.request_id, request.text
         )
         return api.EscalateResponse(delegation=d)
+
+    @handles_domain_errors
+    async def ExplainSla(
+        self, request: api.ExplainSlaRequest, context: Ctx
+    ) -> api.ExplainSlaResponse:
+        goals, lines = await self.coordinator.explain(request.id)
+        return api.ExplainSlaResponse(goals=goals, lines=lines)
+
+    @handles_domain_errors
+    async def RecomputeSla(
+        self, request: api.RecomputeSlaRequest, context: Ctx
+    ) -> api.RecomputeSlaResponse:
+        count, moved, warnings = await self.coordinator.recompute(request.dry_run)
+        out = api.RecomputeSlaResponse(open_clocks=count, warnings=warnings)
+        for delegation_id, goal, old, new in moved:
+            move = out.moved.add(delegation_id=delegation_id, goal=goal)
+            move.old_due_at.FromDatetime(old)
+            move.new_due_at.FromDatetime(new)
+        return out

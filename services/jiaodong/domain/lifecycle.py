@@ -61,6 +61,9 @@ class EventKind(StrEnum):
     URGED = "URGED"
     ESCALATED = "ESCALATED"
     REROUTED = "REROUTED"
+    SLA_WARNING = "SLA_WARNING"
+    SLA_BREACHED = "SLA_BREACHED"
+    WITHDRAWN = "WITHDRAWN"
 
 
 class Side(StrEnum):
@@ -101,6 +104,9 @@ _ACTION_WORDS: Mapping[EventKind, str] = {
     EventKind.URGED: "urge",
     EventKind.ESCALATED: "escalate",
     EventKind.REROUTED: "reroute",
+    EventKind.SLA_WARNING: "warn about a time limit of",
+    EventKind.SLA_BREACHED: "record a missed time limit of",
+    EventKind.WITHDRAWN: "withdraw",
 }
 
 
@@ -118,6 +124,7 @@ class Rule:
 
 _OPEN_BEFORE_ACCEPT = (Status.ROUTED, Status.DELIVERED, Status.ACKNOWLEDGED)
 _HANDLING = (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED)
+_TIMED = (*_OPEN_BEFORE_ACCEPT, Status.ACCEPTED, Status.RETURNED, Status.COMPLETED)
 
 
 def _stay(*states: Status) -> dict[Status, Status]:
@@ -166,6 +173,13 @@ RULES: Mapping[EventKind, Rule] = {
     EventKind.REROUTED: Rule(
         frozenset({Side.COORDINATOR}), _to(Status.ROUTED, *_OPEN_BEFORE_ACCEPT, Status.RETURNED)
     ),
+    # The SLA engine's records: they change no status.
+    EventKind.SLA_WARNING: Rule(frozenset({Side.COORDINATOR}), _stay(*_TIMED)),
+    EventKind.SLA_BREACHED: Rule(frozenset({Side.COORDINATOR}), _stay(*_TIMED)),
+    # Materials not supplied within the limit: treated as withdrawn.
+    EventKind.WITHDRAWN: Rule(
+        frozenset({Side.COORDINATOR}), _to(Status.CANCELLED, Status.RETURNED)
+    ),
 }
 
 # Events the requesting court or the coordinator cannot write themselves once the delegation is
@@ -178,6 +192,9 @@ REQUESTED_KINDS = frozenset(
         EventKind.URGED,
         EventKind.ESCALATED,
         EventKind.REROUTED,
+        EventKind.SLA_WARNING,
+        EventKind.SLA_BREACHED,
+        EventKind.WITHDRAWN,
     }
 )
 
@@ -306,6 +323,7 @@ _STEP_TIME = {
     EventKind.CONFIRMED: "closed",
     EventKind.CANCELLED: "closed",
     EventKind.ROUTING_FAILED: "closed",
+    EventKind.WITHDRAWN: "closed",
 }
 
 

@@ -24,9 +24,12 @@ from jiaodong.convert import (
     event_pb,
     kind_from_pb,
     side_from_pb,
+    sla_goals_pb,
     state_from_row,
     to_stored,
 )
+from jiaodong.coordinator.sla import goals_for
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import (
     Draft,
@@ -56,6 +59,8 @@ from jiaodong.domain.lifecycle import (
 )
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
+from jiaodong.domain.sla import fold as sla_fold
+from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.store.tables import DelegationRow, RequestRow
@@ -133,8 +138,10 @@ class CourtNode:
         db: Database,
         clock: Clock,
         broadcaster: Broadcaster | None = None,
+        sla: tuple[SlaPolicy, WorkCalendar] | None = None,
     ) -> None:
         self.node_id = node_id
+        self.sla = sla
         self.registry = registry
         self.db = db
         self.clock = clock
@@ -374,9 +381,17 @@ class CourtNode:
 
     async def get(self, court: str, delegation_id: str) -> pb.Delegation:
         self.hosted(court)
+        now = self.clock.now()
 
         def work(session: Session) -> pb.Delegation:
-            return ledger.full_pb(session, self._row_for(session, court, delegation_id))
+            row = self._row_for(session, court, delegation_id)
+            out = ledger.full_pb(session, row)
+            if self.sla is not None:
+                policy, calendar = self.sla
+                history = ledger.history(session, row.id)
+                clocks = sla_fold(history, goals_for(policy, row), calendar)
+                out.sla.extend(sla_goals_pb(clocks, now, calendar))
+            return out
 
         return await self.db.run(work)
 

@@ -210,12 +210,17 @@ def merge_sync(
     return Merge(row, state, applied, created)
 
 
-def sync_message(session: Session, row: DelegationRow) -> bus_pb2.DelegationSync:
-    """The whole known state of a delegation, to send to the other sides."""
+def content_of(row: DelegationRow) -> delegation_pb2.Delegation:
+    """The fixed content of a delegation (no state, no history)."""
     content = delegation_pb2.Delegation()
     content.ParseFromString(row.content)
+    return content
+
+
+def sync_message(session: Session, row: DelegationRow) -> bus_pb2.DelegationSync:
+    """The whole known state of a delegation, to send to the other sides."""
     return bus_pb2.DelegationSync(
-        delegation=content, history=[event_pb(e) for e in history(session, row.id)]
+        delegation=content_of(row), history=[event_pb(e) for e in history(session, row.id)]
     )
 
 

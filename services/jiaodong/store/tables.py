@@ -120,3 +120,32 @@ class DeadLetterRow(SQLModel, table=True):
     reason: str
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     parked_at: datetime
+
+
+class SlaClockRow(SQLModel, table=True):
+    """The current clock of one goal of one delegation (coordinator only).
+
+    ``next_at`` is the next instant the clock owes something (a warning or its breach); it is NULL
+    when nothing is owed, so the sweep finds due work with one indexed range query.
+    """
+
+    __tablename__ = "sla_clock"
+    __table_args__ = (Index("ix_sla_clock_next", "next_at"),)
+
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    goal: str = Field(primary_key=True, max_length=20)
+    instance: int
+    court: str = Field(max_length=6)
+    state: str = Field(max_length=10)
+    period: str = Field(max_length=40)
+    on_breach: str = Field(max_length=10)
+    started_at: datetime
+    due_at: datetime
+    original_due_at: datetime
+    met_at: datetime | None = None
+    next_at: datetime | None = None
+    warn_at: str = "[]"
+    source: str = ""
+    warned: int = 0
+    breach_fired: bool = False
+    version: int = 0

@@ -1,0 +1,222 @@
+"""The coordinator's SLA engine: stores each delegation's current clocks and sweeps for due work.
+
+Deadlines are rows, never in-memory timers: ``sla_clock.next_at`` (indexed) is the next instant a
+clock owes something. A sweep takes the rows with ``next_at <= now``, claims each with a version
+check (so two coordinators never act twice on one clock), and asks the delegation's writer for the
+owed events (warning, breach, urge / escalation / withdrawal) under deterministic request ids that
+the writer also refuses to apply twice. A coordinator that was down for a week finds every breach
+of that week on its first sweep and acts once on each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from jiaodong.bus.subjects import Kind, to_court
+from jiaodong.convert import state_from_row, to_stored, to_utc
+from jiaodong.domain import sla
+from jiaodong.domain.calendar import WorkCalendar
+from jiaodong.domain.clock import Clock
+from jiaodong.domain.lifecycle import Event
+from jiaodong.domain.periods import Period, Unit
+from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy, SlaPolicy
+from jiaodong.store import ledger
+from jiaodong.store.tables import DelegationRow, SlaClockRow
+from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import delegation_pb2 as pb
+
+log = structlog.get_logger("jiaodong.sla")
+
+
+@dataclass
+class SweepReport:
+    due: int = 0
+    claimed: int = 0
+    warnings: int = 0
+    breaches: int = 0
+    actions: int = 0
+    skipped: int = 0
+    by_goal: dict[str, int] = field(default_factory=dict)
+
+
+def goals_for(policy: SlaPolicy, row: DelegationRow) -> dict[Goal, GoalPolicy]:
+    content = pb.Delegation()
+    content.ParseFromString(row.content)
+    asset = pb.AssetKind.Name(content.asset_kind).removeprefix("ASSET_KIND_")
+    return policy.goals_for(row.task_type, "*" if asset == "UNSPECIFIED" else asset, row.priority)
+
+
+def _period_text(period: Period) -> str:
+    return f"{period.length} {period.unit.value}"
+
+
+def _period_from(text: str) -> Period:
+    length, unit = text.split(" ", 1)
+    return Period(int(length), Unit(unit))
+
+
+class SlaEngine:
+    """Computes and stores clocks; finds and handles due ones."""
+
+    def __init__(self, policy: SlaPolicy, calendar: WorkCalendar, clock: Clock) -> None:
+        self.policy = policy
+        self.calendar = calendar
+        self.clock = clock
+
+    def clocks(self, row: DelegationRow, history: list[Event]) -> list[sla.Clock]:
+        return sla.fold(history, goals_for(self.policy, row), self.calendar)
+
+    # -- keeping the stored clocks in step with the history ------------------------------------
+
+    def refresh(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
+        """Recompute this delegation's current clocks and store them (claims are kept)."""
+        now = self.clock.now()
+        done = sla.fired(history)
+        stored = {
+            r.goal: r
+            for r in session.exec(
+                select(SlaClockRow).where(SlaClockRow.delegation_id == row.id)
+            ).all()
+        }
+        for clock in sla.current_clocks(self.clocks(row, history)):
+            v = sla.view(clock)
+            warned, breached = sla.claimed(v, done)
+            existing = stored.get(clock.goal.value)
+            if existing is not None and existing.instance == clock.instance:
+                warned = max(warned, existing.warned)
+                breached = breached or existing.breach_fired
+            nxt = sla.next_instant(v, warned, breached)
+            fields: dict[str, Any] = {
+                "instance": clock.instance,
+                "court": clock.court,
+                "state": clock.state(now).value,
+                "period": _period_text(clock.policy.period),
+                "on_breach": clock.policy.on_breach.value,
+                "started_at": to_stored(clock.started_at),
+                "due_at": to_stored(clock.due),
+                "original_due_at": to_stored(clock.original_due),
+                "met_at": to_stored(clock.met_at) if clock.met_at else None,
+                "warned": warned,
+                "breach_fired": breached,
+                "next_at": to_stored(nxt) if nxt else None,
+                "warn_at": json.dumps(list(clock.policy.warn_at)),
+                "source": clock.policy.source[:500],
+            }
+            if existing is None:
+                session.add(SlaClockRow(delegation_id=row.id, goal=clock.goal.value, **fields))
+            else:
+                for name, value in fields.items():
+                    setattr(existing, name, value)
+                session.add(existing)
+
+    # -- the sweep -----------------------------------------------------------------------------
+
+    def sweep(self, session: Session, limit: int = 1000) -> tuple[SweepReport, list[str]]:
+        """Handle up to ``limit`` due clocks in this transaction; returns the report and the ids
+        of delegations that changed (for the caller's watchers)."""
+        now = self.clock.now()
+        report = SweepReport()
+        rows = session.exec(
+            select(SlaClockRow)
+            .where(col(SlaClockRow.next_at) <= to_stored(now))
+            .order_by(col(SlaClockRow.next_at))
+            .limit(limit)
+        ).all()
+        report.due = len(rows)
+        touched: list[str] = []
+        for r in rows:
+            v = self._view(r)
+            actions = sla.owed(v, now, r.warned, r.breach_fired, self.calendar)
+            warned = max([r.warned, *(a.level for a in actions)])
+            breached = r.breach_fired or any(a.level == 0 for a in actions)
+            nxt = sla.next_instant(v, warned, breached)
+            claim = session.execute(
+                update(SlaClockRow)
+                .where(
+                    col(SlaClockRow.delegation_id) == r.delegation_id,
+                    col(SlaClockRow.goal) == r.goal,
+                    col(SlaClockRow.version) == r.version,
+                )
+                .values(
+                    warned=warned,
+                    breach_fired=breached,
+                    next_at=to_stored(nxt) if nxt else None,
+                    version=r.version + 1,
+                )
+            )
+            if claim.rowcount != 1:  # type: ignore[attr-defined]
+                report.skipped += 1
+                continue
+            report.claimed += 1
+            if actions:
+                self._ask(session, r.delegation_id, actions)
+                touched.append(r.delegation_id)
+            for a in actions:
+                report.by_goal[a.goal.value] = report.by_goal.get(a.goal.value, 0) + 1
+                if a.kind.value == "SLA_WARNING":
+                    report.warnings += 1
+                elif a.kind.value == "SLA_BREACHED":
+                    report.breaches += 1
+                else:
+                    report.actions += 1
+        return report, touched
+
+    def _view(self, r: SlaClockRow) -> sla.ClockView:
+        return sla.ClockView(
+            goal=Goal(r.goal),
+            instance=r.instance,
+            court=r.court,
+            period=_period_from(r.period),
+            on_breach=BreachAction(r.on_breach),
+            warn_at=tuple(json.loads(r.warn_at or "[]")),
+            source=r.source,
+            started_at=to_utc(r.started_at),
+            due=to_utc(r.due_at),
+            original_due=to_utc(r.original_due_at),
+            running=r.state in ("RUNNING", "BREACHED") and r.met_at is None,
+        )
+
+    def _ask(self, session: Session, delegation_id: str, actions: list[sla.Action]) -> None:
+        """Send the owed events to the delegation's writer (the entrusted node after delivery)."""
+        row = ledger.get_row(session, delegation_id)
+        if row is None:
+            return
+        writer = state_from_row(row).writer_court()
+        if writer is None:
+            return
+        for action in actions:
+            request = bus_pb2.ActionRequest(
+                delegation_id=delegation_id,
+                request_id=action.request_id,
+                kind=pb.EventKind.Value(f"EVENT_KIND_{action.kind.value}"),
+                side=pb.SIDE_COORDINATOR,
+                text=action.text,
+            )
+            ledger.enqueue(
+                session,
+                to_court(writer, Kind.REQUEST),
+                bus_pb2.Envelope(court_id=writer, request=request),
+                self.clock.now(),
+            )
+            log.info(
+                "sla_action",
+                delegation_id=delegation_id,
+                kind=action.kind.value,
+                goal=action.goal.value,
+            )
+
+
+def stored_next(session: Session, now: datetime) -> int:
+    """How many clocks are due at ``now`` (for tests and the board)."""
+    return len(
+        session.exec(
+            select(SlaClockRow.delegation_id).where(col(SlaClockRow.next_at) <= to_stored(now))
+        ).all()
+    )

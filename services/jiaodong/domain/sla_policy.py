@@ -1,0 +1,362 @@
+"""The SLA policy: which time limits apply to a delegation, and what happens when one is missed.
+
+Pure: ``parse_policy`` takes the text of ``courts/sla.toml`` and its name; reading the file is
+``jiaodong.policy_files``. Every problem in the file is a ``RegistryError`` naming the file and the
+1-based line of the offending ``[[rule]]`` block or of the key inside it.
+
+A rule is keyed by task type, asset kind (each a value name or ``*``) and priority. For each
+goal the most specific rule of the same priority that defines that goal wins: exact task and
+asset, then exact task with ``*`` asset, then ``*`` task with exact asset, then the ``*``/``*``
+catch-all, which must exist for every priority and define all six goals.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import NoReturn
+
+from jiaodong.domain.delegation import AssetKind, Priority, TaskType
+from jiaodong.domain.errors import RegistryError
+from jiaodong.domain.periods import Period, Unit
+
+WILDCARD = "*"
+
+
+class Goal(StrEnum):
+    """One time limit on a delegation, named by what must happen before it runs out."""
+
+    ACKNOWLEDGE = "acknowledge"  # the entrusted court confirms receipt; starts at delivery
+    START = "start"  # the entrusted court accepts or returns it; starts at delivery
+    PROGRESS = "progress"  # a progress report or completion; starts at acceptance
+    COMPLETE = "complete"  # the result; starts at acceptance
+    INACTION = "inaction"  # no action by the entrusted court this long; restarts at each action
+    SUPPLEMENT = "supplement"  # the requesting court supplies materials after a return for them
+
+
+class BreachAction(StrEnum):
+    """What the platform does when a goal's time limit runs out."""
+
+    NONE = "none"
+    URGE = "urge"  # an automatic 催辦 to the entrusted court
+    ESCALATE = "escalate"  # 督辦 to the command centre of the entrusted court's city
+    WITHDRAW = "withdraw"  # treat the delegation as withdrawn: only for SUPPLEMENT
+
+
+@dataclass(frozen=True)
+class GoalPolicy:
+    """The limit for one goal, when to warn (fractions of it), the breach action and its source."""
+
+    goal: Goal
+    period: Period
+    warn_at: tuple[float, ...]
+    on_breach: BreachAction
+    source: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[rule]]`` block: the goals it sets for a task type, asset kind and priority.
+
+    ``task`` and ``asset`` are ``*`` or lower-case value names (``seizure``, ``vehicle``);
+    ``priority`` is ``normal`` or ``urgent``; ``line`` is the line of the ``[[rule]]`` header.
+    """
+
+    task: str
+    asset: str
+    priority: str
+    goals: Mapping[Goal, GoalPolicy]
+    line: int
+
+
+TASKS = tuple(t.value.lower() for t in TaskType)
+ASSETS = tuple(a.value.lower() for a in AssetKind)
+PRIORITIES = tuple(p.value.lower() for p in Priority)
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Every rule of one policy file, in file order."""
+
+    rules: tuple[Rule, ...]
+    file: str
+
+    def matched(self, task: str, asset: str, priority: str) -> list[Rule]:
+        """The rules that apply, most specific first (for explaining a clock's limits).
+
+        Takes the domain enum values (``SEIZURE``, ``VEHICLE``, ``URGENT``), in any case.
+        """
+        t = _lookup_key(task, TASKS, "task type")
+        a = _lookup_key(asset, ASSETS, "asset kind")
+        p = _lookup_key(priority, PRIORITIES, "priority")
+        if p == WILDCARD:
+            raise ValueError("priority must be normal or urgent, not *")
+        by_key = {(r.task, r.asset, r.priority): r for r in self.rules}
+        found: list[Rule] = []
+        for key in ((t, a, p), (t, WILDCARD, p), (WILDCARD, a, p), (WILDCARD, WILDCARD, p)):
+            rule = by_key.get(key)
+            if rule is not None and rule not in found:
+                found.append(rule)
+        return found
+
+    def goals_for(self, task: str, asset: str, priority: str) -> dict[Goal, GoalPolicy]:
+        """For each goal, the policy of the most specific matching rule that defines it."""
+        chosen: dict[Goal, GoalPolicy] = {}
+        for rule in self.matched(task, asset, priority):
+            for goal, policy in rule.goals.items():
+                chosen.setdefault(goal, policy)
+        return {goal: chosen[goal] for goal in Goal if goal in chosen}
+
+
+def _lookup_key(value: str, known: tuple[str, ...], what: str) -> str:
+    key = value.strip().lower()
+    if key != WILDCARD and key not in known:
+        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(known)}")
+    return key
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+RULE_KEYS = ("task", "asset", "priority")
+GOAL_KEYS = ("length", "unit", "on_breach", "source", "warn_at")
+DEFAULTS_KEYS = ("warn_at",)
+ALL_GOALS = ", ".join(Goal)
+GOAL_EXAMPLE = '{ length = 15, unit = "days", on_breach = "urge", source = "..." }'
+
+Fail = Callable[[str], NoReturn]
+
+_HEADER = re.compile(r"\s*(\[\[?)\s*([A-Za-z_\"'][\w\-.\"' ]*?)\s*(\]\]?)\s*(#.*)?")
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column \d+\)|\s*\(at end of document\)")
+
+
+class _Lines:
+    """Where tables and keys are in the text: tomllib reports no line numbers for values."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.split("\n")
+        # (1-based line, is an array-of-tables header, table name)
+        self.headers: list[tuple[int, bool, str]] = []
+        for number, line in enumerate(self.lines, start=1):
+            match = _HEADER.fullmatch(line)
+            if match and len(match.group(1)) == len(match.group(3)):
+                parts = match.group(2).split(".")
+                name = ".".join(part.strip().strip("\"'") for part in parts)
+                self.headers.append((number, len(match.group(1)) == 2, name))
+
+    def rule(self, index: int) -> int:
+        """The line of the ``index``-th (0-based) ``[[rule]]`` header, else of ``rule =``."""
+        rules = [number for number, array, name in self.headers if array and name == "rule"]
+        if index < len(rules):
+            return rules[index]
+        return self.key(0, "rule")
+
+    def table(self, name: str) -> int:
+        """The line of the ``[name]`` (or ``[name.x]``) header, else of ``name =``, else 1."""
+        for number, _, header in self.headers:
+            if header == name or header.startswith(f"{name}."):
+                return number
+        return self.key(0, name)
+
+    def key(self, start: int, key: str) -> int:
+        """The first line of ``key =`` (or ``key.x =``) after line ``start`` inside its table.
+
+        ``start`` is a header line, or 0 for the top of the file; falls back to ``start`` (or 1).
+        """
+        following = [number for number, _, _ in self.headers if number > start]
+        end = following[0] if following else len(self.lines) + 1
+        escaped = re.escape(key)
+        pattern = re.compile(rf"\s*(?:{escaped}|\"{escaped}\"|'{escaped}')\s*[=.]")
+        for number in range(start + 1, end):
+            if pattern.match(self.lines[number - 1]):
+                return number
+        for number, array, name in self.headers:  # a sub-table such as [rule.acknowledge]
+            if number <= start:
+                continue
+            if array:
+                break
+            if name.endswith(f".{key}"):
+                return number
+        return max(start, 1)
+
+
+def _toml_error(exc: tomllib.TOMLDecodeError, text: str) -> tuple[int, str]:
+    message = str(exc)
+    match = _TOML_POSITION.search(message)
+    if match is None:
+        return 1, message
+    line = int(match.group(1)) if match.group(1) else max(text.count("\n") + 1, 1)
+    return line, message[: match.start()] + message[match.end() :]
+
+
+def _names(values: tuple[str, ...] | type[StrEnum]) -> str:
+    items = [str(v.value) if isinstance(v, StrEnum) else v for v in values]
+    return ", ".join(items[:-1]) + f" or {items[-1]}" if len(items) > 1 else "".join(items)
+
+
+def _warn_at(value: object, fail: Fail, where: str = "") -> tuple[float, ...]:
+    """Fractions of a limit, strictly increasing, each in (0, 1); ``where`` prefixes messages."""
+    if not isinstance(value, list):
+        fail(f"{where}warn_at must be a list of fractions of the limit, like [0.5, 0.75]")
+    fractions: list[float] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            fail(f"{where}warn_at: {item!r} is not a number; use fractions like [0.5, 0.75]")
+        if not 0 < item < 1:
+            fail(f"{where}warn_at: {item!r} is not between 0 and 1 (both excluded)")
+        if fractions and item <= fractions[-1]:
+            fail(
+                f"{where}warn_at: values must be strictly increasing; "
+                f"{item!r} follows {fractions[-1]!r}"
+            )
+        fractions.append(float(item))
+    return tuple(fractions)
+
+
+def _goal(goal: Goal, value: object, default_warn: tuple[float, ...], fail: Fail) -> GoalPolicy:
+    if not isinstance(value, dict):
+        fail(f"{goal} must be a table like {GOAL_EXAMPLE}")
+    for key in value:
+        if key not in GOAL_KEYS:
+            fail(f"{goal}: unknown key {key!r}; expected {_names(GOAL_KEYS)}")
+    for key in ("length", "unit", "on_breach"):
+        if key not in value:
+            fail(f"{goal}: {key} is missing; write it like {GOAL_EXAMPLE}")
+    length = value["length"]
+    if isinstance(length, bool) or not isinstance(length, int):
+        fail(f"{goal}: length {length!r} is not a whole number")
+    if length < 1:
+        fail(f"{goal}: length {length} must be at least 1")
+    unit = value["unit"]
+    if not isinstance(unit, str) or unit not in set(Unit):
+        fail(f"{goal}: unknown unit {unit!r}; expected {_names(Unit)}")
+    action = value["on_breach"]
+    if not isinstance(action, str) or action not in set(BreachAction):
+        fail(f"{goal}: unknown on_breach {action!r}; expected {_names(BreachAction)}")
+    if action == BreachAction.WITHDRAW and goal is not Goal.SUPPLEMENT:
+        fail(f"{goal}: on_breach withdraw is only allowed for supplement")
+    source = value.get("source")
+    if not isinstance(source, str) or not source.strip():
+        fail(
+            f"{goal}: source is missing; say where the number comes from "
+            "(a law and article, or that it is a platform default)"
+        )
+    warn = _warn_at(value["warn_at"], fail, f"{goal}: ") if "warn_at" in value else default_warn
+    return GoalPolicy(goal, Period(length, Unit(unit)), warn, BreachAction(action), source.strip())
+
+
+def _rule_key(
+    block: dict[str, object], key: str, known: tuple[str, ...], what: str, fail: Fail
+) -> str:
+    if key not in block:
+        fail(f"{key} is missing; write {key} = one of " + ", ".join(f'"{k}"' for k in known))
+    value = block[key]
+    normal = value.strip().lower() if isinstance(value, str) else None
+    if normal is None or normal not in known:
+        fail(f"unknown {what} {value!r}; expected {_names(known)}")
+    return normal
+
+
+def _failer(file: str, line: int) -> Fail:
+    def fail(message: str) -> NoReturn:
+        raise RegistryError(file, line, message)
+
+    return fail
+
+
+def _rule(
+    block: object, line: int, where: _Lines, file: str, default_warn: tuple[float, ...]
+) -> Rule:
+    fail = _failer(file, line)
+    if not isinstance(block, dict):
+        fail("a rule must be a [[rule]] table")
+
+    def key_fail(key: str) -> Fail:
+        return _failer(file, where.key(line, key))
+
+    for key in block:
+        if key not in RULE_KEYS and key not in set(Goal):
+            key_fail(key)(
+                f"unknown key {key!r}; expected {', '.join(RULE_KEYS)} or a goal: {_names(Goal)}"
+            )
+    task = _rule_key(block, "task", (WILDCARD, *TASKS), "task type", key_fail("task"))
+    asset = _rule_key(block, "asset", (WILDCARD, *ASSETS), "asset kind", key_fail("asset"))
+    priority = _rule_key(block, "priority", PRIORITIES, "priority", key_fail("priority"))
+    goals = {
+        goal: _goal(goal, block[goal.value], default_warn, key_fail(goal.value))
+        for goal in Goal
+        if goal.value in block
+    }
+    if not goals:
+        fail(f"the rule sets no goal; give at least one of {_names(Goal)}")
+    return Rule(task, asset, priority, MappingProxyType(goals), line)
+
+
+def parse_policy(text: str, file: str) -> SlaPolicy:
+    """Parse and check an SLA policy file; raise ``RegistryError`` at the first problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line, message = _toml_error(exc, text)
+        raise RegistryError(file, line, f"not valid TOML: {message}") from exc
+    where = _Lines(text)
+    for key in data:
+        if key not in ("defaults", "rule"):
+            _failer(file, where.table(key))(
+                f"unknown table or key {key!r}; expected [defaults] and [[rule]] blocks"
+            )
+
+    defaults = data.get("defaults", {})
+    defaults_line = where.table("defaults")
+    if not isinstance(defaults, dict):
+        _failer(file, defaults_line)("defaults must be a [defaults] table")
+    for key in defaults:
+        if key not in DEFAULTS_KEYS:
+            _failer(file, where.key(defaults_line, key))(
+                f"[defaults]: unknown key {key!r}; expected {_names(DEFAULTS_KEYS)}"
+            )
+    default_warn: tuple[float, ...] = ()
+    if "warn_at" in defaults:
+        default_warn = _warn_at(
+            defaults["warn_at"], _failer(file, where.key(defaults_line, "warn_at"))
+        )
+
+    blocks = data.get("rule", [])
+    if not isinstance(blocks, list):
+        _failer(file, where.table("rule"))("write each rule as a [[rule]] block (two brackets)")
+    rules: list[Rule] = []
+    seen: dict[tuple[str, str, str], Rule] = {}
+    for index, block in enumerate(blocks):
+        rule = _rule(block, where.rule(index), where, file, default_warn)
+        triple = (rule.task, rule.asset, rule.priority)
+        if triple in seen:
+            raise RegistryError(
+                file,
+                rule.line,
+                "overlapping rules: same task, asset and priority as the rule on line "
+                f"{seen[triple].line}",
+            )
+        seen[triple] = rule
+        rules.append(rule)
+
+    for priority in PRIORITIES:
+        catch_all = seen.get((WILDCARD, WILDCARD, priority))
+        if catch_all is None:
+            raise RegistryError(
+                file,
+                1,
+                f'no catch-all rule for priority {priority}: add a [[rule]] with task = "*", '
+                f'asset = "*", priority = "{priority}" defining every goal: {ALL_GOALS}',
+            )
+        missing = [goal.value for goal in Goal if goal not in catch_all.goals]
+        if missing:
+            raise RegistryError(
+                file,
+                catch_all.line,
+                f"the catch-all rule for priority {priority} must define every goal; "
+                f"missing: {', '.join(missing)}",
+            )
+    return SlaPolicy(tuple(rules), file)
