@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +14,7 @@ import pytest
 from jiaodong.app import Running, start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
+from jiaodong.domain.clock import Clock
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 
 T = TypeVar("T")
@@ -63,17 +64,24 @@ async def eventually(
 
 
 async def start_region(
-    tmp_path: Path, nats: EmbeddedNats, cities: list[str], database_url: str = ""
+    tmp_path: Path,
+    nats: EmbeddedNats,
+    cities: list[str],
+    database_url: str = "",
+    clock: Clock | None = None,
 ) -> Region:
-    settings = Settings(data_dir=tmp_path / "data", nats_url=nats.url, database_url="")
+    """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
+    by itself: tests call ``coordinator.service.sweep()`` after moving virtual time."""
+    sweep = 3600.0 if clock is not None else 1.0
+    settings = Settings(
+        data_dir=tmp_path / "data", nats_url=nats.url, database_url="", sweep_seconds=sweep
+    )
     coordinator_settings = settings
     if database_url:
         # One PostgreSQL database per service: schemas would collide otherwise.
-        coordinator_settings = Settings(
-            data_dir=settings.data_dir, nats_url=nats.url, database_url=database_url
-        )
-    coordinator = await start_coordinator(coordinator_settings)
-    nodes = {city: await start_node(settings, city) for city in cities}
+        coordinator_settings = replace(settings, database_url=database_url)
+    coordinator = await start_coordinator(coordinator_settings, clock=clock)
+    nodes = {city: await start_node(settings, city, clock=clock) for city in cities}
     return Region(settings, coordinator, nodes)
 
 

@@ -328,12 +328,11 @@ def owed(
 
 def next_instant(clock: ClockView, warned: int, breached: bool) -> datetime | None:
     """When a clock next owes something, or None (met, ended, paused, or all fired)."""
-    if not clock.running:
-        return None
+    if not clock.running or breached:
+        return None  # after the breach, warnings are moot
     pending = [t for lvl, t in clock.warn_times() if lvl > warned and t < clock.due]
-    if not breached:
-        pending.append(clock.due)
-    return min(pending, default=None)
+    pending.append(clock.due)
+    return min(pending)
 
 
 def remaining_text(clock: Clock | ClockView, now: datetime, cal: WorkCalendar) -> str:

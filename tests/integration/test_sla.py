@@ -1,0 +1,209 @@
+"""SLA clocks on virtual time over real NATS and gRPC: an idle entrusted court gets the urge and
+the escalation at the legal times; a coordinator back from a week of downtime acts once on each
+breach; two coordinators sweeping at once act once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from jiaodong.app import start_coordinator
+from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.coordinator.service import Coordinator
+from jiaodong.domain.clock import ManualClock
+from jiaodong.store.database import Database
+from jiaodong.store.tables import OutboxRow
+from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import coordinator_service_pb2 as capi
+from jiaodong.v1 import court_node_service_pb2 as api
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.integration.conftest import Region, as_court, eventually, start_region
+from tests.integration.factory import create_request
+
+QD, YT = "370202", "370602"
+# Friday 2025-09-26 10:00 in Shanghai. Sunday Sep 28 and Saturday Oct 11 are make-up working
+# days; Oct 1-8 is the National Day holiday.
+DELIVERY = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
+# acknowledge: 3 working days after Sep 26 -> Sep 28 (make-up), 29, 30: due 2025-10-01 00:00 CST.
+ACK_DUE = datetime(2025, 9, 30, 16, 0, tzinfo=UTC)
+# start and inaction: 15 days after Sep 26 -> Oct 11, a make-up working day: due Oct 12 00:00 CST.
+START_DUE = datetime(2025, 10, 11, 16, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(DELIVERY)
+
+
+@pytest.fixture
+async def slow_region(
+    tmp_path: Path, nats_server: EmbeddedNats, clock: ManualClock
+) -> AsyncIterator[Region]:
+    r = await start_region(tmp_path, nats_server, ["qingdao", "yantai"], clock=clock)
+    try:
+        yield r
+    finally:
+        await r.close()
+
+
+def normal_real_estate_seizure() -> api.CreateDelegationRequest:
+    return create_request(
+        asset_kind=pb.ASSET_KIND_REAL_ESTATE, priority=pb.PRIORITY_NORMAL, plate=""
+    )
+
+
+async def send_and_deliver(region: Region) -> str:
+    qingdao = region.node_stub("qingdao")
+    d = (
+        await qingdao.CreateDelegation(normal_real_estate_seizure(), metadata=as_court(QD))
+    ).delegation
+    await eventually(
+        lambda: requester_view(region, d.id), lambda x: x.status == pb.STATUS_DELIVERED
+    )
+    return d.id
+
+
+async def requester_view(region: Region, delegation_id: str) -> pb.Delegation:
+    stub = region.node_stub("qingdao")
+    return (
+        await stub.GetDelegation(api.GetDelegationRequest(id=delegation_id), metadata=as_court(QD))
+    ).delegation
+
+
+def kinds(d: pb.Delegation) -> list[str]:
+    return [pb.EventKind.Name(e.kind).removeprefix("EVENT_KIND_") for e in d.history]
+
+
+def sla_events(d: pb.Delegation) -> list[tuple[str, str]]:
+    return [
+        (pb.EventKind.Name(e.kind).removeprefix("EVENT_KIND_"), e.request_id)
+        for e in d.history
+        if e.request_id.startswith("sla-")
+    ]
+
+
+async def test_idle_court_is_urged_and_escalated_at_the_legal_times(
+    slow_region: Region, clock: ManualClock
+) -> None:
+    coordinator: Coordinator = slow_region.coordinator.service
+    delegation_id = await send_and_deliver(slow_region)
+    d = await requester_view(slow_region, delegation_id)
+    goals = {g.goal: g for g in d.sla}
+    assert goals["acknowledge"].due_at.ToDatetime(tzinfo=UTC) == ACK_DUE
+    assert goals["start"].due_at.ToDatetime(tzinfo=UTC) == START_DUE
+    assert goals["inaction"].due_at.ToDatetime(tzinfo=UTC) == START_DUE
+
+    # One minute before the acknowledge limit: the warnings have fired, no breach.
+    clock.advance(ACK_DUE - timedelta(minutes=1) - clock.now())
+    await coordinator.sweep()
+    d = await eventually(
+        lambda: requester_view(slow_region, delegation_id),
+        lambda x: ("SLA_WARNING", "sla-acknowledge-1-w2") in sla_events(x),
+    )
+    assert not any(k == "SLA_BREACHED" for k, _ in sla_events(d))
+
+    # Just past it: breach and an automatic urge, once, recorded at the virtual time.
+    clock.advance(timedelta(minutes=2))
+    await coordinator.sweep()
+    await coordinator.sweep()
+    d = await eventually(
+        lambda: requester_view(slow_region, delegation_id),
+        lambda x: ("URGED", "sla-acknowledge-1-urge") in sla_events(x),
+    )
+    urge = next(e for e in d.history if e.request_id == "sla-acknowledge-1-urge")
+    assert urge.at.ToDatetime(tzinfo=UTC) >= ACK_DUE
+    assert urge.side == pb.SIDE_COORDINATOR
+    assert {g.goal: g.state for g in d.sla}["acknowledge"] == pb.SLA_STATE_BREACHED
+
+    # The start limit and 15 days of inaction run out together, at midnight after Oct 11.
+    clock.advance(START_DUE - timedelta(seconds=1) - clock.now())
+    await coordinator.sweep()
+    d = await requester_view(slow_region, delegation_id)
+    assert ("URGED", "sla-start-1-urge") not in sla_events(d)
+    clock.advance(timedelta(seconds=2))
+    await coordinator.sweep()
+    d = await eventually(
+        lambda: requester_view(slow_region, delegation_id),
+        lambda x: (
+            {("URGED", "sla-start-1-urge"), ("ESCALATED", "sla-inaction-1-escalate")}
+            <= set(sla_events(x))
+        ),
+    )
+    events = sla_events(d)
+    assert len(events) == len(set(events)), events
+    assert kinds(d)[:4] == ["CREATED", "ROUTED", "DELIVERED", "SLA_WARNING"]
+
+    # The entrusted node holds the same history.
+    yantai = slow_region.node_stub("yantai")
+    at_yantai = (
+        await yantai.GetDelegation(
+            api.GetDelegationRequest(id=delegation_id), metadata=as_court(YT)
+        )
+    ).delegation
+    assert [e.hash for e in at_yantai.history] == [e.hash for e in d.history]
+
+    explained = await slow_region.coordinator_stub().ExplainSla(
+        capi.ExplainSlaRequest(id=delegation_id)
+    )
+    text = "\n".join(explained.lines)
+    assert "National Day" in text and "2025-10-11" in text
+
+
+async def test_restart_after_a_week_down_acts_once_on_each_breach(
+    slow_region: Region, clock: ManualClock
+) -> None:
+    delegation_id = await send_and_deliver(slow_region)
+    await slow_region.coordinator.stop(0)
+    clock.advance(timedelta(days=20))  # acknowledge, start and inaction all breached meanwhile
+    slow_region.coordinator = await start_coordinator(slow_region.settings, clock=clock)
+    coordinator: Coordinator = slow_region.coordinator.service
+    # The sweeper also runs once at start; whichever sweep claims a clock, it acts once.
+    await coordinator.sweep()
+    again = await coordinator.sweep()
+    assert again.claimed == 0
+    d = await eventually(
+        lambda: requester_view(slow_region, delegation_id),
+        lambda x: len([k for k, _ in sla_events(x) if k != "SLA_WARNING"]) == 6,
+    )
+    # Every breach once, with its action, and no stale warnings from the downtime.
+    assert sorted(sla_events(d)) == sorted(
+        [
+            ("SLA_BREACHED", "sla-acknowledge-1-breach"),
+            ("URGED", "sla-acknowledge-1-urge"),
+            ("SLA_BREACHED", "sla-start-1-breach"),
+            ("URGED", "sla-start-1-urge"),
+            ("SLA_BREACHED", "sla-inaction-1-breach"),
+            ("ESCALATED", "sla-inaction-1-escalate"),
+        ]
+    )
+
+
+async def test_two_coordinators_sweeping_at_once_act_once(
+    slow_region: Region, clock: ManualClock
+) -> None:
+    delegation_id = await send_and_deliver(slow_region)
+    clock.advance(timedelta(days=20))
+    # A second coordinator on the same database (as a standby replica would be).
+    first: Coordinator = slow_region.coordinator.service
+    second = Coordinator(first.registry, Database(first.db.url), clock, first.sla)
+    a, b = await asyncio.gather(first.sweep(), second.sweep())
+    assert a.claimed + b.claimed == 3
+    rows = await first.db.run(lambda s: s.exec(select(OutboxRow)).all())
+    asked = []
+    for row in rows:
+        env = bus_pb2.Envelope()
+        env.ParseFromString(row.payload)
+        if env.WhichOneof("body") == "request" and env.request.request_id.startswith("sla-"):
+            asked.append(env.request.request_id)
+    assert len(asked) == len(set(asked)) == 6
+    second.db.close()
+    d = await eventually(
+        lambda: requester_view(slow_region, delegation_id),
+        lambda x: len(sla_events(x)) == 6,
+    )
+    assert len(set(sla_events(d))) == 6
