@@ -21,7 +21,7 @@ from jiaodong.coordinator.service import Coordinator
 from jiaodong.coordinator.servicer import CoordinatorServicer
 from jiaodong.coordinator.sla import SlaEngine
 from jiaodong.domain.calendar import WorkCalendar
-from jiaodong.domain.clock import Clock, SystemClock
+from jiaodong.domain.clock import Clock
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.node.service import CourtNode
@@ -35,6 +35,7 @@ from jiaodong.v1 import (
     court_node_service_pb2,
     court_node_service_pb2_grpc,
 )
+from jiaodong.virtual_clock import clock_from_spec
 
 log = structlog.get_logger("jiaodong.app")
 
@@ -101,7 +102,7 @@ async def start_node(
     registry = registry or load_registry(settings.courts_dir)
     city_info = registry.city(city)
     node_id = city_info.node
-    clock = clock or SystemClock()
+    clock = clock or clock_from_spec(settings.clock)
     db = Database(settings.database_for(node_id))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
     policy, calendar = load_sla_files(settings)
@@ -130,7 +131,7 @@ async def start_coordinator(
     clock: Clock | None = None,
 ) -> Running:
     registry = registry or load_registry(settings.courts_dir)
-    clock = clock or SystemClock()
+    clock = clock or clock_from_spec(settings.clock)
     db = Database(settings.database_for("coordinator"))
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
     policy, calendar = load_sla_files(settings)

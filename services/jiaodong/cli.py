@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong import cli_delegation
+from jiaodong import cli_delegation, cli_sla
 from jiaodong.config import Settings
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.layout import start_layout
@@ -30,7 +30,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_delegation.app, name="delegation")
-console = Console()
+app.add_typer(cli_sla.app, name="sla")
+# Tables need room; a pipe or a file gets 120 columns rather than rich's default 80.
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 DataDir = Annotated[
@@ -224,7 +226,8 @@ def demo(
     database_url: DbUrl = "",
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
-    from jiaodong.demo import print_report, run_demo
+    from jiaodong.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
+    from jiaodong.virtual_clock import FileClock
 
     if delegations < 1:
         err.print("[red]--delegations must be at least 1[/red]")
@@ -235,10 +238,26 @@ def demo(
     started = time.monotonic()
     if progress:
         progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
-    layout = start_layout(folder, base_port=0, log_level="warning", database_url=database_url)
+    folder.mkdir(parents=True, exist_ok=True)
+    clock_file = folder / "virtual-clock"
+    FileClock.write(clock_file, VIRTUAL_START, VIRTUAL_RATE)
+    layout = start_layout(
+        folder,
+        base_port=0,
+        log_level="warning",
+        database_url=database_url,
+        extra_env={"JD_CLOCK": f"file:{clock_file}", "JD_SLA_SWEEP_SECONDS": "0.05"},
+    )
     try:
         report = asyncio.run(
-            run_demo(layout, delegations, seed, concurrency=concurrency, progress=progress)
+            run_demo(
+                layout,
+                delegations,
+                seed,
+                clock_file=clock_file,
+                concurrency=concurrency,
+                progress=progress,
+            )
         )
     finally:
         layout.stop()

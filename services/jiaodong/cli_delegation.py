@@ -394,6 +394,9 @@ def render_delegation(console: Console, d: d_pb.Delegation) -> None:
             )
         console.print(reqs)
 
+    if d.sla:
+        render_sla(console, d.sla)
+
     if d.history:
         history = Table(title="history (Asia/Shanghai)", title_justify="left")
         history.add_column("seq", justify="right")
@@ -412,6 +415,27 @@ def render_delegation(console: Console, d: d_pb.Delegation) -> None:
                 Text(_event_text(event)),
             )
         console.print(history)
+
+
+def render_sla(console: Console, goals: Sequence[d_pb.SlaGoal]) -> None:
+    """The time limits: goal, limit, state, due (local), what is left, action at breach."""
+    table = Table(title="time limits (official working-day calendar)", title_justify="left")
+    for column in ("goal", "limit", "state", "due (Asia/Shanghai)", "left", "at breach"):
+        table.add_column(column)
+    for g in goals:
+        state = d_pb.SlaState.Name(g.state).removeprefix("SLA_STATE_").lower()
+        due = local_time(g.due_at)
+        if g.original_due_at.seconds and g.original_due_at != g.due_at:
+            due += f" (was {local_time(g.original_due_at)})"
+        table.add_row(
+            f"{g.goal} #{g.instance}" if g.instance > 1 else g.goal,
+            g.period,
+            state,
+            due,
+            Text(g.remaining or ("met " + local_time(g.met_at) if g.met_at.seconds else "-")),
+            g.on_breach,
+        )
+    console.print(table)
 
 
 LIST_COLUMNS = ("id", "case", "status", "courts", "task", "priority", "seq", "updated")

@@ -15,6 +15,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,6 +31,7 @@ from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.virtual_clock import FileClock
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超")
@@ -86,9 +89,25 @@ class Plan:
     from_court: Court
     to_city: str
     request: api.CreateDelegationRequest
-    fate: str  # normal, return, urge, cancel
+    fate: str  # see FATES
     report_progress: bool
     result: int
+
+
+# What simulated officers do with a delegation, and how often. "idle": the entrusted court does
+# nothing until the demo moves virtual time a month on (its limits run out: warnings, breaches,
+# automatic urges and escalation), then handles it. "abandon": returned for missing materials and
+# never supplemented, so it is withdrawn when the supplement limit runs out.
+FATES = (("cancel", 0.06), ("return", 0.12), ("urge", 0.12), ("idle", 0.08), ("abandon", 0.03))
+SLOW_FATES = ("idle", "abandon")
+
+
+def pick_fate(roll: float) -> str:
+    for fate, share in FATES:
+        if roll < share:
+            return fate
+        roll -= share
+    return "normal"
 
 
 def make_plans(registry: Registry, n: int, seed: int) -> list[Plan]:
@@ -146,16 +165,7 @@ def make_plans(registry: Registry, n: int, seed: int) -> list[Plan]:
             priority=pb.PRIORITY_URGENT if rng.random() < 0.2 else pb.PRIORITY_NORMAL,
             plate=plate,
         )
-        roll = rng.random()
-        fate = (
-            "cancel"
-            if roll < 0.06
-            else "return"
-            if roll < 0.18
-            else "urge"
-            if roll < 0.33
-            else "normal"
-        )
+        fate = pick_fate(rng.random())
         result = rng.choices(
             [
                 pb.COMPLETION_RESULT_DONE,
@@ -254,6 +264,9 @@ class Simulation:
         self.created: dict[int, pb.Delegation] = {}
         self.errors: list[str] = []
         self.done = 0
+        self.parked = 0
+        self.parked_changed = asyncio.Event()
+        self.month_passed = asyncio.Event()
 
     async def start_watching(self) -> None:
         for city, stub in self.nodes.items():
@@ -288,6 +301,8 @@ class Simulation:
         await self.observer.until(
             to_city, entrusted, to_court, d.id, status_is(pb.STATUS_DELIVERED)
         )
+        if plan.fate == "idle":
+            await self.wait_for_the_month(plan)
         if plan.fate == "cancel":
             await requester.Cancel(
                 api.CancelRequest(id=d.id, request_id=f"cancel-{d.id}", text="债务人已履行"),
@@ -306,6 +321,21 @@ class Simulation:
                 to_city, entrusted, to_court, d.id, has_event(pb.EVENT_KIND_URGED)
             )
         await entrusted.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=mine)
+        if plan.fate == "abandon":
+            await entrusted.Return(
+                api.ReturnRequest(
+                    id=d.id, reason=pb.RETURN_REASON_MATERIALS_INCOMPLETE, text="缺少财产线索材料"
+                ),
+                metadata=mine,
+            )
+            await self.observer.until(
+                req_city, requester, req_court, d.id, status_is(pb.STATUS_RETURNED)
+            )
+            await self.wait_for_the_month(plan)
+            await self.observer.until(
+                req_city, requester, req_court, d.id, status_is(pb.STATUS_CANCELLED)
+            )
+            return
         if plan.fate == "return":
             await entrusted.Return(
                 api.ReturnRequest(
@@ -342,13 +372,23 @@ class Simulation:
             req_city, requester, req_court, d.id, status_is(pb.STATUS_CONFIRMED)
         )
 
+    async def wait_for_the_month(self, plan: Plan) -> None:
+        """Park until the controller has moved virtual time a month on."""
+        self.parked += 1
+        self.parked_changed.set()
+        await self.month_passed.wait()
+
     async def guarded(self, plan: Plan, gate: asyncio.Semaphore) -> None:
-        async with gate:
+        slow = plan.fate in SLOW_FATES
+        async with contextlib.nullcontext() if slow else gate:
             try:
                 await self.run_plan(plan)
             except (grpc.aio.AioRpcError, TimeoutError) as exc:
                 detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
-                self.errors.append(f"delegation #{plan.index}: {detail}")
+                self.errors.append(f"delegation #{plan.index} ({plan.fate}): {detail}")
+                if slow:
+                    self.parked += 1
+                    self.parked_changed.set()
             self.done += 1
 
     async def report_progress(self, total: int) -> None:
@@ -463,13 +503,42 @@ def pair_rows(
     out = []
     for (a, b), row in sorted(rows.items()):
         times = row.pop("_t")
-        row["median_seconds"] = round(statistics.median(times), 2) if times else None
+        row["median_hours"] = round(statistics.median(times) / 3600, 1) if times else None
         out.append({"from": a, "to": b, **row})
     return out
 
 
+# Virtual time of the demo: Monday 2025-09-22 09:00 in Shanghai, the week before the National Day
+# holiday; one real second is one virtual hour while officers work.
+VIRTUAL_START = datetime(2025, 9, 22, 1, 0, tzinfo=UTC)
+VIRTUAL_RATE = 3600.0
+MONTH_DAYS = 32
+
+
+async def move_a_month(sim: Simulation, clock_file: Path, slow: int) -> None:
+    """Once the fast work is done and every slow delegation is parked, move virtual time on a
+    day at a time (the coordinator sweeps in between), then let the slow officers go on."""
+    while sim.parked < slow:
+        sim.parked_changed.clear()
+        await sim.parked_changed.wait()
+    clock = FileClock(clock_file)
+    if sim.progress and slow:
+        sim.progress.print(f"  moving virtual time {MONTH_DAYS} days on for {slow} idle cases ...")
+    for _ in range(MONTH_DAYS if slow else 0):
+        FileClock.write(clock_file, clock.now() + timedelta(days=1), VIRTUAL_RATE)
+        await asyncio.sleep(0.12)
+    await asyncio.sleep(0.5)
+    sim.month_passed.set()
+
+
 async def run_demo(
-    layout: Layout, n: int, seed: int, *, concurrency: int = 40, progress: Console | None = None
+    layout: Layout,
+    n: int,
+    seed: int,
+    *,
+    clock_file: Path,
+    concurrency: int = 40,
+    progress: Console | None = None,
 ) -> dict[str, Any]:
     registry = load_registry()
     plans = make_plans(registry, n, seed)
@@ -481,7 +550,12 @@ async def run_demo(
             progress.print(f"simulated officers handling {n} delegations (seed {seed}) ...")
         gate = asyncio.Semaphore(concurrency)
         reporter = asyncio.create_task(sim.report_progress(n))
-        await asyncio.gather(*(sim.guarded(p, gate) for p in plans))
+        fast = [p for p in plans if p.fate not in SLOW_FATES]
+        slow = [p for p in plans if p.fate in SLOW_FATES]
+        slow_tasks = [asyncio.create_task(sim.guarded(p, gate)) for p in slow]
+        await asyncio.gather(*(sim.guarded(p, gate) for p in fast))
+        await move_a_month(sim, clock_file, len(slow))
+        await asyncio.gather(*slow_tasks)
         reporter.cancel()
         traffic_seconds = time.monotonic() - started
         checked = await check_agreement(sim)
@@ -502,9 +576,41 @@ async def run_demo(
         "duplicated": checked["duplicated"],
         "errors": sim.errors[:20],
         "pairs": pairs,
+        "sla": sla_summary(views),
+        "automatic": automatic_actions(views),
+        "virtual_time": {
+            "start": VIRTUAL_START.isoformat(),
+            "end": FileClock(clock_file).now().isoformat(timespec="seconds"),
+        },
         "traffic_seconds": round(traffic_seconds, 1),
         "seed": seed,
     }
+
+
+def sla_summary(views: dict[int, pb.Delegation]) -> dict[str, dict[str, int]]:
+    """Per goal: clocks met in time, limits breached (every breach in the histories, including
+    earlier runnings of a goal), and current clocks still running, paused or cancelled."""
+    out: dict[str, Counter[str]] = defaultdict(Counter)
+    for d in views.values():
+        for goal in d.sla:
+            state = pb.SlaState.Name(goal.state).removeprefix("SLA_STATE_").lower()
+            if state != "breached":
+                out[goal.goal][state] += 1
+        for e in d.history:
+            if e.kind == pb.EVENT_KIND_SLA_BREACHED and e.request_id.startswith("sla-"):
+                out[e.request_id.split("-")[1]]["breached"] += 1
+    order = ["acknowledge", "start", "progress", "complete", "inaction", "supplement"]
+    return {g: dict(out[g]) for g in order if g in out}
+
+
+def automatic_actions(views: dict[int, pb.Delegation]) -> dict[str, int]:
+    """SLA events in the histories: warnings, breaches, automatic urges, escalations and more."""
+    counts: Counter[str] = Counter()
+    for d in views.values():
+        for e in d.history:
+            if e.request_id.startswith("sla-"):
+                counts[pb.EventKind.Name(e.kind).removeprefix("EVENT_KIND_").lower()] += 1
+    return dict(counts)
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
@@ -519,7 +625,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         "cancelled",
         "returned",
         "urged",
-        "median s",
+        "median h",
     ):
         table.add_column(column, justify="right" if column not in ("from", "to") else "left")
     for row in report["pairs"]:
@@ -531,9 +637,25 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             str(row["cancelled"]),
             str(row["returned"]),
             str(row["urged"]),
-            "-" if row["median_seconds"] is None else f"{row['median_seconds']:.2f}",
+            "-" if row["median_hours"] is None else f"{row['median_hours']:.1f}",
         )
     console.print(table)
+    sla = Table(title="Time limits (coordinator's clocks, official working-day calendar)")
+    for column in ("goal", "met", "breached", "running", "paused", "cancelled"):
+        sla.add_column(column, justify="left" if column == "goal" else "right")
+    for goal, counts in report["sla"].items():
+        sla.add_row(
+            goal,
+            *(str(counts.get(k, 0)) for k in ("met", "breached", "running", "paused", "cancelled")),
+        )
+    console.print(sla)
+    auto = report["automatic"]
+    console.print(
+        "automatic actions: "
+        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(auto.items()))
+        + f"; virtual time {report['virtual_time']['start'][:10]} to "
+        f"{report['virtual_time']['end'][:10]}"
+    )
     finals = ", ".join(f"{k} {v}" for k, v in sorted(report["final"].items()))
     console.print(f"final states: {finals}")
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0

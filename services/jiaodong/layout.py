@@ -125,6 +125,7 @@ def start_layout(
     database_url: str = "",
     cities: tuple[str, ...] = (),
     log_level: str = "info",
+    extra_env: dict[str, str] | None = None,
 ) -> Layout:
     """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
 
@@ -150,6 +151,7 @@ def start_layout(
     )
     if database_url:
         env["JD_DATABASE_URL"] = database_url
+    env.update(extra_env or {})
     try:
         port = _free_or(base_port)
         layout.coordinator = spawn("coordinator", ["coordinator"], port, data_dir, env)

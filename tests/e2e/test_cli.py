@@ -211,3 +211,81 @@ def test_cli_says_when_the_node_is_unreachable() -> None:
     )
     assert run.returncode == 3
     assert "UNAVAILABLE" in run.stderr or "DEADLINE" in run.stderr
+
+
+def test_sla_explain_and_recompute_through_the_cli(layout: Layout) -> None:
+    created = cli_json(
+        layout,
+        "qingdao",
+        "370202",
+        "create",
+        "--case-number",
+        "(2026)鲁0202执88号",
+        "--to-city",
+        "yantai",
+        "--district",
+        "芝罘区",
+        "--task",
+        "on-site-inspection",
+        "--asset",
+        "real-estate",
+        "--person",
+        "赵六",
+        "--resident-id",
+        "34052419800101001X",
+        "--actions",
+        "现场勘验",
+    )
+    delegation_id = created["delegation"]["id"]
+    wait_status(layout, "yantai", "370602", delegation_id, "STATUS_DELIVERED")
+    assert layout.coordinator is not None
+    coordinator = layout.coordinator.address
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "sla",
+            "explain",
+            delegation_id,
+            "--coordinator",
+            coordinator,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    for expected in (
+        "acknowledge",
+        "3 working days",
+        "start",
+        "15 days",
+        "the starting day",
+        "Civil Procedure Law",
+        "due by",
+    ):
+        assert expected in run.stdout, (expected, run.stdout)
+    shown = cli(layout, "yantai", "370602", "show", delegation_id)
+    assert "time limits" in shown.stdout and "acknowledge" in shown.stdout
+
+    recompute = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "sla",
+            "recompute",
+            "--dry-run",
+            "--json",
+            "--coordinator",
+            coordinator,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert recompute.returncode == 0, recompute.stderr
+    reply = json.loads(recompute.stdout)
+    assert int(reply["open_clocks"]) >= 3
+    assert reply.get("moved", []) == []  # nothing changed on disk: nothing moves

@@ -43,3 +43,11 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
     assert senders == receivers == cities
     assert all(p["from"] != p["to"] for p in report["pairs"])
     assert sum(p["count"] for p in report["pairs"]) == 60
+    # Time limits per goal, on virtual time: idle courts breach and are urged and escalated.
+    sla = report["sla"]
+    assert set(sla) >= {"acknowledge", "start", "progress", "complete", "inaction"}
+    assert all(counts.get("met", 0) > 0 for goal, counts in sla.items() if goal != "supplement")
+    breached = sum(counts.get("breached", 0) for counts in sla.values())
+    assert breached == report["automatic"].get("sla_breached", 0) > 0
+    assert report["automatic"].get("urged", 0) > 0 and report["automatic"].get("escalated", 0) > 0
+    assert report["virtual_time"]["end"] > report["virtual_time"]["start"]
