@@ -12,8 +12,12 @@ What each goal measures (per routing to a court; a reroute starts new clocks for
 | start       | delivery; again at supplement | acceptance or return     | —            |
 | progress    | acceptance                    | progress report, result  | returned     |
 | complete    | acceptance                    | result                   | returned     |
-| inaction    | delivery; restarts at every step of the entrusted court | result | returned |
+| inaction    | delivery; restarts at every step of the entrusted court | result | (a return
+|             | is a step: none runs while returned; a new one starts at the supplement)   |
 | supplement  | a return for missing materials or an unclear request | supplement | —  |
+
+A pause keeps the days that were left, counted to the due day after the holiday rule moved it,
+so a pause never shortens a limit (it may lengthen it by the days of that move).
 
 Actions owed by a clock are keyed by deterministic request ids (``sla-<goal>-<n>-w<level>``,
 ``...-breach``, ``...-<action>``) that travel into the history, so the history itself says what
@@ -86,10 +90,14 @@ class Clock:
         return self.met_at is None and self.ended_at is None
 
     def state(self, now: datetime) -> ClockState:
+        # ``due`` is an exclusive end: met at that very instant is late.
         if self.met_at is not None:
-            return ClockState.MET if self.met_at <= self.due else ClockState.BREACHED
+            return ClockState.MET if self.met_at < self.due else ClockState.BREACHED
         if self.ended_at is not None:
-            return ClockState.BREACHED if self.ended_at > self.due else ClockState.CANCELLED
+            stopped = self.ended_at
+            if self.pauses and self.pauses[-1][1] == self.ended_at:
+                stopped = self.pauses[-1][0]  # ended while paused: it was not running
+            return ClockState.BREACHED if stopped >= self.due else ClockState.CANCELLED
         if self.paused_at is not None:
             return ClockState.PAUSED
         return ClockState.BREACHED if now >= self.due else ClockState.RUNNING
@@ -395,7 +403,7 @@ def explain(clocks: list[Clock], now: datetime, cal: WorkCalendar) -> list[str]:
                 f"  paused since {local(clock.paused_at)} (waiting for the requesting court)"
             )
         if clock.met_at is not None:
-            verdict = "in time" if clock.met_at <= clock.due else "late"
+            verdict = "in time" if clock.met_at < clock.due else "late"
             lines.append(f"  met {local(clock.met_at)} ({verdict})")
         elif clock.ended_at is not None:
             lines.append(f"  ended {local(clock.ended_at)}: {clock.end_reason}")
