@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -159,12 +158,8 @@ async def start_coordinator(
     sweeper = asyncio.create_task(
         coordinator.run_sweeper(settings.sweep_seconds), name="sla-sweeper"
     )
-    for year in calendar.uncovered_years(clock.now().date(), (clock.now() + timedelta(400)).date()):
-        log.warning(
-            "calendar_year_not_covered",
-            year=year,
-            note=f"weekends only until courts/holidays/{year}.toml is added",
-        )
+    for notice in coordinator.notices():  # logged once, at start; also on the board
+        log.warning("calendar_not_covered", notice=notice)
     log.info("coordinator_started", port=bound)
     return Running(
         "coordinator", bound, server, transport, db, coordinator, health_servicer, [sweeper]

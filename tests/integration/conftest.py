@@ -69,12 +69,17 @@ async def start_region(
     cities: list[str],
     database_url: str = "",
     clock: Clock | None = None,
+    courts_dir: Path | None = None,
 ) -> Region:
     """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
     by itself: tests call ``coordinator.service.sweep()`` after moving virtual time."""
     sweep = 3600.0 if clock is not None else 1.0
     settings = Settings(
-        data_dir=tmp_path / "data", nats_url=nats.url, database_url="", sweep_seconds=sweep
+        data_dir=tmp_path / "data",
+        nats_url=nats.url,
+        database_url="",
+        sweep_seconds=sweep,
+        courts_dir=courts_dir,
     )
     coordinator_settings = settings
     if database_url:

@@ -5,6 +5,7 @@ breach; two coordinators sweeping at once act once."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -207,3 +208,37 @@ async def test_two_coordinators_sweeping_at_once_act_once(
         lambda x: len(sla_events(x)) == 6,
     )
     assert len(set(sla_events(d))) == 6
+
+
+async def test_recompute_after_a_calendar_change_moves_open_clocks_once(
+    tmp_path: Path, nats_server: EmbeddedNats, clock: ManualClock
+) -> None:
+    courts = tmp_path / "courts"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "courts", courts)
+    region = await start_region(
+        tmp_path, nats_server, ["qingdao", "yantai"], clock=clock, courts_dir=courts
+    )
+    try:
+        await send_and_deliver(region)
+        stub = region.coordinator_stub()
+        unchanged = await stub.RecomputeSla(capi.RecomputeSlaRequest(dry_run=True))
+        assert unchanged.open_clocks == 3 and list(unchanged.moved) == []
+
+        # Operators declare Mon 29 and Tue 30 September days off: acknowledge moves two
+        # working days later (to the end of Oct 10, after National Day); 15-day limits do not.
+        (courts / "holidays" / "2025.toml").write_text(
+            'year = 2025\n[[holiday]]\nfrom = 2025-09-29\nto = 2025-09-30\nname = "Test closure"\n',
+            encoding="utf-8",
+        )
+        preview = await stub.RecomputeSla(capi.RecomputeSlaRequest(dry_run=True))
+        assert [(m.goal, m.new_due_at.ToDatetime(tzinfo=UTC)) for m in preview.moved] == [
+            ("acknowledge", datetime(2025, 10, 10, 16, 0, tzinfo=UTC))
+        ]
+        done = await stub.RecomputeSla(capi.RecomputeSlaRequest())
+        assert [m.goal for m in done.moved] == ["acknowledge"]
+        again = await stub.RecomputeSla(capi.RecomputeSlaRequest())
+        assert list(again.moved) == []  # idempotent
+        explained = await stub.ExplainSla(capi.ExplainSlaRequest(id=preview.moved[0].delegation_id))
+        assert "Test closure" in "\n".join(explained.lines)
+    finally:
+        await region.close()

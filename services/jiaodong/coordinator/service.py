@@ -445,6 +445,16 @@ class Coordinator:
                 log.error("sla_sweep_failed", error=str(exc))
             await asyncio.sleep(interval)
 
+    def notices(self, calendar: WorkCalendar | None = None) -> list[str]:
+        """What operators should know about the clocks: years the calendar does not cover."""
+        calendar = calendar or self.sla.calendar
+        now = self.clock.now()
+        return [
+            f"{year} is not covered by the official calendar: weekends only until "
+            f"courts/holidays/{year}.toml is added"
+            for year in calendar.uncovered_years(now.date(), (now + timedelta(days=400)).date())
+        ]
+
     async def recompute(self, dry_run: bool) -> tuple[int, list[Move], list[str]]:
         """Reload calendar and policy files; recompute every open clock; report what moved.
         Met and breached clocks, and the SLA events in histories, are never rewritten."""
@@ -453,7 +463,6 @@ class Coordinator:
         else:
             policy, calendar = self.sla.policy, self.sla.calendar
         engine = SlaEngine(policy, calendar, self.clock)
-        now = self.clock.now()
 
         def work(session: Session) -> tuple[int, list[Move]]:
             open_rows = session.exec(
@@ -475,11 +484,7 @@ class Coordinator:
         count, moved = await self.db.run(work)
         if not dry_run:
             self.sla = engine
-        warnings = [
-            f"{year} is not covered by the official calendar: weekends only until "
-            f"courts/holidays/{year}.toml is added"
-            for year in calendar.uncovered_years(now.date(), (now + timedelta(days=400)).date())
-        ]
+        warnings = self.notices(calendar)
         return count, moved, warnings
 
     async def list(

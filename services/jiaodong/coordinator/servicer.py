@@ -74,7 +74,10 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             request.page_token,
         )
         return api.CoordinatorListDelegationsResponse(
-            delegations=items, next_page_token=token, total=total
+            delegations=items,
+            next_page_token=token,
+            total=total,
+            notices=self.coordinator.notices(),
         )
 
     @streams_domain_errors
