@@ -118,8 +118,14 @@ async def start_node(
     )
     await server.start()
     await _mark_serving(health_servicer, [service])
+    reconciler = asyncio.create_task(
+        node.run_reconciler(
+            transport.publish_direct, settings.reconcile_seconds, transport.reconnected
+        ),
+        name="reconciler",
+    )
     log.info("node_started", node=node_id, city=city, port=bound, courts=len(node.courts))
-    return Running(node_id, bound, server, transport, db, node, health_servicer)
+    return Running(node_id, bound, server, transport, db, node, health_servicer, [reconciler])
 
 
 async def start_coordinator(

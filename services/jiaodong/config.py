@@ -22,6 +22,7 @@ class Settings:
     host: str = "127.0.0.1"
     nats_replicas: int = 1
     sweep_seconds: float = 1.0
+    reconcile_seconds: float = 30.0
     clock: str = ""
 
     @classmethod
@@ -35,6 +36,7 @@ class Settings:
             "nats_replicas": int(os.environ.get("JD_NATS_REPLICAS", "1")),
             "sweep_seconds": float(os.environ.get("JD_SLA_SWEEP_SECONDS", "1.0")),
             "clock": os.environ.get("JD_CLOCK", ""),
+            "reconcile_seconds": float(os.environ.get("JD_RECONCILE_SECONDS", "30")),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

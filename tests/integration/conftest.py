@@ -80,6 +80,7 @@ async def start_region(
         database_url="",
         sweep_seconds=sweep,
         courts_dir=courts_dir,
+        reconcile_seconds=1.0,
     )
     coordinator_settings = settings
     if database_url:

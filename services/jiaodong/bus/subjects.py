@@ -18,6 +18,8 @@ class Kind(StrEnum):
     REQUEST = "request"
     REFUSED = "refused"
     RECEIPT = "receipt"
+    DIGEST = "digest"
+    WANT = "want"
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,12 @@ class BusSettings:
     relay_batch: int = 256
 
 
-async def connect(url: str, name: str, timeout: float = 20.0) -> NatsClient:
+async def connect(
+    url: str,
+    name: str,
+    timeout: float = 20.0,
+    on_reconnect: Callable[[], Awaitable[None]] | None = None,
+) -> NatsClient:
     """Connect with retries, then keep reconnecting forever if the broker goes away."""
 
     async def _err(exc: Exception) -> None:
@@ -69,6 +74,7 @@ async def connect(url: str, name: str, timeout: float = 20.0) -> NatsClient:
                 connect_timeout=2,
                 allow_reconnect=True,
                 error_cb=_err,
+                reconnected_cb=on_reconnect,
             )
     raise RuntimeError("unreachable")
 
@@ -126,9 +132,15 @@ class Transport:
         self.published = 0
         self.consumed = 0
         self.parked = 0
+        # Set whenever the connection comes back: reconciliation runs at once.
+        self.reconnected = asyncio.Event()
 
     async def start(self, consumer: ConsumerSpec, handler: Handler) -> None:
-        self.nc = await connect(self.settings.url, self.settings.name)
+        async def _reconnected() -> None:
+            log.info("nats_reconnected", name=self.settings.name)
+            self.reconnected.set()
+
+        self.nc = await connect(self.settings.url, self.settings.name, on_reconnect=_reconnected)
         self.js = self.nc.jetstream()
         await ensure_streams(self.js, self.settings.replicas)
         await ensure_consumer(self.js, consumer)
@@ -136,6 +148,18 @@ class Transport:
             asyncio.create_task(self._relay(), name="outbox-relay"),
             asyncio.create_task(self._consume(consumer, handler), name="consumer"),
         ]
+
+    async def publish_direct(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Publish a message that needs no outbox (a digest: ephemeral, rebuilt each round)."""
+        assert self.js is not None
+        if not envelope.message_id:
+            envelope.message_id = ledger.new_id()
+        await self.js.publish(
+            subject,
+            envelope.SerializeToString(deterministic=True),
+            headers={"Nats-Msg-Id": envelope.message_id},
+            timeout=5,
+        )
 
     def wake(self) -> None:
         """Tell the relay there is something new in the outbox."""
@@ -166,6 +190,9 @@ class Transport:
                 backoff = 0.1
             except Exception as exc:
                 log.warning("relay_failed", error=str(exc), retry_in=backoff)
+                if isinstance(exc, nats.js.errors.NoStreamResponseError) and self.js is not None:
+                    with contextlib.suppress(Exception):
+                        await ensure_streams(self.js, self.settings.replicas)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -196,26 +223,46 @@ class Transport:
     # -- consumer ------------------------------------------------------------------------------
 
     async def _consume(self, spec: ConsumerSpec, handler: Handler) -> None:
+        """Fetch and apply, forever. If the consumer or its stream disappears (a broker that lost
+        its store), recreate both and bind again; reconciliation repairs what was lost."""
         assert self.js is not None
-        sub = await self.js.pull_subscribe_bind(durable=spec.durable, stream=spec.stream)
+        sub = None
+        idle_since = asyncio.get_running_loop().time()
         while not self._stopping.is_set():
             try:
-                msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.25)
-            except (TimeoutError, nats.errors.TimeoutError):
-                continue
-            except (NotFoundError, nats.errors.ConnectionClosedError) as exc:
-                log.warning("fetch_failed", error=str(exc))
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(Exception):
+                if sub is None:
                     await ensure_streams(self.js, self.settings.replicas)
                     await ensure_consumer(self.js, spec)
+                    sub = await self.js.pull_subscribe_bind(
+                        durable=spec.durable, stream=spec.stream
+                    )
+                msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.25)
+            except (TimeoutError, nats.errors.TimeoutError):
+                now = asyncio.get_running_loop().time()
+                if now - idle_since > 5:
+                    idle_since = now
+                    if not await self._consumer_exists(spec):
+                        log.warning("consumer_missing", consumer=spec.durable)
+                        sub = None
                 continue
             except Exception as exc:
-                log.warning("fetch_failed", error=str(exc))
+                log.warning("fetch_failed", error=str(exc), consumer=spec.durable)
+                sub = None
                 await asyncio.sleep(0.5)
                 continue
+            idle_since = asyncio.get_running_loop().time()
             for msg in msgs:
                 await self._deliver(msg, handler)
+
+    async def _consumer_exists(self, spec: ConsumerSpec) -> bool:
+        assert self.js is not None
+        try:
+            await self.js.consumer_info(spec.stream, spec.durable, timeout=2)
+        except NotFoundError:
+            return False
+        except Exception:
+            return True  # cannot tell (e.g. disconnected): keep the binding
+        return True
 
     async def _deliver(self, msg: Msg, handler: Handler) -> None:
         delivered = msg.metadata.num_delivered

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from jiaodong.bus.subjects import Kind, court_of, to_court
@@ -40,6 +40,7 @@ from jiaodong.domain.errors import (
     RoutingRefused,
 )
 from jiaodong.domain.lifecycle import (
+    CLOSED,
     Event,
     EventKind,
     Side,
@@ -141,6 +142,8 @@ class Coordinator:
                 return self._on_refused(session, sender, envelope.refused)
             if body == "receipt":
                 return self._on_receipt(session, sender, envelope.receipt)
+            if body == "digest":
+                return self._on_digest(session, sender, envelope.digest)
             raise Permanent(f"unknown envelope body {body}")
 
         outcome = await self.db.run(work)
@@ -284,6 +287,70 @@ class Coordinator:
         change = Change(delegation_pb(row), event_pb(event))
         return Outcome(change.delegation, [change])
 
+    def _on_digest(self, session: Session, sender: str, digest: bus_pb2.Digest) -> Outcome | None:
+        """Compare a court's digest with the record here; send the court what it lacks, ask it
+        for what this side lacks, and re-send requests of ours it never applied."""
+        since = from_ts(digest.since)
+        theirs = {e.delegation_id: e for e in digest.entries}
+        want: list[str] = []
+        behind = 0
+        for delegation_id, entry in theirs.items():
+            row = ledger.get_row(session, delegation_id)
+            if row is None or row.seq < entry.seq:
+                want.append(delegation_id)
+            elif row.seq > entry.seq:
+                self._send_sync(session, row, sender)
+                behind += 1
+            elif row.last_hash != entry.last_hash:
+                log.error("reconcile_conflict", delegation_id=delegation_id, court=sender)
+        mine = session.exec(
+            select(DelegationRow).where(
+                or_(
+                    col(DelegationRow.requesting_court) == sender,
+                    col(DelegationRow.entrusted_court) == sender,
+                ),
+                or_(
+                    col(DelegationRow.status).not_in([s.value for s in CLOSED]),
+                    col(DelegationRow.updated_at) >= to_stored(since),
+                ),
+            )
+        ).all()
+        for row in mine:
+            if row.id not in theirs:
+                self._send_sync(session, row, sender)
+                behind += 1
+            if row.entrusted_court == sender and state_from_row(row).writer_court() == sender:
+                self._resend_own_requests(session, row)
+        if want:
+            self._send(
+                session, sender, Kind.WANT, bus_pb2.Envelope(want=bus_pb2.Want(delegation_ids=want))
+            )
+        if want or behind:
+            log.info("reconcile", court=sender, want=len(want), sent=behind)
+        return None
+
+    def _send_sync(self, session: Session, row: DelegationRow, court: str) -> None:
+        self._send(
+            session, court, Kind.SYNC, bus_pb2.Envelope(sync=ledger.sync_message(session, row))
+        )
+
+    def _resend_own_requests(self, session: Session, row: DelegationRow) -> None:
+        """Operators' requests and SLA actions the writer has not applied yet: ask again."""
+        history = ledger.history(session, row.id)
+        done = {e.request_id for e in history if e.request_id}
+        now = self.clock.now()
+        pending = session.exec(
+            select(RequestRow).where(
+                RequestRow.delegation_id == row.id,
+                RequestRow.state == "pending",
+                RequestRow.side == Side.COORDINATOR.value,
+            )
+        ).all()
+        for req in pending:
+            if req.request_id not in done:
+                ledger.resend(session, ledger.stable_id("req", row.id, req.request_id), now)
+        self.sla.resend_unapplied(session, row, history)
+
     def _mark_applied(self, session: Session, row: DelegationRow, events: list[Event]) -> None:
         for event in events:
             if event.request_id:
@@ -359,7 +426,10 @@ class Coordinator:
                 return self._apply(session, row, request)
             writer = state.writer_court()
             assert writer is not None
-            self._send(session, writer, Kind.REQUEST, bus_pb2.Envelope(request=request))
+            envelope = bus_pb2.Envelope(
+                message_id=ledger.stable_id("req", row.id, request_id), request=request
+            )
+            self._send(session, writer, Kind.REQUEST, envelope)
             session.flush()
             return Outcome(ledger.full_pb(session, row))
 

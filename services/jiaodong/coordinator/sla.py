@@ -168,6 +168,26 @@ class SlaEngine:
                     report.actions += 1
         return report, touched
 
+    def resend_unapplied(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
+        """Actions a sweep claimed whose events never reached the history (a lost message):
+        ask the writer again, under the same request ids."""
+        done = sla.fired(history)
+        now = self.clock.now()
+        stored = session.exec(select(SlaClockRow).where(SlaClockRow.delegation_id == row.id)).all()
+        for r in stored:
+            v = self._view(r)
+            claimed: list[sla.Action] = []
+            if r.breach_fired:
+                later = max(now, v.due)
+                claimed = sla.owed(v, later, 0, False, self.calendar)
+            elif r.warned:
+                at = dict(v.warn_times()).get(r.warned)
+                if at is not None:
+                    claimed = sla.owed(v, at, r.warned - 1, False, self.calendar)
+            missing = [a for a in claimed if a.request_id not in done]
+            if missing:
+                self._ask(session, row.id, missing)
+
     def _view(self, r: SlaClockRow) -> sla.ClockView:
         return sla.ClockView(
             goal=Goal(r.goal),

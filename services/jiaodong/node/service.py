@@ -6,10 +6,13 @@ together; the relay publishes after commit and watchers hear of it after commit.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import or_
@@ -48,6 +51,7 @@ from jiaodong.domain.errors import (
     NotFound,
 )
 from jiaodong.domain.lifecycle import (
+    CLOSED,
     REQUESTED_KINDS,
     DelegationState,
     Document,
@@ -70,7 +74,11 @@ from jiaodong.watch import Broadcaster, Change
 
 log = structlog.get_logger("jiaodong.node")
 
+Publish = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
+
 MAX_PAGE = 500
+# Digests cover open delegations and those changed within this window.
+RECONCILE_WINDOW = timedelta(days=30)
 MAX_OFFSET = 2**31
 DEFAULT_PAGE = 50
 ENTRUSTED_ACTIONS = frozenset(
@@ -316,7 +324,11 @@ class CourtNode:
             ledger.enqueue(
                 session,
                 to_coordinator(court, Kind.REQUEST),
-                bus_pb2.Envelope(court_id=court, request=message),
+                bus_pb2.Envelope(
+                    message_id=ledger.stable_id("req", row.id, request_id),
+                    court_id=court,
+                    request=message,
+                ),
                 self.clock.now(),
             )
             session.flush()
@@ -450,6 +462,8 @@ class CourtNode:
                 return self._on_request(session, envelope.court_id, envelope.request)
             if body == "refused":
                 return self._on_refused(session, envelope.refused)
+            if body == "want":
+                return self._on_want(session, envelope.court_id, envelope.want)
             raise Permanent(f"unknown envelope body {body}")
 
         outcome = await self.db.run(work)
@@ -474,7 +488,11 @@ class CourtNode:
             ledger.enqueue(
                 session,
                 to_coordinator(court, Kind.RECEIPT),
-                bus_pb2.Envelope(court_id=court, receipt=receipt),
+                bus_pb2.Envelope(
+                    message_id=ledger.stable_id("rcpt", row.id, str(state.seq)),
+                    court_id=court,
+                    receipt=receipt,
+                ),
                 self.clock.now(),
             )
             log.info("delegation_received", delegation_id=row.id, court=court)
@@ -534,6 +552,87 @@ class CourtNode:
         self._publish_sync(session, row, court)
         log.info("request_applied", delegation_id=row.id, kind=kind.value)
         return Outcome(ledger.full_pb(session, row), [self._change(session, row, event)])
+
+    def _on_want(self, session: Session, court: str, want: bus_pb2.Want) -> Outcome | None:
+        """The coordinator lacks events of these delegations: send them again."""
+        for delegation_id in want.delegation_ids:
+            row = ledger.get_row(session, delegation_id)
+            if row is not None and court in (row.requesting_court, row.entrusted_court):
+                self._publish_sync(session, row, court)
+        log.info("reconcile_resent", court=court, delegations=len(want.delegation_ids))
+        return None
+
+    # -- reconciliation ------------------------------------------------------------------------
+
+    async def reconcile(self, publish: Publish) -> int:
+        """Tell the coordinator what this node holds (a digest per court, published directly:
+        it is rebuilt every round), and re-send through the outbox what may have been lost on
+        the way: pending requests and receipts of undelivered offers. Returns the entries sent."""
+        now = self.clock.now()
+        since = now - RECONCILE_WINDOW
+
+        def work(session: Session) -> list[tuple[str, bus_pb2.Envelope]]:
+            digests = []
+            for court in sorted(self.courts):
+                rows = session.exec(
+                    select(DelegationRow).where(
+                        or_(
+                            col(DelegationRow.requesting_court) == court,
+                            col(DelegationRow.entrusted_court) == court,
+                        ),
+                        or_(
+                            col(DelegationRow.status).not_in([s.value for s in CLOSED]),
+                            col(DelegationRow.updated_at) >= to_stored(since),
+                        ),
+                    )
+                ).all()
+                digest = bus_pb2.Digest(
+                    entries=[
+                        bus_pb2.DigestEntry(delegation_id=r.id, seq=r.seq, last_hash=r.last_hash)
+                        for r in rows
+                    ]
+                )
+                digest.since.FromDatetime(since)
+                envelope = bus_pb2.Envelope(court_id=court, digest=digest)
+                digests.append((to_coordinator(court, Kind.DIGEST), envelope))
+            pending = session.exec(
+                select(RequestRow).where(
+                    RequestRow.state == "pending",
+                    col(RequestRow.actor_court).in_(sorted(self.courts)),
+                )
+            ).all()
+            for req in pending:
+                original = ledger.stable_id("req", req.delegation_id, req.request_id)
+                ledger.resend(session, original, now)
+            offers = session.exec(
+                select(DelegationRow).where(
+                    DelegationRow.status == Status.ROUTED.value,
+                    col(DelegationRow.entrusted_court).in_(sorted(self.courts)),
+                )
+            ).all()
+            for row in offers:
+                ledger.resend(session, ledger.stable_id("rcpt", row.id, str(row.seq)), now)
+            return digests
+
+        digests = await self.db.run(work)
+        self._after_commit(None)
+        for subject, envelope in digests:
+            await publish(subject, envelope)
+        return sum(len(e.digest.entries) for _, e in digests)
+
+    async def run_reconciler(
+        self, publish: Publish, interval: float, reconnected: asyncio.Event
+    ) -> None:
+        """Reconcile every ``interval`` seconds, at start, and whenever the bus reconnects."""
+        while True:
+            try:
+                entries = await self.reconcile(publish)
+                log.info("reconcile_digest_sent", node=self.node_id, entries=entries)
+            except Exception as exc:
+                log.error("reconcile_failed", error=str(exc))
+            reconnected.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reconnected.wait(), timeout=interval)
 
     def _check_reroute(self, state: DelegationState, new_court: str) -> None:
         if new_court == state.entrusted_court:

@@ -6,6 +6,7 @@ history event, its outbox message and its inbox mark commit together or not at a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -49,6 +50,24 @@ class OutOfOrder(Exception):
 
 def new_id() -> str:
     return uuid.uuid4().hex
+
+
+def stable_id(*parts: str) -> str:
+    """A message id derived from what the message is about, so it can be found and re-sent."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def resend(session: Session, message_id: str, now: datetime) -> bool:
+    """Publish again the outbox message ``message_id`` under a fresh id (the receiver's inbox
+    would drop the old one); False if there is no such message."""
+    row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
+    if row is None:
+        return False
+    envelope = bus_pb2.Envelope()
+    envelope.ParseFromString(row.payload)
+    envelope.message_id = new_id()
+    enqueue(session, row.subject, envelope, now)
+    return True
 
 
 def get_row(session: Session, delegation_id: str) -> DelegationRow | None:

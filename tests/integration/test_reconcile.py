@@ -1,0 +1,74 @@
+"""Nothing lost when the broker forgets: a wiped JetStream store mid-flight, repaired from the
+databases by reconciliation (digests from nodes, re-sends both ways)."""
+
+from __future__ import annotations
+
+import shutil
+
+from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.v1 import coordinator_service_pb2 as capi
+from jiaodong.v1 import court_node_service_pb2 as api
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.integration.conftest import Region, as_court, eventually
+from tests.integration.factory import create_request
+
+QD, YT = "370202", "370602"
+
+
+def wipe(nats: EmbeddedNats) -> None:
+    """Kill the broker, delete its JetStream store, start it again on the same port."""
+    nats.stop(kill=True)
+    shutil.rmtree(nats.data_dir / "jetstream", ignore_errors=True)
+    nats.start()
+
+
+async def test_wiped_store_mid_flight_converges(region: Region, nats_server: EmbeddedNats) -> None:
+    qingdao, yantai = region.node_stub("qingdao"), region.node_stub("yantai")
+    # The coordinator is down, so the new delegation waits in the broker, which then forgets it.
+    await region.coordinator.stop(0)
+    d = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
+    outbox_drained = lambda: region.nodes["qingdao"].service.summary()  # noqa: E731
+    await eventually(outbox_drained, lambda x: x["outbox_pending"] == 0)
+    wipe(nats_server)
+
+    from jiaodong.app import start_coordinator
+
+    region.coordinator = await start_coordinator(region.settings)
+
+    async def at_yantai() -> pb.Delegation | None:
+        try:
+            reply = await yantai.GetDelegation(
+                api.GetDelegationRequest(id=d.id), metadata=as_court(YT)
+            )
+        except Exception:
+            return None
+        return reply.delegation
+
+    await eventually(
+        at_yantai, lambda x: x is not None and x.status == pb.STATUS_DELIVERED, timeout=30
+    )
+
+    # Steps keep flowing afterwards, and a second wipe after the entrusted court acted is repaired.
+    await yantai.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=as_court(YT))
+    await eventually(
+        lambda: region.nodes["yantai"].service.summary(), lambda x: x["outbox_pending"] == 0
+    )
+    wipe(nats_server)
+    await yantai.Accept(api.AcceptRequest(id=d.id), metadata=as_court(YT))
+
+    async def at_qingdao() -> pb.Delegation:
+        reply = await qingdao.GetDelegation(
+            api.GetDelegationRequest(id=d.id), metadata=as_court(QD)
+        )
+        return reply.delegation
+
+    final = await eventually(at_qingdao, lambda x: x.status == pb.STATUS_ACCEPTED, timeout=30)
+    coord = region.coordinator_stub()  # the restarted coordinator listens on a new port
+    at_coord = (await coord.GetDelegation(capi.CoordinatorGetDelegationRequest(id=d.id))).delegation
+    y = await at_yantai()
+    assert y is not None
+    assert (
+        [e.hash for e in final.history]
+        == [e.hash for e in y.history]
+        == [e.hash for e in at_coord.history]
+    )
