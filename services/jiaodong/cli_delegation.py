@@ -562,18 +562,19 @@ def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
     return status
 
 
-def _fail(message: str, code: int, node: str) -> NoReturn:
+def _fail(message: str, code: int, node: str, service: str = "node") -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     if code == EXIT_UNREACHABLE:
+        option = "--node / JD_NODE" if service == "node" else "--coordinator / JD_COORDINATOR"
         print(
-            f"hint: is the node at {node} running? Start the local layout with `jiaodong up`,"
-            " or point --node / JD_NODE at a running node.",
+            f"hint: is the {service} at {node} running? Start the local layout with "
+            f"`jiaodong up`, or point {option} at a running {service}.",
             file=sys.stderr,
         )
     raise typer.Exit(code)
 
 
-def report_rpc_error(err: grpc.RpcError, node: str) -> NoReturn:
+def report_rpc_error(err: grpc.RpcError, node: str, service: str = "node") -> NoReturn:
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     details = err.details() if callable(getattr(err, "details", None)) else None
     status = _rich_status(err)
@@ -581,7 +582,7 @@ def report_rpc_error(err: grpc.RpcError, node: str) -> NoReturn:
     message = f"{code.name}: {details or '(no details)'}"
     if lines:
         message += "\n" + "\n".join(lines)
-    _fail(message, exit_code_for(code), node)
+    _fail(message, exit_code_for(code), node, service)
 
 
 @contextmanager

@@ -55,7 +55,7 @@ def explain(
         with channel:
             reply = stub.ExplainSla(capi.ExplainSlaRequest(id=delegation_id), timeout=timeout)
     except grpc.RpcError as err:
-        report_rpc_error(err, coordinator)
+        report_rpc_error(err, coordinator, "coordinator")
     if as_json:
         print_json(reply)
         return
@@ -82,7 +82,7 @@ def recompute(
         with channel:
             reply = stub.RecomputeSla(capi.RecomputeSlaRequest(dry_run=dry_run), timeout=timeout)
     except grpc.RpcError as err:
-        report_rpc_error(err, coordinator)
+        report_rpc_error(err, coordinator, "coordinator")
     if as_json:
         print_json(reply)
         return
