@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 from jiaodong.store import tables  # noqa: F401  (registers the tables)
+from jiaodong.store.migrate import upgrade
 
 T = TypeVar("T")
 
@@ -74,10 +75,10 @@ class Database:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
 
     def create_schema(self) -> None:
-        """Create the database (PostgreSQL, if missing) and its tables."""
+        """Create the database (PostgreSQL, if missing) and migrate its schema to the newest."""
         if self.engine.dialect.name == "postgresql":
             ensure_postgres_database(self.engine.url)
-        SQLModel.metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def transaction(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one transaction (commit on success, roll back on error), here."""
