@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import grpc
@@ -27,6 +28,7 @@ from jiaodong.node.service import CourtNode
 from jiaodong.node.servicer import CourtNodeServicer
 from jiaodong.policy_files import load_policy
 from jiaodong.registry_files import load_registry
+from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.v1 import (
     coordinator_service_pb2,
@@ -125,7 +127,8 @@ async def start_node(
         name="reconciler",
     )
     log.info("node_started", node=node_id, city=city, port=bound, courts=len(node.courts))
-    return Running(node_id, bound, server, transport, db, node, health_servicer, [reconciler])
+    tasks = [reconciler, asyncio.create_task(housekeeping(db, clock), name="housekeeping")]
+    return Running(node_id, bound, server, transport, db, node, health_servicer, tasks)
 
 
 async def start_coordinator(
@@ -167,9 +170,20 @@ async def start_coordinator(
     for notice in coordinator.notices():  # logged once, at start; also on the board
         log.warning("calendar_not_covered", notice=notice)
     log.info("coordinator_started", port=bound)
-    return Running(
-        "coordinator", bound, server, transport, db, coordinator, health_servicer, [sweeper]
-    )
+    tasks = [sweeper, asyncio.create_task(housekeeping(db, clock), name="housekeeping")]
+    return Running("coordinator", bound, server, transport, db, coordinator, health_servicer, tasks)
+
+
+async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> None:
+    """Prune old published outbox rows and inbox marks, hourly."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            outbox, inbox = await db.run(partial(ledger.prune, now=clock.now()))
+            if outbox or inbox:
+                log.info("pruned", outbox=outbox, inbox=inbox)
+        except Exception as exc:
+            log.error("prune_failed", error=str(exc))
 
 
 def load_sla_files(settings: Settings) -> tuple[SlaPolicy, WorkCalendar]:

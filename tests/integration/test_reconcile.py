@@ -4,8 +4,14 @@ databases by reconciliation (digests from nodes, re-sends both ways)."""
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
+
+from sqlmodel import col, select
 
 from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.domain.clock import SystemClock
+from jiaodong.store import ledger
+from jiaodong.store.tables import InboxRow, OutboxRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
@@ -72,3 +78,23 @@ async def test_wiped_store_mid_flight_converges(region: Region, nats_server: Emb
         == [e.hash for e in y.history]
         == [e.hash for e in at_coord.history]
     )
+
+
+async def test_prune_keeps_recent_and_unpublished_rows(region: Region) -> None:
+    qingdao = region.node_stub("qingdao")
+    await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))
+    node = region.nodes["qingdao"]
+    await eventually(lambda: node.service.summary(), lambda x: x["outbox_pending"] == 0)
+    db = node.db
+    published = await db.run(lambda s: len(s.exec(select(OutboxRow)).all()))
+    assert published >= 1
+    now = SystemClock().now()
+    assert await db.run(lambda s: ledger.prune(s, now)) == (0, 0)  # all recent: nothing goes
+    later = now + timedelta(days=40)
+    pruned_out, _ = await db.run(lambda s: ledger.prune(s, later))
+    assert pruned_out == published
+    cutoff = later - timedelta(days=31)
+    old_marks = await db.run(
+        lambda s: s.exec(select(InboxRow).where(col(InboxRow.received_at) < cutoff)).all()
+    )
+    assert old_marks == []

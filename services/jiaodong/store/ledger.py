@@ -11,9 +11,9 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from jiaodong.convert import (
@@ -298,3 +298,19 @@ def mark_published(session: Session, ids: Sequence[int], now: datetime) -> None:
 
 def count(session: Session, table: type[DelegationRow | DeadLetterRow | OutboxRow]) -> int:
     return int(session.exec(select(func.count()).select_from(table)).one())
+
+
+def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31)) -> tuple[int, int]:
+    """Delete published outbox rows and inbox marks older than ``keep``.
+
+    ``keep`` outlasts the streams' 30-day age, so no message still in the broker can come back
+    unrecognised; and re-applying one would change nothing anyway (sequence numbers, request
+    ids). Returns (outbox rows, inbox rows) deleted."""
+    cutoff = to_stored(now - keep)
+    out = session.execute(
+        delete(OutboxRow).where(
+            col(OutboxRow.published_at).is_not(None), col(OutboxRow.published_at) < cutoff
+        )
+    )
+    inbox = session.execute(delete(InboxRow).where(col(InboxRow.received_at) < cutoff))
+    return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
