@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func, or_
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from jiaodong.bus.subjects import Kind, court_of, to_court
@@ -40,7 +40,6 @@ from jiaodong.domain.errors import (
     RoutingRefused,
 )
 from jiaodong.domain.lifecycle import (
-    CLOSED,
     Event,
     EventKind,
     Side,
@@ -303,18 +302,7 @@ class Coordinator:
                 behind += 1
             elif row.last_hash != entry.last_hash:
                 log.error("reconcile_conflict", delegation_id=delegation_id, court=sender)
-        mine = session.exec(
-            select(DelegationRow).where(
-                or_(
-                    col(DelegationRow.requesting_court) == sender,
-                    col(DelegationRow.entrusted_court) == sender,
-                ),
-                or_(
-                    col(DelegationRow.status).not_in([s.value for s in CLOSED]),
-                    col(DelegationRow.updated_at) >= to_stored(since),
-                ),
-            )
-        ).all()
+        mine = ledger.digest_scope(session, sender, since)
         for row in mine:
             if row.id not in theirs:
                 self._send_sync(session, row, sender)

@@ -51,7 +51,6 @@ from jiaodong.domain.errors import (
     NotFound,
 )
 from jiaodong.domain.lifecycle import (
-    CLOSED,
     REQUESTED_KINDS,
     DelegationState,
     Document,
@@ -574,18 +573,7 @@ class CourtNode:
         def work(session: Session) -> list[tuple[str, bus_pb2.Envelope]]:
             digests = []
             for court in sorted(self.courts):
-                rows = session.exec(
-                    select(DelegationRow).where(
-                        or_(
-                            col(DelegationRow.requesting_court) == court,
-                            col(DelegationRow.entrusted_court) == court,
-                        ),
-                        or_(
-                            col(DelegationRow.status).not_in([s.value for s in CLOSED]),
-                            col(DelegationRow.updated_at) >= to_stored(since),
-                        ),
-                    )
-                ).all()
+                rows = ledger.digest_scope(session, court, since)
                 digest = bus_pb2.Digest(
                     entries=[
                         bus_pb2.DigestEntry(delegation_id=r.id, seq=r.seq, last_hash=r.last_hash)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
 from jiaodong.convert import (
@@ -27,7 +27,7 @@ from jiaodong.convert import (
     write_state,
 )
 from jiaodong.domain.errors import InvalidInput, NotFound
-from jiaodong.domain.lifecycle import DelegationState, Event, apply, start
+from jiaodong.domain.lifecycle import CLOSED, DelegationState, Event, apply, start
 from jiaodong.domain.registry import Registry
 from jiaodong.store.tables import (
     DeadLetterRow,
@@ -314,3 +314,22 @@ def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31))
     )
     inbox = session.execute(delete(InboxRow).where(col(InboxRow.received_at) < cutoff))
     return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def digest_scope(session: Session, court: str, since: datetime) -> list[DelegationRow]:
+    """The delegations a reconciliation digest of ``court`` covers: those it sent or received
+    that are open or changed since ``since``."""
+    return list(
+        session.exec(
+            select(DelegationRow).where(
+                or_(
+                    col(DelegationRow.requesting_court) == court,
+                    col(DelegationRow.entrusted_court) == court,
+                ),
+                or_(
+                    col(DelegationRow.status).not_in([s.value for s in CLOSED]),
+                    col(DelegationRow.updated_at) >= to_stored(since),
+                ),
+            )
+        ).all()
+    )
