@@ -10,7 +10,7 @@ GEN_STAMP := services/jiaodong/v1/.generated
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup proto demo up test lint format typecheck unit integration e2e pytest clean
+.PHONY: help setup proto demo up test lint format typecheck unit integration e2e pytest bench faults clean
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ integration: setup ## Integration tests (real nats-server, gRPC, SQLite and Post
 
 e2e: setup ## End-to-end tests through the CLI and processes
 	$(BIN)/pytest tests/e2e $(ARGS)
+
+bench: setup ## Benchmarks (SLA sweep over 1,000,000 clocks, SQLite and PostgreSQL)
+	$(PY) -m bench.sla_sweep $(ARGS)
+
+faults: setup ## Fault-injection suite (kills, broker restarts, wiped store, cut-off city)
+	$(PY) -m tests.faults.run $(ARGS)
 
 clean: ## Remove the venv, generated code and run data
 	rm -rf $(VENV) services/jiaodong/v1 .pytest_cache .mypy_cache .ruff_cache var

@@ -16,19 +16,20 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from jiaodong.bus.subjects import Kind, to_court
-from jiaodong.convert import state_from_row, to_stored, to_utc
+from jiaodong.convert import to_stored, to_utc
 from jiaodong.domain import sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
-from jiaodong.domain.lifecycle import Event
+from jiaodong.domain.lifecycle import Event, Status
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy, SlaPolicy
 from jiaodong.store import ledger
-from jiaodong.store.tables import DelegationRow, SlaClockRow
+from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 
@@ -120,16 +121,41 @@ class SlaEngine:
 
     def sweep(self, session: Session, limit: int = 1000) -> tuple[SweepReport, list[str]]:
         """Handle up to ``limit`` due clocks in this transaction; returns the report and the ids
-        of delegations that changed (for the caller's watchers)."""
+        of delegations that changed (for the caller's watchers).
+
+        Set-based on purpose (see docs/benchmarks.md): one indexed range query for the due
+        clocks, one query for their writers, one single-row version-checked UPDATE per clock (the
+        claim; its row count says whether this coordinator won it), one bulk INSERT into the
+        outbox. No ORM objects, so nothing is flushed or synchronised row by row."""
         now = self.clock.now()
         report = SweepReport()
-        rows = session.exec(
-            select(SlaClockRow)
-            .where(col(SlaClockRow.next_at) <= to_stored(now))
-            .order_by(col(SlaClockRow.next_at))
+        conn = session.connection()
+        clocks = SlaClockRow.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(
+            sa_select(clocks)
+            .where(clocks.c.next_at <= to_stored(now))
+            .order_by(clocks.c.next_at)
             .limit(limit)
         ).all()
         report.due = len(rows)
+        if not rows:
+            return report, []
+        writers = self._writers(conn, sorted({r.delegation_id for r in rows}))
+        claim = (
+            update(clocks)
+            .where(
+                clocks.c.delegation_id == bindparam("d"),
+                clocks.c.goal == bindparam("g"),
+                clocks.c.version == bindparam("v"),
+            )
+            .values(
+                warned=bindparam("w"),
+                breach_fired=bindparam("b"),
+                next_at=bindparam("n"),
+                version=bindparam("v2"),
+            )
+        )
+        outbox: list[dict[str, Any]] = []
         touched: list[str] = []
         for r in rows:
             v = self._view(r)
@@ -137,27 +163,27 @@ class SlaEngine:
             warned = max([r.warned, *(a.level for a in actions)])
             breached = r.breach_fired or any(a.level == 0 for a in actions)
             nxt = sla.next_instant(v, warned, breached)
-            claim = session.execute(
-                update(SlaClockRow)
-                .where(
-                    col(SlaClockRow.delegation_id) == r.delegation_id,
-                    col(SlaClockRow.goal) == r.goal,
-                    col(SlaClockRow.version) == r.version,
-                )
-                .values(
-                    warned=warned,
-                    breach_fired=breached,
-                    next_at=to_stored(nxt) if nxt else None,
-                    version=r.version + 1,
-                )
+            won = conn.execute(
+                claim,
+                {
+                    "d": r.delegation_id,
+                    "g": r.goal,
+                    "v": r.version,
+                    "w": warned,
+                    "b": breached,
+                    "n": to_stored(nxt) if nxt else None,
+                    "v2": r.version + 1,
+                },
             )
-            if claim.rowcount != 1:  # type: ignore[attr-defined]
+            if won.rowcount != 1:
                 report.skipped += 1
                 continue
             report.claimed += 1
-            if actions:
-                self._ask(session, r.delegation_id, actions)
-                touched.append(r.delegation_id)
+            writer = writers.get(r.delegation_id)
+            if not actions or writer is None:
+                continue
+            touched.append(r.delegation_id)
+            outbox.extend(self._requests(r.delegation_id, writer, actions, now))
             for a in actions:
                 report.by_goal[a.goal.value] = report.by_goal.get(a.goal.value, 0) + 1
                 if a.kind.value == "SLA_WARNING":
@@ -166,7 +192,59 @@ class SlaEngine:
                     report.breaches += 1
                 else:
                     report.actions += 1
+        if outbox:
+            conn.execute(insert(OutboxRow.__table__), outbox)  # type: ignore[attr-defined]
         return report, touched
+
+    @staticmethod
+    def _writers(conn: Any, ids: list[str]) -> dict[str, str]:
+        """The court whose node writes next, for each delegation (absent: closed or not routed)."""
+        table = DelegationRow.__table__  # type: ignore[attr-defined]
+        found = conn.execute(
+            sa_select(table.c.id, table.c.status, table.c.entrusted_court).where(
+                table.c.id.in_(ids)
+            )
+        ).all()
+        out = {}
+        for row in found:
+            status = Status(row.status)
+            if not status.closed and status not in (Status.CREATED, Status.ROUTED):
+                out[row.id] = row.entrusted_court
+        return out
+
+    def _requests(
+        self, delegation_id: str, writer: str, actions: list[sla.Action], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Outbox rows asking the writer for the owed events."""
+        out = []
+        for action in actions:
+            envelope = bus_pb2.Envelope(
+                message_id=ledger.new_id(),
+                court_id=writer,
+                request=bus_pb2.ActionRequest(
+                    delegation_id=delegation_id,
+                    request_id=action.request_id,
+                    kind=pb.EventKind.Value(f"EVENT_KIND_{action.kind.value}"),
+                    side=pb.SIDE_COORDINATOR,
+                    text=action.text,
+                ),
+            )
+            out.append(
+                {
+                    "message_id": envelope.message_id,
+                    "subject": to_court(writer, Kind.REQUEST),
+                    "payload": envelope.SerializeToString(deterministic=True),
+                    "created_at": to_stored(now),
+                    "published_at": None,
+                }
+            )
+            log.debug(
+                "sla_action",
+                delegation_id=delegation_id,
+                kind=action.kind.value,
+                goal=action.goal.value,
+            )
+        return out
 
     def resend_unapplied(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
         """Actions a sweep claimed whose events never reached the history (a lost message):
@@ -188,7 +266,8 @@ class SlaEngine:
             if missing:
                 self._ask(session, row.id, missing)
 
-    def _view(self, r: SlaClockRow) -> sla.ClockView:
+    def _view(self, r: Any) -> sla.ClockView:
+        """A clock view from a stored row (an ORM SlaClockRow or a Core row of sla_clock)."""
         return sla.ClockView(
             goal=Goal(r.goal),
             instance=r.instance,
@@ -205,32 +284,10 @@ class SlaEngine:
 
     def _ask(self, session: Session, delegation_id: str, actions: list[sla.Action]) -> None:
         """Send the owed events to the delegation's writer (the entrusted node after delivery)."""
-        row = ledger.get_row(session, delegation_id)
-        if row is None:
-            return
-        writer = state_from_row(row).writer_court()
-        if writer is None:
-            return
-        for action in actions:
-            request = bus_pb2.ActionRequest(
-                delegation_id=delegation_id,
-                request_id=action.request_id,
-                kind=pb.EventKind.Value(f"EVENT_KIND_{action.kind.value}"),
-                side=pb.SIDE_COORDINATOR,
-                text=action.text,
-            )
-            ledger.enqueue(
-                session,
-                to_court(writer, Kind.REQUEST),
-                bus_pb2.Envelope(court_id=writer, request=request),
-                self.clock.now(),
-            )
-            log.info(
-                "sla_action",
-                delegation_id=delegation_id,
-                kind=action.kind.value,
-                goal=action.goal.value,
-            )
+        writer = self._writers(session.connection(), [delegation_id]).get(delegation_id)
+        if writer is not None:
+            rows = self._requests(delegation_id, writer, actions, self.clock.now())
+            session.execute(insert(OutboxRow.__table__), rows)  # type: ignore[attr-defined]
 
 
 def stored_next(session: Session, now: datetime) -> int:
