@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -73,18 +74,28 @@ class Running:
         return f"127.0.0.1:{self.port}"
 
     async def stop(self, grace: float = 2.0) -> None:
-        """Graceful: stop taking calls, drain the bus, close the database."""
+        """Graceful: stop taking calls, drain the bus, close the database. Each stage is bounded
+        in time, so a stuck broker or disk cannot hold a shutdown forever."""
         with contextlib.suppress(Exception):
             await self.health.enter_graceful_shutdown()
         for task in self.extras:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self.extras:
+            await asyncio.wait(self.extras, timeout=5)
         self.service.broadcaster.close()
-        await self.server.stop(grace)
-        await self.transport.stop()
-        self.db.close()
+        await self._bounded("grpc", self.server.stop(grace), grace + 5)
+        await self._bounded("bus", self.transport.stop(), 20)
+        loop = asyncio.get_running_loop()
+        await self._bounded("database", loop.run_in_executor(None, self.db.close), 30)
         log.info("service_stopped", service=self.name)
+
+    async def _bounded(self, stage: str, work: Awaitable[Any], seconds: float) -> None:
+        try:
+            await asyncio.wait_for(work, timeout=seconds)
+        except TimeoutError:
+            log.error("stop_stage_timed_out", service=self.name, stage=stage, seconds=seconds)
+        except Exception as exc:
+            log.error("stop_stage_failed", service=self.name, stage=stage, error=str(exc))
 
 
 async def _mark_serving(health_servicer: Any, names: list[str]) -> None:
