@@ -617,7 +617,7 @@ class CourtNode:
                 entries = await self.reconcile(publish)
                 log.info("reconcile_digest_sent", node=self.node_id, entries=entries)
             except Exception as exc:
-                log.error("reconcile_failed", error=str(exc))
+                log.warning("reconcile_failed", error=str(exc))  # a broker outage; retried
             reconnected.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(reconnected.wait(), timeout=interval)

@@ -1,0 +1,494 @@
+"""The fault scenarios. Each starts a fresh layout, runs live traffic, injects its fault
+mid-traffic, then waits (bounded) until the invariants hold, reading every database directly.
+
+Time to converge is measured from the end of the fault until the invariants first hold; because
+traffic goes on after the fault, it includes the time the rest of the traffic needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import shutil
+import sqlite3
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.faults.harness import (
+    FaultLayout,
+    Traffic,
+    blocking,
+    broker_backlog,
+    log_warnings,
+    stream_leader,
+)
+from tests.faults.invariants import Report, check
+
+
+@dataclass
+class Options:
+    delegations: int = 100
+    rate: float = 4.0  # delegations sent per second
+    converge_timeout: float = 90.0  # after the fault ends
+    cut_seconds: float = 15.0  # how long a city stays cut off
+    reconcile_seconds: float = 5.0  # JD_RECONCILE_SECONDS for the services
+    seed: int = 11
+    keep: bool = False  # keep data folders of passing scenarios too
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Context:
+    """What an injection needs and what it leaves for the checks."""
+
+    layout: FaultLayout
+    traffic: Traffic
+    options: Options
+    fault_start: float = 0.0
+    fault_end: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    # service -> message ids that must end parked as dead letters
+    expect_dead: dict[str, set[str]] = field(default_factory=dict)
+    parked_after: float | None = None  # seconds from the fault until all of them were parked
+
+    def started(self, what: str) -> None:
+        self.fault_start = time.monotonic()
+        self.layout.note(f"fault: {what}")
+        self.options.log(f"    fault: {what}")
+
+    def ended(self) -> None:
+        self.fault_end = time.monotonic()
+
+
+Inject = Callable[[Context], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    inject: Inject
+    quick: bool = False
+    cluster: bool = False
+
+
+@dataclass
+class Row:
+    scenario: str
+    sent: int = 0
+    completed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    disagree: int = 0
+    dead: int = 0
+    converge_seconds: float | None = None
+    seconds: float = 0.0
+    passed: bool = False
+    why: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    data_dir: str = ""
+
+    @property
+    def result(self) -> str:
+        return "PASS" if self.passed else "FAIL"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "result": self.result}
+
+
+# ---------------------------------------------------------------------------------------------
+# Injections
+# ---------------------------------------------------------------------------------------------
+
+
+async def kill_each_node(ctx: Context) -> None:
+    """SIGKILL every city node in turn, mid-traffic, and restart it on the same port."""
+    layout = ctx.layout
+    await ctx.traffic.wait_sent(0.1)
+    ctx.started("SIGKILL each node in turn, restart after 0.5 s")
+    for city in layout.cities:
+        name = layout.node_name(city)
+        await blocking(layout.kill, name)
+        await asyncio.sleep(0.5)
+        await blocking(layout.restart, name)
+        await asyncio.sleep(1.5)
+    ctx.ended()
+
+
+async def kill_one_node(ctx: Context) -> None:
+    layout = ctx.layout
+    await ctx.traffic.wait_sent(0.4)
+    name = layout.node_name("qingdao")
+    ctx.started(f"SIGKILL {name}, restart after 1 s")
+    await blocking(layout.kill, name)
+    await asyncio.sleep(1.0)
+    await blocking(layout.restart, name)
+    ctx.ended()
+
+
+async def kill_coordinator(ctx: Context) -> None:
+    await ctx.traffic.wait_sent(0.4)
+    ctx.started("SIGKILL the coordinator, restart after 2 s")
+    await blocking(ctx.layout.kill, "coordinator")
+    await asyncio.sleep(2.0)
+    await blocking(ctx.layout.restart, "coordinator")
+    ctx.ended()
+
+
+BACKLOG_CITY = "weihai"
+
+
+async def build_backlog(ctx: Context) -> None:
+    """Make the broker hold messages nobody has consumed yet, so that a broker fault has
+    something to lose: cut one city off (the coordinator's messages to it wait in JD_COURT),
+    then pause the coordinator with SIGSTOP (the nodes' messages wait in JD_COORD)."""
+    layout = ctx.layout
+    await blocking(layout.cut, BACKLOG_CITY)
+    node = layout.node_name(BACKLOG_CITY)
+    until = time.monotonic() + 10
+    await asyncio.sleep(2.0)
+    while (await broker_backlog(layout.nats_url)).get(node, 0) < 3 and time.monotonic() < until:
+        await asyncio.sleep(0.5)
+    await blocking(layout.pause, "coordinator")
+    await asyncio.sleep(2.0)
+    held = await broker_backlog(layout.nats_url)
+    ctx.notes.append(
+        f"broker held {sum(held.values())} unacknowledged messages at the fault: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(held.items()))
+    )
+
+
+async def release_backlog(ctx: Context) -> None:
+    await blocking(ctx.layout.resume, "coordinator")
+    await blocking(ctx.layout.reconnect, BACKLOG_CITY)
+
+
+async def restart_nats(ctx: Context) -> None:
+    await ctx.traffic.wait_sent(0.4)
+    ctx.started(
+        f"backlog ({BACKLOG_CITY} cut off, coordinator paused), then stop nats-server "
+        "(SIGTERM) and start it again on its store after 2 s"
+    )
+    await build_backlog(ctx)
+    await blocking(ctx.layout.stop_nats)
+    await asyncio.sleep(2.0)
+    await blocking(ctx.layout.start_nats)
+    await release_backlog(ctx)
+    ctx.ended()
+
+
+async def wipe_nats(ctx: Context) -> None:
+    await ctx.traffic.wait_sent(0.4)
+    ctx.started(
+        f"backlog ({BACKLOG_CITY} cut off, coordinator paused), then SIGKILL nats-server, "
+        "delete its JetStream store, start it after 1 s"
+    )
+    layout = ctx.layout
+    await build_backlog(ctx)
+    await blocking(lambda: layout.stop_nats(kill=True))
+    await blocking(layout.wipe_nats_store)
+    await asyncio.sleep(1.0)
+    await blocking(layout.start_nats)
+    await release_backlog(ctx)
+    ctx.ended()
+
+
+async def cut_off_city(ctx: Context) -> None:
+    """One city loses the broker (its gRPC keeps serving its courts) for a virtual day."""
+    city = "weihai"
+    await ctx.traffic.wait_sent(0.3)
+    seconds = ctx.options.cut_seconds
+    ctx.started(f"cut {city} off from NATS for {seconds:.0f} s; virtual time +1 day meanwhile")
+    await blocking(ctx.layout.cut, city)
+    await asyncio.sleep(seconds / 2)
+    await blocking(ctx.layout.move_time, timedelta(days=1))
+    await asyncio.sleep(seconds / 2)
+    await blocking(ctx.layout.reconnect, city)
+    ctx.ended()
+
+
+def published_outbox(db: Path) -> list[tuple[str, bytes]]:
+    conn = sqlite3.connect(db, timeout=30)
+    try:
+        return list(
+            conn.execute(
+                "SELECT subject, payload FROM outbox WHERE published_at IS NOT NULL ORDER BY id"
+            )
+        )
+    finally:
+        conn.close()
+
+
+async def replay_outboxes(ctx: Context, services: list[str], copies: int) -> int:
+    """Publish every published outbox message of ``services`` again: ``copies`` times as it was
+    (fresh Nats-Msg-Id, so the broker cannot drop them) and once re-sent under a fresh envelope
+    message id (the way a re-send from the database looks), all in shuffled order."""
+    messages: list[tuple[str, bytes]] = []
+    for service in services:
+        rows = await blocking(published_outbox, ctx.layout.db_path(service))
+        for subject, payload in rows:
+            messages.extend([(subject, payload)] * copies)
+            envelope = bus_pb2.Envelope()
+            envelope.ParseFromString(payload)
+            envelope.message_id = uuid.uuid4().hex
+            messages.append((subject, envelope.SerializeToString(deterministic=True)))
+    random.Random(len(messages)).shuffle(messages)
+    nc = await nats.connect(ctx.layout.nats_url, connect_timeout=5)
+    try:
+        js = nc.jetstream()
+        for subject, payload in messages:
+            await js.publish(subject, payload, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    finally:
+        await nc.close()
+    return len(messages)
+
+
+async def duplicates(ctx: Context) -> None:
+    services = ["coordinator", ctx.layout.node_name("qingdao"), ctx.layout.node_name("yantai")]
+    await ctx.traffic.wait_sent(0.5)
+    ctx.started("re-publish the outboxes of the coordinator, qingdao and yantai, x4, shuffled")
+    first = await replay_outboxes(ctx, services, 3)
+    await ctx.traffic.all_sent.wait()
+    second = await replay_outboxes(ctx, services, 3)
+    ctx.notes.append(f"re-published {first} + {second} messages")
+    ctx.ended()
+
+
+async def poison(ctx: Context) -> None:
+    """Undecodable bytes and a request for a delegation that does not exist, to the coordinator
+    and to a node; each must be parked after bounded retries without holding up the rest."""
+    registry = ctx.layout.registry
+    qd = registry.courts_in_city("qingdao")[0].court_id
+    yt = registry.courts_in_city("yantai")[0].court_id
+    await ctx.traffic.wait_sent(0.4)
+    ctx.started("publish 2 poison messages to the coordinator and 2 to node-yantai")
+
+    def ghost_request(court: str) -> bytes:
+        request = bus_pb2.ActionRequest(
+            delegation_id="0" * 32,
+            request_id=f"poison-{uuid.uuid4().hex[:8]}",
+            kind=pb.EVENT_KIND_URGED,
+            side=pb.SIDE_REQUESTING,
+            actor_court=court,
+            text="poison",
+        )
+        return bus_pb2.Envelope(
+            message_id=uuid.uuid4().hex, court_id=court, request=request
+        ).SerializeToString()
+
+    garbage = b"\xff\xfe\xfd not a protobuf envelope \x00\x01"
+    sends = [
+        ("coordinator", f"jd.v1.coord.{qd}.sync", garbage),
+        ("coordinator", f"jd.v1.coord.{qd}.request", ghost_request(qd)),
+        (ctx.layout.node_name("yantai"), f"jd.v1.court.{yt}.sync", garbage),
+        (ctx.layout.node_name("yantai"), f"jd.v1.court.{yt}.request", ghost_request(yt)),
+    ]
+    nc = await nats.connect(ctx.layout.nats_url, connect_timeout=5)
+    try:
+        js = nc.jetstream()
+        for service, subject, payload in sends:
+            msg_id = uuid.uuid4().hex
+            await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+            ctx.expect_dead.setdefault(service, set()).add(msg_id)
+    finally:
+        await nc.close()
+    ctx.ended()
+
+
+async def lose_cluster_member(ctx: Context) -> None:
+    """Three servers, streams with three replicas; SIGKILL the leader of the nodes' stream."""
+    layout = ctx.layout
+    await ctx.traffic.wait_sent(0.4)
+    leader = await stream_leader(layout.nats_url, "JD_COURT") or layout.members[0].name
+    ctx.started(f"SIGKILL nats server {leader} (leader of JD_COURT); it stays down")
+    await blocking(layout.kill_member, leader)
+    ctx.ended()
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("node-kill", "SIGKILL one node (qingdao) mid-traffic, restart", kill_one_node, True),
+    Scenario("node-kills", "SIGKILL each of the 5 nodes in turn, restart each", kill_each_node),
+    Scenario("coordinator-kill", "SIGKILL the coordinator, restart", kill_coordinator),
+    Scenario("nats-restart", "restart nats-server holding a backlog", restart_nats, True),
+    Scenario("nats-wiped", "SIGKILL nats-server holding a backlog, wipe its store", wipe_nats),
+    Scenario("city-cut-off", "weihai cut off from NATS (a virtual day), reconnect", cut_off_city),
+    Scenario("duplicates", "every message again x3 + re-sent, shuffled", duplicates, True),
+    Scenario("poison", "undecodable + always-failing messages parked", poison, True),
+    Scenario(
+        "cluster-member-lost",
+        "3-server cluster, R3 streams, stream leader killed",
+        lose_cluster_member,
+        cluster=True,
+    ),
+]
+QUICK = [s for s in SCENARIOS if s.quick]
+FULL = [s for s in SCENARIOS if s.name != "node-kill"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Running one scenario
+# ---------------------------------------------------------------------------------------------
+
+
+def _dead_ok(ctx: Context, report: Report) -> list[str]:
+    """Expected poison parked where it was sent (found by its Nats-Msg-Id)."""
+    missing = []
+    for service, ids in ctx.expect_dead.items():
+        parked = {d.message_id for d in report.dead_letters.get(service, [])}
+        for msg_id in sorted(ids - parked):
+            missing.append(f"poison {msg_id} not parked at {service}")
+    return missing
+
+
+def _alerts(ctx: Context) -> list[str]:
+    """Each parked poison message must show in its service's log as an error (the alert)."""
+    out = []
+    for service, ids in ctx.expect_dead.items():
+        text = ctx.layout.log_path(service).read_text(encoding="utf-8", errors="replace")
+        for msg_id in sorted(ids):
+            if not any(msg_id in line and '"error"' in line for line in text.splitlines()):
+                out.append(f"no error logged at {service} for parked {msg_id}")
+    return out
+
+
+async def _drive(scenario: Scenario, layout: FaultLayout, options: Options, row: Row) -> None:
+    traffic = Traffic(
+        layout,
+        options.delegations,
+        seed=options.seed,
+        rate=options.rate,
+        prefix=f"f{scenario.name[:12]}",
+    )
+    ctx = Context(layout, traffic, options)
+    try:
+        # A safety net until the fault ends and sets the real deadline.
+        traffic.deadline = time.monotonic() + options.delegations / options.rate + 300
+        runner = asyncio.create_task(traffic.run())
+        try:
+            await scenario.inject(ctx)
+        except Exception as exc:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+            raise RuntimeError(f"injection failed: {exc!r}") from exc
+        if not ctx.fault_end:
+            ctx.ended()
+        traffic.deadline = ctx.fault_end + options.converge_timeout
+        await runner
+        sent = [(w.from_court, w.request_id) for w in traffic.walks if w.stage != "not sent"]
+        created = [(w.from_court, w.request_id) for w in traffic.walks if w.delegation_id]
+        prefix = traffic.prefix_of_ids
+        while True:
+            report = await blocking(check, layout.data_dir, layout.registry, sent, created, prefix)
+            extra = _dead_ok(ctx, report)
+            if ctx.expect_dead and not extra and ctx.parked_after is None:
+                ctx.parked_after = round(time.monotonic() - ctx.fault_start, 1)
+            if report.holds and not extra:
+                row.converge_seconds = round(time.monotonic() - ctx.fault_end, 1)
+                break
+            if time.monotonic() > traffic.deadline:
+                break
+            await asyncio.sleep(1.0)
+        summary = traffic.summary()
+        row.sent = summary["sent"]
+        row.completed = report.confirmed
+        row.lost = report.lost
+        row.duplicated = report.duplicated
+        row.disagree = report.disagree
+        row.dead = report.dead_count()
+        expected_dead = sum(len(v) for v in ctx.expect_dead.values())
+        why = list(extra)
+        if not extra and ctx.expect_dead:
+            why += _alerts(ctx)
+        if not report.holds:
+            why.append(
+                f"invariants do not hold {options.converge_timeout:.0f} s after the fault: "
+                f"{report.confirmed}/{report.expected} confirmed everywhere, lost {report.lost}, "
+                f"duplicated {report.duplicated}, disagree {report.disagree}, "
+                f"agreed-not-final {report.not_final}, never accepted {report.unsent}"
+            )
+            why += report.problems[:12]
+            why += [f"driver: {e}" for e in summary["errors"][:8]]
+        row.passed = not why
+        for service, letters in report.dead_letters.items():
+            for d in letters:
+                expected = d.message_id in ctx.expect_dead.get(service, set())
+                row.notes.append(
+                    f"dead letter at {service}{' (expected)' if expected else ''}: "
+                    f"{d.subject} {d.reason[:140]}"
+                )
+        if row.dead > expected_dead:
+            row.notes.append(f"{row.dead - expected_dead} unexpected dead letter(s)")
+        row.notes += ctx.notes
+        walk_kinds = {"CREATED", "ROUTED", "DELIVERED", "ACKNOWLEDGED", "ACCEPTED", "COMPLETED"}
+        other = {k: n for k, n in report.kinds.items() if k not in walk_kinds | {"CONFIRMED"}}
+        if other:
+            row.notes.append(
+                "events besides the walk's: "
+                + ", ".join(f"{k} x{n}" for k, n in sorted(other.items()))
+            )
+        if ctx.parked_after is not None:
+            row.notes.append(f"all poison parked within {ctx.parked_after} s of the fault")
+        later = [w for w in traffic.walks if w.started >= ctx.fault_start and w.ended]
+        if later:
+            row.notes.append(
+                f"{len(later)} delegations sent after the fault began: "
+                f"{sum(w.confirmed for w in later)} confirmed, longest walk "
+                f"{max(w.ended - w.started for w in later):.1f} s"
+            )
+        row.notes += [f"timeline {line}" for line in layout.timeline()]
+        for service, counts in log_warnings(layout).items():
+            row.notes.append(
+                f"log {service}: " + ", ".join(f"{k} x{n}" for k, n in counts.most_common(6))
+            )
+        row.notes.append(
+            f"driver: stages {json.dumps(summary['stages'])}, "
+            f"retries {json.dumps(summary['retries'])}, "
+            f"longest walk {summary['walk_seconds_max']} s"
+        )
+        row.why = why
+    finally:
+        await traffic.close()
+
+
+def run_scenario(scenario: Scenario, options: Options) -> Row:
+    """Start a fresh layout, run the scenario, stop every process; keep the folder if it failed."""
+    row = Row(scenario.name)
+    started = time.monotonic()
+    data_dir = Path(tempfile.mkdtemp(prefix=f"jd-faults-{scenario.name}-"))
+    row.data_dir = str(data_dir)
+    layout = FaultLayout(
+        data_dir, cluster=scenario.cluster, reconcile_seconds=options.reconcile_seconds
+    )
+    try:
+        layout.start()
+        asyncio.run(_drive(scenario, layout, options, row))
+        died = layout.check_alive()
+        if died:
+            row.passed = False
+            row.why += [f"{d} (not killed by the scenario)" for d in died]
+    except Exception as exc:
+        row.passed = False
+        row.why.append(f"harness error: {exc!r}")
+        row.why += traceback.format_exc().splitlines()[-6:]
+    finally:
+        with contextlib.suppress(Exception):
+            layout.close()
+    row.seconds = round(time.monotonic() - started, 1)
+    if row.passed and not options.keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
+        row.data_dir = ""
+    return row
