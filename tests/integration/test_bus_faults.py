@@ -14,6 +14,7 @@ from jiaodong.convert import event_pb
 from jiaodong.domain.lifecycle import Event, EventKind, Side
 from jiaodong.store.tables import DeadLetterRow, OutboxRow
 from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.integration.conftest import (
@@ -127,6 +128,11 @@ async def test_envelope_whose_court_differs_from_its_subject_is_parked(region: R
     [parked] = await dead_letters(region.coordinator, 1)
     assert parked.subject == wrong_subject
     assert "Permanent" in parked.reason and QD in parked.reason and QD_SHIBEI in parked.reason
+    # Operators see it on the board.
+    board = await region.coordinator_stub().ListDelegations(
+        capi.CoordinatorListDelegationsRequest()
+    )
+    assert any("1 message(s) parked as dead letters" in n for n in board.notices)
     await bus_idle(region)
     assert await coordinator_probe(region.coordinator_stub(), d)() is None
     assert await delegation_probe(region.node_stub("yantai"), YT, d)() is None

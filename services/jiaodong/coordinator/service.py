@@ -53,7 +53,7 @@ from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.node.service import Outcome, page_offset, page_size, page_token
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
-from jiaodong.store.tables import DelegationRow, RequestRow, SlaClockRow
+from jiaodong.store.tables import DeadLetterRow, DelegationRow, RequestRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.watch import Broadcaster, Change
@@ -502,6 +502,17 @@ class Coordinator:
             except Exception as exc:  # keep sweeping; the next round retries
                 log.error("sla_sweep_failed", error=str(exc))
             await asyncio.sleep(interval)
+
+    async def board_notices(self) -> list[str]:
+        """Everything operators should see on the board: calendar gaps and parked messages."""
+        parked = await self.db.run(lambda s: ledger.count(s, DeadLetterRow))
+        out = self.notices()
+        if parked:
+            out.append(
+                f"{parked} message(s) parked as dead letters at the coordinator: "
+                "see its dead_letter table and the message_parked log lines"
+            )
+        return out
 
     def notices(self, calendar: WorkCalendar | None = None) -> list[str]:
         """What operators should know about the clocks: years the calendar does not cover."""

@@ -77,7 +77,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             delegations=items,
             next_page_token=token,
             total=total,
-            notices=self.coordinator.notices(),
+            notices=await self.coordinator.board_notices(),
         )
 
     @streams_domain_errors
