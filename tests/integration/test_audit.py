@@ -1,0 +1,56 @@
+"""`jiaodong audit verify` on a real node database: clean, then one stored event altered."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+
+from jiaodong.v1 import court_node_service_pb2 as api
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.integration.conftest import Region, as_court, eventually
+from tests.integration.factory import create_request
+
+QD, YT = "370202", "370602"
+
+
+def verify(path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jiaodong.cli", "audit", "verify", path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_audit_verify_names_the_first_altered_event(region: Region) -> None:
+    qingdao, yantai = region.node_stub("qingdao"), region.node_stub("yantai")
+    d = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
+
+    async def at_yantai() -> pb.Delegation | None:
+        try:
+            reply = await yantai.GetDelegation(
+                api.GetDelegationRequest(id=d.id), metadata=as_court(YT)
+            )
+        except Exception:
+            return None
+        return reply.delegation
+
+    await eventually(at_yantai, lambda x: x is not None and x.status == pb.STATUS_DELIVERED)
+    await yantai.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=as_court(YT))
+    await yantai.Accept(api.AcceptRequest(id=d.id), metadata=as_court(YT))
+    path = region.nodes["yantai"].db.url.removeprefix("sqlite:///")
+
+    clean = verify(path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "0 broken" in clean.stdout
+
+    # Someone edits the text of event 4 (the acknowledgement) directly in the database.
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "UPDATE delegation_event SET text = 'backdated' WHERE delegation_id = ? AND seq = 4",
+            (d.id,),
+        )
+    tampered = verify(path)
+    assert tampered.returncode == 1
+    assert f"BROKEN {d.id} at event 4" in tampered.stdout
