@@ -142,8 +142,16 @@ class Transport:
 
         self.nc = await connect(self.settings.url, self.settings.name, on_reconnect=_reconnected)
         self.js = self.nc.jetstream()
-        await ensure_streams(self.js, self.settings.replicas)
-        await ensure_consumer(self.js, consumer)
+        # A cluster may still be electing its JetStream leader: wait for it rather than fail.
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(60),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            retry=retry_if_exception_type((nats.errors.Error, TimeoutError)),
+            reraise=True,
+        ):
+            with attempt:
+                await ensure_streams(self.js, self.settings.replicas)
+                await ensure_consumer(self.js, consumer)
         self._tasks = [
             asyncio.create_task(self._relay(), name="outbox-relay"),
             asyncio.create_task(self._consume(consumer, handler), name="consumer"),
