@@ -221,6 +221,7 @@ def document_from_path(path: Path) -> d_pb.Document:
         while chunk := file.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
+    mimetypes.add_type("application/ofd", ".ofd")  # China's e-document format; not in the table
     media_type, _encoding = mimetypes.guess_type(path.name)
     return d_pb.Document(
         name=path.name,

@@ -477,3 +477,19 @@ def test_fingerprint_differs_when_the_content_differs(changes: dict[str, object]
 def test_fingerprint_is_stable_text() -> None:
     assert fingerprint(vehicle_seizure()) == fingerprint(vehicle_seizure())
     assert "qd-370202-2026-0001" not in fingerprint(vehicle_seizure())
+
+
+@pytest.mark.parametrize(
+    "media_type", ["application/x-msdownload", "application/zip", "application/octet-stream"]
+)
+def test_documents_of_other_formats_are_refused(registry: Registry, media_type: str) -> None:
+    draft = vehicle_seizure(documents=(replace(letter(), media_type=media_type),))
+    assert violations(registry, draft) == {
+        "documents[0].media_type": f"{media_type} is not accepted; send PDF, OFD, JPEG, PNG, "
+        "TIFF, Word, plain text or XML"
+    }
+
+
+def test_an_ofd_document_is_accepted(registry: Registry) -> None:
+    draft = vehicle_seizure(documents=(replace(letter(), media_type="application/ofd"),))
+    assert check_draft(registry, SHINAN, draft).entrusted_court == ZHIFU

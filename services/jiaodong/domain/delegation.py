@@ -29,6 +29,21 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 PHONE = re.compile(r"\+?[0-9][0-9\- ]{4,19}")
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+\-]*/[a-z0-9][a-z0-9.+\-]*")
 ALLOWED_CONTROL = frozenset("\n\r\t")
+# Document formats courts exchange: PDF and OFD (the national e-document format), scans, Word,
+# plain text and XML. Anything else (executables, archives, unknown binaries) is refused.
+ACCEPTED_MEDIA_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/ofd",
+        "image/jpeg",
+        "image/png",
+        "image/tiff",
+        "application/msword",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "text/plain",
+        "application/xml",
+    }
+)
 
 
 class TaskType(StrEnum):
@@ -122,6 +137,14 @@ def check_documents(
         if not MEDIA_TYPE.fullmatch(doc.media_type):
             violations.append(
                 FieldViolation(f"{where}.media_type", "is not a media type like application/pdf")
+            )
+        elif doc.media_type not in ACCEPTED_MEDIA_TYPES:
+            violations.append(
+                FieldViolation(
+                    f"{where}.media_type",
+                    f"{doc.media_type} is not accepted; send PDF, OFD, JPEG, PNG, TIFF, Word, "
+                    "plain text or XML",
+                )
             )
         if not 0 < doc.size_bytes <= MAX_DOCUMENT_BYTES:
             violations.append(
