@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import grpc
@@ -960,6 +960,22 @@ def complete(
     _report(call, "completed", response, response.delegation)
 
 
+def _requester_action(
+    call: NodeCall,
+    rpc: str,
+    request_type: Any,
+    verb: str,
+    delegation_id: str,
+    request_id: str | None,
+    text: str,
+) -> None:
+    """Confirm, cancel or urge: a requesting court's request with an idempotency key."""
+    request = request_type(id=delegation_id, request_id=request_id or new_request_id(), text=text)
+    with court_node(call) as stub:
+        response = getattr(stub, rpc)(request, metadata=call.metadata, timeout=call.timeout)
+    _report(call, verb, response, response.delegation, request.request_id)
+
+
 @app.command()
 def confirm(
     delegation_id: IdArgument,
@@ -972,12 +988,9 @@ def confirm(
 ) -> None:
     """Requesting court: accept the result and close."""
     call = _call(node, as_court, json_out, timeout)
-    request = node_pb.ConfirmRequest(
-        id=delegation_id, request_id=request_id or new_request_id(), text=text
+    _requester_action(
+        call, "Confirm", node_pb.ConfirmRequest, "confirmed", delegation_id, request_id, text
     )
-    with court_node(call) as stub:
-        response = stub.Confirm(request, metadata=call.metadata, timeout=call.timeout)
-    _report(call, "confirmed", response, response.delegation, request.request_id)
 
 
 @app.command()
@@ -992,12 +1005,9 @@ def cancel(
 ) -> None:
     """Requesting court: withdraw before completion (撤回)."""
     call = _call(node, as_court, json_out, timeout)
-    request = node_pb.CancelRequest(
-        id=delegation_id, request_id=request_id or new_request_id(), text=text
+    _requester_action(
+        call, "Cancel", node_pb.CancelRequest, "cancelled", delegation_id, request_id, text
     )
-    with court_node(call) as stub:
-        response = stub.Cancel(request, metadata=call.metadata, timeout=call.timeout)
-    _report(call, "cancelled", response, response.delegation, request.request_id)
 
 
 @app.command()
@@ -1012,12 +1022,7 @@ def urge(
 ) -> None:
     """Requesting court: remind the entrusted court (催办)."""
     call = _call(node, as_court, json_out, timeout)
-    request = node_pb.UrgeRequest(
-        id=delegation_id, request_id=request_id or new_request_id(), text=text
-    )
-    with court_node(call) as stub:
-        response = stub.Urge(request, metadata=call.metadata, timeout=call.timeout)
-    _report(call, "urged", response, response.delegation, request.request_id)
+    _requester_action(call, "Urge", node_pb.UrgeRequest, "urged", delegation_id, request_id, text)
 
 
 @app.command()

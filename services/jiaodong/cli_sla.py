@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import grpc
 import typer
@@ -37,9 +37,17 @@ Json = Annotated[bool, typer.Option("--json", help="Print the response as JSON."
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for the coordinator.", min=0.1)]
 
 
-def _stub(address: str) -> tuple[grpc.Channel, cgrpc.CoordinatorServiceStub]:
-    channel = open_channel(address)
-    return channel, cgrpc.CoordinatorServiceStub(channel)
+def _call(address: str, rpc: str, request: Any, timeout: float) -> Any:
+    """One call to the coordinator; gRPC errors become a message and an exit code."""
+    try:
+        with open_channel(address) as channel:
+            return getattr(cgrpc.CoordinatorServiceStub(channel), rpc)(request, timeout=timeout)
+    except grpc.RpcError as err:
+        report_rpc_error(err, address, "coordinator")
+
+
+def _console() -> Console:
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 
 
 @app.command()
@@ -50,16 +58,11 @@ def explain(
     timeout: Timeout = 10.0,
 ) -> None:
     """How each due time of a delegation was computed, day by day, holidays named."""
-    channel, stub = _stub(coordinator)
-    try:
-        with channel:
-            reply = stub.ExplainSla(capi.ExplainSlaRequest(id=delegation_id), timeout=timeout)
-    except grpc.RpcError as err:
-        report_rpc_error(err, coordinator, "coordinator")
+    reply = _call(coordinator, "ExplainSla", capi.ExplainSlaRequest(id=delegation_id), timeout)
     if as_json:
         print_json(reply)
         return
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    console = _console()
     if reply.goals:
         render_sla(console, reply.goals)
     for line in reply.lines:
@@ -77,16 +80,12 @@ def recompute(
 ) -> None:
     """Reload courts/sla.toml and courts/holidays/, recompute every open clock, report what
     moved. Met and breached clocks are never rewritten."""
-    channel, stub = _stub(coordinator)
-    try:
-        with channel:
-            reply = stub.RecomputeSla(capi.RecomputeSlaRequest(dry_run=dry_run), timeout=timeout)
-    except grpc.RpcError as err:
-        report_rpc_error(err, coordinator, "coordinator")
+    request = capi.RecomputeSlaRequest(dry_run=dry_run)
+    reply = _call(coordinator, "RecomputeSla", request, timeout)
     if as_json:
         print_json(reply)
         return
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+    console = _console()
     verb = "would move" if dry_run else "moved"
     console.print(f"{reply.open_clocks} open clocks; {len(reply.moved)} {verb}", markup=False)
     if reply.moved:

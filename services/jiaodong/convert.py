@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -327,30 +326,4 @@ def delegation_pb(
                 reason=req.reason,
             )
         )
-    return out
-
-
-def sla_goals_pb(clocks: list[Any], now: datetime, cal: Any) -> list[pb.SlaGoal]:
-    """The current clocks of a delegation as SlaGoal messages."""
-    from jiaodong.domain import sla
-
-    out = []
-    for clock in sla.current_clocks(clocks):
-        goal = pb.SlaGoal(
-            goal=clock.goal.value,
-            instance=clock.instance,
-            state=pb.SlaState.Value(f"SLA_STATE_{clock.state(now).value}"),
-            period=str(clock.policy.period),
-            remaining_seconds=int((clock.due - now).total_seconds()),
-            remaining=sla.remaining_text(clock, now, cal) if clock.open else "",
-            on_breach=clock.policy.on_breach.value,
-            source=clock.policy.source,
-            court=clock.court,
-        )
-        goal.started_at.FromDatetime(to_utc(clock.started_at))
-        goal.due_at.FromDatetime(to_utc(clock.due))
-        goal.original_due_at.FromDatetime(to_utc(clock.original_due))
-        if clock.met_at is not None:
-            goal.met_at.FromDatetime(to_utc(clock.met_at))
-        out.append(goal)
     return out

@@ -21,7 +21,6 @@ from jiaodong.convert import (
     from_ts,
     kind_from_pb,
     side_from_pb,
-    sla_goals_pb,
     state_from_row,
     to_stored,
     to_utc,
@@ -50,13 +49,14 @@ from jiaodong.domain.lifecycle import (
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
 from jiaodong.domain.sla_policy import SlaPolicy
-from jiaodong.node.service import Outcome, page_offset, page_size, page_token
+from jiaodong.paging import page_offset, page_size, page_token
+from jiaodong.sla_view import asset_key, sla_goals_pb
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, RequestRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Broadcaster, Change
+from jiaodong.watch import Broadcaster, Change, Outcome
 
 log = structlog.get_logger("jiaodong.coordinator")
 
@@ -174,7 +174,7 @@ class Coordinator:
         try:
             court = route(self.registry, row.requesting_court, target)
             event = self._event(EventKind.ROUTED, court_id=court.court_id)
-        except (RoutingRefused, DomainError) as exc:
+        except DomainError as exc:  # RoutingRefused, or an unknown court
             event = self._event(EventKind.ROUTING_FAILED, text=str(exc))
         event = ledger.seal_next(state, event)
         ledger.append(session, self.registry, row, event)
@@ -450,18 +450,13 @@ class Coordinator:
             row = ledger.require_row(session, delegation_id)
             history = ledger.history(session, row.id)
             clocks = self.sla.clocks(row, history)
-            content = ledger.content_of(row)
-            asset = pb.AssetKind.Name(content.asset_kind).removeprefix("ASSET_KIND_")
+            asset = asset_key(row)
+            matched = self.sla.policy.matched(row.task_type, asset, row.priority)
             lines = [
                 f"delegation {row.id}: {row.task_type.lower()} / {asset.lower()} / "
                 f"{row.priority.lower()}, status {row.status}",
                 f"policy {self.sla.policy.file}: rules on lines "
-                + ", ".join(
-                    str(r.line)
-                    for r in self.sla.policy.matched(
-                        row.task_type, "*" if asset == "UNSPECIFIED" else asset, row.priority
-                    )
-                ),
+                + ", ".join(str(r.line) for r in matched),
             ]
             if not clocks:
                 lines.append(

@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from jiaodong.bus.subjects import Kind, to_court
 from jiaodong.convert import to_stored, to_utc
@@ -27,7 +27,8 @@ from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.lifecycle import Event, Status
 from jiaodong.domain.periods import Period, Unit
-from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy, SlaPolicy
+from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy
+from jiaodong.sla_view import goals_for
 from jiaodong.store import ledger
 from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
@@ -45,13 +46,6 @@ class SweepReport:
     actions: int = 0
     skipped: int = 0
     by_goal: dict[str, int] = field(default_factory=dict)
-
-
-def goals_for(policy: SlaPolicy, row: DelegationRow) -> dict[Goal, GoalPolicy]:
-    content = pb.Delegation()
-    content.ParseFromString(row.content)
-    asset = pb.AssetKind.Name(content.asset_kind).removeprefix("ASSET_KIND_")
-    return policy.goals_for(row.task_type, "*" if asset == "UNSPECIFIED" else asset, row.priority)
 
 
 def _period_text(period: Period) -> str:
@@ -288,12 +282,3 @@ class SlaEngine:
         if writer is not None:
             rows = self._requests(delegation_id, writer, actions, self.clock.now())
             session.execute(insert(OutboxRow.__table__), rows)  # type: ignore[attr-defined]
-
-
-def stored_next(session: Session, now: datetime) -> int:
-    """How many clocks are due at ``now`` (for tests and the board)."""
-    return len(
-        session.exec(
-            select(SlaClockRow.delegation_id).where(col(SlaClockRow.next_at) <= to_stored(now))
-        ).all()
-    )

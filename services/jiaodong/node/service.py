@@ -7,11 +7,10 @@ together; the relay publishes after commit and watchers hear of it after commit.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
@@ -27,11 +26,9 @@ from jiaodong.convert import (
     event_pb,
     kind_from_pb,
     side_from_pb,
-    sla_goals_pb,
     state_from_row,
     to_stored,
 )
-from jiaodong.coordinator.sla import goals_for
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import (
@@ -64,22 +61,21 @@ from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
 from jiaodong.domain.sla import fold as sla_fold
 from jiaodong.domain.sla_policy import SlaPolicy
+from jiaodong.paging import page_offset, page_size, page_token
+from jiaodong.sla_view import goals_for, sla_goals_pb
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.store.tables import DelegationRow, RequestRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Broadcaster, Change
+from jiaodong.watch import Broadcaster, Change, Outcome
 
 log = structlog.get_logger("jiaodong.node")
 
 Publish = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
 
-MAX_PAGE = 500
 # Digests cover open delegations and those changed within this window.
 RECONCILE_WINDOW = timedelta(days=30)
-MAX_OFFSET = 2**31
-DEFAULT_PAGE = 50
 ENTRUSTED_ACTIONS = frozenset(
     {
         EventKind.ACKNOWLEDGED,
@@ -103,36 +99,6 @@ class Step:
     return_reason: str = ""
     result: str = ""
     documents: tuple[Document, ...] = ()
-
-
-@dataclass
-class Outcome:
-    """What a transaction produced, for the caller and for watchers."""
-
-    delegation: pb.Delegation
-    changes: list[Change] = field(default_factory=list)
-
-
-def page_offset(token: str) -> int:
-    if not token:
-        return 0
-    try:
-        value = int(base64.urlsafe_b64decode(token.encode()).decode())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput.one("page_token", "is not a token from a previous page") from exc
-    if not 0 <= value <= MAX_OFFSET:
-        raise InvalidInput.one("page_token", "is not a token from a previous page")
-    return value
-
-
-def page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
-def page_size(value: int) -> int:
-    if value < 0 or value > MAX_PAGE:
-        raise InvalidInput.one("page_size", f"must be between 1 and {MAX_PAGE}")
-    return value or DEFAULT_PAGE
 
 
 class CourtNode:
