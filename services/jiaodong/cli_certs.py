@@ -1,0 +1,86 @@
+"""`jiaodong certs`: a development certificate authority for mutual TLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from jiaodong.cli_delegation import parse_identity, usage_error
+from jiaodong.registry_files import load_registry
+from jiaodong.security import certs
+
+app = typer.Typer(
+    help="Development certificates: a CA and one certificate per service, court role, "
+    "command centre and auditor.",
+    no_args_is_help=True,
+)
+Folder = Annotated[Path, typer.Argument(metavar="DIR", help="The CA folder, e.g. var/pki.")]
+Hosts = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--host",
+        metavar="NAME",
+        help="Extra DNS name or IP for the services' server certificates (repeatable); "
+        "localhost and 127.0.0.1 are always included.",
+    ),
+]
+Days = Annotated[int, typer.Option(min=1, max=3650, help="Validity of new certificates.")]
+
+
+@app.command()
+def init(
+    folder: Folder,
+    host: Hosts = None,
+    days: Days = certs.DEFAULT_DAYS,
+    force: Annotated[
+        bool, typer.Option("--force", help="Start over with a new CA (old certificates die).")
+    ] = False,
+    courts_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="JD_COURTS_DIR", help="Court registry folder (default: packaged)."),
+    ] = None,
+) -> None:
+    """Create the CA (unless DIR has one) and every missing certificate. Idempotent."""
+    written = certs.init_pki(
+        folder, load_registry(courts_dir), hosts=host or [], days=days, force=force
+    )
+    total = len(list(folder.glob("*.pem")))
+    Console(highlight=False).print(
+        f"{folder}: {len(written)} certificates written, {total} in all "
+        f"(keys are mode 0600; keep {folder / 'ca.key'} private)",
+        markup=False,
+    )
+
+
+@app.command()
+def issue(
+    folder: Folder,
+    identity: Annotated[
+        str, typer.Option("--identity", metavar="ROLE:SCOPE", help="e.g. officer:370202")
+    ],
+    host: Hosts = None,
+    days: Days = certs.DEFAULT_DAYS,
+) -> None:
+    """Issue (or renew) one certificate from the CA in DIR."""
+    if not (folder / "ca.key").exists():
+        usage_error(f"no CA in {folder}: run `jiaodong certs init {folder}` first")
+    who = parse_identity(identity)
+    out = certs.issue(folder, certs.stem_for(who), who, hosts=host or [], days=days)
+    Console(highlight=False).print(f"wrote {out.cert} and {out.key}", markup=False)
+
+
+@app.command("list")
+def list_(folder: Folder) -> None:
+    """Every certificate in DIR: file, identity, expiry."""
+    if not folder.is_dir():
+        usage_error(f"no such folder: {folder}")
+    table = Table()
+    for column in ("file", "identity", "expires"):
+        table.add_column(column)
+    for row in certs.describe(folder):
+        table.add_row(*row)
+    Console(highlight=False).print(table)

@@ -1,0 +1,1 @@
+"""Identities, transport security and authorization wiring (the policy itself is pure: domain)."""
