@@ -21,17 +21,32 @@ from jiaodong.config import Settings
 from jiaodong.coordinator.service import Coordinator
 from jiaodong.coordinator.servicer import CoordinatorServicer
 from jiaodong.coordinator.sla import SlaEngine
+from jiaodong.domain.authz import AUDIT_SERVICE
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
+from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.domain.ratelimit import RateLimiter
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.node.service import CourtNode
 from jiaodong.node.servicer import CourtNodeServicer
 from jiaodong.policy_files import load_policy
+from jiaodong.privacy import AuditServicer
 from jiaodong.registry_files import load_registry
+from jiaodong.security.certs import identity_of
+from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
+from jiaodong.security.nats_config import (
+    COORDINATOR,
+    NatsAuth,
+    inbox_prefix,
+    nats_user,
+    node_consumers,
+    service_identity,
+)
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.v1 import (
+    audit_service_pb2_grpc,
     coordinator_service_pb2,
     coordinator_service_pb2_grpc,
     court_node_service_pb2,
@@ -42,10 +57,27 @@ from jiaodong.virtual_clock import clock_from_spec
 log = structlog.get_logger("jiaodong.app")
 
 
-def create_server(address: str, service_names: list[str]) -> tuple[grpc.aio.Server, int, Any]:
-    """A gRPC server bound to ``address`` (port 0 picks a free one), with health and reflection."""
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)])
-    port = server.add_insecure_port(address)
+def create_server(
+    address: str,
+    service_names: list[str],
+    settings: Settings,
+    identity: Identity,
+    hosted_courts: list[str],
+) -> tuple[grpc.aio.Server, int, Any]:
+    """A gRPC server bound to ``address`` (port 0 picks a free one), with health and reflection,
+    mutual TLS (a client certificate from our CA is required at the handshake) and the security
+    gate (identity from the certificate, the permission table, per-court rate limits)."""
+    files = settings.tls_for(identity)
+    own = identity_of(files.cert.read_bytes())
+    if own != identity:
+        raise RuntimeError(
+            f"{files.cert} is the certificate of {own.label}, not of {identity.label}"
+        )
+    gate = SecurityInterceptor(hosted_courts, RateLimiter(settings.rate_limit, settings.rate_burst))
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)], interceptors=[gate]
+    )
+    port = server.add_secure_port(address, server_credentials(files))
     if port == 0:
         raise RuntimeError(f"could not bind gRPC server to {address}")
     health_servicer = health.aio.HealthServicer()
@@ -119,16 +151,34 @@ async def start_node(
     await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
     policy, calendar = load_sla_files(settings)
     node = CourtNode(node_id, registry, db, clock, sla=(policy, calendar))
+    auth = bus_auth(settings, node_id)
     transport = Transport(
-        BusSettings(url=settings.nats_url, name=node_id, replicas=settings.nats_replicas), db, clock
+        BusSettings(
+            url=settings.nats_url,
+            name=node_id,
+            replicas=settings.nats_replicas,
+            auth=auth,
+            # On a secured broker a node may not create streams or consumers: the coordinator
+            # provisions them.
+            provision=auth is None,
+        ),
+        db,
+        clock,
     )
     node.set_relay_wake(transport.wake)
     await transport.start(node_consumer(node_id, sorted(node.courts)), node.on_message)
     service = court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"].full_name
-    server, bound, health_servicer = create_server(f"{settings.host}:{port}", [service])
+    server, bound, health_servicer = create_server(
+        f"{settings.host}:{port}",
+        [service, AUDIT_SERVICE],
+        settings,
+        Identity(Role.NODE, node_id),
+        sorted(node.courts),
+    )
     court_node_service_pb2_grpc.add_CourtNodeServiceServicer_to_server(
         CourtNodeServicer(node), server
     )
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(db, node_id), server)
     await server.start()
     await _mark_serving(health_servicer, [service])
     reconciler = asyncio.create_task(
@@ -161,17 +211,33 @@ async def start_coordinator(
         SlaEngine(policy, calendar, clock),
         reload=lambda: load_sla_files(settings),
     )
+    auth = bus_auth(settings, COORDINATOR)
     transport = Transport(
-        BusSettings(url=settings.nats_url, name="coordinator", replicas=settings.nats_replicas),
+        BusSettings(
+            url=settings.nats_url,
+            name=COORDINATOR,
+            replicas=settings.nats_replicas,
+            auth=auth,
+            provision_consumers=node_consumers(registry) if auth is not None else (),
+        ),
         db,
         clock,
     )
     coordinator.set_relay_wake(transport.wake)
     await transport.start(coordinator_consumer(), coordinator.on_message)
     service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name
-    server, bound, health_servicer = create_server(f"{settings.host}:{port}", [service])
+    server, bound, health_servicer = create_server(
+        f"{settings.host}:{port}",
+        [service, AUDIT_SERVICE],
+        settings,
+        Identity(Role.COORDINATOR, REGION),
+        [],
+    )
     coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
         CoordinatorServicer(coordinator), server
+    )
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
+        AuditServicer(db, "coordinator"), server
     )
     await server.start()
     await _mark_serving(health_servicer, [service])
@@ -195,6 +261,17 @@ async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> 
                 log.info("pruned", outbox=outbox, inbox=inbox)
         except Exception as exc:
             log.error("prune_failed", error=str(exc))
+
+
+def bus_auth(settings: Settings, service: str) -> NatsAuth | None:
+    """How a service authenticates to NATS: on a ``tls://`` URL, with its certificate (the
+    broker maps it to the service's user and permissions); otherwise not at all (an open
+    development broker)."""
+    if not settings.nats_url.startswith("tls://"):
+        return None
+    return NatsAuth(
+        settings.tls_for(service_identity(service)), nats_user(service), inbox_prefix(service)
+    )
 
 
 def load_sla_files(settings: Settings) -> tuple[SlaPolicy, WorkCalendar]:

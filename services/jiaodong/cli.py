@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong import cli_audit, cli_delegation, cli_sla
+from jiaodong import cli_audit, cli_certs, cli_delegation, cli_sla
 from jiaodong.config import Settings
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.layout import start_layout
@@ -32,6 +32,7 @@ app = typer.Typer(
 app.add_typer(cli_delegation.app, name="delegation")
 app.add_typer(cli_sla.app, name="sla")
 app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_certs.app, name="certs")
 # Tables need room; a pipe or a file gets 120 columns rather than rich's default 80.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)

@@ -5,16 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import grpc
 import typer
 from rich.console import Console
+from rich.table import Table
 from sqlmodel import Session, col, select
 
+from jiaodong.cli_delegation import (
+    client_tls,
+    local_time,
+    open_channel,
+    parse_identity,
+    print_json,
+    report_rpc_error,
+)
 from jiaodong.convert import event_from_row
 from jiaodong.domain.lifecycle import verify_chain
 from jiaodong.store.database import make_engine, sqlite_url
 from jiaodong.store.tables import DelegationRow, EventRow
+from jiaodong.v1 import audit_service_pb2 as audit_api
+from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
 
-app = typer.Typer(help="Check the tamper-evident histories in a database.", no_args_is_help=True)
+app = typer.Typer(
+    help="Check the tamper-evident histories; list recorded reads of personal data.",
+    no_args_is_help=True,
+)
 
 
 def broken_chains(url: str) -> tuple[int, list[tuple[str, int, str]]]:
@@ -66,3 +81,54 @@ def verify(
         console.print(f"BROKEN {delegation_id} at event {seq}: {why}", markup=False)
     console.print(f"{checked} histories checked, {len(broken)} broken", markup=False)
     raise typer.Exit(1 if broken else 0)
+
+
+DEFAULT_SERVICES = ["127.0.0.1:50060", *(f"127.0.0.1:{port}" for port in range(50061, 50066))]
+
+
+@app.command()
+def reads(
+    service: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--service",
+            metavar="ADDRESS",
+            help="A node or the coordinator (repeatable; default: the `jiaodong up` layout).",
+        ),
+    ] = None,
+    delegation: Annotated[
+        str, typer.Option("--delegation", metavar="ID", help="Only reads of this delegation.")
+    ] = "",
+    reader: Annotated[
+        str, typer.Option("--reader", metavar="ROLE:SCOPE", help="Only reads by this identity.")
+    ] = "",
+    limit: Annotated[int, typer.Option(min=1, max=500, help="Newest N per service.")] = 50,
+    who: Annotated[
+        str, typer.Option("--as", envvar="JD_IDENTITY", help="Whose certificate.")
+    ] = "auditor:region",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """Who read which delegation's personal data, when, through which RPC (auditor only)."""
+    tls = client_tls(parse_identity(who))
+    request = audit_api.ListDataReadsRequest(
+        delegation_id=delegation, reader=reader, page_size=limit
+    )
+    found: list[audit_api.DataRead] = []
+    for address in service or DEFAULT_SERVICES:
+        try:
+            with open_channel(address, tls) as channel:
+                reply = audit_grpc.AuditServiceStub(channel).ListDataReads(request, timeout=10)
+        except grpc.RpcError as err:
+            report_rpc_error(err, address, "service")
+        found.extend(reply.reads)
+    found.sort(key=lambda r: (r.at.seconds, r.at.nanos), reverse=True)
+    if as_json:
+        for read in found:
+            print_json(read, compact=True)
+        return
+    table = Table(title=f"{len(found)} recorded reads of personal data")
+    for column in ("when", "reader", "delegation", "rpc", "recorded by"):
+        table.add_column(column)
+    for read in found:
+        table.add_row(local_time(read.at), read.reader, read.delegation_id, read.rpc, read.service)
+    Console(highlight=False, width=160).print(table)

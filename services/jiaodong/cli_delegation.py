@@ -1,7 +1,8 @@
 """`jiaodong delegation ...`: send and handle delegations through a court node's gRPC API.
 
-Every call acts as one court: the court id travels as the gRPC metadata ``jd-court`` (the node takes
-the acting court from the call's identity, never from a request field). Structural contradictions
+Every call acts as one court and role (--as-court, --role): the CLI presents that court's client
+certificate over mutual TLS, and the node takes the acting court from the verified certificate,
+never from a request field. Structural contradictions
 (two targets, two debtors) are refused here; everything about content is the node's to check, and
 its field-level errors are printed as they come.
 """
@@ -32,7 +33,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from jiaodong.config import Settings
 from jiaodong.domain.identifiers import mask_name, mask_phone, mask_resident_id
+from jiaodong.domain.identity import COURT_ROLES, Identity, Role
+from jiaodong.security.certs import TlsFiles, identity_of
+from jiaodong.security.grpc_auth import sync_channel
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import court_node_service_pb2_grpc as node_grpc
 from jiaodong.v1 import delegation_pb2 as d_pb
@@ -40,7 +45,6 @@ from jiaodong.v1 import delegation_pb2 as d_pb
 if TYPE_CHECKING:
     from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
 
-COURT_METADATA_KEY = "jd-court"
 DEFAULT_NODE = "127.0.0.1:50061"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -513,9 +517,36 @@ def watch_line(change: node_pb.WatchDelegationsResponse) -> str:
 # --- talking to the node ------------------------------------------------------------------------
 
 
-def open_channel(address: str) -> grpc.Channel:
-    """The one place a channel is made (insecure for now; mTLS replaces it here)."""
-    return grpc.insecure_channel(address)
+def usage_error(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(EXIT_ERROR)
+
+
+def client_tls(identity: Identity) -> TlsFiles:
+    """The certificate a CLI call presents: JD_TLS_CA/JD_TLS_CERT/JD_TLS_KEY when set (a
+    certificate from the courts' CA; it must name ``identity``), else ``identity``'s certificate
+    in the development CA folder JD_TLS_DIR (default: <JD_DATA_DIR>/pki, i.e. var/pki)."""
+    try:
+        files = Settings.from_env().tls_for(identity)
+        held = identity_of(files.cert.read_bytes())
+    except (OSError, ValueError) as exc:
+        usage_error(f"no client certificate: {exc}")
+    if held != identity:
+        usage_error(f"the certificate {files.cert} is {held.label}, not {identity.label}")
+    return files
+
+
+def parse_identity(value: str) -> Identity:
+    """``operator:qingdao``, ``operator:region``, ``auditor:region``, ``officer:370202`` ..."""
+    try:
+        return Identity.parse(f"urn:jiaodong:{value.strip()}")
+    except ValueError as exc:
+        usage_error(f"--as: {exc}")
+
+
+def open_channel(address: str, tls: TlsFiles) -> grpc.Channel:
+    """The one place a channel is made: mutual TLS with the caller's certificate."""
+    return sync_channel(address, tls)
 
 
 @dataclass(frozen=True)
@@ -526,10 +557,7 @@ class NodeCall:
     court: str
     json: bool
     timeout: float
-
-    @property
-    def metadata(self) -> tuple[tuple[str, str], ...]:
-        return ((COURT_METADATA_KEY, self.court),)
+    tls: TlsFiles
 
 
 def exit_code_for(code: grpc.StatusCode) -> int:
@@ -595,7 +623,7 @@ def court_node(
     ``wait_ready`` first waits up to the timeout for the connection (streams carry no deadline).
     """
     try:
-        with open_channel(call.node) as channel:
+        with open_channel(call.node, call.tls) as channel:
             if wait_ready:
                 try:
                     grpc.channel_ready_future(channel).result(timeout=call.timeout)
@@ -652,7 +680,13 @@ CourtOption = Annotated[
         "--as-court",
         envvar="JD_COURT",
         metavar="ID",
-        help="Act as this court (6-digit court id), sent as metadata jd-court.",
+        help="Act as this court (6-digit court id): the CLI presents that court's certificate.",
+    ),
+]
+RoleOption = Annotated[
+    str,
+    typer.Option(
+        "--role", envvar="JD_ROLE", help="officer (执行员) or clerk (书记员): whose certificate."
     ),
 ]
 JsonOption = Annotated[
@@ -683,8 +717,15 @@ RequestIdOption = Annotated[
 ]
 
 
-def _call(node: str, as_court: str, json_out: bool, timeout: float) -> NodeCall:
-    return NodeCall(node=node, court=as_court.strip(), json=json_out, timeout=timeout)
+def _call(node: str, as_court: str, role: str, json_out: bool, timeout: float) -> NodeCall:
+    try:
+        identity = Identity(Role(role), as_court.strip())
+    except ValueError as exc:
+        usage_error(f"--as-court/--role: {exc}")
+    if identity.role not in COURT_ROLES:
+        usage_error("--role must be officer or clerk")
+    tls = client_tls(identity)
+    return NodeCall(node=node, court=as_court.strip(), json=json_out, timeout=timeout, tls=tls)
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -739,11 +780,12 @@ def create(
     urgent: Annotated[bool, typer.Option("--urgent", help="Urgent: shorter time limits.")] = False,
     document: DocumentsOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Send a new delegation (the same --request-id again returns the same one)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     request = node_pb.CreateDelegationRequest(
         request_id=request_id or new_request_id(),
         case_number=case_number,
@@ -760,7 +802,7 @@ def create(
     if debtor is not None:
         request.debtor.CopyFrom(debtor)
     with court_node(call) as stub:
-        response = stub.CreateDelegation(request, metadata=call.metadata, timeout=call.timeout)
+        response = stub.CreateDelegation(request, timeout=call.timeout)
     verb = "created" if response.created else "already created"
     _report(call, verb, response, response.delegation, request.request_id)
     if not call.json:
@@ -772,15 +814,15 @@ def show(
     delegation_id: IdArgument,
     as_court: CourtOption,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Show one delegation with its documents, open requests and history."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     with court_node(call) as stub:
         response = stub.GetDelegation(
             node_pb.GetDelegationRequest(id=delegation_id),
-            metadata=call.metadata,
             timeout=call.timeout,
         )
     if call.json:
@@ -803,11 +845,12 @@ def list_(
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=500)] = 50,
     page_token: Annotated[str, typer.Option("--page-token", help="From the previous page.")] = "",
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """List delegations this court sent or received, newest first."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     direction = {
         None: node_pb.DIRECTION_UNSPECIFIED,
         True: node_pb.DIRECTION_SENT,
@@ -820,7 +863,7 @@ def list_(
         page_token=page_token,
     )
     with court_node(call) as stub:
-        response = stub.ListDelegations(request, metadata=call.metadata, timeout=call.timeout)
+        response = stub.ListDelegations(request, timeout=call.timeout)
     if call.json:
         print_json(response)
     else:
@@ -833,15 +876,15 @@ def acknowledge(
     as_court: CourtOption,
     text: Annotated[str, typer.Option("--text", help="Optional note.")] = "",
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Entrusted court: confirm receipt (签收)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     with court_node(call) as stub:
         response = stub.Acknowledge(
             node_pb.AcknowledgeRequest(id=delegation_id, text=text),
-            metadata=call.metadata,
             timeout=call.timeout,
         )
     _report(call, "acknowledged", response, response.delegation)
@@ -853,15 +896,15 @@ def accept(
     as_court: CourtOption,
     text: Annotated[str, typer.Option("--text", help="Optional note.")] = "",
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Entrusted court: start handling."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     with court_node(call) as stub:
         response = stub.Accept(
             node_pb.AcceptRequest(id=delegation_id, text=text),
-            metadata=call.metadata,
             timeout=call.timeout,
         )
     _report(call, "accepted", response, response.delegation)
@@ -876,15 +919,15 @@ def return_(
     ],
     text: Annotated[str, typer.Option("--text", help="Explanation.")],
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Entrusted court: send back with a reason (退回)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     with court_node(call) as stub:
         response = stub.Return(
             node_pb.ReturnRequest(id=delegation_id, reason=return_reason(reason), text=text),
-            metadata=call.metadata,
             timeout=call.timeout,
         )
     _report(call, "returned", response, response.delegation)
@@ -898,11 +941,12 @@ def supplement(
     document: DocumentsOption = None,
     request_id: RequestIdOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Requesting court: add missing materials (补正)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     request = node_pb.SupplementRequest(
         id=delegation_id,
         request_id=request_id or new_request_id(),
@@ -910,7 +954,7 @@ def supplement(
         documents=documents_from_paths(document),
     )
     with court_node(call) as stub:
-        response = stub.Supplement(request, metadata=call.metadata, timeout=call.timeout)
+        response = stub.Supplement(request, timeout=call.timeout)
     _report(call, "supplemented", response, response.delegation, request.request_id)
 
 
@@ -921,16 +965,17 @@ def progress(
     text: Annotated[str, typer.Option("--text", help="The progress report.")],
     document: DocumentsOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Entrusted court: report progress while handling."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     request = node_pb.ReportProgressRequest(
         id=delegation_id, text=text, documents=documents_from_paths(document)
     )
     with court_node(call) as stub:
-        response = stub.ReportProgress(request, metadata=call.metadata, timeout=call.timeout)
+        response = stub.ReportProgress(request, timeout=call.timeout)
     _report(call, "progress reported on", response, response.delegation)
 
 
@@ -944,11 +989,12 @@ def complete(
     text: Annotated[str, typer.Option("--text", help="What was done.")],
     document: DocumentsOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Entrusted court: report the result (办结) with receipts."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     request = node_pb.CompleteRequest(
         id=delegation_id,
         result=completion_result(result),
@@ -956,7 +1002,7 @@ def complete(
         documents=documents_from_paths(document),
     )
     with court_node(call) as stub:
-        response = stub.Complete(request, metadata=call.metadata, timeout=call.timeout)
+        response = stub.Complete(request, timeout=call.timeout)
     _report(call, "completed", response, response.delegation)
 
 
@@ -972,7 +1018,7 @@ def _requester_action(
     """Confirm, cancel or urge: a requesting court's request with an idempotency key."""
     request = request_type(id=delegation_id, request_id=request_id or new_request_id(), text=text)
     with court_node(call) as stub:
-        response = getattr(stub, rpc)(request, metadata=call.metadata, timeout=call.timeout)
+        response = getattr(stub, rpc)(request, timeout=call.timeout)
     _report(call, verb, response, response.delegation, request.request_id)
 
 
@@ -983,11 +1029,12 @@ def confirm(
     text: Annotated[str, typer.Option("--text", help="Optional note.")] = "",
     request_id: RequestIdOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Requesting court: accept the result and close."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     _requester_action(
         call, "Confirm", node_pb.ConfirmRequest, "confirmed", delegation_id, request_id, text
     )
@@ -1000,11 +1047,12 @@ def cancel(
     text: Annotated[str, typer.Option("--text", help="Why it is withdrawn.")],
     request_id: RequestIdOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Requesting court: withdraw before completion (撤回)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     _requester_action(
         call, "Cancel", node_pb.CancelRequest, "cancelled", delegation_id, request_id, text
     )
@@ -1017,11 +1065,12 @@ def urge(
     text: Annotated[str, typer.Option("--text", help="Optional message.")] = "",
     request_id: RequestIdOption = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Requesting court: remind the entrusted court (催办)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     _requester_action(call, "Urge", node_pb.UrgeRequest, "urged", delegation_id, request_id, text)
 
 
@@ -1032,15 +1081,15 @@ def watch(
         str | None, typer.Argument(metavar="ID", help="Only this delegation (default: all).")
     ] = None,
     node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
     json_out: JsonOption = False,
     timeout: TimeoutOption = 10.0,
 ) -> None:
     """Print one line per change until Ctrl-C (--json: one compact JSON object per line)."""
-    call = _call(node, as_court, json_out, timeout)
+    call = _call(node, as_court, role, json_out, timeout)
     with court_node(call, wait_ready=True) as stub:
         stream = stub.WatchDelegations(
             node_pb.WatchDelegationsRequest(delegation_id=delegation_id or ""),
-            metadata=call.metadata,
         )
         try:
             for change in stream:

@@ -11,8 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.cli_delegation import (
+    client_tls,
     local_time,
     open_channel,
+    parse_identity,
     print_json,
     render_sla,
     report_rpc_error,
@@ -34,13 +36,24 @@ Coordinator = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print the response as JSON.")]
+AsIdentity = Annotated[
+    str,
+    typer.Option(
+        "--as",
+        envvar="JD_IDENTITY",
+        metavar="ROLE:SCOPE",
+        help="Whose certificate: operator:region, operator:<city>, auditor:region.",
+        show_default=True,
+    ),
+]
 Timeout = Annotated[float, typer.Option(help="Seconds to wait for the coordinator.", min=0.1)]
 
 
-def _call(address: str, rpc: str, request: Any, timeout: float) -> Any:
-    """One call to the coordinator; gRPC errors become a message and an exit code."""
+def _call(address: str, rpc: str, request: Any, timeout: float, who: str) -> Any:
+    """One call to the coordinator as ``who``; gRPC errors become a message and an exit code."""
+    tls = client_tls(parse_identity(who))
     try:
-        with open_channel(address) as channel:
+        with open_channel(address, tls) as channel:
             return getattr(cgrpc.CoordinatorServiceStub(channel), rpc)(request, timeout=timeout)
     except grpc.RpcError as err:
         report_rpc_error(err, address, "coordinator")
@@ -54,11 +67,13 @@ def _console() -> Console:
 def explain(
     delegation_id: Annotated[str, typer.Argument(metavar="ID", help="Delegation id.")],
     coordinator: Coordinator = "127.0.0.1:50060",
+    who: AsIdentity = "operator:region",
     as_json: Json = False,
     timeout: Timeout = 10.0,
 ) -> None:
     """How each due time of a delegation was computed, day by day, holidays named."""
-    reply = _call(coordinator, "ExplainSla", capi.ExplainSlaRequest(id=delegation_id), timeout)
+    request = capi.ExplainSlaRequest(id=delegation_id)
+    reply = _call(coordinator, "ExplainSla", request, timeout, who)
     if as_json:
         print_json(reply)
         return
@@ -75,13 +90,14 @@ def recompute(
         bool, typer.Option("--dry-run", help="Only report what would move.")
     ] = False,
     coordinator: Coordinator = "127.0.0.1:50060",
+    who: AsIdentity = "operator:region",
     as_json: Json = False,
     timeout: Timeout = 60.0,
 ) -> None:
     """Reload courts/sla.toml and courts/holidays/, recompute every open clock, report what
     moved. Met and breached clocks are never rewritten."""
     request = capi.RecomputeSlaRequest(dry_run=dry_run)
-    reply = _call(coordinator, "RecomputeSla", request, timeout)
+    reply = _call(coordinator, "RecomputeSla", request, timeout, who)
     if as_json:
         print_json(reply)
         return

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from jiaodong.domain.identity import Identity
+from jiaodong.security.certs import TlsFiles, files_for
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -24,6 +27,15 @@ class Settings:
     sweep_seconds: float = 1.0
     reconcile_seconds: float = 30.0
     clock: str = ""
+    # Mutual TLS: a folder from `jiaodong certs init` (default <data_dir>/pki), or explicit files
+    # for certificates issued by the courts' own CA (production).
+    tls_dir: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Per-court gRPC rate limit: calls per second on average, and the burst allowed.
+    rate_limit: float = 50.0
+    rate_burst: float = 200.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -37,9 +49,35 @@ class Settings:
             "sweep_seconds": float(os.environ.get("JD_SLA_SWEEP_SECONDS", "1.0")),
             "clock": os.environ.get("JD_CLOCK", ""),
             "reconcile_seconds": float(os.environ.get("JD_RECONCILE_SECONDS", "30")),
+            "tls_dir": Path(p) if (p := os.environ.get("JD_TLS_DIR")) else None,
+            "tls_ca": Path(p) if (p := os.environ.get("JD_TLS_CA")) else None,
+            "tls_cert": Path(p) if (p := os.environ.get("JD_TLS_CERT")) else None,
+            "tls_key": Path(p) if (p := os.environ.get("JD_TLS_KEY")) else None,
+            "rate_limit": float(os.environ.get("JD_RATE_LIMIT", "50")),
+            "rate_burst": float(os.environ.get("JD_RATE_BURST", "200")),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.tls_dir or self.data_dir / "pki"
+
+    def tls_for(self, identity: Identity) -> TlsFiles:
+        """The CA, certificate and key a service or client presents as ``identity``: explicit
+        files when all three are set (JD_TLS_CA/CERT/KEY), else the dev CA folder."""
+        explicit = (self.tls_ca, self.tls_cert, self.tls_key)
+        if any(explicit):
+            if not all(explicit):
+                raise ValueError("set all three of JD_TLS_CA, JD_TLS_CERT and JD_TLS_KEY, or none")
+            assert self.tls_ca and self.tls_cert and self.tls_key
+            return TlsFiles(self.tls_ca, self.tls_cert, self.tls_key)
+        if not (self.pki_dir / "ca.pem").exists():
+            raise FileNotFoundError(
+                f"no certificates in {self.pki_dir}: run `jiaodong certs init {self.pki_dir}` "
+                "(or set JD_TLS_DIR, or JD_TLS_CA/JD_TLS_CERT/JD_TLS_KEY)"
+            )
+        return files_for(self.pki_dir, identity)
 
     def database_for(self, service: str) -> str:
         """The database URL of one service: the configured one (``{service}`` in it replaced by

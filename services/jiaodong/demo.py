@@ -23,9 +23,11 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
+from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
 from jiaodong.layout import Layout
 from jiaodong.registry_files import load_registry
+from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
@@ -179,7 +181,8 @@ def make_plans(registry: Registry, n: int, seed: int) -> list[Plan]:
 
 
 def meta(court: str) -> list[tuple[str, str]]:
-    return [("jd-court", court)]
+    """Act as ``court``: the call presents that court's officer certificate (see ChannelPool)."""
+    return act_as(court)
 
 
 @dataclass
@@ -252,13 +255,19 @@ def status_is(*statuses: int) -> Callable[[pb.Delegation], bool]:
 class Simulation:
     def __init__(self, layout: Layout, registry: Registry, progress: Console | None) -> None:
         self.registry = registry
-        self.channels = {
-            city: grpc.aio.insecure_channel(svc.address) for city, svc in layout.nodes.items()
+        # Mutual TLS everywhere: each court acts with its own certificate, the board is read as
+        # the regional command centre.
+        self.pool = ChannelPool(layout.settings().tls_for)
+        self.nodes: dict[str, ngrpc.CourtNodeServiceStub] = {
+            city: self.pool.stub(ngrpc.CourtNodeServiceStub, svc.address)
+            for city, svc in layout.nodes.items()
         }
-        self.nodes = {city: ngrpc.CourtNodeServiceStub(ch) for city, ch in self.channels.items()}
         assert layout.coordinator is not None
-        self.coord_channel = grpc.aio.insecure_channel(layout.coordinator.address)
-        self.coordinator = cgrpc.CoordinatorServiceStub(self.coord_channel)
+        self.coordinator = self.pool.stub(
+            cgrpc.CoordinatorServiceStub,
+            layout.coordinator.address,
+            Identity(Role.OPERATOR, REGION),
+        )
         self.observer = Observer()
         self.progress = progress
         self.created: dict[int, pb.Delegation] = {}
@@ -280,9 +289,7 @@ class Simulation:
         for task in self.observer.tasks:
             task.cancel()
         await asyncio.gather(*self.observer.tasks, return_exceptions=True)
-        for ch in self.channels.values():
-            await ch.close()
-        await self.coord_channel.close()
+        await self.pool.close()
 
     async def run_plan(self, plan: Plan) -> None:
         req_city, req_court = plan.from_court.city, plan.from_court.court_id

@@ -17,6 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jiaodong.bus.embedded import EmbeddedNats, free_port
 from jiaodong.config import Settings
+from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.registry_files import load_registry
+from jiaodong.security.certs import TlsFiles, files_for, init_pki
+from jiaodong.security.grpc_auth import sync_channel
 
 
 @dataclass
@@ -38,8 +42,13 @@ class Layout:
     data_dir: Path
     nats: EmbeddedNats | None
     nats_url: str
+    pki: Path
     coordinator: Service | None = None
     nodes: dict[str, Service] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        """Client settings for talking to this layout (its certificates)."""
+        return Settings(data_dir=self.data_dir, tls_dir=self.pki)
 
     @property
     def services(self) -> list[Service]:
@@ -96,10 +105,12 @@ def spawn(name: str, args: list[str], port: int, data_dir: Path, env: dict[str, 
     return Service(name, port, process, log_path)
 
 
-def wait_healthy(services: list[Service], timeout: float = 30.0) -> None:
+def wait_healthy(services: list[Service], tls: TlsFiles, timeout: float = 30.0) -> None:
+    """Wait until every service answers its health check over mutual TLS (``tls``: any valid
+    client certificate; health checks are open to every holder of one)."""
     deadline = time.monotonic() + timeout
     for svc in services:
-        with grpc.insecure_channel(svc.address) as channel:
+        with sync_channel(svc.address, tls) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 if svc.process.poll() is not None:
@@ -130,16 +141,18 @@ def start_layout(
     """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
 
     ``cities`` defaults to every city of the registry (courts/cities.csv)."""
-    if not cities:
-        from jiaodong.registry_files import load_registry
-
-        cities = tuple(load_registry(Settings.from_env().courts_dir).cities)
+    registry = load_registry(Settings.from_env().courts_dir)
+    cities = cities or tuple(registry.cities)
     data_dir.mkdir(parents=True, exist_ok=True)
+    pki = Settings.from_env(data_dir=data_dir).pki_dir
+    init_pki(pki, registry)  # the development CA; adds only what is missing
     nats: EmbeddedNats | None = None
     if not nats_url:
-        nats = EmbeddedNats(data_dir / "nats").start()
+        # The secured broker: TLS, one user per service mapped from its certificate, and
+        # subject permissions (a node publishes only as its courts, reads only its consumer).
+        nats = EmbeddedNats.secure(data_dir / "nats", registry, pki).start()
         nats_url = nats.url
-    layout = Layout(data_dir, nats, nats_url)
+    layout = Layout(data_dir, nats, nats_url, pki)
     env = dict(os.environ)
     env.update(
         {
@@ -147,6 +160,7 @@ def start_layout(
             "JD_DATA_DIR": str(data_dir),
             "JD_LOG_LEVEL": os.environ.get("JD_LOG_LEVEL", log_level),
             "JD_LOG_JSON": "1",
+            "JD_TLS_DIR": str(pki),
         }
     )
     if database_url:
@@ -160,7 +174,7 @@ def start_layout(
             layout.nodes[city] = spawn(
                 f"node-{city}", ["node", "--city", city], port, data_dir, env
             )
-        wait_healthy(layout.services)
+        wait_healthy(layout.services, files_for(pki, Identity(Role.COORDINATOR, REGION)))
     except BaseException:
         layout.stop()
         raise

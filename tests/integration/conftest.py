@@ -15,9 +15,15 @@ from jiaodong.app import Running, start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.clock import Clock
+from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.security.certs import TlsFiles, init_pki
+from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 
 T = TypeVar("T")
+
+
+REGIONAL_OPERATOR = Identity(Role.OPERATOR, REGION)
 
 
 @dataclass
@@ -25,28 +31,52 @@ class Region:
     settings: Settings
     coordinator: Running
     nodes: dict[str, Running]
-    channels: list[grpc.aio.Channel] = field(default_factory=list)
+    pool: ChannelPool = field(init=False)
 
-    def node_stub(self, city: str) -> court_node_service_pb2_grpc.CourtNodeServiceStub:
-        channel = grpc.aio.insecure_channel(self.nodes[city].address)
-        self.channels.append(channel)
-        return court_node_service_pb2_grpc.CourtNodeServiceStub(channel)
+    def __post_init__(self) -> None:
+        self.pool = ChannelPool(self.settings.tls_for)
 
-    def coordinator_stub(self) -> coordinator_service_pb2_grpc.CoordinatorServiceStub:
-        channel = grpc.aio.insecure_channel(self.coordinator.address)
-        self.channels.append(channel)
-        return coordinator_service_pb2_grpc.CoordinatorServiceStub(channel)
+    def tls(self, identity: Identity) -> TlsFiles:
+        return self.settings.tls_for(identity)
+
+    def channel(self, address: str, identity: Identity) -> grpc.aio.Channel:
+        """One mutual-TLS channel per (server, identity), closed with the region."""
+        return self.pool.channel(address, identity)
+
+    def node_stub(
+        self, city: str, identity: Identity | None = None
+    ) -> court_node_service_pb2_grpc.CourtNodeServiceStub:
+        """Calls present ``identity``'s certificate, or with ``metadata=as_court(c)`` the officer
+        certificate of court c (a client-side marker; servers see only certificates)."""
+        return self.pool.stub(
+            court_node_service_pb2_grpc.CourtNodeServiceStub, self.nodes[city].address, identity
+        )
+
+    def node_channel(self, city: str, court: str) -> grpc.aio.Channel:
+        """A channel to a city node that acts as ``court``'s officer (for raw calls)."""
+        return self.channel(self.nodes[city].address, Identity(Role.OFFICER, court))
+
+    def coordinator_stub(
+        self, identity: Identity = REGIONAL_OPERATOR
+    ) -> coordinator_service_pb2_grpc.CoordinatorServiceStub:
+        """The coordinator as the regional command centre (or ``identity``)."""
+        return coordinator_service_pb2_grpc.CoordinatorServiceStub(
+            self.channel(self.coordinator.address, identity)
+        )
+
+    def coordinator_channel(self, identity: Identity = REGIONAL_OPERATOR) -> grpc.aio.Channel:
+        return self.channel(self.coordinator.address, identity)
 
     async def close(self) -> None:
-        for channel in self.channels:
-            await channel.close()
+        await self.pool.close()
         for node in self.nodes.values():
             await node.stop(0)
         await self.coordinator.stop(0)
 
 
 def as_court(court: str) -> list[tuple[str, str]]:
-    return [("jd-court", court)]
+    """Make this call with ``court``'s officer certificate (see ChannelPool.stub)."""
+    return act_as(court)
 
 
 async def eventually(
@@ -70,6 +100,7 @@ async def start_region(
     database_url: str = "",
     clock: Clock | None = None,
     courts_dir: Path | None = None,
+    pki: Path | None = None,
 ) -> Region:
     """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
     by itself: tests call ``coordinator.service.sweep()`` after moving virtual time."""
@@ -81,6 +112,7 @@ async def start_region(
         sweep_seconds=sweep,
         courts_dir=courts_dir,
         reconcile_seconds=1.0,
+        tls_dir=pki or shared_pki(),
     )
     coordinator_settings = settings
     if database_url:
@@ -89,6 +121,22 @@ async def start_region(
     coordinator = await start_coordinator(coordinator_settings, clock=clock)
     nodes = {city: await start_node(settings, city, clock=clock) for city in cities}
     return Region(settings, coordinator, nodes)
+
+
+_PKI: list[Path] = []
+
+
+def shared_pki() -> Path:
+    """One development CA and its certificates for the whole test session (made on first use)."""
+    if not _PKI:
+        import tempfile
+
+        from jiaodong.registry_files import load_registry
+
+        root = Path(tempfile.mkdtemp(prefix="jd-pki-")) / "pki"
+        init_pki(root, load_registry(None))
+        _PKI.append(root)
+    return _PKI[0]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
+from jiaodong.domain.identity import Identity, Role
 from jiaodong.store.tables import DelegationRow, OutboxRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
@@ -151,10 +152,11 @@ async def test_coordinator_list_with_unknown_enum_is_invalid_argument(
 # -- who is calling --------------------------------------------------------------------------------
 
 
-async def test_call_without_court_metadata_is_permission_denied(region: Region) -> None:
-    err = await rpc_error(region.node_stub("qingdao").CreateDelegation(create_request()))
+async def test_operator_certificate_cannot_create_at_a_node(region: Region) -> None:
+    stub = region.node_stub("qingdao", Identity(Role.OPERATOR, "qingdao"))
+    err = await rpc_error(stub.CreateDelegation(create_request()))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
-    assert "jd-court" in (err.details() or "")
+    assert "operator:qingdao" in (err.details() or "")
     await assert_nothing_written(region)
 
 

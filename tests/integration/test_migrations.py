@@ -330,17 +330,23 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0002"
-    assert "sla_clock" in _tables(engine)
+    assert migrate.current(engine) == migrate.head() == "0003"
+    assert {"sla_clock", "data_read"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
 
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002 adds.
+    # The comparison is live: at the spine's revision it sees exactly what 0002 and 0003 add.
     missing = {(d[0], d[1].name) for d in _diff(engine)}
-    assert missing == {("add_table", "sla_clock"), ("add_index", "ix_sla_clock_next")}
+    assert missing == {
+        ("add_table", "sla_clock"),
+        ("add_index", "ix_sla_clock_next"),
+        ("add_table", "data_read"),
+        ("add_index", "ix_data_read_at"),
+        ("add_index", "ix_data_read_delegation"),
+    }
 
     migrate.upgrade(engine)
 
@@ -410,7 +416,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
         tables = [
             t
             for t in SQLModel.metadata.sorted_tables
-            if made_by.startswith("sla") or t.name != "sla_clock"
+            if t.name != "data_read" and (made_by.startswith("sla") or t.name != "sla_clock")
         ]
         SQLModel.metadata.create_all(engine, tables=tables)
     assert migrate.current(engine) is None
@@ -425,7 +431,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == "0002"
+        assert migrate.current(db.engine) == migrate.head() == "0003"
     finally:
         db.close()
 

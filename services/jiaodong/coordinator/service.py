@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from jiaodong.bus.subjects import Kind, court_of, to_court
@@ -57,6 +57,15 @@ from jiaodong.store.tables import DeadLetterRow, DelegationRow, RequestRow, SlaC
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.watch import Broadcaster, Change, Outcome
+
+# An authorization check on one delegation: (requesting, entrusted court) -> raises NotAllowed.
+Guard = Callable[[str, str], None]
+
+
+def _check(guard: Guard | None, row: DelegationRow) -> None:
+    if guard is not None:
+        guard(row.requesting_court, row.entrusted_court or "")
+
 
 log = structlog.get_logger("jiaodong.coordinator")
 
@@ -369,7 +378,13 @@ class Coordinator:
     # -- operators -----------------------------------------------------------------------------
 
     async def steer(
-        self, delegation_id: str, kind: EventKind, request_id: str, text: str, court_id: str = ""
+        self,
+        delegation_id: str,
+        kind: EventKind,
+        request_id: str,
+        text: str,
+        court_id: str = "",
+        guard: Guard | None = None,
     ) -> pb.Delegation:
         """An operator's reroute or escalation, sent to the delegation's current writer."""
         violations: list[FieldViolation] = []
@@ -384,6 +399,7 @@ class Coordinator:
 
         def work(session: Session) -> Outcome:
             row = ledger.require_row(session, delegation_id)
+            _check(guard, row)
             known = session.get(RequestRow, (row.id, request_id))
             if known is not None:
                 if known.kind != kind.value:
@@ -426,13 +442,14 @@ class Coordinator:
         log.info("operator_request", delegation_id=delegation_id, kind=kind.value)
         return outcome.delegation
 
-    async def get(self, delegation_id: str) -> pb.Delegation:
+    async def get(self, delegation_id: str, guard: Guard | None = None) -> pb.Delegation:
         if not delegation_id:
             raise InvalidInput.one("id", "is required")
         now = self.clock.now()
 
         def work(session: Session) -> pb.Delegation:
             row = ledger.require_row(session, delegation_id)
+            _check(guard, row)
             out = ledger.full_pb(session, row)
             clocks = self.sla.clocks(row, ledger.history(session, row.id))
             out.sla.extend(sla_goals_pb(clocks, now, self.sla.calendar))
@@ -440,7 +457,9 @@ class Coordinator:
 
         return await self.db.run(work)
 
-    async def explain(self, delegation_id: str) -> tuple[list[pb.SlaGoal], list[str]]:
+    async def explain(
+        self, delegation_id: str, guard: Guard | None = None
+    ) -> tuple[list[pb.SlaGoal], list[str]]:
         """How each due time of a delegation was computed, day by day."""
         if not delegation_id:
             raise InvalidInput.one("id", "is required")
@@ -448,6 +467,7 @@ class Coordinator:
 
         def work(session: Session) -> tuple[list[pb.SlaGoal], list[str]]:
             row = ledger.require_row(session, delegation_id)
+            _check(guard, row)
             history = ledger.history(session, row.id)
             clocks = self.sla.clocks(row, history)
             asset = asset_key(row)
@@ -559,6 +579,7 @@ class Coordinator:
         task_types: Sequence[str],
         size: int,
         token: str,
+        touching: str = "",
     ) -> tuple[list[pb.Delegation], str, int]:
         size = page_size(size)
         offset = page_offset(token)
@@ -572,6 +593,13 @@ class Coordinator:
                 query = query.where(DelegationRow.requesting_city == from_city)
             if to_city:
                 query = query.where(DelegationRow.entrusted_city == to_city)
+            if touching:  # a city command centre: only what its city sent or received
+                query = query.where(
+                    or_(
+                        col(DelegationRow.requesting_city) == touching,
+                        col(DelegationRow.entrusted_city) == touching,
+                    )
+                )
             if statuses:
                 query = query.where(col(DelegationRow.status).in_([s.value for s in statuses]))
             if task_types:

@@ -8,10 +8,13 @@ from typing import Any, TypeAlias
 import grpc
 
 from jiaodong.convert import optional_enum, status_from_pb
-from jiaodong.coordinator.service import Coordinator
+from jiaodong.coordinator.service import Coordinator, Guard
+from jiaodong.domain.authz import check_delegation, city_filter
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
+from jiaodong.privacy import masked, masked_event, record_reads
+from jiaodong.security.grpc_auth import caller, caller_grant
 from jiaodong.v1 import coordinator_service_pb2 as api
 from jiaodong.v1 import coordinator_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
@@ -21,8 +24,23 @@ Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
 class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
+    """Operators see and steer delegations touching their city (regional: all); the auditor reads.
+    Board views (List, Watch) are masked; GetDelegation is full and every such read is recorded."""
+
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
+
+    def _guard(self) -> Guard:
+        """The caller's delegation-scope check, bound to the call's identity and grant."""
+        identity, grant = caller(), caller_grant()
+        registry = self.coordinator.registry
+
+        def guard(requesting: str, entrusted: str) -> None:
+            check_delegation(
+                grant, identity, requesting, entrusted, lambda c: registry.court(c).city
+            )
+
+        return guard
 
     @handles_domain_errors
     async def ListCourts(
@@ -53,9 +71,14 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
     async def GetDelegation(
         self, request: api.CoordinatorGetDelegationRequest, context: Ctx
     ) -> api.CoordinatorGetDelegationResponse:
-        return api.CoordinatorGetDelegationResponse(
-            delegation=await self.coordinator.get(request.id)
+        delegation = await self.coordinator.get(request.id, self._guard())
+        await record_reads(
+            self.coordinator.db,
+            self.coordinator.clock,
+            "CoordinatorService/GetDelegation",
+            [delegation.id],
         )
+        return api.CoordinatorGetDelegationResponse(delegation=delegation)
 
     @handles_domain_errors
     async def ListDelegations(
@@ -65,6 +88,8 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         tasks = [
             optional_enum(pb.TaskType, "TASK_TYPE", t, "task_types") for t in request.task_types
         ]
+        identity = caller()
+        touching = city_filter(identity, "")
         items, token, total = await self.coordinator.list(
             request.from_city,
             request.to_city,
@@ -72,9 +97,10 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             [t for t in tasks if t],
             request.page_size,
             request.page_token,
+            touching=touching,
         )
         return api.CoordinatorListDelegationsResponse(
-            delegations=items,
+            delegations=[masked(d) for d in items],
             next_page_token=token,
             total=total,
             notices=await self.coordinator.board_notices(),
@@ -87,31 +113,37 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         registry = self.coordinator.registry
         if request.city and request.city not in registry.cities:
             raise InvalidInput.one("city", f"unknown city {request.city!r}")
+        city = city_filter(caller(), request.city)
 
         def keep(change: Change) -> bool:
-            if not request.city:
+            if not city:
                 return True
             d = change.delegation
             courts = [c for c in (d.requesting_court, d.entrusted_court) if c]
-            return any(registry.court(c).city == request.city for c in courts)
+            return any(registry.court(c).city == city for c in courts)
 
         async for change in self.coordinator.broadcaster.watch(keep):
-            out = api.WatchBoardResponse(delegation=change.delegation)
+            out = api.WatchBoardResponse(delegation=masked(change.delegation))
             if change.event is not None:
-                out.event.CopyFrom(change.event)
+                out.event.CopyFrom(masked_event(change.event))
             yield out
 
     @handles_domain_errors
     async def Reroute(self, request: api.RerouteRequest, context: Ctx) -> api.RerouteResponse:
         d = await self.coordinator.steer(
-            request.id, EventKind.REROUTED, request.request_id, request.text, request.court_id
+            request.id,
+            EventKind.REROUTED,
+            request.request_id,
+            request.text,
+            request.court_id,
+            guard=self._guard(),
         )
         return api.RerouteResponse(delegation=d)
 
     @handles_domain_errors
     async def Escalate(self, request: api.EscalateRequest, context: Ctx) -> api.EscalateResponse:
         d = await self.coordinator.steer(
-            request.id, EventKind.ESCALATED, request.request_id, request.text
+            request.id, EventKind.ESCALATED, request.request_id, request.text, guard=self._guard()
         )
         return api.EscalateResponse(delegation=d)
 
@@ -119,7 +151,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
     async def ExplainSla(
         self, request: api.ExplainSlaRequest, context: Ctx
     ) -> api.ExplainSlaResponse:
-        goals, lines = await self.coordinator.explain(request.id)
+        goals, lines = await self.coordinator.explain(request.id, self._guard())
         return api.ExplainSlaResponse(goals=goals, lines=lines)
 
     @handles_domain_errors

@@ -12,21 +12,23 @@ from jiaodong.domain.errors import InvalidInput, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
 from jiaodong.node.service import CourtNode, Step
+from jiaodong.privacy import masked, masked_event, record_reads
+from jiaodong.security.grpc_auth import caller
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.watch import Change
 
-COURT_METADATA = "jd-court"
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-def acting_court(context: Ctx) -> str:
-    """The court a call acts for. (Issue 5 replaces this with the verified client certificate.)"""
-    for key, value in context.invocation_metadata() or ():
-        if key == COURT_METADATA:
-            return str(value).strip()
-    raise NotAllowed(f"say which court you act for (gRPC metadata {COURT_METADATA!r})")
+def acting_court(_context: Ctx) -> str:
+    """The court a call acts for: the court in the caller's verified client certificate (the
+    security gate has already checked the role may call this RPC and the court is hosted here)."""
+    court = caller().court
+    if court is None:
+        raise NotAllowed(f"{caller().label} does not act for a court")
+    return court
 
 
 class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
@@ -44,9 +46,12 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     async def GetDelegation(
         self, request: api.GetDelegationRequest, context: Ctx
     ) -> api.GetDelegationResponse:
-        return api.GetDelegationResponse(
-            delegation=await self.node.get(acting_court(context), request.id)
-        )
+        delegation = await self.node.get(acting_court(context), request.id)
+        await self._record(context, "CourtNodeService/GetDelegation", [delegation.id])
+        return api.GetDelegationResponse(delegation=delegation)
+
+    async def _record(self, context: Ctx, rpc: str, ids: list[str]) -> None:
+        await record_reads(self.node.db, self.node.clock, rpc, ids)
 
     @handles_domain_errors
     async def ListDelegations(
@@ -59,6 +64,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         items, token = await self.node.list(
             acting_court(context), direction, statuses, request.page_size, request.page_token
         )
+        await self._record(context, "CourtNodeService/ListDelegations", [d.id for d in items])
         return api.ListDelegationsResponse(delegations=items, next_page_token=token)
 
     @streams_domain_errors
@@ -76,10 +82,12 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
                 return False
             return court in (d.requesting_court, d.entrusted_court)
 
+        # A change stream is masked (it would otherwise be an unrecorded feed of personal data);
+        # GetDelegation gives the full record, and records the read.
         async for change in self.node.broadcaster.watch(keep):
-            out = api.WatchDelegationsResponse(delegation=change.delegation)
+            out = api.WatchDelegationsResponse(delegation=masked(change.delegation))
             if change.event is not None:
-                out.event.CopyFrom(change.event)
+                out.event.CopyFrom(masked_event(change.event))
             yield out
 
     async def _step(self, context: Ctx, delegation_id: str, step: Step) -> pb.Delegation:

@@ -41,6 +41,7 @@ CREATED_BY: tuple[tuple[str, frozenset[str]], ...] = (
         ),
     ),
     ("0002", frozenset({"sla_clock"})),
+    ("0003", frozenset({"data_read"})),
 )
 
 # pg_advisory_xact_lock key: b"jiaodong" as a big-endian int64.

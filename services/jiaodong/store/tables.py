@@ -149,3 +149,20 @@ class SlaClockRow(SQLModel, table=True):
     warned: int = 0
     breach_fired: bool = False
     version: int = 0
+
+
+class DataReadRow(SQLModel, table=True):
+    """One read of a delegation's unmasked personal data through the API: who, when, which
+    delegation, which RPC. Written before the data is returned; listed by the auditor."""
+
+    __tablename__ = "data_read"
+    __table_args__ = (
+        Index("ix_data_read_at", "at"),
+        Index("ix_data_read_delegation", "delegation_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    reader: str = Field(max_length=60)
+    delegation_id: str = Field(max_length=40)
+    rpc: str = Field(max_length=80)

@@ -1,0 +1,169 @@
+"""Mutual TLS for gRPC, the caller's identity from its verified certificate, and the gate every
+call passes: authentication, the permission table (jiaodong.domain.authz) and per-caller rate
+limits. Handlers read the caller with ``caller()``; no request field or metadata can name it."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextvars import ContextVar
+from functools import lru_cache
+from typing import Any
+
+import grpc
+import structlog
+
+from jiaodong.domain.authz import Grant, check_call, is_open, rule_for
+from jiaodong.domain.errors import NotAllowed
+from jiaodong.domain.identity import BadIdentity, Identity
+from jiaodong.domain.ratelimit import RateLimiter
+from jiaodong.security.certs import TlsFiles, identity_of
+
+log = structlog.get_logger("jiaodong.security")
+
+_CALLER: ContextVar[tuple[Identity, Grant | None] | None] = ContextVar("jd_caller", default=None)
+
+
+def caller() -> Identity:
+    """The verified identity of the call being handled."""
+    found = _CALLER.get()
+    if found is None:
+        raise NotAllowed("no verified caller identity (the call did not pass the security gate)")
+    return found[0]
+
+
+def caller_grant() -> Grant:
+    """The grant under which the current call was let in."""
+    found = _CALLER.get()
+    if found is None or found[1] is None:
+        raise NotAllowed("no grant for this call")
+    return found[1]
+
+
+def _reset(token: Any) -> None:
+    # Each RPC runs in its own task, so this is tidiness; a stream closed from another context
+    # (cancelled while suspended) cannot reset and need not.
+    with contextlib.suppress(ValueError):
+        _CALLER.reset(token)
+
+
+def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
+    """TLS with a client certificate from our CA required (refused at the handshake otherwise)."""
+    ca, cert, key = files.read()
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=True
+    )
+
+
+def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
+    ca, cert, key = files.read()
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
+
+
+def aio_channel(address: str, files: TlsFiles) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(address, channel_credentials(files))
+
+
+def sync_channel(address: str, files: TlsFiles) -> grpc.Channel:
+    return grpc.secure_channel(address, channel_credentials(files))
+
+
+@lru_cache(maxsize=1024)
+def _identity_of_pem(pem: bytes) -> Identity:
+    return identity_of(pem)
+
+
+def identity_from_context(context: Any) -> Identity:
+    """The identity in the peer's certificate (gRPC verified its chain at the handshake)."""
+    auth = context.auth_context() or {}
+    pems = auth.get("x509_pem_cert") or []
+    if not pems:
+        raise BadIdentity("the connection carries no verified client certificate")
+    return _identity_of_pem(bytes(pems[0]))
+
+
+class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Authenticate, authorize and rate-limit every call before its handler runs."""
+
+    def __init__(
+        self,
+        hosted_courts: Iterable[str] = (),
+        limiter: RateLimiter | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hosted = frozenset(hosted_courts)
+        self.limiter = limiter
+        self.now = now
+        self.denied = 0
+        self.limited = 0
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: Any) -> Any:
+                token = await self._admit(method, context)
+                try:
+                    return await inner(request, context)
+                finally:
+                    _reset(token)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            inner_stream = handler.unary_stream
+
+            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
+                token = await self._admit(method, context)
+                try:
+                    async for item in inner_stream(request, context):
+                        yield item
+                finally:
+                    _reset(token)
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler  # client-streaming methods: we have none; left to the service
+
+    async def _admit(self, method: str, context: Any) -> Any:
+        try:
+            identity = identity_from_context(context)
+        except BadIdentity as exc:
+            self.denied += 1
+            log.warning("call_unauthenticated", method=method, reason=str(exc))
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise  # unreachable: abort raises
+        grant: Grant | None = None
+        if not is_open(method):
+            try:
+                grant = check_call(rule_for(method), identity, self.hosted)
+            except NotAllowed as exc:
+                self.denied += 1
+                log.warning("call_denied", method=method, caller=identity.label, reason=str(exc))
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
+        if self.limiter is not None and not is_open(method):
+            key = identity.court or identity.label
+            wait = self.limiter.take(key, self.now())
+            if wait > 0:
+                self.limited += 1
+                log.warning("call_rate_limited", method=method, caller=identity.label)
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"too many calls from {key}; retry in {wait:.2f} s",
+                )
+        return _CALLER.set((identity, grant))
