@@ -49,10 +49,9 @@ def init(
         folder, load_registry(courts_dir), hosts=host or [], days=days, force=force
     )
     total = len(list(folder.glob("*.pem")))
-    Console(highlight=False).print(
+    print(
         f"{folder}: {len(written)} certificates written, {total} in all "
-        f"(keys are mode 0600; keep {folder / 'ca.key'} private)",
-        markup=False,
+        f"(keys are mode 0600; keep {folder / 'ca.key'} private)"
     )
 
 
@@ -70,7 +69,7 @@ def issue(
         usage_error(f"no CA in {folder}: run `jiaodong certs init {folder}` first")
     who = parse_identity(identity)
     out = certs.issue(folder, certs.stem_for(who), who, hosts=host or [], days=days)
-    Console(highlight=False).print(f"wrote {out.cert} and {out.key}", markup=False)
+    print(f"wrote {out.cert} and {out.key}")
 
 
 @app.command("list")

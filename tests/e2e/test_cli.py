@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
+from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.layout import Layout, start_layout
+from jiaodong.security.certs import files_for
+from jiaodong.security.grpc_auth import sync_channel
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 
@@ -27,22 +30,26 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
         started.stop()
 
 
-def cli(layout: Layout, city: str, court: str, *args: str) -> subprocess.CompletedProcess[str]:
+def jiaodong(pki: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with the layout's certificates (JD_TLS_DIR), as a user's shell would."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jiaodong.cli",
-            "delegation",
-            *args,
-            "--node",
-            layout.nodes[city].address,
-            "--as-court",
-            court,
-        ],
+        [sys.executable, "-m", "jiaodong.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "JD_TLS_DIR": str(pki)},
+    )
+
+
+def cli(layout: Layout, city: str, court: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return jiaodong(
+        layout.pki,
+        "delegation",
+        *args,
+        "--node",
+        layout.nodes[city].address,
+        "--as-court",
+        court,
     )
 
 
@@ -150,7 +157,8 @@ def test_clerks_carry_a_delegation_from_qingdao_to_weihai(layout: Layout, tmp_pa
     assert "34052419800101001X" not in shown.stdout
 
     assert layout.coordinator is not None
-    with grpc.insecure_channel(layout.coordinator.address) as channel:
+    operator = files_for(layout.pki, Identity(Role.OPERATOR, REGION))
+    with sync_channel(layout.coordinator.address, operator) as channel:
         coord = (
             cgrpc.CoordinatorServiceStub(channel)
             .GetDelegation(capi.CoordinatorGetDelegationRequest(id=d["id"]))
@@ -190,24 +198,17 @@ def test_cli_reports_bad_input_clearly_and_writes_nothing(layout: Layout) -> Non
     assert listed.get("delegations", []) == []
 
 
-def test_cli_says_when_the_node_is_unreachable() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jiaodong.cli",
-            "delegation",
-            "list",
-            "--node",
-            "127.0.0.1:1",
-            "--as-court",
-            "370202",
-            "--timeout",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_cli_says_when_the_node_is_unreachable(layout: Layout) -> None:
+    run = jiaodong(
+        layout.pki,
+        "delegation",
+        "list",
+        "--node",
+        "127.0.0.1:1",
+        "--as-court",
+        "370202",
+        "--timeout",
+        "1",
     )
     assert run.returncode == 3
     assert "UNAVAILABLE" in run.stderr or "DEADLINE" in run.stderr
@@ -240,21 +241,7 @@ def test_sla_explain_and_recompute_through_the_cli(layout: Layout) -> None:
     wait_status(layout, "yantai", "370602", delegation_id, "STATUS_DELIVERED")
     assert layout.coordinator is not None
     coordinator = layout.coordinator.address
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jiaodong.cli",
-            "sla",
-            "explain",
-            delegation_id,
-            "--coordinator",
-            coordinator,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = jiaodong(layout.pki, "sla", "explain", delegation_id, "--coordinator", coordinator)
     assert run.returncode == 0, run.stderr
     for expected in (
         "acknowledge",
@@ -269,23 +256,56 @@ def test_sla_explain_and_recompute_through_the_cli(layout: Layout) -> None:
     shown = cli(layout, "yantai", "370602", "show", delegation_id)
     assert "time limits" in shown.stdout and "acknowledge" in shown.stdout
 
-    recompute = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jiaodong.cli",
-            "sla",
-            "recompute",
-            "--dry-run",
-            "--json",
-            "--coordinator",
-            coordinator,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    # A city command centre may explain its own city's delegations, not another's.
+    own = jiaodong(
+        layout.pki, "sla", "explain", delegation_id, "--coordinator", coordinator,
+        "--as", "operator:yantai",
+    )  # fmt: skip
+    assert own.returncode == 0, own.stderr
+    other = jiaodong(
+        layout.pki, "sla", "explain", delegation_id, "--coordinator", coordinator,
+        "--as", "operator:weifang",
+    )  # fmt: skip
+    assert other.returncode == 2 and "PERMISSION_DENIED" in other.stderr, other.stderr
+    recompute = jiaodong(
+        layout.pki, "sla", "recompute", "--dry-run", "--json", "--coordinator", coordinator
     )
     assert recompute.returncode == 0, recompute.stderr
     reply = json.loads(recompute.stdout)
     assert int(reply["open_clocks"]) >= 3
     assert reply.get("moved", []) == []  # nothing changed on disk: nothing moves
+
+
+def test_auditor_lists_reads_of_personal_data_and_a_court_may_not(layout: Layout) -> None:
+    created = cli_json(
+        layout, "qingdao", "370202", "create",
+        "--case-number", "(2026)鲁0202执91号", "--to-city", "yantai", "--district", "芝罘区",
+        "--task", "on-site-inspection", "--asset", "real-estate",
+        "--person", "钱七", "--resident-id", "34052419800101001X", "--actions", "现场勘验",
+    )  # fmt: skip
+    delegation_id = created["delegation"]["id"]
+    assert cli(layout, "qingdao", "370202", "show", delegation_id).returncode == 0
+    services = [a for svc in layout.services for a in ("--service", svc.address)]
+    run = jiaodong(layout.pki, "audit", "reads", "--delegation", delegation_id, "--json", *services)
+    assert run.returncode == 0, run.stderr
+    reads = [json.loads(line) for line in run.stdout.splitlines()]
+    assert {(r["reader"], r["rpc"], r["service"]) for r in reads} >= {
+        ("officer:370202", "CourtNodeService/GetDelegation", "node-qingdao")
+    }
+    assert "钱七" not in run.stdout
+    refused = jiaodong(
+        layout.pki, "audit", "reads", "--as", "officer:370202",
+        "--service", layout.nodes["qingdao"].address,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "PERMISSION_DENIED" in refused.stderr
+
+
+def test_certs_init_makes_a_ca_and_every_identity(tmp_path: Path) -> None:
+    run = jiaodong(tmp_path, "certs", "init", str(tmp_path / "pki"), "--host", "court.example")
+    assert run.returncode == 0, run.stderr
+    assert "107 certificates written" in run.stdout
+    assert (tmp_path / "pki" / "ca.key").stat().st_mode & 0o077 == 0
+    again = jiaodong(tmp_path, "certs", "init", str(tmp_path / "pki"))
+    assert "0 certificates written" in again.stdout
+    listed = jiaodong(tmp_path, "certs", "list", str(tmp_path / "pki"))
+    assert "officer:370202" in listed.stdout and "auditor:region" in listed.stdout

@@ -16,11 +16,15 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.security.certs import TlsFiles, files_for
+from jiaodong.security.grpc_auth import sync_channel
+
 pytestmark = pytest.mark.e2e
 
 
-def list_services(address: str) -> set[str]:
-    with grpc.insecure_channel(address) as channel:
+def list_services(address: str, tls: TlsFiles) -> set[str]:
+    with sync_channel(address, tls) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         replies = stub.ServerReflectionInfo(
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
@@ -68,25 +72,31 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
             "node-weihai",
             "node-rizhao",
         }, output
+        tls = files_for(tmp_path / "pki", Identity(Role.AUDITOR, REGION))
         for name, address in addresses.items():
-            with grpc.insecure_channel(address) as channel:
+            with sync_channel(address, tls) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=5
                 )
             assert reply.status == health_pb2.HealthCheckResponse.SERVING, name
-            services = list_services(address)
+            # Without a client certificate nothing answers, not even the health check.
+            with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError):
+                health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=2
+                )
+            services = list_services(address, tls)
             expected = (
                 "jiaodong.v1.CoordinatorService"
                 if name == "coordinator"
                 else "jiaodong.v1.CourtNodeService"
             )
-            assert {expected, "grpc.health.v1.Health"} <= services, services
+            assert {expected, "jiaodong.v1.AuditService", "grpc.health.v1.Health"} <= services
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, rest
         assert "stopped" in rest
         for address in addresses.values():
-            with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError):
+            with sync_channel(address, tls) as channel, pytest.raises(grpc.RpcError):
                 health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(), timeout=1
                 )

@@ -150,9 +150,24 @@ def test_party_is_a_person_or_an_organisation() -> None:
         cli.build_party(None, None, None, "91370200MA3C00000X", None)
 
 
-def test_calls_carry_the_court_as_metadata() -> None:
-    call = cli.NodeCall(node="127.0.0.1:50061", court="370202", json=False, timeout=10.0)
-    assert call.metadata == (("jd-court", "370202"),)
+def test_calls_present_the_courts_own_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jiaodong.registry_files import load_registry
+    from jiaodong.security.certs import identity_of, init_pki
+
+    init_pki(tmp_path / "pki", load_registry(None))
+    monkeypatch.setenv("JD_TLS_DIR", str(tmp_path / "pki"))
+    call = cli._call("127.0.0.1:50061", "370202", "clerk", False, 10.0)
+    assert identity_of(call.tls.cert.read_bytes()).label == "clerk:370202"
+    # A certificate for someone else is refused before any call is made.
+    monkeypatch.setenv("JD_TLS_CA", str(tmp_path / "pki" / "ca.pem"))
+    monkeypatch.setenv("JD_TLS_CERT", str(tmp_path / "pki" / "officer-370602.pem"))
+    monkeypatch.setenv("JD_TLS_KEY", str(tmp_path / "pki" / "officer-370602.key"))
+    with pytest.raises(typer.Exit):
+        cli._call("127.0.0.1:50061", "370202", "officer", False, 10.0)
+    with pytest.raises(typer.Exit):
+        cli._call("127.0.0.1:50061", "370202", "auditor", False, 10.0)
 
 
 # --- errors --------------------------------------------------------------------------------------

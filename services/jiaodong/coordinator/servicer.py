@@ -138,14 +138,14 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             request.court_id,
             guard=self._guard(),
         )
-        return api.RerouteResponse(delegation=d)
+        return api.RerouteResponse(delegation=masked(d))
 
     @handles_domain_errors
     async def Escalate(self, request: api.EscalateRequest, context: Ctx) -> api.EscalateResponse:
         d = await self.coordinator.steer(
             request.id, EventKind.ESCALATED, request.request_id, request.text, guard=self._guard()
         )
-        return api.EscalateResponse(delegation=d)
+        return api.EscalateResponse(delegation=masked(d))
 
     @handles_domain_errors
     async def ExplainSla(

@@ -47,15 +47,26 @@ class Grant:
     scope: Scope
 
 
+class Data(StrEnum):
+    """What a response carries of the debtor's personal data."""
+
+    FULL = "full, every read recorded"  # names, ID numbers, phones, addresses unmasked
+    MASKED = "masked"  # 张*, 3405**********001X, 138****8000; free text withheld
+    NONE = "none"
+
+
 @dataclass(frozen=True)
 class RpcRule:
     service: str
     method: str
     grants: tuple[Grant, ...]
-    # Returns unmasked names, ID numbers, phones or addresses: every such read is recorded.
-    reads_personal_data: bool = False
+    data: Data = Data.MASKED
     # Changes something (the auditor never gets these).
     writes: bool = False
+
+    @property
+    def reads_personal_data(self) -> bool:
+        return self.data is Data.FULL
 
     @property
     def full_name(self) -> str:
@@ -71,8 +82,8 @@ N, CO = NODE_SERVICE, COORDINATOR_SERVICE
 
 RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "CreateDelegation", _g(Scope.OWN_COURT, OF, C), writes=True),
-    RpcRule(N, "GetDelegation", _g(Scope.PARTY, OF, C), reads_personal_data=True),
-    RpcRule(N, "ListDelegations", _g(Scope.OWN_COURT, OF, C), reads_personal_data=True),
+    RpcRule(N, "GetDelegation", _g(Scope.PARTY, OF, C), data=Data.FULL),
+    RpcRule(N, "ListDelegations", _g(Scope.OWN_COURT, OF, C), data=Data.FULL),
     RpcRule(N, "WatchDelegations", _g(Scope.OWN_COURT, OF, C)),
     RpcRule(N, "Acknowledge", _g(Scope.ENTRUSTED, OF, C), writes=True),
     RpcRule(N, "Accept", _g(Scope.ENTRUSTED, OF), writes=True),
@@ -83,15 +94,15 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "Confirm", _g(Scope.REQUESTING, OF), writes=True),
     RpcRule(N, "Cancel", _g(Scope.REQUESTING, OF), writes=True),
     RpcRule(N, "Urge", _g(Scope.REQUESTING, OF, C), writes=True),
-    RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU)),
-    RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), True),
+    RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU), Data.NONE),
+    RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.FULL),
     RpcRule(CO, "ListDelegations", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),
     RpcRule(CO, "WatchBoard", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),
     RpcRule(CO, "Reroute", _g(Scope.CITY, OP), writes=True),
     RpcRule(CO, "Escalate", _g(Scope.CITY, OP), writes=True),
-    RpcRule(CO, "ExplainSla", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),
-    RpcRule(CO, "RecomputeSla", _g(Scope.REGION, OP), writes=True),
-    RpcRule(AUDIT_SERVICE, "ListDataReads", _g(Scope.REGION, AU)),
+    RpcRule(CO, "ExplainSla", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
+    RpcRule(CO, "RecomputeSla", _g(Scope.REGION, OP), Data.NONE, writes=True),
+    RpcRule(AUDIT_SERVICE, "ListDataReads", _g(Scope.REGION, AU), Data.NONE),
 )
 BY_NAME = {rule.full_name: rule for rule in RULES}
 
@@ -213,6 +224,5 @@ def render_markdown(rules: Iterable[RpcRule] = RULES) -> str:
             grants = [g for g in rule.grants if g.role is role]
             cells.append(SCOPE_WORDS[grants[0].scope] if grants else "—")
         service = rule.service.rsplit(".", 1)[-1]
-        pd = "recorded read" if rule.reads_personal_data else "masked or none"
-        lines.append(f"| {service}.{rule.method} | " + " | ".join(cells) + f" | {pd} |")
+        lines.append(f"| {service}.{rule.method} | " + " | ".join(cells) + f" | {rule.data} |")
     return "\n".join(lines) + "\n"

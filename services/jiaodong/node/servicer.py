@@ -40,7 +40,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         self, request: api.CreateDelegationRequest, context: Ctx
     ) -> api.CreateDelegationResponse:
         delegation, created = await self.node.create(acting_court(context), draft_from_pb(request))
-        return api.CreateDelegationResponse(delegation=delegation, created=created)
+        return api.CreateDelegationResponse(delegation=masked(delegation), created=created)
 
     @handles_domain_errors
     async def GetDelegation(
@@ -90,8 +90,10 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
                 out.event.CopyFrom(masked_event(change.event))
             yield out
 
+    # Steps and requests answer with the delegation masked: personal data leaves the node in full
+    # only through GetDelegation and ListDelegations, and every such read is recorded.
     async def _step(self, context: Ctx, delegation_id: str, step: Step) -> pb.Delegation:
-        return await self.node.act(acting_court(context), delegation_id, step)
+        return masked(await self.node.act(acting_court(context), delegation_id, step))
 
     @handles_domain_errors
     async def Acknowledge(
@@ -140,7 +142,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         if not request.id:
             raise InvalidInput.one("id", "is required")
         docs = tuple(document_from_pb(x) for x in getattr(request, "documents", ()))
-        return await self.node.request(
+        delegation = await self.node.request(
             acting_court(context),
             request.id,
             kind,
@@ -149,6 +151,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
             docs,
             text_required=text_required,
         )
+        return masked(delegation)
 
     @handles_domain_errors
     async def Supplement(
