@@ -101,6 +101,10 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
                     health_pb2.HealthCheckRequest(), timeout=1
                 )
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if proc.poll() is None:  # a failed assertion: stop the layout cleanly, not leave orphans
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -34,10 +34,14 @@ import nats
 from nats.js import api as jsapi
 
 from jiaodong.bus.embedded import EmbeddedNats, free_port
+from jiaodong.config import Settings
 from jiaodong.demo import VIRTUAL_START, make_plans
+from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Registry
 from jiaodong.layout import Service, spawn, wait_healthy
 from jiaodong.registry_files import load_registry
+from jiaodong.security.certs import TlsFiles, files_for, init_pki
+from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
@@ -283,6 +287,18 @@ class FaultLayout:
     def node_address(self, city: str) -> str:
         return self.address(self.node_name(city))
 
+    @property
+    def pki(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def health_tls(self) -> TlsFiles:
+        return files_for(self.pki, Identity(Role.AUDITOR, REGION))
+
+    def settings(self) -> Settings:
+        """Client settings for this layout (its certificates)."""
+        return Settings(data_dir=self.data_dir, tls_dir=self.pki)
+
     def db_path(self, service: str) -> Path:
         return self.data_dir / f"{service}.db"
 
@@ -311,6 +327,8 @@ class FaultLayout:
                 }
             )
             env.pop("JD_DATABASE_URL", None)
+            init_pki(self.pki, self.registry)
+            env["JD_TLS_DIR"] = str(self.pki)
             self.specs["coordinator"] = Spec(
                 "coordinator", ["coordinator"], free_port(), {**env, "JD_NATS_URL": self.nats_url}
             )
@@ -331,7 +349,9 @@ class FaultLayout:
                 )
             for spec in self.specs.values():
                 spec.service = spawn(spec.name, spec.args, spec.port, self.data_dir, spec.env)
-            wait_healthy([s.service for s in self.specs.values() if s.service], timeout=60)
+            wait_healthy(
+                [s.service for s in self.specs.values() if s.service], self.health_tls, timeout=60
+            )
         except BaseException:
             self.close()
             raise
@@ -422,7 +442,7 @@ class FaultLayout:
         spec = self.specs[name]
         assert spec.service is None, f"{name} is still running"
         spec.service = spawn(spec.name, spec.args, spec.port, self.data_dir, spec.env)
-        wait_healthy([spec.service], timeout=timeout)
+        wait_healthy([spec.service], self.health_tls, timeout=timeout)
         self.note(f"restarted {name}")
 
     # -- faults: the broker --------------------------------------------------------------------
@@ -563,11 +583,11 @@ class Traffic:
         self.registry = layout.registry
         self.rate = rate
         self.deadline = time.monotonic() + 600
-        self.channels = {
-            city: grpc.aio.insecure_channel(layout.node_address(city), options=CHANNEL_OPTIONS)
-            for city in layout.cities
+        self.pool = ChannelPool(layout.settings().tls_for, CHANNEL_OPTIONS)
+        self.stubs = {
+            c: self.pool.stub(ngrpc.CourtNodeServiceStub, layout.node_address(c))
+            for c in layout.cities
         }
-        self.stubs = {c: ngrpc.CourtNodeServiceStub(ch) for c, ch in self.channels.items()}
         self.requests: list[api.CreateDelegationRequest] = []
         self.walks: list[Walk] = []
         for plan in make_plans(self.registry, n, seed):
@@ -588,8 +608,7 @@ class Traffic:
         return self.walks[0].request_id.rsplit("-", 1)[0] + "-" if self.walks else ""
 
     async def close(self) -> None:
-        for ch in self.channels.values():
-            await ch.close()
+        await self.pool.close()
 
     def city_of(self, court: str) -> str:
         return self.registry.court(court).city
@@ -607,9 +626,7 @@ class Traffic:
         while True:
             left = self._left()
             try:
-                return await fn(
-                    request, metadata=[("jd-court", court)], timeout=min(CALL_TIMEOUT, left)
-                )
+                return await fn(request, metadata=act_as(court), timeout=min(CALL_TIMEOUT, left))
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in RETRYABLE:
                     raise

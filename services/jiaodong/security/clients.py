@@ -4,7 +4,7 @@ call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -26,14 +26,19 @@ def act_as(court: str) -> list[tuple[str, str]]:
 class ChannelPool:
     """Mutual-TLS channels, one per (address, identity), closed together."""
 
-    def __init__(self, tls_for: Callable[[Identity], TlsFiles]) -> None:
+    def __init__(
+        self,
+        tls_for: Callable[[Identity], TlsFiles],
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
         self.tls_for = tls_for
+        self.options = options
         self.channels: dict[tuple[str, Identity], grpc.aio.Channel] = {}
 
     def channel(self, address: str, identity: Identity) -> grpc.aio.Channel:
         key = (address, identity)
         if key not in self.channels:
-            self.channels[key] = aio_channel(address, self.tls_for(identity))
+            self.channels[key] = aio_channel(address, self.tls_for(identity), self.options)
         return self.channels[key]
 
     def stub(

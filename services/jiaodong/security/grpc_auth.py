@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -63,8 +63,10 @@ def channel_credentials(files: TlsFiles) -> grpc.ChannelCredentials:
     )
 
 
-def aio_channel(address: str, files: TlsFiles) -> grpc.aio.Channel:
-    return grpc.aio.secure_channel(address, channel_credentials(files))
+def aio_channel(
+    address: str, files: TlsFiles, options: Sequence[tuple[str, Any]] = ()
+) -> grpc.aio.Channel:
+    return grpc.aio.secure_channel(address, channel_credentials(files), options=list(options))
 
 
 def sync_channel(address: str, files: TlsFiles) -> grpc.Channel:
