@@ -83,3 +83,39 @@ def list_(folder: Folder) -> None:
     for row in certs.describe(folder):
         table.add_row(*row)
     Console(highlight=False).print(table)
+
+
+@app.command("nats-config")
+def nats_config(
+    folder: Folder,
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write (mode 0600).")],
+    store_dir: Annotated[
+        Path, typer.Option("--store-dir", help="JetStream storage folder.")
+    ] = Path("/var/lib/nats/jetstream"),
+    listen: Annotated[str, typer.Option(help="Client listen host.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Client port.")] = 4222,
+    server_name: Annotated[
+        str | None, typer.Option(help="server_name (required in a cluster).")
+    ] = None,
+    courts_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="JD_COURTS_DIR", help="Court registry folder (default: packaged)."),
+    ] = None,
+) -> None:
+    """Generate the nats-server configuration: TLS with client certificates from DIR's CA, one
+    user per service mapped from its certificate, least-privilege subject permissions."""
+    from jiaodong.security.nats_config import render_server_config, write_server_config
+
+    try:
+        text = render_server_config(
+            load_registry(courts_dir),
+            folder,
+            store_dir=store_dir,
+            host=listen,
+            port=port,
+            server_name=server_name,
+        )
+    except FileNotFoundError as exc:
+        usage_error(str(exc))
+    write_server_config(out, text)
+    print(f"wrote {out}; check it with `nats-server -t -c {out}`")
