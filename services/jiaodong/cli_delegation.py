@@ -239,6 +239,28 @@ def documents_from_paths(paths: Sequence[Path] | None) -> list[d_pb.Document]:
     return [document_from_path(path) for path in paths or ()]
 
 
+def _pieces(path: Path, evidence: d_pb.Document) -> Iterator[node_pb.UploadDocumentRequest]:
+    with path.open("rb") as file:
+        first = True
+        while data := file.read(1 << 20):
+            yield node_pb.UploadDocumentRequest(
+                sha256=evidence.sha256 if first else "",
+                size_bytes=evidence.size_bytes if first else 0,
+                data=data,
+            )
+            first = False
+
+
+def upload_documents(
+    stub: node_grpc.CourtNodeServiceStub, call: NodeCall, paths: Sequence[Path] | None
+) -> None:
+    """Send each file's content to the node (UploadDocument) before the step that attaches it;
+    the node checks the declared SHA-256 and size, and the other party checks them again."""
+    for path in paths or ():
+        evidence = document_from_path(path)
+        stub.UploadDocument(_pieces(path, evidence), timeout=max(call.timeout, 60.0))
+
+
 def build_target(to_court: str | None, to_city: str | None, district: str | None) -> d_pb.Target:
     """A court, or a city plus district for the coordinator to resolve; never both."""
     if to_court and (to_city or district):
@@ -704,7 +726,7 @@ DocumentsOption = Annotated[
         exists=True,
         dir_okay=False,
         readable=True,
-        help="Attach a file's evidence (name, media type, size, SHA-256); repeatable.",
+        help="Attach a file: its content is uploaded to the node, then it travels; repeatable.",
     ),
 ]
 RequestIdOption = Annotated[
@@ -802,6 +824,7 @@ def create(
     if debtor is not None:
         request.debtor.CopyFrom(debtor)
     with court_node(call) as stub:
+        upload_documents(stub, call, document)
         response = stub.CreateDelegation(request, timeout=call.timeout)
     verb = "created" if response.created else "already created"
     _report(call, verb, response, response.delegation, request.request_id)
@@ -829,6 +852,34 @@ def show(
         print_json(response)
     else:
         render_delegation(_console(), response.delegation)
+
+
+@app.command("document")
+def document_(
+    delegation_id: IdArgument,
+    sha256: Annotated[str, typer.Argument(metavar="SHA256", help="The document's SHA-256.")],
+    out: Annotated[Path, typer.Option("--out", metavar="PATH", help="Where to save it.")],
+    as_court: CourtOption,
+    node: NodeOption = DEFAULT_NODE,
+    role: RoleOption = "officer",
+    timeout: TimeoutOption = 60.0,
+) -> None:
+    """Save the content of one of a delegation's documents, checked against its SHA-256."""
+    call = _call(node, as_court, role, False, timeout)
+    digest = hashlib.sha256()
+    size = 0
+    part = out.with_name(out.name + ".part")
+    with court_node(call) as stub, part.open("wb") as file:
+        request = node_pb.GetDocumentRequest(delegation_id=delegation_id, sha256=sha256)
+        for piece in stub.GetDocument(request, timeout=call.timeout):
+            file.write(piece.data)
+            digest.update(piece.data)
+            size += len(piece.data)
+    if digest.hexdigest() != sha256:
+        part.unlink(missing_ok=True)
+        usage_error(f"the content received does not match SHA-256 {sha256}; nothing saved")
+    part.replace(out)
+    print(f"saved {out} ({size} bytes, SHA-256 checked)")
 
 
 @app.command("list")
@@ -954,6 +1005,7 @@ def supplement(
         documents=documents_from_paths(document),
     )
     with court_node(call) as stub:
+        upload_documents(stub, call, document)
         response = stub.Supplement(request, timeout=call.timeout)
     _report(call, "supplemented", response, response.delegation, request.request_id)
 
@@ -975,6 +1027,7 @@ def progress(
         id=delegation_id, text=text, documents=documents_from_paths(document)
     )
     with court_node(call) as stub:
+        upload_documents(stub, call, document)
         response = stub.ReportProgress(request, timeout=call.timeout)
     _report(call, "progress reported on", response, response.delegation)
 
@@ -1002,6 +1055,7 @@ def complete(
         documents=documents_from_paths(document),
     )
     with court_node(call) as stub:
+        upload_documents(stub, call, document)
         response = stub.Complete(request, timeout=call.timeout)
     _report(call, "completed", response, response.delegation)
 

@@ -140,6 +140,19 @@ def test_clerks_carry_a_delegation_from_qingdao_to_weihai(layout: Layout, tmp_pa
     assert again["delegation"]["id"] == d["id"] and not again.get("created", False)
 
     wait_status(layout, "weihai", "371082", d["id"], "STATUS_DELIVERED")
+    # The receipt's content travelled too: the entrusted court saves it, SHA-256 checked.
+    sha = d["documents"][0]["sha256"]
+    saved = receipt.with_name("at-weihai.pdf")
+    import time
+
+    deadline = time.monotonic() + 20
+    while True:
+        fetched = cli(layout, "weihai", "371082", "document", d["id"], sha, "--out", str(saved))
+        if fetched.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert fetched.returncode == 0, fetched.stderr
+    assert saved.read_bytes() == receipt.read_bytes()
     for step in (
         ["acknowledge", d["id"]],
         ["accept", d["id"]],

@@ -30,6 +30,9 @@ def create_request(**overrides: object) -> api.CreateDelegationRequest:
         field = getattr(request, key)
         if hasattr(field, "CopyFrom"):
             field.CopyFrom(value)
+        elif hasattr(field, "extend"):
+            del field[:]
+            field.extend(value)  # type: ignore[arg-type]
         else:
             setattr(request, key, value)
     return request

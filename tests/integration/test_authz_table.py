@@ -9,6 +9,7 @@ not, and a refused call must change nothing.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from jiaodong.config import Settings
 from jiaodong.domain.authz import RULES, render_markdown
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.security.clients import ChannelPool
-from jiaodong.store.tables import DataReadRow, EventRow, RequestRow
+from jiaodong.store.tables import DataReadRow, DocumentBlobRow, EventRow, RequestRow
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
 from jiaodong.v1 import coordinator_service_pb2 as capi
@@ -56,6 +57,13 @@ CALLERS: dict[str, Identity] = {
     "the coordinator's certificate": Identity(Role.COORDINATOR, REGION),
 }
 ROLE_COLUMNS = ("officer", "clerk", "operator", "auditor")
+LETTER = b"%PDF-1.7 entrustment letter"
+LETTER_DOC = pb.Document(
+    name="委托执行函.pdf",
+    media_type="application/pdf",
+    size_bytes=len(LETTER),
+    sha256=hashlib.sha256(LETTER).hexdigest(),
+)
 
 # The status each RPC needs (as the caller's side sees it) to succeed when allowed.
 NEEDS: dict[str, int] = {
@@ -139,7 +147,7 @@ def test_docs_show_exactly_the_enforced_table() -> None:
         "docs/security.md must contain the table rendered by jiaodong.domain.authz.render_markdown"
     )
     documented = documented_table()
-    assert len(documented) == len(RULES) == 22
+    assert len(documented) == len(RULES) == 24
 
 
 @dataclass
@@ -163,14 +171,21 @@ class Walk:
             return 0
         return got.delegation.status
 
+    async def letter_at_yantai(self, delegation_id: str) -> str:
+        stub = self.node("yantai", Identity(Role.CLERK, YT))
+        got = await stub.GetDelegation(api.GetDelegationRequest(id=delegation_id))
+        return next((x.state for x in got.delegation.document_states), "")
+
     async def prepare(self, status: int) -> str:
         """A fresh delegation QD -> YT in ``status``, seen so by both nodes and the coordinator."""
         qd = self.node("qingdao", CALLERS["requesting officer"])
         yt = self.node("yantai", CALLERS["entrusted officer"])
-        d = (await qd.CreateDelegation(create_request())).delegation
+        await qd.UploadDocument(iter([api.UploadDocumentRequest(data=LETTER)]))
+        d = (await qd.CreateDelegation(create_request(documents=[LETTER_DOC]))).delegation
         await eventually(
             lambda: self.status_at("yantai", YT, d.id), lambda s: s == pb.STATUS_DELIVERED
         )
+        await eventually(lambda: self.letter_at_yantai(d.id), lambda s: s == "verified")
         for step in STEPS_TO[status]:
             if step == "ack":
                 await yt.Acknowledge(api.AcknowledgeRequest(id=d.id))
@@ -191,10 +206,12 @@ class Walk:
         return d.id
 
     def footprint(self, delegation_id: str) -> tuple[int, ...]:
-        """Events and requests of one delegation in every database."""
+        """Events and requests of one delegation, and all document contents, in every database."""
         out = []
         for svc in [self.region.coordinator, *self.region.nodes.values()]:
             with Session(svc.db.engine) as session:
+                blobs = select(func.count()).select_from(DocumentBlobRow)
+                out.append(int(session.exec(blobs).one()))
                 for table in (EventRow, RequestRow):
                     query = select(func.count()).select_from(table)
                     query = query.where(table.delegation_id == delegation_id)  # type: ignore[attr-defined]
@@ -232,6 +249,12 @@ class Walk:
             "ExplainSla": lambda: capi.ExplainSlaRequest(id=delegation_id),
             "RecomputeSla": lambda: capi.RecomputeSlaRequest(dry_run=True),
             "ListDataReads": lambda: audit_api.ListDataReadsRequest(),
+            "UploadDocument": lambda: iter(
+                [api.UploadDocumentRequest(data=f"upload by {who.label}".encode())]
+            ),
+            "GetDocument": lambda: api.GetDocumentRequest(
+                delegation_id=delegation_id, sha256=LETTER_DOC.sha256
+            ),
         }[method]()
 
     def call(self, service: str, method: str, who: Identity, request: Any) -> Any:
@@ -297,8 +320,12 @@ async def test_every_rpc_with_every_identity(walk: Walk) -> None:
     for rule in RULES:
         service = rule.service.rsplit(".", 1)[-1]
         cells = documented[f"{service}.{rule.method}"]
-        streaming = rule.method in ("WatchDelegations", "WatchBoard")
-        writes = rule.writes and rule.method not in ("CreateDelegation", "RecomputeSla")
+        streaming = rule.method in ("WatchDelegations", "WatchBoard", "GetDocument")
+        writes = rule.writes and rule.method not in (
+            "CreateDelegation",
+            "RecomputeSla",
+            "UploadDocument",
+        )
         # Refused callers first, all on one prepared delegation that must not change.
         target = await walk.prepare(NEEDS[rule.method]) if writes else shared
         allowed: list[str] = []

@@ -20,6 +20,7 @@ class Kind(StrEnum):
     RECEIPT = "receipt"
     DIGEST = "digest"
     WANT = "want"
+    DOC = "doc"
 
 
 @dataclass(frozen=True)

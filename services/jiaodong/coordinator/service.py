@@ -51,8 +51,10 @@ from jiaodong.domain.routing import Target, route
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.paging import page_offset, page_size, page_token
 from jiaodong.sla_view import asset_key, sla_goals_pb
+from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
+from jiaodong.store.documents import report_arrival
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, RequestRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
@@ -129,6 +131,8 @@ class Coordinator:
         for court in dict.fromkeys((row.requesting_court, row.entrusted_court, also)):
             if court and court != skip:
                 self._send(session, court, Kind.SYNC, bus_pb2.Envelope(sync=sync))
+        if history and history[-1].kind in (EventKind.ROUTED, EventKind.REROUTED):
+            self._forward_requesting_documents(session, row)
 
     # -- the bus -------------------------------------------------------------------------------
 
@@ -152,10 +156,55 @@ class Coordinator:
                 return self._on_receipt(session, sender, envelope.receipt)
             if body == "digest":
                 return self._on_digest(session, sender, envelope.digest)
+            if body == "chunk":
+                return self._on_chunk(session, subject, sender, envelope)
             raise Permanent(f"unknown envelope body {body}")
 
         outcome = await self.db.run(work)
         self._after_commit(outcome)
+
+    # -- documents -----------------------------------------------------------------------------
+
+    def _on_chunk(
+        self, session: Session, subject: str, sender: str, envelope: bus_pb2.Envelope
+    ) -> Outcome | None:
+        """A piece of a document a party attached: stored; once whole and matching its declared
+        SHA-256 and size, forwarded to the other party; a mismatch is parked and reported."""
+        chunk = envelope.chunk
+        row = ledger.get_row(session, chunk.delegation_id)
+        if row is None:  # its sync travels first; retried, then parked if it never comes
+            raise LookupError(f"document piece for unknown delegation {chunk.delegation_id}")
+        if sender not in (row.requesting_court, row.entrusted_court) or (
+            chunk.from_court != sender
+        ):
+            raise Permanent(f"court {sender} is no party to {row.id} or not the one attaching")
+        try:
+            arrival = docstore.receive(session, chunk, self.clock.now())
+        except docstore.BadChunk as exc:
+            raise Permanent(f"bad document piece: {exc}") from None
+        docstore.use(session, row.id, chunk.sha256, sender)
+        report_arrival(session, subject, envelope, arrival, self.clock.now())
+        if arrival.verdict == docstore.VERIFIED:
+            other = row.entrusted_court if sender == row.requesting_court else row.requesting_court
+            if other:
+                self._forward_document(session, row.id, chunk.sha256, sender, other)
+        return None
+
+    def _forward_document(
+        self, session: Session, delegation_id: str, sha256: str, from_court: str, to: str
+    ) -> None:
+        for piece in docstore.chunks_of(session, delegation_id, sha256, from_court):
+            self._send(session, to, Kind.DOC, bus_pb2.Envelope(chunk=piece))
+
+    def _forward_requesting_documents(self, session: Session, row: DelegationRow) -> None:
+        """A newly chosen entrusted court gets what the requesting court attached so far."""
+        if not row.entrusted_court:
+            return
+        for used in docstore.uses(session, row.id):
+            if used.from_court == row.requesting_court:
+                self._forward_document(
+                    session, row.id, used.sha256, used.from_court, row.entrusted_court
+                )
 
     def _on_sync(
         self, session: Session, sender: str, sync: bus_pb2.DelegationSync
@@ -453,6 +502,7 @@ class Coordinator:
             out = ledger.full_pb(session, row)
             clocks = self.sla.clocks(row, ledger.history(session, row.id))
             out.sla.extend(sla_goals_pb(clocks, now, self.sla.calendar))
+            out.document_states.extend(docstore.states(session, out))
             return out
 
         return await self.db.run(work)

@@ -94,6 +94,8 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "Confirm", _g(Scope.REQUESTING, OF), writes=True),
     RpcRule(N, "Cancel", _g(Scope.REQUESTING, OF), writes=True),
     RpcRule(N, "Urge", _g(Scope.REQUESTING, OF, C), writes=True),
+    RpcRule(N, "UploadDocument", _g(Scope.OWN_COURT, OF, C), Data.NONE, writes=True),
+    RpcRule(N, "GetDocument", _g(Scope.PARTY, OF, C), data=Data.FULL),
     RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU), Data.NONE),
     RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.FULL),
     RpcRule(CO, "ListDelegations", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),

@@ -63,8 +63,10 @@ from jiaodong.domain.sla import fold as sla_fold
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.paging import page_offset, page_size, page_token
 from jiaodong.sla_view import goals_for, sla_goals_pb
+from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
+from jiaodong.store.documents import documents_named, report_arrival
 from jiaodong.store.tables import DelegationRow, RequestRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
@@ -178,6 +180,55 @@ class CourtNode:
 
     # -- requesting court ----------------------------------------------------------------------
 
+    # -- documents -----------------------------------------------------------------------------
+
+    async def upload(self, court: str, data: bytes) -> tuple[str, int, bool]:
+        """Store a document's content for a later attachment; (sha256, size, already held)."""
+        self.hosted(court)
+        now = self.clock.now()
+        sha, existed = await self.db.run(lambda s: docstore.store_upload(s, data, now))
+        log.info("document_uploaded", court=court, sha256=sha, size=len(data), existed=existed)
+        return sha, len(data), existed
+
+    def _require_uploaded(self, session: Session, field: str, docs: Sequence[Document]) -> None:
+        for i, doc in enumerate(docs):
+            docstore.require_verified(session, doc.sha256, doc.size_bytes, f"{field}[{i}]")
+
+    def _send_documents(
+        self, session: Session, delegation_id: str, court: str, docs: Sequence[Document]
+    ) -> None:
+        """Queue the content of attached documents to the coordinator, after the step itself
+        (the outbox keeps order), in pieces of at most 1 MiB under stable message ids."""
+        now = self.clock.now()
+        for doc in docs:
+            if not docstore.use(session, delegation_id, doc.sha256, court):
+                continue  # attached to this delegation before: its content has travelled
+            for chunk in docstore.chunks_of(session, delegation_id, doc.sha256, court):
+                ledger.enqueue(
+                    session,
+                    to_coordinator(court, Kind.DOC),
+                    bus_pb2.Envelope(
+                        message_id=ledger.stable_id(
+                            "doc", delegation_id, doc.sha256, str(chunk.index)
+                        ),
+                        court_id=court,
+                        chunk=chunk,
+                    ),
+                    now,
+                )
+
+    async def read_document(self, court: str, delegation_id: str, sha256: str) -> list[bytes]:
+        """A document of a delegation the court sent or received, if held here and verified."""
+        self.hosted(court)
+
+        def work(session: Session) -> list[bytes]:
+            row = self._row_for(session, court, delegation_id)
+            if sha256 not in documents_named(session, row.id):
+                raise NotFound(f"delegation {row.id} has no document {sha256[:12]}…")
+            return docstore.read(session, sha256)
+
+        return await self.db.run(work)
+
     async def create(self, court: str, draft: Draft) -> tuple[pb.Delegation, bool]:
         """Validate and store a new delegation, or return the one this request_id made before."""
         self.hosted(court)
@@ -198,6 +249,7 @@ class CourtNode:
                         f"{court} for a different delegation ({existing.id})"
                     )
                 return Outcome(ledger.full_pb(session, existing)), False
+            self._require_uploaded(session, "documents", checked.draft.documents)
             delegation_id = ledger.new_id()
             content = content_pb(delegation_id, court, checked.draft)
             first = replace(self._event(EventKind.CREATED, Side.REQUESTING, court), seq=1)
@@ -211,6 +263,7 @@ class CourtNode:
                 warnings=checked.warnings,
             )
             self._publish_sync(session, row, court)
+            self._send_documents(session, row.id, court, checked.draft.documents)
             return Outcome(ledger.full_pb(session, row), [self._change(session, row, first)]), True
 
         outcome, created = await self.db.run(work)
@@ -259,6 +312,7 @@ class CourtNode:
                 return Outcome(ledger.full_pb(session, row))
             state = state_from_row(row)
             check_allowed(state, kind, Side.REQUESTING)
+            self._require_uploaded(session, "documents", documents)
             session.add(
                 RequestRow(
                     delegation_id=row.id,
@@ -296,6 +350,7 @@ class CourtNode:
                 ),
                 self.clock.now(),
             )
+            self._send_documents(session, row.id, court, documents)
             session.flush()
             return Outcome(ledger.full_pb(session, row), [self._change(session, row, None)])
 
@@ -333,6 +388,7 @@ class CourtNode:
                     f"{step.kind.value.lower()} delegation {row.id}"
                 )
             state = state_from_row(row)
+            self._require_uploaded(session, "documents", step.documents)
             event = ledger.seal_next(
                 state,
                 self._event(
@@ -347,6 +403,7 @@ class CourtNode:
             )
             ledger.append(session, self.registry, row, event)
             self._publish_sync(session, row, court)
+            self._send_documents(session, row.id, court, step.documents)
             return Outcome(ledger.full_pb(session, row), [self._change(session, row, event)])
 
         outcome = await self.db.run(work)
@@ -368,6 +425,7 @@ class CourtNode:
                 history = ledger.history(session, row.id)
                 clocks = sla_fold(history, goals_for(policy, row), calendar)
                 out.sla.extend(sla_goals_pb(clocks, now, calendar))
+            out.document_states.extend(docstore.states(session, out))
             return out
 
         return await self.db.run(work)
@@ -429,10 +487,38 @@ class CourtNode:
                 return self._on_refused(session, envelope.refused)
             if body == "want":
                 return self._on_want(session, envelope.court_id, envelope.want)
+            if body == "chunk":
+                return self._on_chunk(session, subject, envelope)
             raise Permanent(f"unknown envelope body {body}")
 
         outcome = await self.db.run(work)
         self._after_commit(outcome)
+
+    def _on_chunk(
+        self, session: Session, subject: str, envelope: bus_pb2.Envelope
+    ) -> Outcome | None:
+        """A piece of a document the other party attached: stored; the whole is checked against
+        the SHA-256 and size the delegation's history declares, and a mismatch is refused (parked,
+        on the record) and reported."""
+        chunk = envelope.chunk
+        row = session.get(DelegationRow, chunk.delegation_id)
+        if row is None:  # the sync travels first; retried, then parked if it never comes
+            raise LookupError(f"document piece for unknown delegation {chunk.delegation_id}")
+        if envelope.court_id not in (row.requesting_court, row.entrusted_court):
+            raise Permanent(f"court {envelope.court_id} is no party to {row.id}")
+        declared = documents_named(session, row.id)
+        if declared.get(chunk.sha256) != chunk.size_bytes:
+            raise Permanent(
+                f"document {chunk.sha256[:12]}… ({chunk.size_bytes} bytes) is not one the "
+                f"history of {row.id} declares"
+            )
+        try:
+            arrival = docstore.receive(session, chunk, self.clock.now())
+        except docstore.BadChunk as exc:
+            raise Permanent(f"bad document piece: {exc}") from None
+        docstore.use(session, row.id, chunk.sha256, chunk.from_court)
+        report_arrival(session, subject, envelope, arrival, self.clock.now())
+        return None
 
     def _on_sync(self, session: Session, sync: bus_pb2.DelegationSync) -> Outcome:
         merge = ledger.merge_sync(session, self.registry, sync, sender=None)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import grpc
 
 from jiaodong.convert import document_from_pb, draft_from_pb, optional_enum, status_from_pb
+from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
 from jiaodong.domain.errors import InvalidInput, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
@@ -174,3 +176,40 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     @handles_domain_errors
     async def Urge(self, request: api.UrgeRequest, context: Ctx) -> api.UrgeResponse:
         return api.UrgeResponse(delegation=await self._request(context, request, EventKind.URGED))
+
+    @handles_domain_errors
+    async def UploadDocument(
+        self, request_iterator: AsyncIterator[api.UploadDocumentRequest], context: Ctx
+    ) -> api.UploadDocumentResponse:
+        court = acting_court(context)
+        parts: list[bytes] = []
+        size = 0
+        declared_sha, declared_size = "", 0
+        async for piece in request_iterator:
+            declared_sha = declared_sha or piece.sha256
+            declared_size = declared_size or piece.size_bytes
+            size += len(piece.data)
+            if size > MAX_DOCUMENT_BYTES:
+                raise InvalidInput.one("data", f"a document is at most {MAX_DOCUMENT_BYTES} bytes")
+            parts.append(piece.data)
+        if size == 0:
+            raise InvalidInput.one("data", "is empty: send the document's bytes")
+        data = b"".join(parts)
+        if declared_size and declared_size != size:
+            raise InvalidInput.one("size_bytes", f"declared {declared_size}, received {size}")
+        if declared_sha and declared_sha != hashlib.sha256(data).hexdigest():
+            raise InvalidInput.one("sha256", "does not match the bytes received")
+        sha, stored, existed = await self.node.upload(court, data)
+        return api.UploadDocumentResponse(sha256=sha, size_bytes=stored, existed=existed)
+
+    @streams_domain_errors
+    async def GetDocument(
+        self, request: api.GetDocumentRequest, context: Ctx
+    ) -> AsyncIterator[api.GetDocumentResponse]:
+        court = acting_court(context)
+        if not request.delegation_id or not SHA256.fullmatch(request.sha256):
+            raise InvalidInput.one("sha256", "give the delegation id and a 64-hex SHA-256")
+        pieces = await self.node.read_document(court, request.delegation_id, request.sha256)
+        await self._record(context, "CourtNodeService/GetDocument", [request.delegation_id])
+        for piece in pieces:
+            yield api.GetDocumentResponse(data=piece)

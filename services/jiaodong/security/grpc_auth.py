@@ -140,7 +140,27 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
-        return handler  # client-streaming methods: we have none; left to the service
+        if handler.stream_unary is not None:
+            inner_upload = handler.stream_unary
+
+            async def upload(request_iterator: Any, context: Any) -> Any:
+                token = await self._admit(method, context)
+                try:
+                    return await inner_upload(request_iterator, context)
+                finally:
+                    _reset(token)
+
+            return grpc.stream_unary_rpc_method_handler(
+                upload,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+
+        # Bidirectional streams: none in our services. Refuse rather than let one pass unchecked.
+        async def refuse(request_iterator: Any, context: Any) -> Any:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is not offered")
+
+        return grpc.stream_stream_rpc_method_handler(refuse)
 
     async def _admit(self, method: str, context: Any) -> Any:
         try:

@@ -42,6 +42,7 @@ CREATED_BY: tuple[tuple[str, frozenset[str]], ...] = (
     ),
     ("0002", frozenset({"sla_clock"})),
     ("0003", frozenset({"data_read"})),
+    ("0004", frozenset({"document_blob", "document_chunk", "document_use"})),
 )
 
 # pg_advisory_xact_lock key: b"jiaodong" as a big-endian int64.

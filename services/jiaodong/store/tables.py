@@ -166,3 +166,39 @@ class DataReadRow(SQLModel, table=True):
     reader: str = Field(max_length=60)
     delegation_id: str = Field(max_length=40)
     rpc: str = Field(max_length=80)
+
+
+class DocumentBlobRow(SQLModel, table=True):
+    """A document's content held here: uploaded by a local court (verified at upload) or arriving
+    in pieces from the bus (``receiving`` until every piece is in, then ``verified`` or
+    ``rejected`` by the SHA-256 and size check)."""
+
+    __tablename__ = "document_blob"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size_bytes: int
+    chunk_count: int
+    state: str = Field(max_length=10)
+    reason: str = ""
+    updated_at: datetime
+
+
+class DocumentChunkRow(SQLModel, table=True):
+    """One piece (at most 1 MiB) of a document's content."""
+
+    __tablename__ = "document_chunk"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    idx: int = Field(primary_key=True)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class DocumentUseRow(SQLModel, table=True):
+    """Which delegation a document belongs to and which court attached it (for forwarding and
+    for checking who may read it)."""
+
+    __tablename__ = "document_use"
+
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    sha256: str = Field(primary_key=True, max_length=64)
+    from_court: str = Field(max_length=6)
