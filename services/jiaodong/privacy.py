@@ -51,22 +51,35 @@ def masked(delegation: pb.Delegation) -> pb.Delegation:
     masked or withheld: what boards, change streams and reports show."""
     out = pb.Delegation()
     out.CopyFrom(delegation)
-    debtor = out.debtor
-    if debtor.HasField("person"):
-        debtor.person.name = mask_name(debtor.person.name)
-        debtor.person.resident_id = mask_resident_id(debtor.person.resident_id)
-    if debtor.HasField("organisation"):
-        debtor.organisation.name = mask_name(debtor.organisation.name)
-        code = debtor.organisation.social_credit_code
-        debtor.organisation.social_credit_code = mask_resident_id(code)
-    debtor.phone = mask_phone(debtor.phone) if debtor.phone else ""
-    out.place.address = mask_address(out.place.address)
-    out.plate = mask_plate(out.plate) if out.plate else ""
+    hidden: dict[str, str] = {}  # full value -> its mask, also applied to warnings
+    if out.HasField("debtor"):
+        debtor = out.debtor
+        if debtor.HasField("person"):
+            person = debtor.person
+            hidden[person.name] = person.name = mask_name(person.name)
+            hidden[person.resident_id] = mask_resident_id(person.resident_id)
+            person.resident_id = hidden[person.resident_id]
+        if debtor.HasField("organisation"):
+            org = debtor.organisation
+            hidden[org.name] = org.name = mask_name(org.name)
+            code = org.social_credit_code
+            hidden[code] = org.social_credit_code = mask_resident_id(code)
+        if debtor.phone:
+            hidden[debtor.phone] = debtor.phone = mask_phone(debtor.phone)
+    if out.HasField("place") and out.place.address:
+        hidden[out.place.address] = out.place.address = mask_address(out.place.address)
+    if out.plate:
+        hidden[out.plate] = out.plate = mask_plate(out.plate)
     if out.requested_actions:
         out.requested_actions = WITHHELD
     _mask_documents(out.documents)
     for event in out.history:
         mask_event_in_place(event)
+    originals = sorted((k for k in hidden if k), key=len, reverse=True)
+    for i, warning in enumerate(out.warnings):
+        for value in originals:
+            warning = warning.replace(value, hidden[value])
+        out.warnings[i] = warning
     return out
 
 

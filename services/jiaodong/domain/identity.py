@@ -33,8 +33,8 @@ class Role(StrEnum):
 
 
 COURT_ROLES = frozenset({Role.OFFICER, Role.CLERK})
-_SCOPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-_COURT = re.compile(r"^\d{6}$")
+_SCOPE = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+_COURT = re.compile(r"[0-9]{6}")
 
 
 class BadIdentity(ValueError):
@@ -47,9 +47,9 @@ class Identity:
     scope: str
 
     def __post_init__(self) -> None:
-        if self.role in COURT_ROLES and not _COURT.match(self.scope):
+        if self.role in COURT_ROLES and not _COURT.fullmatch(self.scope):
             raise BadIdentity(f"{self.role} identity needs a 6-digit court id, not {self.scope!r}")
-        if not _SCOPE.match(self.scope):
+        if not _SCOPE.fullmatch(self.scope):
             raise BadIdentity(f"bad identity scope {self.scope!r}")
         if self.role in (Role.AUDITOR, Role.COORDINATOR) and self.scope != REGION:
             raise BadIdentity(f"{self.role} identity has scope {REGION!r}, not {self.scope!r}")
