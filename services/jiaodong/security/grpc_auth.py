@@ -156,11 +156,27 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
 
-        # Bidirectional streams: none in our services. Refuse rather than let one pass unchecked.
-        async def refuse(request_iterator: Any, context: Any) -> Any:
-            await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{method} is not offered")
+        # Bidirectional streams: only server reflection (open to every valid certificate). Any
+        # other is refused rather than let through unchecked.
+        inner_bidi = handler.stream_stream
 
-        return grpc.stream_stream_rpc_method_handler(refuse)
+        async def bidi(request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+            token = await self._admit(method, context)
+            try:
+                if not is_open(method):
+                    await context.abort(
+                        grpc.StatusCode.PERMISSION_DENIED, f"{method} is not offered"
+                    )
+                async for item in inner_bidi(request_iterator, context):
+                    yield item
+            finally:
+                _reset(token)
+
+        return grpc.stream_stream_rpc_method_handler(
+            bidi,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     async def _admit(self, method: str, context: Any) -> Any:
         try:
