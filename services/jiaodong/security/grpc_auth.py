@@ -109,74 +109,44 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method = details.method
-        if handler.unary_unary is not None:
-            inner = handler.unary_unary
+        # One guard per call shape; the request argument is a message or an iterator of them.
+        shapes = (
+            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._guard_call),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._guard_call),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._guard_stream),
+            # Bidirectional streams: only server reflection (open to every valid certificate).
+            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._guard_stream),
+        )
+        for attribute, make, guard in shapes:
+            inner = getattr(handler, attribute)
+            if inner is not None:
+                return make(
+                    guard(method, inner),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer,
+                )
+        return None
 
-            async def unary(request: Any, context: Any) -> Any:
-                token = await self._admit(method, context)
-                try:
-                    return await inner(request, context)
-                finally:
-                    _reset(token)
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            inner_stream = handler.unary_stream
-
-            async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
-                token = await self._admit(method, context)
-                try:
-                    async for item in inner_stream(request, context):
-                        yield item
-                finally:
-                    _reset(token)
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            inner_upload = handler.stream_unary
-
-            async def upload(request_iterator: Any, context: Any) -> Any:
-                token = await self._admit(method, context)
-                try:
-                    return await inner_upload(request_iterator, context)
-                finally:
-                    _reset(token)
-
-            return grpc.stream_unary_rpc_method_handler(
-                upload,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-
-        # Bidirectional streams: only server reflection (open to every valid certificate). Any
-        # other is refused rather than let through unchecked.
-        inner_bidi = handler.stream_stream
-
-        async def bidi(request_iterator: Any, context: Any) -> AsyncIterator[Any]:
+    def _guard_call(self, method: str, inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def behavior(request: Any, context: Any) -> Any:
             token = await self._admit(method, context)
             try:
-                if not is_open(method):
-                    await context.abort(
-                        grpc.StatusCode.PERMISSION_DENIED, f"{method} is not offered"
-                    )
-                async for item in inner_bidi(request_iterator, context):
+                return await inner(request, context)
+            finally:
+                _reset(token)
+
+        return behavior
+
+    def _guard_stream(self, method: str, inner: Callable[..., Any]) -> Callable[..., Any]:
+        async def behavior(request: Any, context: Any) -> AsyncIterator[Any]:
+            token = await self._admit(method, context)
+            try:
+                async for item in inner(request, context):
                     yield item
             finally:
                 _reset(token)
 
-        return grpc.stream_stream_rpc_method_handler(
-            bidi,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return behavior
 
     async def _admit(self, method: str, context: Any) -> Any:
         try:
