@@ -10,7 +10,7 @@ GEN_STAMP := services/jiaodong/v1/.generated
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup proto demo up test lint format typecheck unit integration e2e pytest bench faults clean
+.PHONY: help setup proto demo up test lint format typecheck unit integration e2e pytest bench faults fuzz clean
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -73,6 +73,20 @@ bench: setup ## Benchmarks (SLA sweep over 1,000,000 clocks, SQLite and PostgreS
 
 faults: setup ## Fault-injection suite (kills, broker restarts, wiped store, cut-off city)
 	$(PY) -m tests.faults.run $(ARGS)
+
+FUZZ_EXAMPLES ?= 20000
+FUZZ_SERVER_EXAMPLES ?= 2000
+FUZZ_RUNS ?= 500000
+fuzz: setup ## Long fuzz run of every RPC and the bus (FUZZ_EXAMPLES FUZZ_SERVER_EXAMPLES FUZZ_RUNS)
+	@status=0; \
+	JD_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) JD_FUZZ_SERVER_EXAMPLES=$(FUZZ_SERVER_EXAMPLES) \
+		$(BIN)/pytest tests/fuzz --timeout=0 $(ARGS) || status=$$?; \
+	$(PY) -c "import atheris" 2>/dev/null || $(BIN)/pip install --quiet atheris \
+		|| echo "atheris did not install: no coverage-guided run"; \
+	if $(PY) -c "import atheris" 2>/dev/null; then \
+		$(PY) tests/fuzz/atheris_decoder.py -runs=$(FUZZ_RUNS) || status=$$?; \
+	fi; \
+	exit $$status
 
 clean: ## Remove the venv, generated code and run data
 	rm -rf $(VENV) services/jiaodong/v1 .pytest_cache .mypy_cache .ruff_cache var
