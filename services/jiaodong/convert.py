@@ -17,6 +17,7 @@ from jiaodong.domain.lifecycle import (
     Side,
     Status,
 )
+from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
 from jiaodong.v1 import delegation_pb2 as pb
@@ -327,3 +328,27 @@ def delegation_pb(
             )
         )
     return out
+
+
+def check_synced_content(registry: Registry, sender: str, content: pb.Delegation) -> None:
+    """A delegation first seen on the bus gets the same content checks as one created through
+    the API (a faulty or hostile node cannot slip in what its own gRPC edge would refuse)."""
+    from jiaodong.domain.delegation import check_draft
+    from jiaodong.v1 import court_node_service_pb2 as node_pb
+
+    if content.requesting_court != sender:
+        raise InvalidInput.one("requesting_court", f"is {content.requesting_court}, not {sender}")
+    request = node_pb.CreateDelegationRequest(
+        request_id=content.request_id,
+        case_number=content.case_number,
+        target=content.target,
+        task_type=content.task_type,
+        asset_kind=content.asset_kind,
+        debtor=content.debtor,
+        place=content.place,
+        requested_actions=content.requested_actions,
+        documents=content.documents,
+        priority=content.priority,
+        plate=content.plate,
+    )
+    check_draft(registry, sender, draft_from_pb(request))

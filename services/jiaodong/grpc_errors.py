@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import traceback
+import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -68,6 +72,17 @@ async def abort_with(context: grpc.aio.ServicerContext[Any, Any], exc: DomainErr
     await context.abort_with_status(rpc_status.to_status(status_for(exc)))
 
 
+async def abort_internal(context: Any, rpc: str, exc: Exception) -> None:
+    """A fault of ours. The log gets an incident id, the exception type and where it was raised,
+    not its text (database errors quote statements and stored values, which may be personal
+    data); the caller gets the incident id."""
+    incident = uuid.uuid4().hex[:12]
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = [f"{Path(f.filename).name}:{f.lineno}" for f in frames[-4:]]
+    log.error("rpc_failed", rpc=rpc, incident=incident, error_type=type(exc).__name__, where=where)
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error (incident {incident})")
+
+
 def handles_domain_errors(method: F) -> F:
     """Turn a DomainError raised by a unary servicer method into the right gRPC status."""
 
@@ -78,6 +93,10 @@ def handles_domain_errors(method: F) -> F:
         except DomainError as exc:
             log.info("rpc_refused", rpc=method.__name__, code=type(exc).__name__)
             await abort_with(context, exc)
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await abort_internal(context, method.__name__, exc)
 
     return wrapper  # type: ignore[return-value]
 
@@ -96,5 +115,9 @@ def streams_domain_errors(
             await abort_with(context, exc)
         except WatchBehind as exc:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except (grpc.aio.AbortError, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            await abort_internal(context, method.__name__, exc)
 
     return wrapper

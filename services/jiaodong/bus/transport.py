@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,8 @@ from jiaodong.v1 import bus_pb2
 log = structlog.get_logger("jiaodong.bus")
 
 Handler = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+MAX_SUBJECT = 120
 
 
 class Permanent(Exception):
@@ -396,7 +399,12 @@ class Transport:
                 continue
             idle_since = asyncio.get_running_loop().time()
             for msg in msgs:
-                await self._deliver(msg, handler)
+                try:
+                    await self._deliver(msg, handler)
+                except Exception as exc:  # e.g. the database down while parking: never stop
+                    log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
+                    with contextlib.suppress(Exception):
+                        await msg.nak(delay=1.0)
 
     async def _consumer_exists(self, spec: ConsumerSpec) -> bool:
         assert self.js is not None
@@ -413,8 +421,14 @@ class Transport:
             envelope.ParseFromString(msg.data)
             if not envelope.message_id or envelope.WhichOneof("body") is None:
                 raise Permanent("envelope without message id or body")
+            if not MESSAGE_ID.fullmatch(envelope.message_id):
+                raise Permanent("message id is not 1-40 letters, digits, - or _")
+            if len(msg.subject) > MAX_SUBJECT:
+                raise Permanent(f"subject longer than {MAX_SUBJECT} characters")
             await handler(msg.subject, envelope)
-        except (DecodeError, Permanent, DomainError, ledger.HistoryConflict) as exc:
+        except (DecodeError, Permanent, DomainError, ledger.HistoryConflict, ValueError) as exc:
+            # ValueError: content that cannot be converted (a timestamp out of range, an unknown
+            # enum): it will never apply, so it is parked at once rather than retried.
             await self._park(msg, header_id, f"{type(exc).__name__}: {exc}")
             return
         except Exception as exc:

@@ -41,6 +41,40 @@ def caller_grant() -> Grant:
     return found[1]
 
 
+class Undecodable:
+    """Stands in for a request message whose bytes did not parse."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def refuse(self, context: Any) -> None:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request is not a valid protobuf message of this RPC's type "
+            f"({type(self.error).__name__})",
+        )
+
+
+def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # DecodeError, or anything else a parser raises
+            return Undecodable(exc)
+
+    return parse
+
+
+async def _checked(requests: AsyncIterator[Any], context: Any) -> AsyncIterator[Any]:
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            await request.refuse(context)
+        yield request
+
+
 def _reset(token: Any) -> None:
     # Each RPC runs in its own task, so this is tidiness; a stream closed from another context
     # (cancelled while suspended) cannot reset and need not.
@@ -111,25 +145,37 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         method = details.method
         # One guard per call shape; the request argument is a message or an iterator of them.
         shapes = (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._guard_call),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._guard_call),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._guard_stream),
+            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._guard_call, False),
+            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._guard_call, True),
+            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._guard_stream, False),
             # Bidirectional streams: only server reflection (open to every valid certificate).
-            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._guard_stream),
+            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._guard_stream, True),
         )
-        for attribute, make, guard in shapes:
+        for attribute, make, guard, streamed in shapes:
             inner = getattr(handler, attribute)
             if inner is not None:
                 return make(
-                    guard(method, inner),
-                    request_deserializer=handler.request_deserializer,
+                    guard(method, inner, streamed),
+                    request_deserializer=_tolerant(handler.request_deserializer),
                     response_serializer=handler.response_serializer,
                 )
         return None
 
-    def _guard_call(self, method: str, inner: Callable[..., Any]) -> Callable[..., Any]:
+    async def _enter(self, method: str, request: Any, context: Any, streamed: bool) -> Any:
+        """Admit the caller, then refuse a request that did not decode (INVALID_ARGUMENT, not the
+        UNKNOWN gRPC would give); a streamed request is checked message by message."""
+        token = await self._admit(method, context)
+        if streamed:
+            return token, _checked(request, context)
+        if isinstance(request, Undecodable):
+            await request.refuse(context)
+        return token, request
+
+    def _guard_call(
+        self, method: str, inner: Callable[..., Any], streamed: bool
+    ) -> Callable[..., Any]:
         async def behavior(request: Any, context: Any) -> Any:
-            token = await self._admit(method, context)
+            token, request = await self._enter(method, request, context, streamed)
             try:
                 return await inner(request, context)
             finally:
@@ -137,9 +183,11 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return behavior
 
-    def _guard_stream(self, method: str, inner: Callable[..., Any]) -> Callable[..., Any]:
+    def _guard_stream(
+        self, method: str, inner: Callable[..., Any], streamed: bool
+    ) -> Callable[..., Any]:
         async def behavior(request: Any, context: Any) -> AsyncIterator[Any]:
-            token = await self._admit(method, context)
+            token, request = await self._enter(method, request, context, streamed)
             try:
                 async for item in inner(request, context):
                     yield item

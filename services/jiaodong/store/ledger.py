@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
 from jiaodong.convert import (
+    check_synced_content,
     delegation_pb,
     event_from_pb,
     event_from_row,
@@ -70,7 +72,13 @@ def resend(session: Session, message_id: str, now: datetime) -> bool:
     return True
 
 
+DELEGATION_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def get_row(session: Session, delegation_id: str) -> DelegationRow | None:
+    """The delegation, None if unknown; a malformed id never reaches the database."""
+    if not DELEGATION_ID.fullmatch(delegation_id):
+        raise InvalidInput.one("id", "is not a delegation id (32 lowercase hex characters)")
     return session.get(DelegationRow, delegation_id)
 
 
@@ -207,6 +215,7 @@ def merge_sync(
     if row is None:
         if sender is not None and sender != content.requesting_court:
             raise InvalidInput.one("sync", f"court {sender} cannot introduce {content.id}")
+        check_synced_content(registry, content.requesting_court, content)
         row, _ = insert_delegation(session, registry, content, events[0])
         created = True
     state = state_from_row(row)
@@ -270,13 +279,19 @@ def park(
 ) -> None:
     session.add(
         DeadLetterRow(
-            subject=subject,
-            message_id=message_id[:80],
-            reason=reason[:2000],
+            subject=_storable(subject, 120),
+            message_id=_storable(message_id, 80),
+            reason=_storable(reason, 2000),
             payload=payload,
             parked_at=to_stored(now),
         )
     )
+
+
+def _storable(text: str, limit: int) -> str:
+    """Parking must never fail: control characters (PostgreSQL refuses NUL) escaped, cut to fit."""
+    clean = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def unpublished(session: Session, limit: int) -> list[OutboxRow]:
