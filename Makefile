@@ -68,8 +68,9 @@ integration: setup ## Integration tests (real nats-server, gRPC, SQLite and Post
 e2e: setup ## End-to-end tests through the CLI and processes
 	$(BIN)/pytest tests/e2e $(ARGS)
 
-bench: setup ## Benchmarks (SLA sweep over 1,000,000 clocks, SQLite and PostgreSQL)
+bench: setup ## Benchmarks (SLA sweep over 1,000,000 clocks; what mTLS, the gate and documents cost)
 	$(PY) -m bench.sla_sweep $(ARGS)
+	JD_LOG_LEVEL=warning $(PY) -m bench.security
 
 faults: setup ## Fault-injection suite (kills, broker restarts, wiped store, cut-off city)
 	$(PY) -m tests.faults.run $(ARGS)

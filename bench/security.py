@@ -25,6 +25,7 @@ from jiaodong.app import start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.logs import configure
 from jiaodong.node.servicer import CourtNodeServicer
 from jiaodong.registry_files import load_registry
 from jiaodong.security import grpc_auth
@@ -205,6 +206,7 @@ def main() -> None:
     parser.add_argument("--doc-mib", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    configure("warning", json=True)
     results = asyncio.run(run(args.calls, args.doc_mib))
     if args.json:
         print(json.dumps(results, indent=2))
