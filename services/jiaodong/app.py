@@ -24,7 +24,7 @@ from jiaodong.coordinator.sla import SlaEngine
 from jiaodong.domain.authz import AUDIT_SERVICE
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
-from jiaodong.domain.identity import REGION, Identity, Role
+from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
 from jiaodong.domain.ratelimit import RateLimiter
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
@@ -33,7 +33,7 @@ from jiaodong.node.servicer import CourtNodeServicer
 from jiaodong.policy_files import load_policy
 from jiaodong.privacy import AuditServicer
 from jiaodong.registry_files import load_registry
-from jiaodong.security.certs import identity_of
+from jiaodong.security.certs import TlsFiles, identity_of
 from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
 from jiaodong.security.nats_config import (
     COORDINATOR,
@@ -67,12 +67,7 @@ def create_server(
     """A gRPC server bound to ``address`` (port 0 picks a free one), with health and reflection,
     mutual TLS (a client certificate from our CA is required at the handshake) and the security
     gate (identity from the certificate, the permission table, per-court rate limits)."""
-    files = settings.tls_for(identity)
-    own = identity_of(files.cert.read_bytes())
-    if own != identity:
-        raise RuntimeError(
-            f"{files.cert} is the certificate of {own.label}, not of {identity.label}"
-        )
+    files = own_certificate(settings, identity)
     gate = SecurityInterceptor(hosted_courts, RateLimiter(settings.rate_limit, settings.rate_burst))
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)], interceptors=[gate]
@@ -86,6 +81,17 @@ def create_server(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
     return server, port, health_servicer
+
+
+def own_certificate(settings: Settings, identity: Identity) -> TlsFiles:
+    """The service's TLS files, refusing a certificate that names someone else."""
+    files = settings.tls_for(identity)
+    own = identity_of(files.cert.read_bytes())
+    if own != identity:
+        raise BadIdentity(
+            f"{files.cert} is the certificate of {own.label}, not of {identity.label}"
+        )
+    return files
 
 
 @dataclass

@@ -21,8 +21,10 @@ from rich.table import Table
 from jiaodong import cli_audit, cli_certs, cli_delegation, cli_sla
 from jiaodong.config import Settings
 from jiaodong.domain.errors import NotFound, RegistryError
+from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
 from jiaodong.layout import start_layout
 from jiaodong.logs import configure
+from jiaodong.registry_files import load_registry
 
 app = typer.Typer(
     help="Jiaodong cross-court delegation platform: nodes, coordinator, demo and client.",
@@ -62,9 +64,16 @@ def _logging() -> None:
 
 
 async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
-    from jiaodong.app import start_coordinator, start_node
+    from jiaodong.app import own_certificate, start_coordinator, start_node
     from jiaodong.bus.embedded import EmbeddedNats
 
+    # Certificates first: a service without its own certificate must not open anything.
+    identity = (
+        Identity(Role.COORDINATOR, REGION)
+        if kind == "coordinator"
+        else Identity(Role.NODE, load_registry(settings.courts_dir).city(city).node)
+    )
+    own_certificate(settings, identity)
     embedded: EmbeddedNats | None = None
     if not settings.nats_url:
         # A broker of its own for a service started alone; other services must be pointed at it.
@@ -99,6 +108,9 @@ def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
         raise typer.Exit(2) from exc
     except NotFound as exc:
         err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    except (FileNotFoundError, BadIdentity) as exc:  # certificates missing or not this service's
+        err.print(f"[red]certificates:[/red] {exc}", markup=True)
         raise typer.Exit(2) from exc
 
 
@@ -174,7 +186,6 @@ def courts(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """List the court registry (courts/ folder)."""
-    from jiaodong.registry_files import load_registry
 
     try:
         registry = load_registry(Settings.from_env().courts_dir)

@@ -322,3 +322,26 @@ def test_certs_init_makes_a_ca_and_every_identity(tmp_path: Path) -> None:
     assert "0 certificates written" in again.stdout
     listed = jiaodong(tmp_path, "certs", "list", str(tmp_path / "pki"))
     assert "officer:370202" in listed.stdout and "auditor:region" in listed.stdout
+
+
+def test_a_service_without_its_certificate_does_not_start(tmp_path: Path) -> None:
+    env_dir = tmp_path / "data"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli",
+            "node",
+            "--city",
+            "qingdao",
+            "--data-dir",
+            str(env_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("JD_TLS")},
+    )
+    assert run.returncode == 2
+    assert "jiaodong certs init" in run.stderr.replace("\n", " ")
+    assert not (env_dir / "node-qingdao.db").exists()  # nothing opened before the check
