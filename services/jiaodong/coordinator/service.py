@@ -257,6 +257,8 @@ class Coordinator:
             assert writer is not None
             self._send(session, writer, Kind.REQUEST, bus_pb2.Envelope(request=request))
             return None
+        if any(e.request_id == request.request_id for e in ledger.history(session, row.id)):
+            return None  # applied already (a re-sent copy): never refuse what was done
         try:
             if state.writer is None:
                 raise IllegalTransition(

@@ -682,8 +682,8 @@ class CourtNode:
     def _on_refused(self, session: Session, refused: bus_pb2.RequestRefused) -> Outcome | None:
         req = session.get(RequestRow, (refused.delegation_id, refused.request_id))
         row = ledger.get_row(session, refused.delegation_id)
-        if req is None or row is None:
-            return None
+        if req is None or row is None or req.state == "applied":
+            return None  # a refusal of a re-sent copy cannot undo what was applied
         req.state = "refused"
         req.reason = refused.reason
         session.add(req)
