@@ -228,7 +228,14 @@ async def test_node_publishes_as_its_courts_and_reads_its_own_consumer(
     for msg in msgs:
         await msg.ack()
     await qingdao.nc.flush()
-    info = await qingdao.js.consumer_info(COURT_STREAM.name, QD_NODE)
+    # Acks are fire-and-forget: wait (bounded) until the server has counted them.
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        info = await qingdao.js.consumer_info(COURT_STREAM.name, QD_NODE)
+        done = info.num_ack_pending == 0 and info.num_pending == 0
+        if done or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
     # The coordinator reads what the node sent, on its own consumer, and acks it.
