@@ -82,6 +82,7 @@ def create_request(documents: list[pb.Document] | None = None) -> api.CreateDele
         target=pb.Target(city="yantai", district="芝罘区"),
         task_type=pb.TASK_TYPE_SEIZURE,
         asset_kind=pb.ASSET_KIND_VEHICLE,
+        # The resident-ID standard's published test vector (RULES.md), not a person; never logged.
         debtor=pb.Party(person=pb.Person(name="张三", resident_id="34052419800101001X")),
         place=pb.Place(address="芝罘区南大街1号", district="芝罘区"),
         requested_actions="扣押被执行人名下车辆",
