@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from typing import Any, TypeAlias
 
 import grpc
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from jiaodong.convert import to_stored, ts
@@ -124,10 +123,6 @@ def list_reads(
         query = query.where(DataReadRow.reader == reader)
     query = query.order_by(col(DataReadRow.id).desc()).offset(offset).limit(size + 1)
     return list(session.exec(query).all())
-
-
-def count_reads(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(DataReadRow)).one())
 
 
 class AuditServicer(audit_grpc.AuditServiceServicer):
