@@ -49,15 +49,15 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, select
 
 from jiaodong.bus.subjects import Kind, to_court
-from jiaodong.calendar_files import official_calendar
-from jiaodong.convert import to_stored
-from jiaodong.coordinator.sla import SlaEngine, SweepReport
+from jiaodong.files.calendar import official_calendar
+from jiaodong.wire import to_stored
+from jiaodong.app.sla import SlaEngine, SweepReport
 from jiaodong.domain.clock import ManualClock
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import Goal, GoalPolicy
 from jiaodong.logs import configure
-from jiaodong.policy_files import load_policy
-from jiaodong.registry_files import default_courts_dir
+from jiaodong.files.policy import load_policy
+from jiaodong.files.registry import default_courts_dir
 from jiaodong.store.database import Database
 from jiaodong.store.tables import OutboxRow, SlaClockRow
 from jiaodong.v1 import delegation_pb2 as pb

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.domain.identity import REGION, Identity, Role
-from jiaodong.layout import Layout, start_layout
 from jiaodong.security.certs import files_for
 from jiaodong.security.grpc_auth import sync_channel
 from jiaodong.v1 import coordinator_service_pb2 as capi
@@ -33,7 +33,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Layout]:
 def jiaodong(pki: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI with the layout's certificates (JD_TLS_DIR), as a user's shell would."""
     return subprocess.run(
-        [sys.executable, "-m", "jiaodong.cli", *args],
+        [sys.executable, "-m", "jiaodong.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -330,7 +330,7 @@ def test_a_service_without_its_certificate_does_not_start(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "jiaodong.cli",
+            "jiaodong.cli.main",
             "node",
             "--city",
             "qingdao",

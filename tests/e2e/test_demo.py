@@ -16,7 +16,7 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
         [
             sys.executable,
             "-m",
-            "jiaodong.cli",
+            "jiaodong.cli.main",
             "demo",
             "--json",
             "--delegations",

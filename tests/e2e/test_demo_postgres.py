@@ -25,7 +25,7 @@ def test_demo_on_postgres_agrees(postgres_admin_url: str) -> None:
             [
                 sys.executable,
                 "-m",
-                "jiaodong.cli",
+                "jiaodong.cli.main",
                 "demo",
                 "--json",
                 "--delegations",

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jiaodong.demo import make_plans
-from jiaodong.registry_files import load_registry
+from jiaodong.devtools.demo import make_plans
+from jiaodong.files.registry import load_registry
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def test_demo_logs_hold_no_personal_data(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "jiaodong.cli",
+            "jiaodong.cli.main",
             "demo",
             "--json",
             "--delegations",

@@ -38,7 +38,7 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
         [
             sys.executable,
             "-m",
-            "jiaodong.cli",
+            "jiaodong.cli.main",
             "up",
             "--base-port",
             "0",

@@ -35,17 +35,17 @@ from nats.js import api as jsapi
 
 from jiaodong.bus.embedded import EmbeddedNats, free_port
 from jiaodong.config import Settings
-from jiaodong.demo import VIRTUAL_START, make_plans
+from jiaodong.devtools.demo import VIRTUAL_START, make_plans
+from jiaodong.devtools.layout import Service, spawn, wait_healthy
+from jiaodong.devtools.virtual_clock import FileClock
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Registry
-from jiaodong.layout import Service, spawn, wait_healthy
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
 from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.virtual_clock import FileClock
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"

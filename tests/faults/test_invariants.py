@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import SQLModel, create_engine
 
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.store import tables  # noqa: F401  (registers the tables)
 from tests.faults.invariants import check
 

@@ -27,7 +27,14 @@ if str(ROOT) not in sys.path:
 with atheris.instrument_imports(include=["jiaodong"]):
     from google.protobuf.message import DecodeError
 
-    from jiaodong.convert import (
+    from jiaodong.domain.delegation import check_documents, check_draft, fingerprint
+    from jiaodong.domain.errors import DomainError
+    from jiaodong.domain.lifecycle import fold
+    from jiaodong.files.registry import load_registry
+    from jiaodong.v1 import bus_pb2
+    from jiaodong.v1 import court_node_service_pb2 as api
+    from jiaodong.v1 import delegation_pb2 as pb
+    from jiaodong.wire import (
         document_from_pb,
         draft_from_pb,
         event_from_pb,
@@ -36,13 +43,6 @@ with atheris.instrument_imports(include=["jiaodong"]):
         optional_enum,
         side_from_pb,
     )
-    from jiaodong.domain.delegation import check_documents, check_draft, fingerprint
-    from jiaodong.domain.errors import DomainError
-    from jiaodong.domain.lifecycle import fold
-    from jiaodong.registry_files import load_registry
-    from jiaodong.v1 import bus_pb2
-    from jiaodong.v1 import court_node_service_pb2 as api
-    from jiaodong.v1 import delegation_pb2 as pb
 
 REGISTRY = load_registry(None)
 COURTS = ["370202", "370602", "370702", "999999", ""]
@@ -102,8 +102,8 @@ def _seed_corpus() -> str:
     request and a want)."""
     from datetime import UTC, datetime
 
-    from jiaodong.convert import event_pb
     from jiaodong.domain.lifecycle import Event, EventKind, Side
+    from jiaodong.wire import event_pb
     from tests.integration.factory import create_request
 
     # libFuzzer adds what it finds to this folder, so later runs start from there (var/ is

@@ -14,21 +14,21 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from sqlalchemy import text
 
+from jiaodong.app.coordinator import Coordinator
+from jiaodong.app.node import CourtNode
+from jiaodong.app.sla import SlaEngine
 from jiaodong.bus.subjects import MAX_DELIVER, court_of
 from jiaodong.bus.transport import BusSettings, Handler, Transport
-from jiaodong.calendar_files import load_calendar
-from jiaodong.convert import event_from_pb
-from jiaodong.coordinator.service import Coordinator
-from jiaodong.coordinator.sla import SlaEngine
 from jiaodong.domain.clock import SystemClock
 from jiaodong.domain.errors import DomainError
 from jiaodong.domain.lifecycle import start
-from jiaodong.node.service import CourtNode
-from jiaodong.policy_files import load_policy
-from jiaodong.registry_files import load_registry
+from jiaodong.files.calendar import load_calendar
+from jiaodong.files.policy import load_policy
+from jiaodong.files.registry import load_registry
 from jiaodong.store import ledger
 from jiaodong.store.database import Database, sqlite_url
 from jiaodong.v1 import bus_pb2
+from jiaodong.wire import event_from_pb
 
 CITIES = ("qingdao", "yantai", "weifang")
 

@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import inspect, text
 
-from jiaodong.app import Running
+from jiaodong.bootstrap import Running
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 from jiaodong.v1 import court_node_service_pb2 as api

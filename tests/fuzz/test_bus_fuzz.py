@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from jiaodong.app import Running
+from jiaodong.bootstrap import Running
 from jiaodong.v1 import bus_pb2
 from tests.fuzz.inproc import may_create, must_park
 from tests.fuzz.live import QD, YT, Live, delegation_ids

@@ -25,14 +25,14 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jiaodong.convert import draft_from_pb, event_from_pb, event_pb
 from jiaodong.domain.delegation import check_draft, fingerprint
 from jiaodong.domain.errors import DomainError
 from jiaodong.domain.lifecycle import Event, EventKind, Side
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import draft_from_pb, event_from_pb, event_pb
 from tests.fuzz.inproc import InProcessRegion, may_create, must_park
 from tests.fuzz.live import postgres_database
 from tests.fuzz.strategies import (

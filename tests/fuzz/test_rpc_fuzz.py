@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from jiaodong.app import Running
+from jiaodong.bootstrap import Running
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 
-from jiaodong.app import Running, start_coordinator, start_node
+from jiaodong.bootstrap import Running, start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.clock import Clock
@@ -131,7 +131,7 @@ def shared_pki() -> Path:
     if not _PKI:
         import tempfile
 
-        from jiaodong.registry_files import load_registry
+        from jiaodong.files.registry import load_registry
 
         root = Path(tempfile.mkdtemp(prefix="jd-pki-")) / "pki"
         init_pki(root, load_registry(None))

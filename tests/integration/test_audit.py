@@ -16,7 +16,7 @@ QD, YT = "370202", "370602"
 
 def verify(path: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jiaodong.cli", "audit", "verify", path],
+        [sys.executable, "-m", "jiaodong.cli.main", "audit", "verify", path],
         capture_output=True,
         text=True,
         timeout=60,

@@ -20,7 +20,7 @@ import grpc
 import pytest
 from sqlmodel import Session, func, select
 
-from jiaodong.app import start_node
+from jiaodong.bootstrap import start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.authz import RULES, render_markdown

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from jiaodong.app import start_node
+from jiaodong.bootstrap import start_node
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api

@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jiaodong.app import Running
+from jiaodong.bootstrap import Running
 from jiaodong.bus.subjects import court_of
-from jiaodong.convert import event_pb
 from jiaodong.domain.lifecycle import Event, EventKind, Side
 from jiaodong.store.tables import DeadLetterRow, OutboxRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import event_pb
 from tests.integration.conftest import (
     Region,
     as_court,

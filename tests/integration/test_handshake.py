@@ -10,7 +10,7 @@ import grpc
 import pytest
 
 from jiaodong.domain.identity import Identity, Role
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import NATS_SERVER, TlsFiles, files, init_pki, issue
 from jiaodong.security.grpc_auth import aio_channel
 from jiaodong.store.tables import DelegationRow

@@ -7,7 +7,7 @@ import uuid
 
 import grpc
 
-from jiaodong.app import Running
+from jiaodong.bootstrap import Running
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, InboxRow, OutboxRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api

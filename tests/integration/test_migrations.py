@@ -20,13 +20,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, col, select
 
-from jiaodong.convert import event_row
 from jiaodong.domain.lifecycle import Document, Event, EventKind, Side, Status, fold, verify_chain
 from jiaodong.store import ledger, migrate
 from jiaodong.store.database import Database, make_engine, sqlite_url
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import event_row
 from tests.integration.factory import RESIDENT_ID
 
 SPINE = ("delegation", "delegation_event", "action_request", "outbox", "inbox", "dead_letter")

@@ -36,7 +36,7 @@ from jiaodong.bus.subjects import (
 from jiaodong.bus.transport import BusSettings, Transport, ensure_consumer, ensure_streams
 from jiaodong.domain.clock import SystemClock
 from jiaodong.domain.registry import Registry
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import files, init_pki
 from jiaodong.security.nats_config import NatsAuth, client_auth, node_consumers
 from jiaodong.store.database import Database

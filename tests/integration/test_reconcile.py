@@ -37,7 +37,7 @@ async def test_wiped_store_mid_flight_converges(region: Region, nats_server: Emb
     await eventually(outbox_drained, lambda x: x["outbox_pending"] == 0)
     wipe(nats_server)
 
-    from jiaodong.app import start_coordinator
+    from jiaodong.bootstrap import start_coordinator
 
     region.coordinator = await start_coordinator(region.settings)
 

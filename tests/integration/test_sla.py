@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from jiaodong.app import start_coordinator
+from jiaodong.app.coordinator import Coordinator
+from jiaodong.bootstrap import start_coordinator
 from jiaodong.bus.embedded import EmbeddedNats
-from jiaodong.coordinator.service import Coordinator
 from jiaodong.domain.clock import ManualClock
 from jiaodong.store.database import Database
 from jiaodong.store.tables import OutboxRow

@@ -12,7 +12,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jiaodong.calendar_files import load_calendar, official_calendar
 from jiaodong.domain.calendar import (
     SHANGHAI,
     DayKind,
@@ -27,6 +26,7 @@ from jiaodong.domain.calendar import (
 )
 from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.periods import Period, Unit
+from jiaodong.files.calendar import load_calendar, official_calendar
 
 CAL = official_calendar()
 REPO = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 
 from jiaodong.domain.identity import BadIdentity, Identity, Role
 from jiaodong.domain.registry import Registry
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security import certs
 
 SAMPLE = [

@@ -1,4 +1,4 @@
-"""Unit tests for the pure helpers of jiaodong.cli_delegation (no network, no node)."""
+"""Unit tests for the pure helpers of jiaodong.cli.delegation (no network, no node)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from rich.console import Console
 
-from jiaodong import cli_delegation as cli
+from jiaodong.cli import delegation as cli
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
 
@@ -153,7 +153,7 @@ def test_party_is_a_person_or_an_organisation() -> None:
 def test_calls_present_the_courts_own_certificate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jiaodong.registry_files import load_registry
+    from jiaodong.files.registry import load_registry
     from jiaodong.security.certs import identity_of, init_pki
 
     init_pki(tmp_path / "pki", load_registry(None))

@@ -22,7 +22,7 @@ from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import Document
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 
 SHINAN = "370202"  # Qingdao Shinan District court, the requesting court
 ZHIFU = "370602"  # Yantai Zhifu District court, which serves 芝罘区

@@ -8,10 +8,10 @@ import pytest
 from google.protobuf import text_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from jiaodong.api.privacy import mask_address, mask_plate, masked, masked_event
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, TaskType, check_draft
 from jiaodong.domain.routing import Target
-from jiaodong.privacy import mask_address, mask_plate, masked, masked_event
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.v1 import delegation_pb2 as pb
 
 NAME = "张三"

@@ -10,7 +10,7 @@ import pytest
 
 from jiaodong.bus.subjects import coordinator_consumer, node_consumer
 from jiaodong.domain.registry import Registry
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import init_pki
 from jiaodong.security.nats_config import (
     Permissions,

@@ -8,7 +8,7 @@ import pytest
 
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.registry import Registry, district_key, parse_registry
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 
 CITIES_HEADER = "city,name_zh,name_en,node,area_code,case_code"
 COURTS_HEADER = "court_id,case_code,name_zh,name_en,city,level,confidence,node,districts"

@@ -7,7 +7,7 @@ import pytest
 from jiaodong.domain.errors import NotFound, RoutingRefused
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 
 SHINAN = "370202"  # a Qingdao basic court, the requesting court in most tests
 

@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jiaodong.calendar_files import official_calendar
 from jiaodong.domain import lifecycle
 from jiaodong.domain.calendar import SHANGHAI, DayKind, days_left, resume
 from jiaodong.domain.errors import IllegalTransition, NotAllowed
@@ -37,7 +36,8 @@ from jiaodong.domain.sla import (
     view,
 )
 from jiaodong.domain.sla_policy import Goal, GoalPolicy
-from jiaodong.policy_files import load_policy
+from jiaodong.files.calendar import official_calendar
+from jiaodong.files.policy import load_policy
 
 CAL = official_calendar()
 POLICY = load_policy()

@@ -13,7 +13,7 @@ from jiaodong.domain.delegation import AssetKind, Priority, TaskType
 from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy, parse_policy
-from jiaodong.policy_files import load_policy
+from jiaodong.files.policy import load_policy
 
 FILE = "sla.toml"
 

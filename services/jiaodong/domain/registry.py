@@ -1,6 +1,6 @@
 """The court registry: cities, courts, the nodes hosting them and the districts they serve.
 
-Pure: the parser takes the files' text and names; reading them is ``jiaodong.registry_files``.
+Pure: the parser takes the files' text and names; reading them is ``jiaodong.files.registry``.
 Every problem in the files is a ``RegistryError`` naming the file and the 1-based line.
 """
 

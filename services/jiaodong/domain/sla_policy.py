@@ -1,7 +1,7 @@
 """The SLA policy: which time limits apply to a delegation, and what happens when one is missed.
 
 Pure: ``parse_policy`` takes the text of ``courts/sla.toml`` and its name; reading the file is
-``jiaodong.policy_files``. Every problem in the file is a ``RegistryError`` naming the file and the
+``jiaodong.files.policy``. Every problem in the file is a ``RegistryError`` naming the file and the
 1-based line of the offending ``[[rule]]`` block or of the key inside it.
 
 A rule is keyed by task type, asset kind (each a value name or ``*``) and priority. For each

@@ -17,17 +17,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, or_
 from sqlmodel import Session, col, select
 
-from jiaodong.convert import (
-    check_synced_content,
-    delegation_pb,
-    event_from_pb,
-    event_from_row,
-    event_pb,
-    event_row,
-    state_from_row,
-    to_stored,
-    write_state,
-)
 from jiaodong.domain.errors import InvalidInput, NotFound
 from jiaodong.domain.lifecycle import CLOSED, DelegationState, Event, apply, start
 from jiaodong.domain.registry import Registry
@@ -40,6 +29,17 @@ from jiaodong.store.tables import (
     RequestRow,
 )
 from jiaodong.v1 import bus_pb2, delegation_pb2
+from jiaodong.wire import (
+    check_synced_content,
+    delegation_pb,
+    event_from_pb,
+    event_from_row,
+    event_pb,
+    event_row,
+    state_from_row,
+    to_stored,
+    write_state,
+)
 
 
 class HistoryConflict(Exception):

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session, col, select
 
-from jiaodong.cli_delegation import (
+from jiaodong.cli.delegation import (
     client_tls,
     local_time,
     open_channel,
@@ -19,12 +19,12 @@ from jiaodong.cli_delegation import (
     print_json,
     report_rpc_error,
 )
-from jiaodong.convert import event_from_row
 from jiaodong.domain.lifecycle import verify_chain
 from jiaodong.store.database import make_engine, sqlite_url
 from jiaodong.store.tables import DelegationRow, EventRow
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
+from jiaodong.wire import event_from_row
 
 app = typer.Typer(
     help="Check the tamper-evident histories; list recorded reads of personal data.",

@@ -18,7 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from jiaodong.bus.embedded import EmbeddedNats, free_port
 from jiaodong.config import Settings
 from jiaodong.domain.identity import REGION, Identity, Role
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
 from jiaodong.security.grpc_auth import sync_channel
 
@@ -96,7 +96,7 @@ def spawn(name: str, args: list[str], port: int, data_dir: Path, env: dict[str, 
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jiaodong.cli", *args, "--port", str(port)],
+            [sys.executable, "-m", "jiaodong.cli.main", *args, "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -14,13 +14,16 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from jiaodong.api.coordinator import CoordinatorServicer
+from jiaodong.api.node import CourtNodeServicer
+from jiaodong.api.privacy import AuditServicer
+from jiaodong.app.coordinator import Coordinator
+from jiaodong.app.node import CourtNode
+from jiaodong.app.sla import SlaEngine
 from jiaodong.bus.subjects import coordinator_consumer, node_consumer
 from jiaodong.bus.transport import BusSettings, Transport
-from jiaodong.calendar_files import load_calendar
 from jiaodong.config import Settings
-from jiaodong.coordinator.service import Coordinator
-from jiaodong.coordinator.servicer import CoordinatorServicer
-from jiaodong.coordinator.sla import SlaEngine
+from jiaodong.devtools.virtual_clock import clock_from_spec
 from jiaodong.domain.authz import AUDIT_SERVICE
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
@@ -28,11 +31,9 @@ from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
 from jiaodong.domain.ratelimit import RateLimiter
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
-from jiaodong.node.service import CourtNode
-from jiaodong.node.servicer import CourtNodeServicer
-from jiaodong.policy_files import load_policy
-from jiaodong.privacy import AuditServicer
-from jiaodong.registry_files import load_registry
+from jiaodong.files.calendar import load_calendar
+from jiaodong.files.policy import load_policy
+from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, identity_of
 from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
 from jiaodong.security.nats_config import (
@@ -52,9 +53,8 @@ from jiaodong.v1 import (
     court_node_service_pb2,
     court_node_service_pb2_grpc,
 )
-from jiaodong.virtual_clock import clock_from_spec
 
-log = structlog.get_logger("jiaodong.app")
+log = structlog.get_logger("jiaodong.bootstrap")
 
 
 def create_server(

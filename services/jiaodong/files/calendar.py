@@ -12,7 +12,7 @@ from chinese_calendar import constants
 
 from jiaodong.domain.calendar import WorkCalendar, parse_overrides
 from jiaodong.domain.errors import RegistryError
-from jiaodong.registry_files import default_courts_dir
+from jiaodong.files.registry import default_courts_dir
 
 
 @cache

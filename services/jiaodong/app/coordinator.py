@@ -12,20 +12,12 @@ import structlog
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from jiaodong.api.paging import page_offset, page_size, page_token
+from jiaodong.api.sla_view import asset_key, sla_goals_pb
+from jiaodong.app.sla import SlaEngine, SweepReport
+from jiaodong.app.watch import Broadcaster, Change, Outcome
 from jiaodong.bus.subjects import Kind, court_of, to_court
 from jiaodong.bus.transport import Permanent
-from jiaodong.convert import (
-    delegation_pb,
-    document_from_pb,
-    event_pb,
-    from_ts,
-    kind_from_pb,
-    side_from_pb,
-    state_from_row,
-    to_stored,
-    to_utc,
-)
-from jiaodong.coordinator.sla import SlaEngine, SweepReport
 from jiaodong.domain import sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
@@ -49,8 +41,6 @@ from jiaodong.domain.lifecycle import (
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
 from jiaodong.domain.sla_policy import SlaPolicy
-from jiaodong.paging import page_offset, page_size, page_token
-from jiaodong.sla_view import asset_key, sla_goals_pb
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
@@ -58,7 +48,17 @@ from jiaodong.store.documents import report_arrival
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, RequestRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Broadcaster, Change, Outcome
+from jiaodong.wire import (
+    delegation_pb,
+    document_from_pb,
+    event_pb,
+    from_ts,
+    kind_from_pb,
+    side_from_pb,
+    state_from_row,
+    to_stored,
+    to_utc,
+)
 
 # An authorization check on one delegation: (requesting, entrusted court) -> raises NotAllowed.
 Guard = Callable[[str, str], None]

@@ -9,18 +9,18 @@ from typing import Any, TypeAlias
 import grpc
 from sqlmodel import Session, col, select
 
-from jiaodong.convert import to_stored, ts
+from jiaodong.api.errors import handles_domain_errors
+from jiaodong.api.paging import page_offset, page_size, page_token
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.identifiers import mask_name, mask_phone, mask_resident_id
-from jiaodong.grpc_errors import handles_domain_errors
-from jiaodong.paging import page_offset, page_size, page_token
 from jiaodong.security.grpc_auth import caller
 from jiaodong.store.database import Database
 from jiaodong.store.tables import DataReadRow
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import to_stored, ts
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 WITHHELD = "(withheld on masked views; open the delegation to read it)"

@@ -23,17 +23,17 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
+from jiaodong.devtools.layout import Layout
+from jiaodong.devtools.virtual_clock import FileClock
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
-from jiaodong.layout import Layout
-from jiaodong.registry_files import load_registry
+from jiaodong.files.registry import load_registry
 from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.virtual_clock import FileClock
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ("伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超")

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong.cli_delegation import (
+from jiaodong.cli.delegation import (
     client_tls,
     local_time,
     open_channel,

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong.cli_delegation import parse_identity, usage_error
-from jiaodong.registry_files import load_registry
+from jiaodong.cli.delegation import parse_identity, usage_error
+from jiaodong.files.registry import load_registry
 from jiaodong.security import certs
 
 app = typer.Typer(

@@ -7,18 +7,18 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from jiaodong.convert import optional_enum, status_from_pb
-from jiaodong.coordinator.service import Coordinator, Guard
+from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
+from jiaodong.api.privacy import masked, masked_event, record_reads
+from jiaodong.app.coordinator import Coordinator, Guard
+from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_delegation, city_filter
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import EventKind
-from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
-from jiaodong.privacy import masked, masked_event, record_reads
 from jiaodong.security.grpc_auth import caller, caller_grant
 from jiaodong.v1 import coordinator_service_pb2 as api
 from jiaodong.v1 import coordinator_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Change
+from jiaodong.wire import optional_enum, status_from_pb
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 

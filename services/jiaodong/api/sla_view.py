@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from jiaodong.convert import to_utc
 from jiaodong.domain import sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.sla_policy import Goal, GoalPolicy, SlaPolicy
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import to_utc
 
 
 def asset_key(row: DelegationRow) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.sla_policy import SlaPolicy, parse_policy
-from jiaodong.registry_files import default_courts_dir
+from jiaodong.files.registry import default_courts_dir
 
 POLICY_FILE = "sla.toml"
 

@@ -16,7 +16,7 @@ def default_courts_dir() -> Path:
     configured = os.environ.get(COURTS_DIR_ENV, "").strip()
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[2] / "courts"
+    return Path(__file__).resolve().parents[3] / "courts"
 
 
 def load_registry(directory: Path | None = None) -> Registry:

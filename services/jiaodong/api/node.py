@@ -8,18 +8,18 @@ from typing import Any, TypeAlias
 
 import grpc
 
-from jiaodong.convert import document_from_pb, draft_from_pb, optional_enum, status_from_pb
+from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
+from jiaodong.api.privacy import masked, masked_event, record_reads
+from jiaodong.app.node import CourtNode, Step
+from jiaodong.app.watch import Change
 from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
 from jiaodong.domain.errors import InvalidInput, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
-from jiaodong.grpc_errors import handles_domain_errors, streams_domain_errors
-from jiaodong.node.service import CourtNode, Step
-from jiaodong.privacy import masked, masked_event, record_reads
 from jiaodong.security.grpc_auth import caller
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Change
+from jiaodong.wire import document_from_pb, draft_from_pb, optional_enum, status_from_pb
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 

@@ -20,19 +20,19 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
+from jiaodong.api.sla_view import goals_for
 from jiaodong.bus.subjects import Kind, to_court
-from jiaodong.convert import to_stored, to_utc
 from jiaodong.domain import sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.lifecycle import Event, Status
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy
-from jiaodong.sla_view import goals_for
 from jiaodong.store import ledger
 from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import to_stored, to_utc
 
 log = structlog.get_logger("jiaodong.sla")
 

@@ -18,13 +18,24 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong import cli_audit, cli_certs, cli_delegation, cli_sla
+from jiaodong.cli import (
+    audit as cli_audit,
+)
+from jiaodong.cli import (
+    certs as cli_certs,
+)
+from jiaodong.cli import (
+    delegation as cli_delegation,
+)
+from jiaodong.cli import (
+    sla as cli_sla,
+)
 from jiaodong.config import Settings
+from jiaodong.devtools.layout import start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
-from jiaodong.layout import start_layout
+from jiaodong.files.registry import load_registry
 from jiaodong.logs import configure
-from jiaodong.registry_files import load_registry
 
 app = typer.Typer(
     help="Jiaodong cross-court delegation platform: nodes, coordinator, demo and client.",
@@ -64,7 +75,7 @@ def _logging() -> None:
 
 
 async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
-    from jiaodong.app import own_certificate, start_coordinator, start_node
+    from jiaodong.bootstrap import own_certificate, start_coordinator, start_node
     from jiaodong.bus.embedded import EmbeddedNats
 
     # Certificates first: a service without its own certificate must not open anything.
@@ -239,8 +250,8 @@ def demo(
     database_url: DbUrl = "",
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
-    from jiaodong.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
-    from jiaodong.virtual_clock import FileClock
+    from jiaodong.devtools.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
+    from jiaodong.devtools.virtual_clock import FileClock
 
     if delegations < 1:
         err.print("[red]--delegations must be at least 1[/red]")

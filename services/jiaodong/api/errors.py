@@ -16,6 +16,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from jiaodong.app.watch import WatchBehind
 from jiaodong.domain.errors import (
     AlreadyExists,
     DomainError,
@@ -26,7 +27,6 @@ from jiaodong.domain.errors import (
     NotFound,
     RoutingRefused,
 )
-from jiaodong.watch import WatchBehind
 
 log = structlog.get_logger("jiaodong.grpc")
 

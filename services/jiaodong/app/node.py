@@ -17,18 +17,11 @@ import structlog
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
+from jiaodong.api.paging import page_offset, page_size, page_token
+from jiaodong.api.sla_view import goals_for, sla_goals_pb
+from jiaodong.app.watch import Broadcaster, Change, Outcome
 from jiaodong.bus.subjects import Kind, court_of, to_coordinator
 from jiaodong.bus.transport import Permanent
-from jiaodong.convert import (
-    content_pb,
-    delegation_pb,
-    document_from_pb,
-    event_pb,
-    kind_from_pb,
-    side_from_pb,
-    state_from_row,
-    to_stored,
-)
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import (
@@ -61,8 +54,6 @@ from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
 from jiaodong.domain.sla import fold as sla_fold
 from jiaodong.domain.sla_policy import SlaPolicy
-from jiaodong.paging import page_offset, page_size, page_token
-from jiaodong.sla_view import goals_for, sla_goals_pb
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
@@ -70,7 +61,16 @@ from jiaodong.store.documents import documents_named, report_arrival
 from jiaodong.store.tables import DelegationRow, RequestRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.watch import Broadcaster, Change, Outcome
+from jiaodong.wire import (
+    content_pb,
+    delegation_pb,
+    document_from_pb,
+    event_pb,
+    kind_from_pb,
+    side_from_pb,
+    state_from_row,
+    to_stored,
+)
 
 log = structlog.get_logger("jiaodong.node")
 

@@ -1,0 +1,1 @@
+"""The `jiaodong` command: one module per command group."""

@@ -1,0 +1,5 @@
+"""`python -m jiaodong.cli`."""
+
+from jiaodong.cli.main import main
+
+main()

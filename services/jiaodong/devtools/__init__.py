@@ -1,0 +1,1 @@
+"""Development tools: the five-city demo, the process layout and virtual time."""

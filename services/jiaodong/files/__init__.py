@@ -1,0 +1,1 @@
+"""Reading the operators' files in courts/: the registry, the SLA policy and the calendar."""
