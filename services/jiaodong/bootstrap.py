@@ -44,7 +44,7 @@ from jiaodong.security.nats_config import (
     node_consumers,
     service_identity,
 )
-from jiaodong.store import ledger
+from jiaodong.store import outbox
 from jiaodong.store.database import Database
 from jiaodong.v1 import (
     audit_service_pb2_grpc,
@@ -262,9 +262,9 @@ async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> 
     while True:
         await asyncio.sleep(interval)
         try:
-            outbox, inbox = await db.run(partial(ledger.prune, now=clock.now()))
-            if outbox or inbox:
-                log.info("pruned", outbox=outbox, inbox=inbox)
+            sent, received = await db.run(partial(outbox.prune, now=clock.now()))
+            if sent or received:
+                log.info("pruned", outbox=sent, inbox=received)
         except Exception as exc:
             log.error("prune_failed", error=str(exc))
 

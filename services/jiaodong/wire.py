@@ -1,25 +1,27 @@
-"""Translation between the wire contract (protobuf), the domain and the stored rows."""
+"""The wire mapping: protobuf messages of the contract <-> domain values, both ways.
+
+One mapper for the API edge, the bus and the CLI alike; rows are mapped in ``store.mapper``.
+"""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from jiaodong.domain import sla
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskType
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import (
-    DelegationState,
     Document,
     Event,
     EventKind,
     Side,
     Status,
 )
-from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target
-from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
+from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as pb
 
 
@@ -141,97 +143,10 @@ def event_from_pb(msg: pb.DelegationEvent) -> Event:
     )
 
 
-def event_row(delegation_id: str, event: Event) -> EventRow:
-    docs = [[d.name, d.media_type, d.size_bytes, d.sha256] for d in event.documents]
-    return EventRow(
-        delegation_id=delegation_id,
-        seq=event.seq,
-        event_id=event.event_id,
-        kind=event.kind.value,
-        side=event.side.value,
-        actor_court=event.actor_court,
-        at=to_stored(event.at),
-        text=event.text,
-        court_id=event.court_id,
-        return_reason=event.return_reason,
-        result=event.result,
-        documents=json.dumps(docs, ensure_ascii=False),
-        request_id=event.request_id,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
-    )
-
-
-def event_from_row(row: EventRow) -> Event:
-    return Event(
-        event_id=row.event_id,
-        seq=row.seq,
-        kind=EventKind(row.kind),
-        side=Side(row.side),
-        actor_court=row.actor_court,
-        at=to_utc(row.at),
-        text=row.text,
-        court_id=row.court_id,
-        return_reason=row.return_reason,
-        result=row.result,
-        documents=tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents)),
-        request_id=row.request_id,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-    )
-
-
-_TIME_FIELDS = (
-    "created",
-    "routed",
-    "delivered",
-    "acknowledged",
-    "accepted",
-    "returned",
-    "completed",
-    "closed",
-    "updated",
-)
-
-
-def state_from_row(row: DelegationRow) -> DelegationState:
-    times = {
-        name: to_utc(value)
-        for name in _TIME_FIELDS
-        if (value := getattr(row, f"{name}_at")) is not None
-    }
-    return DelegationState(
-        delegation_id=row.id,
-        requesting_court=row.requesting_court,
-        entrusted_court=row.entrusted_court,
-        status=Status(row.status),
-        seq=row.seq,
-        last_hash=row.last_hash,
-        result=row.result,
-        cycle=row.cycle,
-        step_times=times,
-    )
-
-
-def write_state(row: DelegationRow, state: DelegationState, entrusted_city: str) -> None:
-    """Copy the state a history gives onto the row's query columns."""
-    row.entrusted_court = state.entrusted_court
-    row.entrusted_city = entrusted_city
-    row.status = state.status.value
-    row.seq = state.seq
-    row.last_hash = state.last_hash
-    row.result = state.result
-    row.cycle = state.cycle
-    for name in _TIME_FIELDS:
-        value = state.step_times.get(name)
-        setattr(row, f"{name}_at", to_stored(value) if value else None)
-
-
-def draft_from_pb(req: object) -> Draft:
-    """A domain draft from a CreateDelegationRequest."""
-    from jiaodong.v1 import court_node_service_pb2 as node_pb
-
-    assert isinstance(req, node_pb.CreateDelegationRequest)
+def draft_from_pb(req: node_pb.CreateDelegationRequest | pb.Delegation) -> Draft:
+    """A domain draft from a CreateDelegationRequest, or from the content of a delegation first
+    seen on the bus (the same fields, so it gets the same checks as one created through the API).
+    """
     debtor: Debtor | None = None
     which = req.debtor.WhichOneof("kind") if req.HasField("debtor") else None
     if which == "person":
@@ -296,59 +211,25 @@ def content_pb(delegation_id: str, requesting_court: str, draft: Draft) -> pb.De
     )
 
 
-def delegation_pb(
-    row: DelegationRow,
-    history: list[Event] | None = None,
-    requests: list[RequestRow] | None = None,
-) -> pb.Delegation:
-    """The full message for a row: content, state, timestamps, and optionally history/requests."""
-    out = pb.Delegation()
-    out.ParseFromString(row.content)
-    out.entrusted_court = row.entrusted_court
-    out.status = status_pb(row.status)  # type: ignore[assignment]
-    out.seq = row.seq
-    out.last_hash = row.last_hash
-    if row.result:
-        out.result = pb.CompletionResult.Value(f"COMPLETION_RESULT_{row.result}")
-    for name in _TIME_FIELDS:
-        value = getattr(row, f"{name}_at")
-        if value is not None:
-            getattr(out, f"{name}_at").CopyFrom(ts(value))
-    if row.warnings:
-        out.warnings.extend(json.loads(row.warnings))
-    if history is not None:
-        out.history.extend(event_pb(e) for e in history)
-    for req in requests or ():
-        out.requests.append(
-            pb.PendingRequest(
-                request_id=req.request_id,
-                kind=kind_pb(req.kind),  # type: ignore[arg-type]
-                state=req.state,
-                reason=req.reason,
-            )
+def sla_goals_pb(clocks: list[sla.Clock], now: datetime, cal: WorkCalendar) -> list[pb.SlaGoal]:
+    """The current clocks of a delegation as SlaGoal messages."""
+    out = []
+    for clock in sla.current_clocks(clocks):
+        goal = pb.SlaGoal(
+            goal=clock.goal.value,
+            instance=clock.instance,
+            state=pb.SlaState.Value(f"SLA_STATE_{clock.state(now).value}"),
+            period=str(clock.policy.period),
+            remaining_seconds=int((clock.due - now).total_seconds()),
+            remaining=sla.remaining_text(clock, now, cal) if clock.open else "",
+            on_breach=clock.policy.on_breach.value,
+            source=clock.policy.source,
+            court=clock.court,
         )
+        goal.started_at.FromDatetime(to_utc(clock.started_at))
+        goal.due_at.FromDatetime(to_utc(clock.due))
+        goal.original_due_at.FromDatetime(to_utc(clock.original_due))
+        if clock.met_at is not None:
+            goal.met_at.FromDatetime(to_utc(clock.met_at))
+        out.append(goal)
     return out
-
-
-def check_synced_content(registry: Registry, sender: str, content: pb.Delegation) -> None:
-    """A delegation first seen on the bus gets the same content checks as one created through
-    the API (a faulty or hostile node cannot slip in what its own gRPC edge would refuse)."""
-    from jiaodong.domain.delegation import check_draft
-    from jiaodong.v1 import court_node_service_pb2 as node_pb
-
-    if content.requesting_court != sender:
-        raise InvalidInput.one("requesting_court", f"is {content.requesting_court}, not {sender}")
-    request = node_pb.CreateDelegationRequest(
-        request_id=content.request_id,
-        case_number=content.case_number,
-        target=content.target,
-        task_type=content.task_type,
-        asset_kind=content.asset_kind,
-        debtor=content.debtor,
-        place=content.place,
-        requested_actions=content.requested_actions,
-        documents=content.documents,
-        priority=content.priority,
-        plate=content.plate,
-    )
-    check_draft(registry, sender, draft_from_pb(request))

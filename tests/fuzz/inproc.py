@@ -17,6 +17,7 @@ from sqlalchemy import text
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.node import CourtNode
 from jiaodong.app.sla import SlaEngine
+from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import MAX_DELIVER, court_of
 from jiaodong.bus.transport import BusSettings, Handler, Transport
 from jiaodong.domain.clock import SystemClock
@@ -27,10 +28,16 @@ from jiaodong.files.policy import load_policy
 from jiaodong.files.registry import load_registry
 from jiaodong.store import ledger
 from jiaodong.store.database import Database, sqlite_url
+from jiaodong.store.mapper import content_of
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import event_from_pb
 
 CITIES = ("qingdao", "yantai", "weifang")
+
+
+def sync_of_row(session: Any, row: Any) -> bus_pb2.DelegationSync:
+    """A delegation's whole known state as a sync message (content and history)."""
+    return envelopes.sync(content_of(row), ledger.history(session, row.id))
 
 
 class FakeMsg:
@@ -111,9 +118,7 @@ class InProcessRegion:
     def sync_of(self, delegation_id: str) -> bus_pb2.DelegationSync:
         """The true sync of a delegation, as the coordinator would send it."""
         db = self.services["coordinator"].db
-        return db.transaction(
-            lambda s: ledger.sync_message(s, ledger.require_row(s, delegation_id))
-        )
+        return db.transaction(lambda s: sync_of_row(s, ledger.require_row(s, delegation_id)))
 
     def close(self) -> None:
         for service in self.services.values():

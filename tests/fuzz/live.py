@@ -25,9 +25,11 @@ from sqlalchemy import inspect, text
 
 from jiaodong.bootstrap import Running
 from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.store import ledger
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
+from tests.fuzz.inproc import sync_of_row
 from tests.integration.conftest import (
     Region,
     as_court,
@@ -389,12 +391,8 @@ class Live:
 
     def sync_of(self, delegation_id: str) -> Message:
         """A delegation's true sync, as the coordinator holds it."""
-        from jiaodong.store import ledger
-
         db = self.region.coordinator.db
-        return db.transaction(
-            lambda s: ledger.sync_message(s, ledger.require_row(s, delegation_id))
-        )
+        return db.transaction(lambda s: sync_of_row(s, ledger.require_row(s, delegation_id)))
 
     async def assert_serving(self) -> None:
         """No background task died, every service answers its health check, and Qingdao a

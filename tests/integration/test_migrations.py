@@ -21,12 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, SQLModel, col, select
 
 from jiaodong.domain.lifecycle import Document, Event, EventKind, Side, Status, fold, verify_chain
-from jiaodong.store import ledger, migrate
+from jiaodong.store import ledger, migrate, outbox
 from jiaodong.store.database import Database, make_engine, sqlite_url
+from jiaodong.store.mapper import content_of, event_row
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import event_row
 from tests.integration.factory import RESIDENT_ID
 
 SPINE = ("delegation", "delegation_event", "action_request", "outbox", "inbox", "dead_letter")
@@ -257,7 +257,7 @@ def _check_data_survived(engine: Engine, before: dict[str, list[tuple[Any, ...]]
         row = session.get(DelegationRow, DELEGATION_ID)
         assert row is not None
         assert row.content == _content()
-        assert ledger.content_of(row).case_number == "(2024)鲁0202执123号"
+        assert content_of(row).case_number == "(2024)鲁0202执123号"
         assert row.created_at == T0  # aware UTC, microseconds kept
         assert row.warnings == expected["delegation"][0]["warnings"]
         history = ledger.history(session, DELEGATION_ID)
@@ -271,10 +271,10 @@ def _check_data_survived(engine: Engine, before: dict[str, list[tuple[Any, ...]]
         )
         [request] = ledger.requests(session, DELEGATION_ID)
         assert request.reason == expected["action_request"][0]["reason"]
-        outbox = session.exec(select(OutboxRow)).one()
-        assert outbox.payload == expected["outbox"][0]["payload"]
-        assert outbox.published_at == expected["outbox"][0]["published_at"]
-        assert ledger.seen(session, "i" * 32)
+        queued = session.exec(select(OutboxRow)).one()
+        assert queued.payload == expected["outbox"][0]["payload"]
+        assert queued.published_at == expected["outbox"][0]["published_at"]
+        assert outbox.seen(session, "i" * 32)
         parked = session.exec(select(DeadLetterRow)).one()
         assert parked.payload == expected["dead_letter"][0]["payload"]
 

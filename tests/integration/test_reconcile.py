@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.domain.clock import SystemClock
-from jiaodong.store import ledger
+from jiaodong.store import outbox
 from jiaodong.store.tables import InboxRow, OutboxRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
@@ -89,9 +89,9 @@ async def test_prune_keeps_recent_and_unpublished_rows(region: Region) -> None:
     published = await db.run(lambda s: len(s.exec(select(OutboxRow)).all()))
     assert published >= 1
     now = SystemClock().now()
-    assert await db.run(lambda s: ledger.prune(s, now)) == (0, 0)  # all recent: nothing goes
+    assert await db.run(lambda s: outbox.prune(s, now)) == (0, 0)  # all recent: nothing goes
     later = now + timedelta(days=40)
-    pruned_out, _ = await db.run(lambda s: ledger.prune(s, later))
+    pruned_out, _ = await db.run(lambda s: outbox.prune(s, later))
     assert pruned_out >= published
     left = await db.run(
         lambda s: s.exec(select(OutboxRow).where(col(OutboxRow.published_at) <= now)).all()

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
+from jiaodong.api.paging import next_page, page_of
 from jiaodong.api.privacy import masked, masked_event, record_reads
 from jiaodong.app.coordinator import Coordinator, Guard
 from jiaodong.app.watch import Change
@@ -15,6 +16,7 @@ from jiaodong.domain.authz import check_delegation, city_filter
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.security.grpc_auth import caller, caller_grant
+from jiaodong.store.ledger import RegionFilter
 from jiaodong.v1 import coordinator_service_pb2 as api
 from jiaodong.v1 import coordinator_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
@@ -88,20 +90,18 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         tasks = [
             optional_enum(pb.TaskType, "TASK_TYPE", t, "task_types") for t in request.task_types
         ]
-        identity = caller()
-        touching = city_filter(identity, "")
-        items, token, total = await self.coordinator.list(
-            request.from_city,
-            request.to_city,
-            statuses,
-            [t for t in tasks if t],
-            request.page_size,
-            request.page_token,
-            touching=touching,
+        offset, size = page_of(request.page_size, request.page_token)
+        where = RegionFilter(
+            from_city=request.from_city,
+            to_city=request.to_city,
+            touching=city_filter(caller(), ""),
+            statuses=tuple(s.value for s in statuses),
+            task_types=tuple(t for t in tasks if t),
         )
+        items, more, total = await self.coordinator.list(where, offset, size)
         return api.CoordinatorListDelegationsResponse(
             delegations=[masked(d) for d in items],
-            next_page_token=token,
+            next_page_token=next_page(offset, size, more),
             total=total,
             notices=await self.coordinator.board_notices(),
         )

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import grpc
 
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
+from jiaodong.api.paging import next_page, page_of
 from jiaodong.api.privacy import masked, masked_event, record_reads
 from jiaodong.app.node import CourtNode, Step
 from jiaodong.app.watch import Change
@@ -63,11 +64,13 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
             api.Direction, "DIRECTION", request.direction, "direction"
         ).lower()
         statuses = [status_from_pb(s) for s in request.statuses if s != pb.STATUS_UNSPECIFIED]
-        items, token = await self.node.list(
-            acting_court(context), direction, statuses, request.page_size, request.page_token
-        )
+        court = acting_court(context)
+        offset, size = page_of(request.page_size, request.page_token)
+        items, more = await self.node.list(court, direction, statuses, offset, size)
         await self._record(context, "CourtNodeService/ListDelegations", [d.id for d in items])
-        return api.ListDelegationsResponse(delegations=items, next_page_token=token)
+        return api.ListDelegationsResponse(
+            delegations=items, next_page_token=next_page(offset, size, more)
+        )
 
     @streams_domain_errors
     async def WatchDelegations(
@@ -138,9 +141,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         )
         return api.CompleteResponse(delegation=d)
 
-    async def _request(
-        self, context: Ctx, request: Any, kind: EventKind, *, text_required: bool = False
-    ) -> pb.Delegation:
+    async def _request(self, context: Ctx, request: Any, kind: EventKind) -> pb.Delegation:
         if not request.id:
             raise InvalidInput.one("id", "is required")
         docs = tuple(document_from_pb(x) for x in getattr(request, "documents", ()))
@@ -151,7 +152,6 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
             request.request_id,
             request.text,
             docs,
-            text_required=text_required,
         )
         return masked(delegation)
 
@@ -159,7 +159,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     async def Supplement(
         self, request: api.SupplementRequest, context: Ctx
     ) -> api.SupplementResponse:
-        d = await self._request(context, request, EventKind.SUPPLEMENTED, text_required=True)
+        d = await self._request(context, request, EventKind.SUPPLEMENTED)
         return api.SupplementResponse(delegation=d)
 
     @handles_domain_errors
@@ -170,7 +170,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
 
     @handles_domain_errors
     async def Cancel(self, request: api.CancelRequest, context: Ctx) -> api.CancelResponse:
-        d = await self._request(context, request, EventKind.CANCELLED, text_required=True)
+        d = await self._request(context, request, EventKind.CANCELLED)
         return api.CancelResponse(delegation=d)
 
     @handles_domain_errors

@@ -31,3 +31,13 @@ def page_size(value: int) -> int:
     if value < 0 or value > MAX_PAGE:
         raise InvalidInput.one("page_size", f"must be between 1 and {MAX_PAGE}")
     return value or DEFAULT_PAGE
+
+
+def page_of(size: int, token: str) -> tuple[int, int]:
+    """(offset, size) of the page a List request asks for; bad values are INVALID_ARGUMENT."""
+    return page_offset(token), page_size(size)
+
+
+def next_page(offset: int, size: int, more: bool) -> str:
+    """The token of the page after this one, "" when this is the last."""
+    return page_token(offset + size) if more else ""

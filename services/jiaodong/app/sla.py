@@ -20,18 +20,17 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from jiaodong.api.sla_view import goals_for
+from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_court
 from jiaodong.domain import sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
-from jiaodong.domain.lifecycle import Event, Status
+from jiaodong.domain.ids import new_id
+from jiaodong.domain.lifecycle import Event, Side, Status
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy
-from jiaodong.store import ledger
+from jiaodong.store.mapper import asset_key
 from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
-from jiaodong.v1 import bus_pb2
-from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import to_stored, to_utc
 
 log = structlog.get_logger("jiaodong.sla")
@@ -46,6 +45,13 @@ class SweepReport:
     actions: int = 0
     skipped: int = 0
     by_goal: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: SweepReport) -> None:
+        """Count ``other``'s figures into this report (one sweep in several batches)."""
+        for name in ("due", "claimed", "warnings", "breaches", "actions", "skipped"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for goal, n in other.by_goal.items():
+            self.by_goal[goal] = self.by_goal.get(goal, 0) + n
 
 
 def _period_text(period: Period) -> str:
@@ -66,7 +72,8 @@ class SlaEngine:
         self.clock = clock
 
     def clocks(self, row: DelegationRow, history: list[Event]) -> list[sla.Clock]:
-        return sla.fold(history, goals_for(self.policy, row), self.calendar)
+        goals = self.policy.goals_for(row.task_type, asset_key(row), row.priority)
+        return sla.fold(history, goals, self.calendar)
 
     # -- keeping the stored clocks in step with the history ------------------------------------
 
@@ -212,17 +219,10 @@ class SlaEngine:
         """Outbox rows asking the writer for the owed events."""
         out = []
         for action in actions:
-            envelope = bus_pb2.Envelope(
-                message_id=ledger.new_id(),
-                court_id=writer,
-                request=bus_pb2.ActionRequest(
-                    delegation_id=delegation_id,
-                    request_id=action.request_id,
-                    kind=pb.EventKind.Value(f"EVENT_KIND_{action.kind.value}"),
-                    side=pb.SIDE_COORDINATOR,
-                    text=action.text,
-                ),
+            body = envelopes.action_request(
+                delegation_id, action.request_id, action.kind, Side.COORDINATOR, text=action.text
             )
+            envelope = envelopes.envelope(writer, body, new_id())
             out.append(
                 {
                     "message_id": envelope.message_id,

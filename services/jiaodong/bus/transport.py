@@ -32,9 +32,10 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
 from jiaodong.domain.clock import Clock
-from jiaodong.domain.errors import DomainError
+from jiaodong.domain.errors import DomainError, HistoryConflict
+from jiaodong.domain.ids import new_id
 from jiaodong.security.nats_config import NatsAuth
-from jiaodong.store import ledger
+from jiaodong.store import outbox
 from jiaodong.store.database import Database
 from jiaodong.v1 import bus_pb2
 
@@ -207,7 +208,7 @@ class Transport:
         """Publish a message that needs no outbox (a digest: ephemeral, rebuilt each round)."""
         assert self.js is not None
         if not envelope.message_id:
-            envelope.message_id = ledger.new_id()
+            envelope.message_id = new_id()
         await self.js.publish(
             subject,
             envelope.SerializeToString(deterministic=True),
@@ -326,7 +327,7 @@ class Transport:
     async def relay_once(self) -> int:
         """Publish one batch of committed outbox rows; returns how many were published."""
         assert self.js is not None
-        rows = await self.db.run(lambda s: ledger.unpublished(s, self.settings.relay_batch))
+        rows = await self.db.run(lambda s: outbox.unpublished(s, self.settings.relay_batch))
         done: list[int] = []
         try:
             for row in rows:
@@ -338,7 +339,7 @@ class Transport:
         finally:
             if done:
                 now = self.clock.now()
-                await self.db.run(lambda s: ledger.mark_published(s, done, now))
+                await self.db.run(lambda s: outbox.mark_published(s, done, now))
                 self.published += len(done)
         return len(done)
 
@@ -426,7 +427,7 @@ class Transport:
             if len(msg.subject) > MAX_SUBJECT:
                 raise Permanent(f"subject longer than {MAX_SUBJECT} characters")
             await handler(msg.subject, envelope)
-        except (DecodeError, Permanent, DomainError, ledger.HistoryConflict, ValueError) as exc:
+        except (DecodeError, Permanent, DomainError, HistoryConflict, ValueError) as exc:
             # ValueError: content that cannot be converted (a timestamp out of range, an unknown
             # enum): it will never apply, so it is parked at once rather than retried.
             await self._park(msg, header_id, f"{type(exc).__name__}: {exc}")
@@ -451,7 +452,7 @@ class Transport:
 
     async def _park(self, msg: Msg, message_id: str, reason: str) -> None:
         now = self.clock.now()
-        await self.db.run(lambda s: ledger.park(s, msg.subject, message_id, reason, msg.data, now))
+        await self.db.run(lambda s: outbox.park(s, msg.subject, message_id, reason, msg.data, now))
         self.parked += 1
         log.error("message_parked", subject=msg.subject, message_id=message_id, reason=reason)
         with contextlib.suppress(Exception):

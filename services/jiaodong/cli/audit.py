@@ -21,10 +21,10 @@ from jiaodong.cli.delegation import (
 )
 from jiaodong.domain.lifecycle import verify_chain
 from jiaodong.store.database import make_engine, sqlite_url
+from jiaodong.store.mapper import event_from_row
 from jiaodong.store.tables import DelegationRow, EventRow
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
-from jiaodong.wire import event_from_row
 
 app = typer.Typer(
     help="Check the tamper-evident histories; list recorded reads of personal data.",

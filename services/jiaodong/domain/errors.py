@@ -68,3 +68,7 @@ class RegistryError(DomainError):
         self.line = line
         self.message = message
         super().__init__(f"{file}:{line}: {message}")
+
+
+class HistoryConflict(DomainError):
+    """Two histories disagree on an event both hold: a broken single-writer rule. Never retried."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jiaodong.domain.errors import RoutingRefused
+from jiaodong.domain.errors import InvalidInput, RoutingRefused
 from jiaodong.domain.registry import City, Court, Registry
 
 
@@ -50,6 +50,19 @@ def route(registry: Registry, requesting_court_id: str, target: Target) -> Court
     if not district:
         return registry.intermediate_court(city.city)
     return _district_court(registry, city, district)
+
+
+def check_reroute(
+    registry: Registry, requesting_court_id: str, current_court_id: str, new_court_id: str
+) -> Court:
+    """The court a delegation may be moved to, by the same rules as its first routing; any
+    refusal is bad input on ``court_id`` (the field the operator filled in)."""
+    if new_court_id == current_court_id:
+        raise InvalidInput.one("court_id", "the delegation is already at that court")
+    try:
+        return route(registry, requesting_court_id, Target(court_id=new_court_id))
+    except RoutingRefused as exc:
+        raise InvalidInput.one("court_id", exc.reason) from exc
 
 
 def _named_court(

@@ -17,7 +17,14 @@ from sqlmodel import Session, col, select
 
 from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
 from jiaodong.domain.errors import InvalidInput, NotFound
-from jiaodong.store.tables import DocumentBlobRow, DocumentChunkRow, DocumentUseRow
+from jiaodong.store import ledger, outbox
+from jiaodong.store.mapper import content_of
+from jiaodong.store.tables import (
+    DelegationRow,
+    DocumentBlobRow,
+    DocumentChunkRow,
+    DocumentUseRow,
+)
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 
@@ -216,15 +223,11 @@ def receive(session: Session, chunk: bus_pb2.DocumentChunk, now: datetime) -> Ar
 
 def documents_named(session: Session, delegation_id: str) -> dict[str, int]:
     """sha256 -> size of every document the delegation's content and history declare."""
-    from jiaodong.store import ledger
-    from jiaodong.store.tables import DelegationRow
-
     row = session.get(DelegationRow, delegation_id)
     if row is None:
         return {}
-    full = ledger.full_pb(session, row)
-    named = {d.sha256: d.size_bytes for d in full.documents}
-    for event in full.history:
+    named = {d.sha256: d.size_bytes for d in content_of(row).documents}
+    for event in ledger.history(session, row.id):
         named.update({d.sha256: d.size_bytes for d in event.documents})
     return named
 
@@ -245,11 +248,9 @@ def report_arrival(
 ) -> None:
     """A rejected document is refused on the record: its last piece is parked as a dead letter
     with the reason (the board counts them) and an error is logged; a verified one is logged."""
-    from jiaodong.store import ledger
-
     chunk = envelope.chunk
     if arrival.verdict == REJECTED:
-        ledger.park(
+        outbox.park(
             session,
             subject,
             envelope.message_id,

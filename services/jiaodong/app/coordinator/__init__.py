@@ -1,0 +1,19 @@
+"""The coordinator's application: operators' commands, what the bus brings (routing, relaying,
+delivery, reconciliation), reads, and the time limits at work.
+
+``Coordinator`` composes the concerns over one shared base (registry, core, SLA engine, relaying);
+each concern is a module of its own."""
+
+from __future__ import annotations
+
+from jiaodong.app.coordinator.base import Guard
+from jiaodong.app.coordinator.commands import Commands
+from jiaodong.app.coordinator.deadlines import Deadlines, Move
+from jiaodong.app.coordinator.inbound import InboundHandlers
+from jiaodong.app.coordinator.queries import Queries
+
+__all__ = ["Coordinator", "Guard", "Move"]
+
+
+class Coordinator(Commands, InboundHandlers, Queries, Deadlines):
+    """Region-wide routing and record."""

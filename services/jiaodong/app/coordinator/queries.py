@@ -1,0 +1,87 @@
+"""What operators read at the coordinator: one delegation with its clocks, how each due time was
+computed, a page of the region's delegations, and the notices the board shows."""
+
+from __future__ import annotations
+
+from jiaodong.app.coordinator.base import CoordinatorBase, Guard, check_guard
+from jiaodong.app.unit_of_work import UnitOfWork
+from jiaodong.domain import sla
+from jiaodong.domain.errors import InvalidInput
+from jiaodong.store import documents as docstore
+from jiaodong.store import ledger, outbox
+from jiaodong.store.ledger import RegionFilter
+from jiaodong.store.mapper import asset_key, view
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import sla_goals_pb
+
+# A page of delegations (a name of its own: ``list`` is a method name below).
+Page = list[pb.Delegation]
+Notices = list[str]
+
+
+class Queries(CoordinatorBase):
+    async def get(self, delegation_id: str, guard: Guard | None = None) -> pb.Delegation:
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+
+        def work(uow: UnitOfWork) -> pb.Delegation:
+            row = uow.require(delegation_id)
+            check_guard(guard, row)
+            out = uow.view(row)
+            clocks = self.sla.clocks(row, uow.history(row))
+            out.sla.extend(sla_goals_pb(clocks, uow.now, self.sla.calendar))
+            out.document_states.extend(docstore.states(uow.session, out))
+            return out
+
+        return await self.core.run(work)
+
+    async def explain(
+        self, delegation_id: str, guard: Guard | None = None
+    ) -> tuple[list[pb.SlaGoal], list[str]]:
+        """How each due time of a delegation was computed, day by day."""
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+
+        def work(uow: UnitOfWork) -> tuple[list[pb.SlaGoal], list[str]]:
+            row = uow.require(delegation_id)
+            check_guard(guard, row)
+            clocks = self.sla.clocks(row, uow.history(row))
+            asset = asset_key(row)
+            matched = self.sla.policy.matched(row.task_type, asset, row.priority)
+            lines = [
+                f"delegation {row.id}: {row.task_type.lower()} / {asset.lower()} / "
+                f"{row.priority.lower()}, status {row.status}",
+                f"policy {self.sla.policy.file}: rules on lines "
+                + ", ".join(str(r.line) for r in matched),
+            ]
+            if not clocks:
+                lines.append(
+                    "no time limit runs yet: clocks start when the delegation is delivered"
+                )
+            lines.extend(sla.explain(clocks, uow.now, self.sla.calendar))
+            return sla_goals_pb(clocks, uow.now, self.sla.calendar), lines
+
+        return await self.core.run(work)
+
+    async def list(self, where: RegionFilter, offset: int, size: int) -> tuple[Page, bool, int]:
+        """A page of the region's delegations (newest first), whether more follow, the total."""
+        for name, city in (("from_city", where.from_city), ("to_city", where.to_city)):
+            if city and city not in self.registry.cities:
+                raise InvalidInput.one(name, f"unknown city {city!r}")
+
+        def work(uow: UnitOfWork) -> tuple[Page, bool, int]:
+            rows, total = ledger.of_region(uow.session, where, offset, size + 1)
+            return [view(r) for r in rows[:size]], len(rows) > size, total
+
+        return await self.core.run(work)
+
+    async def board_notices(self) -> Notices:
+        """Everything operators should see on the board: calendar gaps and parked messages."""
+        parked = await self.db.run(outbox.parked_count)
+        out = self.notices()
+        if parked:
+            out.append(
+                f"{parked} message(s) parked as dead letters at the coordinator: "
+                "see its dead_letter table and the message_parked log lines"
+            )
+        return out

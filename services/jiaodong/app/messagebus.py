@@ -1,0 +1,68 @@
+"""Inbound messages: one dispatch table per service, keyed by the type of the message's body.
+
+``Follower.receive`` is the one place that applies a message from the bus (eventsourcing's
+``Follower.process_event``): it checks the envelope against its subject, records the message id in
+the inbox in the same transaction as its effects (a redelivery changes nothing), and hands the body
+to the service's handler for its type. A handler raises ``OutOfOrder`` for what may still arrive
+(the transport retries) and ``Permanent`` or a DomainError for what never will (parked at once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf.message import Message
+
+from jiaodong.app.unit_of_work import Core, UnitOfWork
+from jiaodong.bus.envelopes import body_of
+from jiaodong.bus.subjects import court_of
+from jiaodong.bus.transport import Permanent
+from jiaodong.v1 import bus_pb2
+
+
+class OutOfOrder(LookupError):
+    """A message refers to something not known here yet; retry later (it may still arrive)."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message being applied: its subject, the court the subject names, its envelope."""
+
+    subject: str
+    court: str
+    envelope: bus_pb2.Envelope
+
+
+# A handler: the unit of work, the message, and its body (typed by the table's key).
+Handler = Callable[[UnitOfWork, Inbound, Any], None]
+
+
+class Follower:
+    """Applies messages from the bus through a dispatch table."""
+
+    def __init__(
+        self,
+        core: Core,
+        handlers: Mapping[type[Message], Handler],
+        check: Callable[[Inbound], None],
+    ) -> None:
+        self.core = core
+        self.handlers = handlers
+        self.check = check
+
+    async def receive(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Apply one message, once, whatever the redeliveries."""
+        message = Inbound(subject, court_of(subject), envelope)
+        self.check(message)
+        body = body_of(envelope)
+        handler = self.handlers.get(type(body)) if body is not None else None
+        if handler is None:
+            raise Permanent(f"no handler here for {envelope.WhichOneof('body') or 'an empty body'}")
+
+        def work(uow: UnitOfWork) -> None:
+            if uow.first_delivery(envelope.message_id, subject):
+                handler(uow, message, body)
+
+        await self.core.run(work)

@@ -1,0 +1,17 @@
+"""A city node's application: its courts' commands, what the bus brings, reconciliation, reads.
+
+``CourtNode`` composes the four concerns over one shared base (courts, core, party checks); each
+concern is a module of its own."""
+
+from __future__ import annotations
+
+from jiaodong.app.node.commands import Commands, Step
+from jiaodong.app.node.inbound import InboundHandlers
+from jiaodong.app.node.queries import Queries
+from jiaodong.app.node.reconcile import Reconciliation
+
+__all__ = ["CourtNode", "Step"]
+
+
+class CourtNode(Commands, InboundHandlers, Reconciliation, Queries):
+    """The node of one city: hosts that city's courts."""

@@ -1,0 +1,200 @@
+"""What a node's courts ask of it: send a delegation, ask its writer for a step, take a step on a
+delegation received, and upload a document. Each is one unit of work."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from jiaodong.app.node.base import NodeBase
+from jiaodong.app.unit_of_work import UnitOfWork
+from jiaodong.bus import envelopes
+from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.domain.delegation import Draft, check_draft, fingerprint
+from jiaodong.domain.errors import AlreadyExists, InvalidInput, NotAllowed
+from jiaodong.domain.history import seal_first, step_violations
+from jiaodong.domain.ids import new_id
+from jiaodong.domain.lifecycle import Document, EventKind, Side, check_allowed
+from jiaodong.store import documents as docstore
+from jiaodong.store.tables import DelegationRow
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import content_pb
+
+log = structlog.get_logger("jiaodong.node")
+
+
+@dataclass(frozen=True)
+class Step:
+    """An entrusted court's step, as the officer gave it."""
+
+    kind: EventKind
+    text: str = ""
+    return_reason: str = ""
+    result: str = ""
+    documents: tuple[Document, ...] = ()
+
+
+class Commands(NodeBase):
+    async def upload(self, court: str, data: bytes) -> tuple[str, int, bool]:
+        """Store a document's content for a later attachment; (sha256, size, already held)."""
+        self.hosted(court)
+        now = self.clock.now()
+        sha, existed = await self.db.run(lambda s: docstore.store_upload(s, data, now))
+        log.info("document_uploaded", court=court, sha256=sha, size=len(data), existed=existed)
+        return sha, len(data), existed
+
+    async def create(self, court: str, draft: Draft) -> tuple[pb.Delegation, bool]:
+        """Validate and store a new delegation, or return the one this request_id made before."""
+        self.hosted(court)
+        checked = check_draft(self.registry, court, draft)
+        digest = hashlib.sha256(fingerprint(checked.draft).encode()).hexdigest()
+
+        def work(uow: UnitOfWork) -> tuple[pb.Delegation, bool]:
+            existing = uow.by_request_id(court, checked.draft.request_id)
+            if existing is not None:
+                if existing.fingerprint != digest:
+                    raise AlreadyExists(
+                        f"request_id {checked.draft.request_id!r} was already used by court "
+                        f"{court} for a different delegation ({existing.id})"
+                    )
+                return uow.view(existing), False
+            _require_uploaded(uow, checked.draft.documents)
+            delegation_id = new_id()
+            first = seal_first(uow.event(EventKind.CREATED, Side.REQUESTING, court))
+            row = uow.create(
+                content_pb(delegation_id, court, checked.draft),
+                first,
+                fingerprint=digest,
+                warnings=checked.warnings,
+            )
+            self.send_sync(uow, row, court)
+            _send_documents(uow, row, court, checked.draft.documents)
+            uow.changed(row, first)
+            return uow.view(row), True
+
+        delegation, created = await self.core.run(work)
+        if created:
+            log.info(
+                "delegation_created",
+                delegation_id=delegation.id,
+                court=court,
+                to=checked.entrusted_court,
+            )
+        return delegation, created
+
+    async def request(
+        self,
+        court: str,
+        delegation_id: str,
+        kind: EventKind,
+        request_id: str,
+        text: str,
+        documents: Sequence[Document] = (),
+    ) -> pb.Delegation:
+        """A requesting court's wish (supplement, confirm, cancel, urge), sent to the writer."""
+        self.hosted(court)
+        violations = step_violations(
+            kind, Side.REQUESTING, request_id=request_id, text=text, documents=documents
+        )
+        if violations:
+            raise InvalidInput(violations)
+
+        def work(uow: UnitOfWork) -> pb.Delegation:
+            row = self.party_row(uow, court, delegation_id)
+            if row.requesting_court != court:
+                raise NotAllowed(
+                    f"only the requesting court {row.requesting_court} may "
+                    f"{kind.value.lower()} delegation {row.id}"
+                )
+            known = uow.request(row, request_id)
+            if known is not None:
+                if known.kind != kind.value:
+                    raise AlreadyExists(f"request_id {request_id!r} was used for {known.kind}")
+                return uow.view(row)
+            check_allowed(uow.state(row), kind, Side.REQUESTING)
+            _require_uploaded(uow, documents)
+            uow.record_request(row, request_id, kind, Side.REQUESTING, court)
+            body = envelopes.action_request(
+                row.id,
+                request_id,
+                kind,
+                Side.REQUESTING,
+                actor_court=court,
+                text=text,
+                documents=documents,
+            )
+            uow.send(
+                to_coordinator(court, Kind.REQUEST),
+                envelopes.envelope(court, body, envelopes.request_message_id(row.id, request_id)),
+            )
+            _send_documents(uow, row, court, documents)
+            uow.changed(row)
+            return uow.view(row)
+
+        delegation = await self.core.run(work)
+        log.info("request_sent", delegation_id=delegation_id, kind=kind.value, court=court)
+        return delegation
+
+    async def act(self, court: str, delegation_id: str, step: Step) -> pb.Delegation:
+        """An entrusted court's own step: acknowledge, accept, return, progress, complete."""
+        self.hosted(court)
+        violations = step_violations(
+            step.kind,
+            Side.ENTRUSTED,
+            text=step.text,
+            documents=step.documents,
+            return_reason=step.return_reason,
+            result=step.result,
+        )
+        if violations:
+            raise InvalidInput(violations)
+
+        def work(uow: UnitOfWork) -> pb.Delegation:
+            row = self.party_row(uow, court, delegation_id)
+            if row.entrusted_court != court:
+                raise NotAllowed(
+                    f"only the entrusted court {row.entrusted_court} may "
+                    f"{step.kind.value.lower()} delegation {row.id}"
+                )
+            _require_uploaded(uow, step.documents)
+            event = uow.seal(
+                row,
+                uow.event(
+                    step.kind,
+                    Side.ENTRUSTED,
+                    court,
+                    text=step.text,
+                    return_reason=step.return_reason,
+                    result=step.result,
+                    documents=step.documents,
+                ),
+            )
+            self.send_sync(uow, row, court)
+            _send_documents(uow, row, court, step.documents)
+            uow.changed(row, event)
+            return uow.view(row)
+
+        delegation = await self.core.run(work)
+        log.info("step_taken", delegation_id=delegation_id, kind=step.kind.value, court=court)
+        return delegation
+
+
+def _require_uploaded(uow: UnitOfWork, docs: Sequence[Document]) -> None:
+    for i, doc in enumerate(docs):
+        docstore.require_verified(uow.session, doc.sha256, doc.size_bytes, f"documents[{i}]")
+
+
+def _send_documents(
+    uow: UnitOfWork, row: DelegationRow, court: str, docs: Sequence[Document]
+) -> None:
+    """Queue the content of attached documents to the coordinator, after the step itself (the
+    outbox keeps order), in pieces of at most 1 MiB under stable message ids."""
+    for doc in docs:
+        if not docstore.use(uow.session, row.id, doc.sha256, court):
+            continue  # attached to this delegation before: its content has travelled
+        for chunk in docstore.chunks_of(uow.session, row.id, doc.sha256, court):
+            message_id = envelopes.chunk_message_id(row.id, doc.sha256, chunk.index)
+            uow.send(to_coordinator(court, Kind.DOC), envelopes.envelope(court, chunk, message_id))

@@ -1,0 +1,147 @@
+"""What a node does with what the coordinator sends: histories to merge, requests to apply or
+refuse as the writer, refusals of its own requests, wants to answer, document pieces to check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from jiaodong.app.messagebus import Follower, Inbound, OutOfOrder
+from jiaodong.app.node.base import NodeBase
+from jiaodong.app.unit_of_work import UnitOfWork
+from jiaodong.bus import envelopes
+from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.bus.transport import Permanent
+from jiaodong.domain.errors import DomainError, NotAllowed
+from jiaodong.domain.lifecycle import REQUESTED_KINDS, EventKind, Status, check_allowed
+from jiaodong.domain.routing import check_reroute
+from jiaodong.store import documents as docstore
+from jiaodong.v1 import bus_pb2
+from jiaodong.wire import document_from_pb, kind_from_pb, side_from_pb
+
+log = structlog.get_logger("jiaodong.node")
+
+
+class InboundHandlers(NodeBase):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inbound = Follower(
+            self.core,
+            {
+                bus_pb2.DelegationSync: self._on_sync,
+                bus_pb2.ActionRequest: self._on_request,
+                bus_pb2.RequestRefused: self._on_refused,
+                bus_pb2.Want: self._on_want,
+                bus_pb2.DocumentChunk: self._on_chunk,
+            },
+            self._check_addressed,
+        )
+
+    async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Apply one message from the coordinator, once, whatever the redeliveries."""
+        await self.inbound.receive(subject, envelope)
+
+    def _check_addressed(self, message: Inbound) -> None:
+        court = message.envelope.court_id
+        if court != message.court or court not in self.courts:
+            raise Permanent(f"message for court {court} reached node {self.node_id}")
+
+    def _on_sync(self, uow: UnitOfWork, _: Inbound, sync: bus_pb2.DelegationSync) -> None:
+        row, appended = uow.absorb(sync, sender=None)
+        uow.mark_applied(row, appended)
+        if not appended:
+            return
+        state = uow.state(row)
+        if state.status is Status.ROUTED and state.entrusted_court in self.courts:
+            # Offered to one of our courts: store it and tell the coordinator, which owns the
+            # delegation until it records the delivery.
+            court = state.entrusted_court
+            body = envelopes.receipt(row.id, state.seq, uow.now)
+            message_id = envelopes.receipt_message_id(row.id, state.seq)
+            uow.send(
+                to_coordinator(court, Kind.RECEIPT), envelopes.envelope(court, body, message_id)
+            )
+            log.info("delegation_received", delegation_id=row.id, court=court)
+        uow.changed(row, appended[-1])
+
+    def _on_request(
+        self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest
+    ) -> None:
+        """A requesting court's or the coordinator's wish, for this node as the writer."""
+        court = message.envelope.court_id
+        row = uow.get(request.delegation_id)
+        if row is None:
+            raise OutOfOrder(f"request for unknown delegation {request.delegation_id}")
+        kind = kind_from_pb(request.kind)
+        side = side_from_pb(request.side)
+        if kind not in REQUESTED_KINDS:
+            raise Permanent(f"{kind.value} cannot be requested")
+        if uow.applied_request(row, request.request_id):
+            return
+        state = uow.state(row)
+        try:
+            if state.writer_court() != court:
+                raise NotAllowed(f"court {court} is no longer the entrusted court")
+            check_allowed(state, kind, side)
+            if kind is EventKind.REROUTED:
+                check_reroute(
+                    self.registry, state.requesting_court, state.entrusted_court, request.court_id
+                )
+        except DomainError as exc:
+            body = envelopes.refusal(request, str(exc), request.actor_court or "")
+            uow.send(to_coordinator(court, Kind.REFUSED), envelopes.envelope(court, body))
+            log.info("request_refused", delegation_id=row.id, kind=kind.value, reason=str(exc))
+            return
+        event = uow.seal(
+            row,
+            uow.event(
+                kind,
+                side,
+                request.actor_court,
+                request_id=request.request_id,
+                text=request.text,
+                court_id=request.court_id,
+                documents=tuple(document_from_pb(d) for d in request.documents),
+            ),
+        )
+        self.send_sync(uow, row, court)
+        uow.changed(row, event)
+        log.info("request_applied", delegation_id=row.id, kind=kind.value)
+
+    def _on_refused(self, uow: UnitOfWork, _: Inbound, refused: bus_pb2.RequestRefused) -> None:
+        row = uow.get(refused.delegation_id)
+        req = uow.request(row, refused.request_id) if row is not None else None
+        if row is not None and req is not None and uow.mark_refused(req, refused.reason):
+            uow.changed(row)
+
+    def _on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
+        """The coordinator lacks events of these delegations: send them again."""
+        court = message.envelope.court_id
+        for delegation_id in want.delegation_ids:
+            row = uow.get(delegation_id)
+            if row is not None and court in (row.requesting_court, row.entrusted_court):
+                self.send_sync(uow, row, court)
+        log.info("reconcile_resent", court=court, delegations=len(want.delegation_ids))
+
+    def _on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
+        """A piece of a document the other party attached: stored; the whole is checked against
+        the SHA-256 and size the delegation's history declares, and a mismatch is refused (parked,
+        on the record) and reported."""
+        row = uow.get(chunk.delegation_id)
+        if row is None:  # the sync travels first; retried, then parked if it never comes
+            raise OutOfOrder(f"document piece for unknown delegation {chunk.delegation_id}")
+        if message.envelope.court_id not in (row.requesting_court, row.entrusted_court):
+            raise Permanent(f"court {message.envelope.court_id} is no party to {row.id}")
+        declared = docstore.documents_named(uow.session, row.id)
+        if declared.get(chunk.sha256) != chunk.size_bytes:
+            raise Permanent(
+                f"document {chunk.sha256[:12]}… ({chunk.size_bytes} bytes) is not one the "
+                f"history of {row.id} declares"
+            )
+        try:
+            arrival = docstore.receive(uow.session, chunk, uow.now)
+        except docstore.BadChunk as exc:
+            raise Permanent(f"bad document piece: {exc}") from None
+        docstore.use(uow.session, row.id, chunk.sha256, chunk.from_court)
+        docstore.report_arrival(uow.session, message.subject, message.envelope, arrival, uow.now)

@@ -1,0 +1,84 @@
+"""What a node's courts read: one delegation with its time limits, a page of delegations, a
+document, and the node's own counts (for the demo and the fault suite)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jiaodong.app.node.base import NodeBase
+from jiaodong.app.unit_of_work import UnitOfWork
+from jiaodong.domain.errors import NotFound
+from jiaodong.domain.lifecycle import Status
+from jiaodong.domain.sla import fold as sla_fold
+from jiaodong.store import documents as docstore
+from jiaodong.store import ledger, outbox
+from jiaodong.store.mapper import asset_key, view
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import sla_goals_pb
+
+# A page of delegations (a name of its own: ``list`` is a method name below).
+Page = list[pb.Delegation]
+Chunks = list[bytes]
+
+
+class Queries(NodeBase):
+    async def get(self, court: str, delegation_id: str) -> pb.Delegation:
+        """The whole delegation, with its current time limits when the node knows the policy."""
+        self.hosted(court)
+
+        def work(uow: UnitOfWork) -> pb.Delegation:
+            row = self.party_row(uow, court, delegation_id)
+            out = uow.view(row)
+            if self.sla is not None:
+                policy, calendar = self.sla
+                goals = policy.goals_for(row.task_type, asset_key(row), row.priority)
+                clocks = sla_fold(uow.history(row), goals, calendar)
+                out.sla.extend(sla_goals_pb(clocks, uow.now, calendar))
+            out.document_states.extend(docstore.states(uow.session, out))
+            return out
+
+        return await self.core.run(work)
+
+    async def list(
+        self,
+        court: str,
+        direction: str,
+        statuses: Sequence[Status],
+        offset: int,
+        size: int,
+    ) -> tuple[Page, bool]:
+        """A page of what ``court`` sent or received (newest first), and whether more follow."""
+        self.hosted(court)
+
+        def work(uow: UnitOfWork) -> tuple[Page, bool]:
+            rows = ledger.of_court(
+                uow.session, court, direction, [s.value for s in statuses], offset, size + 1
+            )
+            return [view(r) for r in rows[:size]], len(rows) > size
+
+        return await self.core.run(work)
+
+    async def read_document(self, court: str, delegation_id: str, sha256: str) -> Chunks:
+        """A document of a delegation the court sent or received, if held here and verified."""
+        self.hosted(court)
+
+        def work(uow: UnitOfWork) -> Chunks:
+            row = self.party_row(uow, court, delegation_id)
+            if sha256 not in docstore.documents_named(uow.session, row.id):
+                raise NotFound(f"delegation {row.id} has no document {sha256[:12]}…")
+            return docstore.read(uow.session, sha256)
+
+        return await self.core.run(work)
+
+    async def summary(self) -> dict[str, object]:
+        """The node's counts: delegations held, messages parked, messages not yet published."""
+
+        def work(uow: UnitOfWork) -> dict[str, object]:
+            return {
+                "node": self.node_id,
+                "delegations": ledger.count(uow.session),
+                "dead_letters": outbox.parked_count(uow.session),
+                "outbox_pending": outbox.pending_count(uow.session),
+            }
+
+        return await self.core.run(work)

@@ -1,0 +1,288 @@
+"""The unit of work: one transaction of a handler, shared by node and coordinator.
+
+It owns what every handler needs and none should do by hand: the inbox mark of the message being
+applied, reading each delegation's history once, sealing and appending events, recording requests
+and their answers, queuing outbox messages, and collecting the changes watchers hear of. After the
+commit, ``Core.run`` broadcasts the changes and wakes the outbox relay (cosmicpython's
+unit_of_work.py, eventsourcing's ProcessingEvent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from jiaodong.app.watch import Broadcaster, Change
+from jiaodong.domain.clock import Clock
+from jiaodong.domain.delegation import check_draft
+from jiaodong.domain.errors import InvalidInput, NotFound
+from jiaodong.domain.history import Merged, RequestState, merge, seal_next, settle
+from jiaodong.domain.ids import new_id
+from jiaodong.domain.lifecycle import DelegationState, Event, EventKind, Side
+from jiaodong.domain.registry import Registry
+from jiaodong.store import ledger, outbox
+from jiaodong.store.database import Database
+from jiaodong.store.mapper import state_from_row, view
+from jiaodong.store.tables import DelegationRow, RequestRow
+from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import draft_from_pb, event_from_pb, event_pb, to_stored
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Watched:
+    row: DelegationRow
+    event: Event | None
+    full: bool
+
+
+@dataclass
+class UnitOfWork:
+    """What one transaction reads and changes."""
+
+    session: Session
+    registry: Registry
+    now: datetime
+    sent: int = 0
+    _histories: dict[str, list[Event]] = field(default_factory=dict)
+    _watched: dict[str, _Watched] = field(default_factory=dict)
+
+    # -- the inbox -----------------------------------------------------------------------------
+
+    def first_delivery(self, message_id: str, subject: str) -> bool:
+        """Mark a message applied; False if it was applied before (a redelivery: do nothing)."""
+        if outbox.seen(self.session, message_id):
+            return False
+        outbox.remember(self.session, message_id, subject, self.now)
+        return True
+
+    # -- delegations and their histories -------------------------------------------------------
+
+    def get(self, delegation_id: str) -> DelegationRow | None:
+        return ledger.get_row(self.session, delegation_id)
+
+    def require(self, delegation_id: str) -> DelegationRow:
+        row = self.get(delegation_id)
+        if row is None:
+            raise NotFound(f"no delegation with id {delegation_id!r}")
+        return row
+
+    def by_request_id(self, court: str, request_id: str) -> DelegationRow | None:
+        return ledger.by_request_id(self.session, court, request_id)
+
+    @staticmethod
+    def state(row: DelegationRow) -> DelegationState:
+        return state_from_row(row)
+
+    def history(self, row: DelegationRow) -> list[Event]:
+        """The delegation's history, read once per transaction."""
+        if row.id not in self._histories:
+            self._histories[row.id] = ledger.history(self.session, row.id)
+        return self._histories[row.id]
+
+    def event(
+        self,
+        kind: EventKind,
+        side: Side,
+        actor_court: str = "",
+        *,
+        at: datetime | None = None,
+        **fields: object,
+    ) -> Event:
+        """A new event of this transaction (at its time unless ``at`` says when it happened),
+        not yet numbered or sealed."""
+        return Event(
+            event_id=new_id(),
+            seq=0,
+            kind=kind,
+            side=side,
+            actor_court=actor_court,
+            at=at or self.now,
+            **fields,  # type: ignore[arg-type]
+        )
+
+    def create(
+        self,
+        content: pb.Delegation,
+        first: Event,
+        *,
+        fingerprint: str = "",
+        warnings: Sequence[str] = (),
+    ) -> DelegationRow:
+        """Store a new delegation with its first event (already sealed)."""
+        row, _ = ledger.insert_delegation(
+            self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
+        )
+        self._histories[row.id] = [first]
+        return row
+
+    def append(self, row: DelegationRow, event: Event) -> DelegationState:
+        """Append a sealed event after checking it against the state machine."""
+        history = self.history(row)
+        state = ledger.append(self.session, self.registry, row, event)
+        history.append(event)
+        return state
+
+    def seal(self, row: DelegationRow, event: Event) -> Event:
+        """Number and link ``event`` after the delegation's last one, and append it."""
+        sealed = seal_next(self.state(row), event)
+        self.append(row, sealed)
+        return sealed
+
+    def merge(
+        self, row: DelegationRow, incoming: Sequence[Event], *, sender: str | None
+    ) -> list[Event]:
+        """Append the events of ``incoming`` this side lacks (the domain's single-writer merge);
+        returns them."""
+        held = {e.seq: e.hash for e in self.history(row)}
+        merged: Merged = merge(self.state(row), held, incoming, sender=sender)
+        for event in merged.new:
+            self.append(row, event)
+        return merged.new
+
+    def absorb(
+        self, sync: bus_pb2.DelegationSync, *, sender: str | None
+    ) -> tuple[DelegationRow, list[Event]]:
+        """Take in a sync from another side: a delegation first seen here is stored once it passes
+        the same content checks as one created through the API (a faulty or hostile node cannot
+        slip in what its own gRPC edge would refuse); then the events this side lacks are merged.
+        ``sender``: the court whose node sent it (None: the coordinator). Returns the row and the
+        events appended here, in order."""
+        events = [event_from_pb(e) for e in sync.history]
+        if not events or events[0].seq != 1:
+            raise InvalidInput.one("history", "a sync must carry the history from event 1")
+        content = sync.delegation
+        row = self.get(content.id)
+        appended: list[Event] = []
+        if row is None:
+            if sender is not None and sender != content.requesting_court:
+                raise InvalidInput.one("sync", f"court {sender} cannot introduce {content.id}")
+            check_draft(self.registry, content.requesting_court, draft_from_pb(content))
+            row = self.create(content, events[0])
+            appended.append(events[0])
+        appended += self.merge(row, events, sender=sender)
+        return row, appended
+
+    # -- requests sent to the writer -----------------------------------------------------------
+
+    def request(self, row: DelegationRow, request_id: str) -> RequestRow | None:
+        return self.session.get(RequestRow, (row.id, request_id))
+
+    def record_request(
+        self, row: DelegationRow, request_id: str, kind: EventKind, side: Side, actor: str = ""
+    ) -> None:
+        self.session.add(
+            RequestRow(
+                delegation_id=row.id,
+                request_id=request_id,
+                kind=kind.value,
+                side=side.value,
+                actor_court=actor,
+                created_at=to_stored(self.now),
+            )
+        )
+
+    def mark_applied(self, row: DelegationRow, events: Sequence[Event]) -> None:
+        """Requests of ours that these events carry out are applied."""
+        for event in events:
+            req = self.request(row, event.request_id) if event.request_id else None
+            if req is not None:
+                req.state = settle(RequestState(req.state), applied=True).value
+                self.session.add(req)
+
+    def mark_refused(self, req: RequestRow, reason: str) -> bool:
+        """The writer refused one of our requests; False if it was applied meanwhile (a refusal
+        of a re-sent copy never undoes what the history holds)."""
+        state = settle(RequestState(req.state), applied=False)
+        if state is not RequestState.REFUSED:
+            return False
+        req.state = state.value
+        req.reason = reason
+        self.session.add(req)
+        return True
+
+    def applied_request(self, row: DelegationRow, request_id: str) -> bool:
+        """The history already holds the event of this request."""
+        return any(e.request_id == request_id for e in self.history(row))
+
+    # -- the outbox ----------------------------------------------------------------------------
+
+    def send(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Queue a message; the relay publishes it after the commit."""
+        outbox.enqueue(self.session, subject, envelope, self.now)
+        self.sent += 1
+
+    def resend(self, message_id: str) -> bool:
+        """Queue again, under a fresh id, a message sent before."""
+        done = outbox.resend(self.session, message_id, self.now)
+        self.sent += int(done)
+        return done
+
+    # -- what watchers hear --------------------------------------------------------------------
+
+    def view(self, row: DelegationRow, *, full: bool = True) -> pb.Delegation:
+        """The delegation as the API shows it: content and state, with history and requests."""
+        if not full:
+            return view(row)
+        return view(row, self.history(row), ledger.requests(self.session, row.id))
+
+    def changed(self, row: DelegationRow, event: Event | None = None, *, full: bool = True) -> None:
+        """Tell watchers about ``row`` after the commit (its last change in this transaction)."""
+        previous = self._watched.get(row.id)
+        if event is None and previous is not None:
+            event = previous.event
+        self._watched[row.id] = _Watched(row, event, full)
+
+    def changes(self) -> list[Change]:
+        """The changes for watchers, built inside the transaction (histories are at hand)."""
+        self.session.flush()
+        return [
+            Change(self.view(w.row, full=w.full), event_pb(w.event) if w.event else None)
+            for w in self._watched.values()
+        ]
+
+
+class Core:
+    """Runs units of work on a service's database; after each commit, tells watchers and wakes
+    the relay. Node and coordinator each have one."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        clock: Clock,
+        broadcaster: Broadcaster | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.broadcaster = broadcaster or Broadcaster()
+        self._wake: Callable[[], None] = lambda: None
+
+    def set_relay_wake(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    async def run(self, work: Callable[[UnitOfWork], T]) -> T:
+        """``work`` in one transaction on the database thread; then the watchers and the relay."""
+        now = self.clock.now()
+
+        def transaction(session: Session) -> tuple[T, list[Change], int]:
+            uow = UnitOfWork(session, self.registry, now)
+            result = work(uow)
+            return result, uow.changes(), uow.sent
+
+        result, changes, sent = await self.db.run(transaction)
+        if changes:
+            self.broadcaster.publish(changes)
+        if sent:
+            self._wake()
+        return result
+
+    def wake(self) -> None:
+        self._wake()

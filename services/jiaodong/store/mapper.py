@@ -1,0 +1,147 @@
+"""The store's mapper: rows <-> domain values, and a stored delegation's wire view.
+
+A delegation row keeps its fixed content as the serialized wire message (what the bus carries)
+beside query columns copied from the state its history folds to.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jiaodong.domain.lifecycle import DelegationState, Document, Event, EventKind, Side, Status
+from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
+
+
+def event_row(delegation_id: str, event: Event) -> EventRow:
+    docs = [[d.name, d.media_type, d.size_bytes, d.sha256] for d in event.documents]
+    return EventRow(
+        delegation_id=delegation_id,
+        seq=event.seq,
+        event_id=event.event_id,
+        kind=event.kind.value,
+        side=event.side.value,
+        actor_court=event.actor_court,
+        at=to_stored(event.at),
+        text=event.text,
+        court_id=event.court_id,
+        return_reason=event.return_reason,
+        result=event.result,
+        documents=json.dumps(docs, ensure_ascii=False),
+        request_id=event.request_id,
+        prev_hash=event.prev_hash,
+        hash=event.hash,
+    )
+
+
+def event_from_row(row: EventRow) -> Event:
+    return Event(
+        event_id=row.event_id,
+        seq=row.seq,
+        kind=EventKind(row.kind),
+        side=Side(row.side),
+        actor_court=row.actor_court,
+        at=to_utc(row.at),
+        text=row.text,
+        court_id=row.court_id,
+        return_reason=row.return_reason,
+        result=row.result,
+        documents=tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents)),
+        request_id=row.request_id,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+_TIME_FIELDS = (
+    "created",
+    "routed",
+    "delivered",
+    "acknowledged",
+    "accepted",
+    "returned",
+    "completed",
+    "closed",
+    "updated",
+)
+
+
+def state_from_row(row: DelegationRow) -> DelegationState:
+    times = {
+        name: to_utc(value)
+        for name in _TIME_FIELDS
+        if (value := getattr(row, f"{name}_at")) is not None
+    }
+    return DelegationState(
+        delegation_id=row.id,
+        requesting_court=row.requesting_court,
+        entrusted_court=row.entrusted_court,
+        status=Status(row.status),
+        seq=row.seq,
+        last_hash=row.last_hash,
+        result=row.result,
+        cycle=row.cycle,
+        step_times=times,
+    )
+
+
+def write_state(row: DelegationRow, state: DelegationState, entrusted_city: str) -> None:
+    """Copy the state a history gives onto the row's query columns."""
+    row.entrusted_court = state.entrusted_court
+    row.entrusted_city = entrusted_city
+    row.status = state.status.value
+    row.seq = state.seq
+    row.last_hash = state.last_hash
+    row.result = state.result
+    row.cycle = state.cycle
+    for name in _TIME_FIELDS:
+        value = state.step_times.get(name)
+        setattr(row, f"{name}_at", to_stored(value) if value else None)
+
+
+def content_of(row: DelegationRow) -> pb.Delegation:
+    """The fixed content of a delegation (no state, no history)."""
+    content = pb.Delegation()
+    content.ParseFromString(row.content)
+    return content
+
+
+def asset_key(row: DelegationRow) -> str:
+    """The asset kind as the SLA policy matches it ("*" when none is given)."""
+    asset = pb.AssetKind.Name(content_of(row).asset_kind).removeprefix("ASSET_KIND_")
+    return "*" if asset == "UNSPECIFIED" else asset
+
+
+def view(
+    row: DelegationRow,
+    history: list[Event] | None = None,
+    requests: list[RequestRow] | None = None,
+) -> pb.Delegation:
+    """The full message for a row: content, state, timestamps, and optionally history/requests."""
+    out = pb.Delegation()
+    out.ParseFromString(row.content)
+    out.entrusted_court = row.entrusted_court
+    out.status = status_pb(row.status)  # type: ignore[assignment]
+    out.seq = row.seq
+    out.last_hash = row.last_hash
+    if row.result:
+        out.result = pb.CompletionResult.Value(f"COMPLETION_RESULT_{row.result}")
+    for name in _TIME_FIELDS:
+        value = getattr(row, f"{name}_at")
+        if value is not None:
+            getattr(out, f"{name}_at").CopyFrom(ts(value))
+    if row.warnings:
+        out.warnings.extend(json.loads(row.warnings))
+    if history is not None:
+        out.history.extend(event_pb(e) for e in history)
+    for req in requests or ():
+        out.requests.append(
+            pb.PendingRequest(
+                request_id=req.request_id,
+                kind=kind_pb(req.kind),  # type: ignore[arg-type]
+                state=req.state,
+                reason=req.reason,
+            )
+        )
+    return out

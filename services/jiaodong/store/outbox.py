@@ -1,0 +1,114 @@
+"""The outbox (messages to publish, written in the caller's transaction), the inbox (ids of the
+messages applied, so a redelivery changes nothing) and the dead letters (messages that will never
+apply). Every function takes an open Session; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from jiaodong.domain.ids import new_id
+from jiaodong.store.tables import DeadLetterRow, InboxRow, OutboxRow
+from jiaodong.v1 import bus_pb2
+from jiaodong.wire import to_stored
+
+
+def enqueue(session: Session, subject: str, envelope: bus_pb2.Envelope, now: datetime) -> None:
+    """Write a message to the outbox in the caller's transaction."""
+    if not envelope.message_id:
+        envelope.message_id = new_id()
+    session.add(
+        OutboxRow(
+            message_id=envelope.message_id,
+            subject=subject,
+            payload=envelope.SerializeToString(deterministic=True),
+            created_at=to_stored(now),
+        )
+    )
+
+
+def resend(session: Session, message_id: str, now: datetime) -> bool:
+    """Publish again the outbox message ``message_id`` under a fresh id (the receiver's inbox
+    would drop the old one); False if there is no such message."""
+    row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
+    if row is None:
+        return False
+    envelope = bus_pb2.Envelope()
+    envelope.ParseFromString(row.payload)
+    envelope.message_id = new_id()
+    enqueue(session, row.subject, envelope, now)
+    return True
+
+
+def unpublished(session: Session, limit: int) -> list[OutboxRow]:
+    return list(
+        session.exec(
+            select(OutboxRow)
+            .where(col(OutboxRow.published_at).is_(None))
+            .order_by(col(OutboxRow.id))
+            .limit(limit)
+        ).all()
+    )
+
+
+def pending_count(session: Session) -> int:
+    query = select(func.count()).select_from(OutboxRow).where(col(OutboxRow.published_at).is_(None))
+    return int(session.exec(query).one())
+
+
+def mark_published(session: Session, ids: Sequence[int], now: datetime) -> None:
+    for row in session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(ids))).all():
+        row.published_at = to_stored(now)
+        session.add(row)
+
+
+def seen(session: Session, message_id: str) -> bool:
+    return session.get(InboxRow, message_id) is not None
+
+
+def remember(session: Session, message_id: str, subject: str, now: datetime) -> None:
+    session.add(InboxRow(message_id=message_id, subject=subject, received_at=to_stored(now)))
+
+
+def park(
+    session: Session, subject: str, message_id: str, reason: str, payload: bytes, now: datetime
+) -> None:
+    session.add(
+        DeadLetterRow(
+            subject=_storable(subject, 120),
+            message_id=_storable(message_id, 80),
+            reason=_storable(reason, 2000),
+            payload=payload,
+            parked_at=to_stored(now),
+        )
+    )
+
+
+def parked_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(DeadLetterRow)).one())
+
+
+def _storable(text: str, limit: int) -> str:
+    """Parking must never fail: control characters (PostgreSQL refuses NUL) escaped, cut to fit."""
+    clean = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31)) -> tuple[int, int]:
+    """Delete published outbox rows and inbox marks older than ``keep``.
+
+    ``keep`` outlasts the streams' 30-day age, so no message still in the broker can come back
+    unrecognised; and re-applying one would change nothing anyway (sequence numbers, request
+    ids). Returns (outbox rows, inbox rows) deleted."""
+    cutoff = to_stored(now - keep)
+    out = session.execute(
+        delete(OutboxRow).where(
+            col(OutboxRow.published_at).is_not(None), col(OutboxRow.published_at) < cutoff
+        )
+    )
+    inbox = session.execute(delete(InboxRow).where(col(InboxRow.received_at) < cutoff))
+    return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
