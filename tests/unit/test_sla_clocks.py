@@ -33,6 +33,7 @@ from jiaodong.domain.sla import (
     fold,
     next_instant,
     owed,
+    remaining_text,
     view,
 )
 from jiaodong.domain.sla_policy import Goal, GoalPolicy
@@ -723,11 +724,40 @@ def test_explain_shows_the_pause_over_spring_festival_and_the_resumed_count() ->
     text = "\n".join(lines)
     assert (
         "  paused 2026-02-05 10:00 – 2026-03-02 10:00 (waiting for the requesting court); "
-        "19 day(s) left"
+        "19 days left"
     ) in lines
     assert "resumed after a pause with 19 days left of 30 days" in text
     assert "holiday (Spring Festival)" in text  # the original count ran into the festival
     assert "due by 2026-03-23 24:00 Asia/Shanghai" in text
+
+
+def test_one_unit_left_is_said_in_the_singular() -> None:
+    """Acknowledge from Fri Sep 26 is due at the end of Tue Sep 30: on Mon Sep 29, one working
+    day is left after today."""
+    ack = the(routed(SEP26).clocks(), Goal.ACKNOWLEDGE)
+    assert remaining_text(ack, sh(2025, 9, 29), CAL) == "1 working day left after today"
+    assert remaining_text(view(ack), sh(2025, 9, 28), CAL) == "2 working days left after today"
+    start = the(routed(SEP26).clocks(), Goal.START)
+    assert remaining_text(start, sh(2025, 10, 10), CAL) == "1 day left after today"
+
+
+def test_a_pause_with_one_day_left_is_explained_in_the_singular() -> None:
+    """Accepted Jan 20 (due Feb 24 after the festival), returned Feb 23: one day is left."""
+    story = (
+        Story(sh(2026, 1, 19, 8))
+        .add(K.ROUTED, sh(2026, 1, 19, 9), court_id=ZHIFU)
+        .add(K.DELIVERED, sh(2026, 1, 19, 10))
+        .add(K.ACKNOWLEDGED, sh(2026, 1, 19, 15))
+        .add(K.ACCEPTED, ACCEPTED_2026)
+        .add(K.RETURNED, sh(2026, 2, 23), return_reason=ReturnReason.MATERIALS_INCOMPLETE.value)
+        .add(K.SUPPLEMENTED, SUPPLEMENTED_2026)
+    )
+    complete = the(story.clocks(), Goal.COMPLETE)
+    assert complete.pauses == [(sh(2026, 2, 23), SUPPLEMENTED_2026, 1)]
+    text = "\n".join(explain([complete], sh(2026, 3, 2, 12), CAL))
+    assert "; 1 day left\n" in text
+    assert "resumed after a pause with 1 day left of 30 days" in text
+    assert "day(s)" not in text
 
 
 # ---------------------------------------------------------------- properties

@@ -33,7 +33,7 @@ from enum import StrEnum
 
 from jiaodong.domain.calendar import Deadline, WorkCalendar, days_left, deadline, describe, resume
 from jiaodong.domain.lifecycle import Event, EventKind
-from jiaodong.domain.periods import Period, Unit
+from jiaodong.domain.periods import Period, Unit, amount
 from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy
 
 
@@ -351,11 +351,10 @@ def remaining_text(clock: Clock | ClockView, now: datetime, cal: WorkCalendar) -
     if unit is Unit.HOURS:
         return f"{_span(clock.due - now)} left"
     left = days_left(cal, now, clock.due, unit)
-    word = "working day" if unit is Unit.WORKING_DAYS else "day"
     assert isinstance(left, int)
     if left == 0:
         return f"due today ({_span(clock.due - now)} left)"
-    return f"{left} {word}{'s' if left != 1 else ''} left after today"
+    return f"{amount(left, unit)} left after today"
 
 
 def _span(delta: timedelta) -> str:
@@ -388,7 +387,10 @@ def explain(clocks: list[Clock], now: datetime, cal: WorkCalendar) -> list[str]:
         lines.append(f"  source: {clock.policy.source}")
         lines.extend("  " + line for line in describe(clock.first))
         for (since, until, left), after in zip(clock.pauses, [*clock.resumed, None], strict=False):
-            left_text = _span(left) if isinstance(left, timedelta) else f"{left} day(s)"
+            if isinstance(left, timedelta):
+                left_text = _span(left)
+            else:
+                left_text = amount(left, clock.policy.period.unit)
             if until is None:
                 lines.append(f"  paused {local(since)}: {left_text} left")
                 continue
