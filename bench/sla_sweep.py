@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -108,6 +109,14 @@ def courts() -> list[tuple[str, str]]:
     path = default_courts_dir() / "courts.csv"
     lines = [ln for ln in path.read_text("utf-8-sig").splitlines() if not ln.startswith("#")]
     return [(r["court_id"], r["city"]) for r in csv.DictReader(lines)]
+
+
+@functools.cache
+def case_codes() -> dict[str, str]:
+    """Court id -> its own code in case numbers (鲁0202, 鲁02 for an intermediate court)."""
+    path = default_courts_dir() / "courts.csv"
+    lines = [ln for ln in path.read_text("utf-8-sig").splitlines() if not ln.startswith("#")]
+    return {r["court_id"]: r["case_code"] for r in csv.DictReader(lines)}
 
 
 def span(period: Period) -> timedelta:
@@ -238,7 +247,7 @@ class Dataset:
             content = pb.Delegation(
                 id=delegation_id,
                 request_id=f"bench-{j}",
-                case_number=f"(2025)鲁{req_court[2:]}执{1000 + j}号",
+                case_number=f"(2025){case_codes()[req_court]}执{1000 + j}号",
                 requesting_court=req_court,
                 target=pb.Target(court_id=ent_court),
                 entrusted_court=ent_court,
