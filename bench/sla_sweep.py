@@ -9,11 +9,11 @@ the end) it
 2. bulk-loads ``--clocks`` running clocks whose ``next_at`` lies in the future, and ``--due`` more
    whose ``next_at`` passed in the last ten minutes, for delegations stored as ACKNOWLEDGED with an
    entrusted court: their 15-day ``start`` limit (Civil Procedure Law art. 229) ran out, both
-   warnings already fired, so each owes a breach and an automatic urge;
+   warnings already fired, so each owes a breach and an automatic escalation (督辦);
 3. times ``SlaEngine.sweep(session, due)`` in ``Database.transaction`` (find + claim + enqueue +
    commit) with a ``ManualClock`` at "now", checks that every due clock was claimed once and two
-   outbox requests (breach + urge) were written for each, puts the rows back as they were, and
-   repeats ``--runs`` times;
+   outbox requests (breach + escalation) were written for each, puts the rows back as they were,
+   and repeats ``--runs`` times;
 4. times the indexed query alone and prints its plan (captured from a sweep that is rolled back).
 
 Options: ``--clocks N --due N --runs N --backend sqlite|postgres|both --json``; PostgreSQL is
@@ -385,7 +385,7 @@ def check(db: Database, data: Dataset, report: SweepReport) -> list[str]:
             .where(col(SlaClockRow.next_at) <= to_stored(data.now))
         ).one()
     if outbox != 2 * data.due:
-        problems.append(f"{outbox} outbox rows, expected {2 * data.due} (breach + urge each)")
+        problems.append(f"{outbox} outbox rows, expected {2 * data.due} (breach + escalation each)")
     writers = {to_court(data.entrusted(j)[0], Kind.REQUEST) for j in range(data.due)}
     if not subjects <= writers:
         problems.append(f"outbox subjects {sorted(subjects - writers)} are not the writers'")
