@@ -9,11 +9,11 @@ the end) it
 2. bulk-loads ``--clocks`` running clocks whose ``next_at`` lies in the future, and ``--due`` more
    whose ``next_at`` passed in the last ten minutes, for delegations stored as ACKNOWLEDGED with an
    entrusted court: their 15-day ``start`` limit (Civil Procedure Law art. 229) ran out, both
-   warnings already fired, so each owes a breach and an automatic urge;
+   warnings already fired, so each owes a breach and an automatic escalation (督辦);
 3. times ``SlaEngine.sweep(session, due)`` in ``Database.transaction`` (find + claim + enqueue +
    commit) with a ``ManualClock`` at "now", checks that every due clock was claimed once and two
-   outbox requests (breach + urge) were written for each, puts the rows back as they were, and
-   repeats ``--runs`` times;
+   outbox requests (breach + escalation) were written for each, puts the rows back as they were,
+   and repeats ``--runs`` times;
 4. times the indexed query alone and prints its plan (captured from a sweep that is rolled back).
 
 Options: ``--clocks N --due N --runs N --backend sqlite|postgres|both --json``; PostgreSQL is
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import hashlib
 import itertools
 import json
@@ -108,6 +109,14 @@ def courts() -> list[tuple[str, str]]:
     path = default_courts_dir() / "courts.csv"
     lines = [ln for ln in path.read_text("utf-8-sig").splitlines() if not ln.startswith("#")]
     return [(r["court_id"], r["city"]) for r in csv.DictReader(lines)]
+
+
+@functools.cache
+def case_codes() -> dict[str, str]:
+    """Court id -> its own code in case numbers (鲁0202, 鲁02 for an intermediate court)."""
+    path = default_courts_dir() / "courts.csv"
+    lines = [ln for ln in path.read_text("utf-8-sig").splitlines() if not ln.startswith("#")]
+    return {r["court_id"]: r["case_code"] for r in csv.DictReader(lines)}
 
 
 def span(period: Period) -> timedelta:
@@ -238,7 +247,7 @@ class Dataset:
             content = pb.Delegation(
                 id=delegation_id,
                 request_id=f"bench-{j}",
-                case_number=f"(2025)鲁{req_court[2:]}执{1000 + j}号",
+                case_number=f"(2025){case_codes()[req_court]}执{1000 + j}号",
                 requesting_court=req_court,
                 target=pb.Target(court_id=ent_court),
                 entrusted_court=ent_court,
@@ -376,7 +385,7 @@ def check(db: Database, data: Dataset, report: SweepReport) -> list[str]:
             .where(col(SlaClockRow.next_at) <= to_stored(data.now))
         ).one()
     if outbox != 2 * data.due:
-        problems.append(f"{outbox} outbox rows, expected {2 * data.due} (breach + urge each)")
+        problems.append(f"{outbox} outbox rows, expected {2 * data.due} (breach + escalation each)")
     writers = {to_court(data.entrusted(j)[0], Kind.REQUEST) for j in range(data.due)}
     if not subjects <= writers:
         problems.append(f"outbox subjects {sorted(subjects - writers)} are not the writers'")

@@ -34,6 +34,8 @@ DELIVERY = datetime(2025, 9, 26, 2, 0, tzinfo=UTC)
 ACK_DUE = datetime(2025, 9, 30, 16, 0, tzinfo=UTC)
 # start and inaction: 15 days after Sep 26 -> Oct 11, a make-up working day: due Oct 12 00:00 CST.
 START_DUE = datetime(2025, 10, 11, 16, 0, tzinfo=UTC)
+# progress and complete, also from delivery: 30 days after Sep 26 -> Sun Oct 26 -> Mon Oct 27.
+PROGRESS_DUE = datetime(2025, 10, 27, 16, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -98,6 +100,8 @@ async def test_idle_court_is_urged_and_escalated_at_the_legal_times(
     assert goals["acknowledge"].due_at.ToDatetime(tzinfo=UTC) == ACK_DUE
     assert goals["start"].due_at.ToDatetime(tzinfo=UTC) == START_DUE
     assert goals["inaction"].due_at.ToDatetime(tzinfo=UTC) == START_DUE
+    assert goals["progress"].due_at.ToDatetime(tzinfo=UTC) == PROGRESS_DUE
+    assert goals["complete"].due_at.ToDatetime(tzinfo=UTC) == PROGRESS_DUE
 
     # One minute before the acknowledge limit: the warnings have fired, no breach.
     clock.advance(ACK_DUE - timedelta(minutes=1) - clock.now())
@@ -121,17 +125,18 @@ async def test_idle_court_is_urged_and_escalated_at_the_legal_times(
     assert urge.side == pb.SIDE_COORDINATOR
     assert {g.goal: g.state for g in d.sla}["acknowledge"] == pb.SLA_STATE_BREACHED
 
-    # The start limit and 15 days of inaction run out together, at midnight after Oct 11.
+    # The legal start limit (escalated: 督辦) and the 15-day inaction reminder (urged) run out
+    # together, at midnight after Oct 11; the acknowledgement-free wait was never restarted.
     clock.advance(START_DUE - timedelta(seconds=1) - clock.now())
     await coordinator.sweep()
     d = await requester_view(slow_region, delegation_id)
-    assert ("URGED", "sla-start-1-urge") not in sla_events(d)
+    assert ("ESCALATED", "sla-start-1-escalate") not in sla_events(d)
     clock.advance(timedelta(seconds=2))
     await coordinator.sweep()
     d = await eventually(
         lambda: requester_view(slow_region, delegation_id),
         lambda x: (
-            {("URGED", "sla-start-1-urge"), ("ESCALATED", "sla-inaction-1-escalate")}
+            {("ESCALATED", "sla-start-1-escalate"), ("URGED", "sla-inaction-1-urge")}
             <= set(sla_events(x))
         ),
     )
@@ -160,7 +165,9 @@ async def test_restart_after_a_week_down_acts_once_on_each_breach(
 ) -> None:
     delegation_id = await send_and_deliver(slow_region)
     await slow_region.coordinator.stop(0)
-    clock.advance(timedelta(days=20))  # acknowledge, start and inaction all breached meanwhile
+    # Acknowledge, start and inaction all breached meanwhile; progress and complete (30 days from
+    # delivery) passed half their time.
+    clock.advance(timedelta(days=20))
     slow_region.coordinator = await start_coordinator(slow_region.settings, clock=clock)
     coordinator: Coordinator = slow_region.coordinator.service
     # The sweeper also runs once at start; whichever sweep claims a clock, it acts once.
@@ -169,17 +176,20 @@ async def test_restart_after_a_week_down_acts_once_on_each_breach(
     assert again.claimed == 0
     d = await eventually(
         lambda: requester_view(slow_region, delegation_id),
-        lambda x: len([k for k, _ in sla_events(x) if k != "SLA_WARNING"]) == 6,
+        lambda x: len(sla_events(x)) == 8,
     )
-    # Every breach once, with its action, and no stale warnings from the downtime.
+    # Every breach once, with its action, and no stale warnings from the downtime: only the
+    # latest warning of each clock still running.
     assert sorted(sla_events(d)) == sorted(
         [
             ("SLA_BREACHED", "sla-acknowledge-1-breach"),
             ("URGED", "sla-acknowledge-1-urge"),
             ("SLA_BREACHED", "sla-start-1-breach"),
-            ("URGED", "sla-start-1-urge"),
+            ("ESCALATED", "sla-start-1-escalate"),
             ("SLA_BREACHED", "sla-inaction-1-breach"),
-            ("ESCALATED", "sla-inaction-1-escalate"),
+            ("URGED", "sla-inaction-1-urge"),
+            ("SLA_WARNING", "sla-progress-1-w1"),
+            ("SLA_WARNING", "sla-complete-1-w1"),
         ]
     )
 
@@ -193,7 +203,7 @@ async def test_two_coordinators_sweeping_at_once_act_once(
     first: Coordinator = slow_region.coordinator.service
     second = Coordinator(first.registry, Database(first.db.url), clock, first.sla)
     a, b = await asyncio.gather(first.sweep(), second.sweep())
-    assert a.claimed + b.claimed == 3
+    assert a.claimed + b.claimed == 5  # 3 breached clocks, and progress and complete warn
     rows = await first.db.run(lambda s: s.exec(select(OutboxRow)).all())
     asked = []
     for row in rows:
@@ -201,13 +211,13 @@ async def test_two_coordinators_sweeping_at_once_act_once(
         env.ParseFromString(row.payload)
         if env.WhichOneof("body") == "request" and env.request.request_id.startswith("sla-"):
             asked.append(env.request.request_id)
-    assert len(asked) == len(set(asked)) == 6
+    assert len(asked) == len(set(asked)) == 8
     second.db.close()
     d = await eventually(
         lambda: requester_view(slow_region, delegation_id),
-        lambda x: len(sla_events(x)) == 6,
+        lambda x: len(sla_events(x)) == 8,
     )
-    assert len(set(sla_events(d))) == 6
+    assert len(set(sla_events(d))) == 8
 
 
 async def test_recompute_after_a_calendar_change_moves_open_clocks_once(
@@ -222,10 +232,10 @@ async def test_recompute_after_a_calendar_change_moves_open_clocks_once(
         await send_and_deliver(region)
         stub = region.coordinator_stub()
         unchanged = await stub.RecomputeSla(capi.RecomputeSlaRequest(dry_run=True))
-        assert unchanged.open_clocks == 3 and list(unchanged.moved) == []
+        assert unchanged.open_clocks == 5 and list(unchanged.moved) == []
 
         # Operators declare Mon 29 and Tue 30 September days off: acknowledge moves two
-        # working days later (to the end of Oct 10, after National Day); 15-day limits do not.
+        # working days later (to the end of Oct 10, after National Day); limits in days do not.
         (courts / "holidays" / "2025.toml").write_text(
             'year = 2025\n[[holiday]]\nfrom = 2025-09-29\nto = 2025-09-30\nname = "Test closure"\n',
             encoding="utf-8",

@@ -25,7 +25,7 @@ from jiaodong.domain.calendar import (
     resume,
 )
 from jiaodong.domain.errors import RegistryError
-from jiaodong.domain.periods import Period, Unit
+from jiaodong.domain.periods import Period, Unit, amount
 from jiaodong.files.calendar import load_calendar, official_calendar
 
 CAL = official_calendar()
@@ -367,6 +367,24 @@ def test_pause_and_resume_working_days() -> None:
     assert later.last_day == date(2026, 3, 6)
     assert later.period == working(4)
     assert later.notes[0] == "resumed after a pause with 4 working days left of 5 working days"
+
+
+def test_one_unit_is_written_in_the_singular() -> None:
+    """ "1 working day", never "1 working days"; the plural from 0 and from 2."""
+    assert str(working(1)) == "1 working day"
+    assert str(days(1)) == "1 day"
+    assert str(Period(1, Unit.HOURS)) == "1 hour"
+    assert [amount(n, Unit.WORKING_DAYS) for n in (0, 2, 21)] == [
+        "0 working days",
+        "2 working days",
+        "21 working days",
+    ]
+    assert str(days(15)) == "15 days"
+    assert str(Period(24, Unit.HOURS)) == "24 hours"
+    d = deadline(CAL, local(2026, 2, 12), working(5))
+    later = resume(CAL, local(2026, 3, 2, 9), 1, d.period)
+    assert later.notes[0] == "resumed after a pause with 1 working day left of 5 working days"
+    assert describe(deadline(CAL, local(2026, 3, 2), days(1)))[0].endswith("period 1 day")
 
 
 def test_pause_and_resume_hours_and_edges() -> None:

@@ -15,6 +15,7 @@ from jiaodong.domain.delegation import (
     Draft,
     Priority,
     TaskType,
+    check_case_court,
     check_draft,
     fingerprint,
 )
@@ -418,6 +419,110 @@ def test_nothing_is_normalised_when_refused(registry: Registry) -> None:
     draft = vehicle_seizure(case_number="（2024）魯0202執123號", target=Target(court_id="370203"))
     assert list(violations(registry, draft)) == ["target.court_id"]
     assert draft.case_number == "（2024）魯0202執123號"
+
+
+# --- the case number's court code is the requesting court's own --------------------------------
+
+
+def test_the_registry_gives_the_codes_these_tests_use(registry: Registry) -> None:
+    assert registry.court(SHINAN).case_code == "鲁0202"  # also README's example
+    assert registry.court("370200").case_code == "鲁02"
+    assert registry.court(ZHIFU).case_code == "鲁0602"
+    assert registry.court_by_case_code("鲁01") is None  # Jinan: outside the region
+    assert registry.court_by_case_code("鲁0299") is None
+
+
+@pytest.mark.parametrize(
+    ("court", "case_number", "normal"),
+    [
+        (SHINAN, "(2024)鲁0202执123号", "(2024)鲁0202执123号"),
+        (SHINAN, "（2024）魯0202執恢12號", "(2024)鲁0202执恢12号"),
+        ("370200", "〔2016〕魯02執659號", "(2016)鲁02执659号"),
+        ("370211", "(2019)鲁0211执123号", "(2019)鲁0211执123号"),
+    ],
+)
+def test_a_case_number_of_the_requesting_courts_own_code_is_accepted(
+    registry: Registry, court: str, case_number: str, normal: str
+) -> None:
+    checked = check_draft(registry, court, vehicle_seizure(case_number=case_number))
+    assert checked.draft.case_number == normal
+
+
+@pytest.mark.parametrize(
+    ("court", "case_number", "says"),
+    [
+        pytest.param(
+            SHINAN,
+            "(2024)鲁0203执123号",
+            (
+                "court code 鲁0203 is the code of 370203 青岛市市北区人民法院, not of the "
+                "requesting court; a delegation is about the requesting court's own enforcement "
+                "case, so its number carries 鲁0202, the code of 370202 青岛市市南区人民法院"
+            ),
+            id="another-basic-court",
+        ),
+        pytest.param(
+            SHINAN,
+            "（2024）魯02執123號",
+            "court code 鲁02 is the code of 370200 青岛市中级人民法院",
+            id="its-intermediate-court-traditional",
+        ),
+        pytest.param(
+            "370200",
+            "(2024)鲁0202执123号",
+            "its number carries 鲁02, the code of 370200 青岛市中级人民法院",
+            id="intermediate-court-with-a-basic-code",
+        ),
+        pytest.param(
+            SHINAN,
+            "(2024)鲁0602执123号",
+            "court code 鲁0602 is the code of 370602 烟台市芝罘区人民法院",
+            id="a-court-of-another-city",
+        ),
+        pytest.param(
+            SHINAN,
+            "(2024)鲁0299执123号",
+            (
+                "court code 鲁0299 names no court in the court registry; a delegation is about "
+                "the requesting court's own enforcement case, so its number carries 鲁0202, the "
+                "code of 370202 青岛市市南区人民法院"
+            ),
+            id="no-such-court",
+        ),
+        pytest.param(
+            SHINAN,
+            "(2024)鲁0102执123号",
+            "court code 鲁0102 names no court in the court registry",
+            id="outside-the-region",
+        ),
+    ],
+)
+def test_a_case_number_of_another_court_is_refused_naming_both_codes(
+    registry: Registry, court: str, case_number: str, says: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_draft(registry, court, vehicle_seizure(case_number=case_number))
+    found = {v.field: v.description for v in refused.value.violations}
+    assert list(found) == ["case_number"]
+    assert says in found["case_number"]
+
+
+def test_the_case_court_is_reported_with_every_other_bad_field(registry: Registry) -> None:
+    found = violations(
+        registry, vehicle_seizure(case_number="(2024)鲁0211执1号", target=Target(court_id="370203"))
+    )
+    assert list(found) == ["case_number", "target.court_id"]
+    assert "鲁0211" in found["case_number"] and "鲁0202" in found["case_number"]
+
+
+def test_check_case_court_leaves_an_unknown_requesting_court_to_routing(
+    registry: Registry,
+) -> None:
+    assert check_case_court(registry, "999999", "(2024)鲁0202执1号") is None
+    assert check_case_court(registry, SHINAN, "(2024)鲁0202执1号") is None
+    with pytest.raises(InvalidInput) as refused:
+        check_draft(registry, "999999", vehicle_seizure())
+    assert [v.field for v in refused.value.violations] == ["target"]
 
 
 # --- properties -----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 import hypothesis
 import pytest
@@ -25,6 +26,7 @@ from jiaodong.domain.lifecycle import (
     Side,
     Status,
     apply,
+    canonical_time,
     check_allowed,
     fold,
     start,
@@ -539,6 +541,71 @@ def test_verify_chain_notices_an_altered_last_event() -> None:
     events = delivered_and_acknowledged().events
     events[-1] = replace(events[-1], text="签收人: 李四")
     assert verify_chain(events) == 4
+
+
+# --- the hash's canonical time -------------------------------------------------------------------
+
+PLUS8 = timezone(timedelta(hours=8))
+
+
+def hashed_pair(when: datetime) -> tuple[Event, Event]:
+    """Two events sealed in a chain, the first at ``when`` (its microseconds kept)."""
+    first = Event(
+        "E-1",
+        1,
+        K.CREATED,
+        REQ,
+        SHINAN,
+        when,
+        text="委托查封",
+        documents=(Document("a.pdf", "application/pdf", 10, "0" * 64),),
+        request_id="r-1",
+    ).sealed("")
+    second = Event("E-2", 2, K.ROUTED, COORD, "", T0, court_id=ZHIFU).sealed(first.hash)
+    return first, second
+
+
+def test_hashes_of_utc_events_are_the_ones_sealed_before_the_canonical_form() -> None:
+    """Literal hashes computed with the code before the change (``at.isoformat()``): chains
+    already stored with UTC times must keep verifying."""
+    first, second = hashed_pair(datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC))
+    assert first.hash == "3d76977c842d79c6aef3adec42e751831f37fa05641aa92f792a3128b67882c9"
+    assert second.hash == "8acc02d7485965a2d5aefda4777b29582e2f0da7c209234fe8792d6bc0e06444"
+
+
+@pytest.mark.parametrize(
+    "tz", [PLUS8, ZoneInfo("Asia/Shanghai"), ZoneInfo("UTC"), timezone(timedelta(0))], ids=str
+)
+def test_the_same_instant_with_any_offset_seals_to_the_same_hash(tz: tzinfo) -> None:
+    instant = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=UTC)
+    local = instant.astimezone(tz)
+    assert local.utcoffset() is not None
+    assert hashed_pair(local)[0].hash == hashed_pair(instant)[0].hash
+
+
+def test_an_event_sealed_at_plus_8_verifies_after_a_receiver_reads_it_back_in_utc() -> None:
+    """What the coordinator does with a node's event: decode the time in UTC, check the hash."""
+    event = hashed_pair(datetime(2026, 3, 2, 17, 30, tzinfo=PLUS8))[0]
+    read_back = replace(event, at=event.at.astimezone(UTC))
+    assert read_back.content_hash() == event.hash
+    assert start(read_back, SHINAN, DELEGATION).last_hash == event.hash
+
+
+def test_canonical_time_is_utc_with_microseconds_in_one_form() -> None:
+    assert canonical_time(datetime(2026, 3, 2, 9, tzinfo=PLUS8)) == (
+        "2026-03-02T01:00:00.000000+00:00"
+    )
+    assert canonical_time(datetime(2026, 3, 2, 1, 0, 0, 5, tzinfo=UTC)) == (
+        "2026-03-02T01:00:00.000005+00:00"
+    )
+
+
+def test_a_naive_event_time_is_refused_not_hashed() -> None:
+    naive = datetime(2026, 3, 2, 9)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Event("E-1", 1, K.CREATED, REQ, SHINAN, naive).sealed("")
+    with pytest.raises(ValueError, match="timezone-aware"):
+        canonical_time(naive)
 
 
 # --- properties -----------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from jiaodong.domain.sla import (
     fold,
     next_instant,
     owed,
+    remaining_text,
     view,
 )
 from jiaodong.domain.sla_policy import Goal, GoalPolicy
@@ -157,11 +158,14 @@ START_DUE = end_of(2025, 10, 11)  # Sep 26 + 15 = Oct 11, the make-up workday: n
 START_W1 = sh(2025, 10, 4, 5, 0)  # + 187 h = 7d 19h
 START_W2 = sh(2025, 10, 8, 2, 30)  # + 280.5 h = 11d 16h 30m
 
-# The Spring Festival pause: accepted Tue 2026-01-20, returned Thu Feb 5, supplemented Mon Mar 2.
+# The Spring Festival pause: delivered Mon 2026-01-19, accepted Tue Jan 20, returned Thu Feb 5,
+# supplemented Mon Mar 2.
+DELIVERED_2026 = sh(2026, 1, 19, 10)
 ACCEPTED_2026 = sh(2026, 1, 20)
 RETURNED_2026 = sh(2026, 2, 5)
 SUPPLEMENTED_2026 = sh(2026, 3, 2)
-# progress/complete (30 days): Jan 20 + 30 = Feb 19, a Spring Festival holiday -> Tue Feb 24.
+# progress/complete (30 days from delivery): Jan 19 + 30 = Feb 18, a Spring Festival holiday
+# -> Tue Feb 24.
 COMPLETE_DUE_2026 = end_of(2026, 2, 24)
 # Days left at the return (strictly after Feb 5 up to and including Feb 24): 19.
 LEFT_AT_RETURN = 19
@@ -175,7 +179,7 @@ def spring_festival_story(*, supplemented: bool = True) -> Story:
     story = (
         Story(sh(2026, 1, 19, 8))
         .add(K.ROUTED, sh(2026, 1, 19, 9), court_id=ZHIFU)
-        .add(K.DELIVERED, sh(2026, 1, 19, 10))
+        .add(K.DELIVERED, DELIVERED_2026)
         .add(K.ACKNOWLEDGED, sh(2026, 1, 19, 15))
         .add(K.ACCEPTED, ACCEPTED_2026)
         .add(K.RETURNED, RETURNED_2026, return_reason=ReturnReason.MATERIALS_INCOMPLETE.value)
@@ -220,11 +224,14 @@ def test_the_policy_for_a_normal_real_estate_seizure() -> None:
 # ---------------------------------------------------------------- due instants around National Day
 
 
-def test_delivery_starts_acknowledge_start_and_inaction() -> None:
+def test_delivery_starts_every_clock_but_supplement() -> None:
+    """The law counts from receipt of the letter: progress and complete start at delivery too."""
     clocks = routed(SEP26).clocks()
     assert [(c.goal, c.instance, c.court) for c in clocks] == [
         (Goal.ACKNOWLEDGE, 1, ZHIFU),
         (Goal.START, 1, ZHIFU),
+        (Goal.PROGRESS, 1, ZHIFU),
+        (Goal.COMPLETE, 1, ZHIFU),
         (Goal.INACTION, 1, ZHIFU),
     ]
     assert all(c.started_at == SEP26 for c in clocks)
@@ -262,6 +269,43 @@ def test_start_and_inaction_ending_in_national_day_move_to_the_first_working_day
         clock = the(clocks, goal)
         assert clock.due == end_of(2025, 10, 9)
         assert clock.first.moved_from == date(2025, 10, 4)
+
+
+def test_progress_and_complete_count_from_delivery_not_from_acceptance() -> None:
+    """RULES.md: the 30 days run from receipt of the letter. Delivered Fri Sep 26, accepted
+    Oct 9: Sep 26 + 30 = Sun Oct 26 -> Mon Oct 27 (from acceptance it would be Nov 10)."""
+    story = routed(SEP26).add(K.ACKNOWLEDGED, sh(2025, 9, 29)).add(K.ACCEPTED, sh(2025, 10, 9))
+    clocks = story.clocks()
+    for goal in (Goal.PROGRESS, Goal.COMPLETE):
+        assert instances(clocks, goal) == [1]
+        clock = the(clocks, goal)
+        assert clock.started_at == SEP26
+        assert clock.due == end_of(2025, 10, 27)
+        assert clock.first.moved_from == date(2025, 10, 26)
+        assert clock.open
+
+
+def test_start_runs_from_delivery_through_acknowledgements_and_urges_and_escalates() -> None:
+    """The 15-day "not started" limit is not restarted by an acknowledgement or an urge; when it
+    runs out the requesting court may have the superior court order action (督辦): escalate."""
+    story = (
+        routed(SEP26)
+        .add(K.URGED, sh(2025, 9, 28))
+        .add(K.ACKNOWLEDGED, sh(2025, 9, 29))
+        .add(K.URGED, sh(2025, 10, 9), side=COORD, request_id="sla-inaction-1-urge")
+        .add(K.ESCALATED, sh(2025, 10, 10), request_id="clerk-escalate-1")
+    )
+    clocks = story.clocks()
+    assert instances(clocks, Goal.START) == [1]
+    start = the(clocks, Goal.START)
+    assert (start.started_at, start.due, start.open) == (SEP26, START_DUE, True)
+    assert the(clocks, Goal.INACTION).started_at == sh(2025, 9, 29)  # the reminder restarted
+    assert start.policy.on_breach.value == "escalate"
+    actions = owed(view(start), START_DUE, 2, False, CAL)
+    assert [(a.kind, a.request_id) for a in actions] == [
+        (K.SLA_BREACHED, "sla-start-1-breach"),
+        (K.ESCALATED, "sla-start-1-escalate"),
+    ]
 
 
 # ---------------------------------------------------------------- met in time, met late
@@ -396,7 +440,7 @@ def test_reroute_ends_the_old_courts_clocks_and_the_next_delivery_starts_instanc
     moved, redelivered = sh(2025, 9, 29), sh(2025, 9, 29, 11)
     story = routed(SEP26).add(K.REROUTED, moved, court_id=FUSHAN)
     clocks = story.clocks()
-    assert len(clocks) == 3
+    assert len(clocks) == 5
     for clock in clocks:
         assert clock.court == ZHIFU
         assert (clock.ended_at, clock.end_reason) == (moved, "moved to another court")
@@ -408,11 +452,13 @@ def test_reroute_ends_the_old_courts_clocks_and_the_next_delivery_starts_instanc
     assert [(c.goal, c.court, c.started_at) for c in fresh] == [
         (Goal.ACKNOWLEDGE, FUSHAN, redelivered),
         (Goal.START, FUSHAN, redelivered),
+        (Goal.PROGRESS, FUSHAN, redelivered),
+        (Goal.COMPLETE, FUSHAN, redelivered),
         (Goal.INACTION, FUSHAN, redelivered),
     ]
     assert the(clocks, Goal.ACKNOWLEDGE, 2).due == end_of(2025, 10, 10)  # Sep 30, Oct 9, Oct 10
     assert the(clocks, Goal.START, 2).due == end_of(2025, 10, 14)  # Sep 29 + 15
-    assert [c.instance for c in current_clocks(clocks)] == [2, 2, 2]
+    assert [c.instance for c in current_clocks(clocks)] == [2, 2, 2, 2, 2]
 
 
 def test_a_clock_that_ran_out_before_the_reroute_stays_breached() -> None:
@@ -562,8 +608,8 @@ def test_owes_the_second_warning_after_three_quarters() -> None:
     ("goal", "kind", "word"),
     [
         (Goal.ACKNOWLEDGE, K.URGED, "urge"),
-        (Goal.START, K.URGED, "urge"),
-        (Goal.INACTION, K.ESCALATED, "escalate"),
+        (Goal.START, K.ESCALATED, "escalate"),  # the law: not started in 15 days -> 督辦
+        (Goal.INACTION, K.URGED, "urge"),  # a platform reminder
     ],
 )
 def test_after_the_due_the_breach_and_the_policy_action(
@@ -594,7 +640,7 @@ def test_after_a_long_outage_only_the_breach_and_its_action() -> None:
     actions = owed(v, sh(2025, 12, 24), 0, False, CAL)
     assert [(a.kind, a.request_id) for a in actions] == [
         (K.SLA_BREACHED, "sla-start-1-breach"),
-        (K.URGED, "sla-start-1-urge"),
+        (K.ESCALATED, "sla-start-1-escalate"),
     ]
     assert not any(a.kind is K.SLA_WARNING for a in actions)
 
@@ -641,10 +687,10 @@ def test_a_resumed_clock_shifts_its_warnings_by_the_pause() -> None:
     complete = the(spring_festival_story().clocks(), Goal.COMPLETE)
     v = view(complete)
     shift = RESUMED_DUE_2026 - COMPLETE_DUE_2026
-    span = COMPLETE_DUE_2026 - ACCEPTED_2026
+    span = COMPLETE_DUE_2026 - DELIVERED_2026
     assert v.warn_times() == [
-        (1, ACCEPTED_2026 + span * 0.5 + shift),
-        (2, ACCEPTED_2026 + span * 0.75 + shift),
+        (1, DELIVERED_2026 + span * 0.5 + shift),
+        (2, DELIVERED_2026 + span * 0.75 + shift),
     ]
     assert next_instant(v, 2, False) == RESUMED_DUE_2026
 
@@ -659,7 +705,7 @@ def sla_story() -> Story:
         .add(K.SLA_WARNING, START_W2, request_id="sla-start-1-w2")
         .add(K.URGED, sh(2025, 10, 9), request_id="clerk-urge-7")
         .add(K.SLA_BREACHED, START_DUE, request_id="sla-start-1-breach")
-        .add(K.URGED, START_DUE, side=COORD, request_id="sla-start-1-urge")
+        .add(K.ESCALATED, START_DUE, request_id="sla-start-1-escalate")
     )
 
 
@@ -668,7 +714,7 @@ def test_fired_reads_the_sla_request_ids_of_the_history() -> None:
         "sla-start-1-w1",
         "sla-start-1-w2",
         "sla-start-1-breach",
-        "sla-start-1-urge",
+        "sla-start-1-escalate",
     }
     assert fired(routed(SEP26).events) == set()
 
@@ -696,7 +742,7 @@ def test_sla_events_in_the_history_change_no_clock() -> None:
 def test_explain_names_the_holidays_and_the_moved_end() -> None:
     story = routed(sh(2025, 9, 19))
     text = "\n".join(explain(story.clocks(), sh(2025, 9, 30), CAL))
-    assert "start #1 (court 370602): 15 days, running; on breach: urge" in text
+    assert "start #1 (court 370602): 15 days, running; on breach: escalate" in text
     assert "holiday (National Day)" in text
     assert "2025-10-04 is a holiday (National Day): the period ends on the next working day" in text
     assert "due by 2025-10-09 24:00 Asia/Shanghai" in text
@@ -723,11 +769,40 @@ def test_explain_shows_the_pause_over_spring_festival_and_the_resumed_count() ->
     text = "\n".join(lines)
     assert (
         "  paused 2026-02-05 10:00 – 2026-03-02 10:00 (waiting for the requesting court); "
-        "19 day(s) left"
+        "19 days left"
     ) in lines
     assert "resumed after a pause with 19 days left of 30 days" in text
     assert "holiday (Spring Festival)" in text  # the original count ran into the festival
     assert "due by 2026-03-23 24:00 Asia/Shanghai" in text
+
+
+def test_one_unit_left_is_said_in_the_singular() -> None:
+    """Acknowledge from Fri Sep 26 is due at the end of Tue Sep 30: on Mon Sep 29, one working
+    day is left after today."""
+    ack = the(routed(SEP26).clocks(), Goal.ACKNOWLEDGE)
+    assert remaining_text(ack, sh(2025, 9, 29), CAL) == "1 working day left after today"
+    assert remaining_text(view(ack), sh(2025, 9, 28), CAL) == "2 working days left after today"
+    start = the(routed(SEP26).clocks(), Goal.START)
+    assert remaining_text(start, sh(2025, 10, 10), CAL) == "1 day left after today"
+
+
+def test_a_pause_with_one_day_left_is_explained_in_the_singular() -> None:
+    """Accepted Jan 20 (due Feb 24 after the festival), returned Feb 23: one day is left."""
+    story = (
+        Story(sh(2026, 1, 19, 8))
+        .add(K.ROUTED, sh(2026, 1, 19, 9), court_id=ZHIFU)
+        .add(K.DELIVERED, sh(2026, 1, 19, 10))
+        .add(K.ACKNOWLEDGED, sh(2026, 1, 19, 15))
+        .add(K.ACCEPTED, ACCEPTED_2026)
+        .add(K.RETURNED, sh(2026, 2, 23), return_reason=ReturnReason.MATERIALS_INCOMPLETE.value)
+        .add(K.SUPPLEMENTED, SUPPLEMENTED_2026)
+    )
+    complete = the(story.clocks(), Goal.COMPLETE)
+    assert complete.pauses == [(sh(2026, 2, 23), SUPPLEMENTED_2026, 1)]
+    text = "\n".join(explain([complete], sh(2026, 3, 2, 12), CAL))
+    assert "; 1 day left\n" in text
+    assert "resumed after a pause with 1 day left of 30 days" in text
+    assert "day(s)" not in text
 
 
 # ---------------------------------------------------------------- properties

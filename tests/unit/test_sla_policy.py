@@ -96,15 +96,22 @@ def test_real_file_normal_priority_has_the_legal_numbers(real: SlaPolicy) -> Non
     summary = {g: (p.period, p.on_breach) for g, p in goals.items()}
     assert summary == {
         Goal.ACKNOWLEDGE: (Period(3, Unit.WORKING_DAYS), BreachAction.URGE),
-        Goal.START: (Period(15, Unit.DAYS), BreachAction.URGE),
+        Goal.START: (Period(15, Unit.DAYS), BreachAction.ESCALATE),
         Goal.PROGRESS: (Period(30, Unit.DAYS), BreachAction.URGE),
         Goal.COMPLETE: (Period(30, Unit.DAYS), BreachAction.URGE),
-        Goal.INACTION: (Period(15, Unit.DAYS), BreachAction.ESCALATE),
+        Goal.INACTION: (Period(15, Unit.DAYS), BreachAction.URGE),
         Goal.SUPPLEMENT: (Period(30, Unit.DAYS), BreachAction.WITHDRAW),
     }
     assert "PLATFORM DEFAULT" in goals[Goal.ACKNOWLEDGE].source
-    for goal in (Goal.START, Goal.PROGRESS, Goal.INACTION):
+    for goal in (Goal.START, Goal.PROGRESS):
         assert "art. 229" in goals[goal].source
+        assert "receipt" in goals[goal].source
+    # The legal not-started limit is start (督辦 from receipt); inaction is only a reminder.
+    assert "督辦" in goals[Goal.START].source
+    assert "not restarted by acknowledgements or urges" in goals[Goal.START].source
+    assert goals[Goal.INACTION].source.startswith("PLATFORM DEFAULT")
+    assert "art. 229" not in goals[Goal.INACTION].source
+    assert "from delivery" in goals[Goal.COMPLETE].source.lower()
     assert "art. 5" in goals[Goal.COMPLETE].source
     assert "京高法發[2011]337號" in goals[Goal.SUPPLEMENT].source
 
@@ -113,10 +120,11 @@ def test_real_file_vehicle_seizure_urgent_uses_the_specific_rule(real: SlaPolicy
     goals = real.goals_for("SEIZURE", "VEHICLE", "URGENT")
     assert goals[Goal.ACKNOWLEDGE].period == Period(2, Unit.HOURS)
     assert goals[Goal.START].period == Period(12, Unit.HOURS)
+    assert goals[Goal.START].on_breach is BreachAction.ESCALATE
     assert goals[Goal.COMPLETE].period == Period(3, Unit.DAYS)
     # not set by the specific rule: the urgent catch-all
     assert goals[Goal.PROGRESS].period == Period(30, Unit.DAYS)
-    assert goals[Goal.INACTION].on_breach is BreachAction.ESCALATE
+    assert goals[Goal.INACTION].on_breach is BreachAction.URGE
     assert list(goals) == list(Goal)
     specific, fallback = real.matched("SEIZURE", "VEHICLE", "URGENT")
     assert goals[Goal.ACKNOWLEDGE] is specific.goals[Goal.ACKNOWLEDGE]
@@ -128,6 +136,8 @@ def test_real_file_other_urgent_work_gets_the_urgent_catch_all(real: SlaPolicy) 
     goals = real.goals_for(TaskType.SEIZURE, AssetKind.REAL_ESTATE, Priority.URGENT)
     assert goals[Goal.ACKNOWLEDGE].period == Period(4, Unit.HOURS)
     assert goals[Goal.START].period == Period(24, Unit.HOURS)
+    assert goals[Goal.START].on_breach is BreachAction.ESCALATE  # urgent work keeps an escalation
+    assert goals[Goal.INACTION].source.startswith("PLATFORM DEFAULT")
     assert goals[Goal.COMPLETE].period == Period(7, Unit.DAYS)
     assert "PLATFORM DEFAULT" in goals[Goal.COMPLETE].source
     # an urgent vehicle inquiry is not a seizure: no specific rule

@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from jiaodong.domain.errors import DomainError, FieldViolation, InvalidInput, RoutingRefused
 from jiaodong.domain.identifiers import (
+    case_number_court_code,
     normalize_case_number,
     plate_city,
     validate_plate,
@@ -174,12 +175,42 @@ def _collect(violations: list[FieldViolation], fn_field: str, fn: object, *args:
         return None
 
 
+def check_case_court(registry: Registry, requesting_court: str, case_number: str) -> str | None:
+    """Why the court code of a (normalised) case number is not the requesting court's, or None.
+
+    A delegation is about the requesting court's own enforcement case, so its case number carries
+    that court's own code from the registry (RULES.md, "Case numbers"). A code naming no court of
+    the registry, or another court, is refused, naming both codes. An unknown requesting court is
+    left to routing, which reports it."""
+    own = registry.courts.get(requesting_court.strip())
+    if own is None:
+        return None
+    given = case_number_court_code(case_number)
+    if given == own.case_code:
+        return None
+    expected = (
+        f"a delegation is about the requesting court's own enforcement case, so its number "
+        f"carries {own.case_code}, the code of {own.label}"
+    )
+    other = registry.court_by_case_code(given)
+    if other is None:
+        return f"court code {given} names no court in the court registry; {expected}"
+    return (
+        f"court code {given} is the code of {other.label}, not of the requesting court; "
+        f"{expected} (a case designated to another court gets a new number there)"
+    )
+
+
 def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Checked:
     """Validate and normalise a draft; raise InvalidInput listing every bad field at once."""
     violations: list[FieldViolation] = []
     warnings: list[str] = []
     check_request_id(violations, "request_id", draft.request_id)
     case_number = _collect(violations, "case_number", normalize_case_number, draft.case_number)
+    if isinstance(case_number, str):
+        reason = check_case_court(registry, requesting_court, case_number)
+        if reason is not None:
+            violations.append(FieldViolation("case_number", reason))
     if draft.task_type is None:
         violations.append(FieldViolation("task_type", "is required"))
     needs_asset = draft.task_type not in (None, TaskType.SERVICE_OF_DOCUMENTS)

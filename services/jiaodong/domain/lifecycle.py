@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
@@ -209,6 +209,20 @@ class Document:
     sha256: str
 
 
+def canonical_time(at: datetime) -> str:
+    """How an event's time enters its hash: the instant in UTC to the microsecond, in one fixed
+    form, e.g. ``2026-03-02T01:00:00.000000+00:00`` for 09:00 +08:00 that day.
+
+    The same instant gives the same text whatever offset it carries (+08:00, UTC, or a zone), so a
+    receiver that reads the time back in UTC computes the same hash. This is the text that UTC
+    times always gave, so chains sealed with UTC times keep their hashes. A naive datetime names
+    no instant: it is refused with ``ValueError`` (every clock and every decoder gives aware
+    times; the store attaches UTC to what it reads back)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"an event time must be timezone-aware, got {at!r}")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 @dataclass(frozen=True)
 class Event:
     """One entry of a delegation's history."""
@@ -229,14 +243,17 @@ class Event:
     hash: str = ""
 
     def content_hash(self) -> str:
-        """SHA-256 over the event's content and the previous hash (canonical JSON)."""
+        """SHA-256 over the event's content and the previous hash (canonical JSON).
+
+        The time is hashed as the instant in UTC (``canonical_time``), so the same event hashes
+        the same whatever offset its ``at`` was written with; a naive ``at`` is refused."""
         body = {
             "event_id": self.event_id,
             "seq": self.seq,
             "kind": self.kind.value,
             "side": self.side.value,
             "actor_court": self.actor_court,
-            "at": self.at.isoformat(timespec="microseconds"),
+            "at": canonical_time(self.at),
             "text": self.text,
             "court_id": self.court_id,
             "return_reason": self.return_reason,

@@ -22,5 +22,13 @@ class Period:
     unit: Unit
 
     def __str__(self) -> str:
-        words = {Unit.DAYS: "days", Unit.WORKING_DAYS: "working days", Unit.HOURS: "hours"}
-        return f"{self.length} {words[self.unit]}"
+        return amount(self.length, self.unit)
+
+
+_SINGULAR = {Unit.DAYS: "day", Unit.WORKING_DAYS: "working day", Unit.HOURS: "hour"}
+
+
+def amount(count: int, unit: Unit) -> str:
+    """A count of a unit in words, singular for exactly one: ``1 working day``, ``2 days``."""
+    word = _SINGULAR[unit]
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"

@@ -4,17 +4,22 @@ Clocks are a pure function of the delegation's history, its SLA policy and the w
 calendar, so every side computes the same ones. The coordinator also stores each current clock
 with its next instant of interest, to find due work with an indexed query (coordinator/sla.py).
 
-What each goal measures (per routing to a court; a reroute starts new clocks for the new court):
+What each goal measures (per routing to a court; a reroute starts new clocks for the new court).
+Delivery is the entrusted court's receipt of the letter of delegation, from which the law counts
+(RULES.md, "Time limits"):
 
 | goal        | starts at                     | met by                   | paused while |
 |-------------|-------------------------------|--------------------------|--------------|
 | acknowledge | delivery                      | acknowledgement          | —            |
 | start       | delivery; again at supplement | acceptance or return     | —            |
-| progress    | acceptance                    | progress report, result  | returned     |
-| complete    | acceptance                    | result                   | returned     |
+| progress    | delivery                      | progress report, result  | returned     |
+| complete    | delivery                      | result                   | returned     |
 | inaction    | delivery; restarts at every step of the entrusted court | result | (a return
 |             | is a step: none runs while returned; a new one starts at the supplement)   |
 | supplement  | a return for missing materials or an unclear request | supplement | —  |
+
+``start`` is the law's "not started within 15 days of receipt" limit: acknowledgements, urges and
+other steps do not restart it. ``inaction`` is a platform reminder, not a legal limit.
 
 A pause keeps the days that were left, counted to the due day after the holiday rule moved it,
 so a pause never shortens a limit (it may lengthen it by the days of that move).
@@ -33,7 +38,7 @@ from enum import StrEnum
 
 from jiaodong.domain.calendar import Deadline, WorkCalendar, days_left, deadline, describe, resume
 from jiaodong.domain.lifecycle import Event, EventKind
-from jiaodong.domain.periods import Period, Unit
+from jiaodong.domain.periods import Period, Unit, amount
 from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy
 
 
@@ -52,6 +57,8 @@ _ACTION_KIND = {
 }
 _WAIT_REASONS = ("MATERIALS_INCOMPLETE", "REQUEST_UNCLEAR")
 _PAUSABLE = (Goal.PROGRESS, Goal.COMPLETE, Goal.INACTION)
+# The law counts from receipt of the letter (delivery), not from acceptance.
+_FROM_DELIVERY = (Goal.ACKNOWLEDGE, Goal.START, Goal.PROGRESS, Goal.COMPLETE, Goal.INACTION)
 
 
 @dataclass
@@ -170,16 +177,13 @@ def fold(
             court = event.court_id
             returned = False
         elif kind is EventKind.DELIVERED:
-            for goal in (Goal.ACKNOWLEDGE, Goal.START, Goal.INACTION):
+            for goal in _FROM_DELIVERY:
                 begin(goal, at)
         elif kind is EventKind.ACKNOWLEDGED:
             meet(Goal.ACKNOWLEDGE, at)
             restart_inaction(at)
         elif kind is EventKind.ACCEPTED:
             meet(Goal.START, at)
-            if Goal.COMPLETE not in current or not current[Goal.COMPLETE].open:
-                begin(Goal.PROGRESS, at)
-                begin(Goal.COMPLETE, at)
             restart_inaction(at)
         elif kind is EventKind.RETURNED:
             returned = True
@@ -351,11 +355,10 @@ def remaining_text(clock: Clock | ClockView, now: datetime, cal: WorkCalendar) -
     if unit is Unit.HOURS:
         return f"{_span(clock.due - now)} left"
     left = days_left(cal, now, clock.due, unit)
-    word = "working day" if unit is Unit.WORKING_DAYS else "day"
     assert isinstance(left, int)
     if left == 0:
         return f"due today ({_span(clock.due - now)} left)"
-    return f"{left} {word}{'s' if left != 1 else ''} left after today"
+    return f"{amount(left, unit)} left after today"
 
 
 def _span(delta: timedelta) -> str:
@@ -388,7 +391,10 @@ def explain(clocks: list[Clock], now: datetime, cal: WorkCalendar) -> list[str]:
         lines.append(f"  source: {clock.policy.source}")
         lines.extend("  " + line for line in describe(clock.first))
         for (since, until, left), after in zip(clock.pauses, [*clock.resumed, None], strict=False):
-            left_text = _span(left) if isinstance(left, timedelta) else f"{left} day(s)"
+            if isinstance(left, timedelta):
+                left_text = _span(left)
+            else:
+                left_text = amount(left, clock.policy.period.unit)
             if until is None:
                 lines.append(f"  paused {local(since)}: {left_text} left")
                 continue

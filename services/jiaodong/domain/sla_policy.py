@@ -31,10 +31,10 @@ class Goal(StrEnum):
     """One time limit on a delegation, named by what must happen before it runs out."""
 
     ACKNOWLEDGE = "acknowledge"  # the entrusted court confirms receipt; starts at delivery
-    START = "start"  # the entrusted court accepts or returns it; starts at delivery
-    PROGRESS = "progress"  # a progress report or completion; starts at acceptance
-    COMPLETE = "complete"  # the result; starts at acceptance
-    INACTION = "inaction"  # no action by the entrusted court this long; restarts at each action
+    START = "start"  # it accepts or returns it; from delivery, not restarted by acknowledgements
+    PROGRESS = "progress"  # a progress report or completion; starts at delivery (receipt)
+    COMPLETE = "complete"  # the result; starts at delivery (receipt)
+    INACTION = "inaction"  # platform reminder: no step by the entrusted court; restarts at each
     SUPPLEMENT = "supplement"  # the requesting court supplies materials after a return for them
 
 
