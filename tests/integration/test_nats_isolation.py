@@ -24,6 +24,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.bus.subjects import (
     COURT_STREAM,
@@ -38,7 +39,7 @@ from jiaodong.domain.clock import SystemClock
 from jiaodong.domain.registry import Registry
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import files, init_pki
-from jiaodong.security.nats_config import NatsAuth, client_auth, node_consumers
+from jiaodong.security.nats_config import client_auth, node_consumers
 from jiaodong.store.database import Database
 from jiaodong.v1 import bus_pb2
 

@@ -30,10 +30,10 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import DomainError
-from jiaodong.security.nats_config import NatsAuth
 from jiaodong.store import ledger
 from jiaodong.store.database import Database
 from jiaodong.v1 import bus_pb2
