@@ -14,9 +14,9 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
 from jiaodong.api.node import CourtNodeServicer
-from jiaodong.api.privacy import AuditServicer
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.node import CourtNode
 from jiaodong.app.sla import SlaEngine
