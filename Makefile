@@ -45,9 +45,10 @@ up: setup ## Start NATS, the coordinator and five city nodes on loopback until C
 
 test: setup lint typecheck pytest ## Everything CI runs: format check, lint, type check, all tests
 
-lint: setup ## ruff format check and lint
+lint: setup ## ruff format check, lint and the import-linter layer contracts
 	$(BIN)/ruff format --check services tests
 	$(BIN)/ruff check services tests
+	$(BIN)/lint-imports
 
 format: setup ## Apply ruff formatting and safe fixes
 	$(BIN)/ruff format services tests
@@ -90,4 +91,4 @@ fuzz: setup ## Long fuzz run of every RPC and the bus (FUZZ_EXAMPLES FUZZ_SERVER
 	exit $$status
 
 clean: ## Remove the venv, generated code and run data
-	rm -rf $(VENV) services/jiaodong/v1 .pytest_cache .mypy_cache .ruff_cache var
+	rm -rf $(VENV) services/jiaodong/v1 .pytest_cache .mypy_cache .ruff_cache .import_linter_cache var

@@ -28,12 +28,12 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 
 
 def _postgres_available() -> str | None:
-    try:
-        import psycopg
+    import psycopg
 
+    try:
         with psycopg.connect(PG_ADMIN, connect_timeout=3):
             return None
-    except Exception as exc:  # the reason is shown in the skip message
+    except psycopg.Error as exc:  # the reason is shown in the skip message
         return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 

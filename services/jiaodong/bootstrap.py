@@ -14,16 +14,15 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
 from jiaodong.api.node import CourtNodeServicer
-from jiaodong.api.privacy import AuditServicer
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.node import CourtNode
 from jiaodong.app.sla import SlaEngine
 from jiaodong.bus.subjects import coordinator_consumer, node_consumer
 from jiaodong.bus.transport import BusSettings, Transport
 from jiaodong.config import Settings
-from jiaodong.devtools.virtual_clock import clock_from_spec
 from jiaodong.domain.authz import AUDIT_SERVICE
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
@@ -32,6 +31,7 @@ from jiaodong.domain.ratelimit import RateLimiter
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.files.calendar import load_calendar
+from jiaodong.files.clock import clock_from_spec
 from jiaodong.files.policy import load_policy
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, identity_of
@@ -46,6 +46,7 @@ from jiaodong.security.nats_config import (
 )
 from jiaodong.store import outbox
 from jiaodong.store.database import Database
+from jiaodong.store.outbox import DatabaseOutbox
 from jiaodong.v1 import (
     audit_service_pb2_grpc,
     coordinator_service_pb2,
@@ -132,7 +133,7 @@ class Running:
             await asyncio.wait_for(work, timeout=seconds)
         except TimeoutError:
             log.error("stop_stage_timed_out", service=self.name, stage=stage, seconds=seconds)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed stage must not stop the others
             log.error("stop_stage_failed", service=self.name, stage=stage, error=str(exc))
 
 
@@ -168,7 +169,7 @@ async def start_node(
             # provisions them.
             provision=auth is None,
         ),
-        db,
+        DatabaseOutbox(db),
         clock,
     )
     node.set_relay_wake(transport.wake)
@@ -226,7 +227,7 @@ async def start_coordinator(
             auth=auth,
             provision_consumers=node_consumers(registry) if auth is not None else (),
         ),
-        db,
+        DatabaseOutbox(db),
         clock,
     )
     coordinator.set_relay_wake(transport.wake)
@@ -265,7 +266,7 @@ async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> 
             sent, received = await db.run(partial(outbox.prune, now=clock.now()))
             if sent or received:
                 log.info("pruned", outbox=sent, inbox=received)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - pruning is housekeeping: retried next hour
             log.error("prune_failed", error=str(exc))
 
 

@@ -37,9 +37,9 @@ from jiaodong.bus.embedded import EmbeddedNats, free_port
 from jiaodong.config import Settings
 from jiaodong.devtools.demo import VIRTUAL_START, make_plans
 from jiaodong.devtools.layout import Service, spawn, wait_healthy
-from jiaodong.devtools.virtual_clock import FileClock
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Registry
+from jiaodong.files.clock import FileClock
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
 from jiaodong.security.clients import ChannelPool, act_as
@@ -176,7 +176,7 @@ async def _jetstream_ready(url: str, replicas: int, timeout: float) -> None:
     while time.monotonic() < deadline:
         try:
             nc = await nats.connect(servers=url.split(","), connect_timeout=2)
-        except Exception as exc:
+        except (OSError, nats.errors.Error) as exc:  # not listening yet (TimeoutError is OSError)
             last = exc
             await asyncio.sleep(0.3)
             continue
@@ -193,7 +193,7 @@ async def _jetstream_ready(url: str, replicas: int, timeout: float) -> None:
                         )
                         await js.delete_stream("JD_PROBE")
                     return
-                except Exception as exc:
+                except (TimeoutError, nats.errors.Error) as exc:  # no meta leader yet
                     last = exc
                     await asyncio.sleep(0.3)
         finally:
@@ -732,7 +732,7 @@ class Traffic:
             w.error = f"out of time at stage {w.stage}"
         except grpc.aio.AioRpcError as exc:
             w.error = f"{exc.code().name} at stage {w.stage}: {exc.details()}"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  any failure is this walk's result, reported
             w.error = f"{type(exc).__name__} at stage {w.stage}: {exc}"
         w.ended = time.monotonic()
         if self.progress is not None:

@@ -480,7 +480,7 @@ def run_scenario(scenario: Scenario, options: Options) -> Row:
         if died:
             row.passed = False
             row.why += [f"{d} (not killed by the scenario)" for d in died]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  a broken scenario fails its row; the others still run
         row.passed = False
         row.why.append(f"harness error: {exc!r}")
         row.why += traceback.format_exc().splitlines()[-6:]

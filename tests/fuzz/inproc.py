@@ -29,6 +29,7 @@ from jiaodong.files.registry import load_registry
 from jiaodong.store import ledger
 from jiaodong.store.database import Database, sqlite_url
 from jiaodong.store.mapper import content_of
+from jiaodong.store.outbox import DatabaseOutbox
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import event_from_pb
 
@@ -109,7 +110,9 @@ class InProcessRegion:
 
     @staticmethod
     def _transport(name: str, db: Database) -> Transport:
-        return Transport(BusSettings(url="nats://127.0.0.1:1", name=name), db, SystemClock())
+        return Transport(
+            BusSettings(url="nats://127.0.0.1:1", name=name), DatabaseOutbox(db), SystemClock()
+        )
 
     def node(self, city: str) -> CourtNode:
         service: CourtNode = self.services[self.registry.city(city).node].service

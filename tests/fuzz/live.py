@@ -374,7 +374,7 @@ class Live:
             if not info.num_ack_pending:
                 return ""
             msg = await js.get_msg(stream, info.ack_floor.stream_seq + 1)
-        except Exception as exc:  # diagnostics only
+        except Exception as exc:  # noqa: BLE001  diagnostics only: never hide the real failure
             return f"{service.name}: (could not read it: {exc!r})"
         return f"{service.name}: {msg.subject!r} {bytes(msg.data or b'')[:200]!r}"
 

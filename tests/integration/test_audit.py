@@ -6,6 +6,8 @@ import sqlite3
 import subprocess
 import sys
 
+import grpc
+
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.integration.conftest import Region, as_court, eventually
@@ -32,7 +34,7 @@ async def test_audit_verify_names_the_first_altered_event(region: Region) -> Non
             reply = await yantai.GetDelegation(
                 api.GetDelegationRequest(id=d.id), metadata=as_court(YT)
             )
-        except Exception:
+        except grpc.aio.AioRpcError:  # NOT_FOUND until it is delivered
             return None
         return reply.delegation
 

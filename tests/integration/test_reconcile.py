@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
+import grpc
 from sqlmodel import col, select
 
 from jiaodong.bus.embedded import EmbeddedNats
@@ -46,7 +47,7 @@ async def test_wiped_store_mid_flight_converges(region: Region, nats_server: Emb
             reply = await yantai.GetDelegation(
                 api.GetDelegationRequest(id=d.id), metadata=as_court(YT)
             )
-        except Exception:
+        except grpc.aio.AioRpcError:  # NOT_FOUND until it is delivered
             return None
         return reply.delegation
 

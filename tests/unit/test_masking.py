@@ -1,4 +1,4 @@
-"""Masked views of delegations and events (jiaodong.privacy.masked / masked_event)."""
+"""Masked views of delegations and events (jiaodong.api.masking.masked / masked_event)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import text_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from jiaodong.api.privacy import mask_address, mask_plate, masked, masked_event
+from jiaodong.api.masking import mask_address, mask_plate, masked, masked_event
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, TaskType, check_draft
 from jiaodong.domain.routing import Target
 from jiaodong.files.registry import load_registry

@@ -7,9 +7,10 @@ from typing import Any, TypeAlias
 
 import grpc
 
+from jiaodong.api.audit import record_reads
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
+from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
-from jiaodong.api.privacy import masked, masked_event, record_reads
 from jiaodong.app.coordinator import Coordinator, Guard
 from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_delegation, city_filter

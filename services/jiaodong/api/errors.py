@@ -95,7 +95,7 @@ def handles_domain_errors(method: F) -> F:
             await abort_with(context, exc)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  last resort: any bug becomes INTERNAL + incident id, logged
             await abort_internal(context, method.__name__, exc)
 
     return wrapper  # type: ignore[return-value]
@@ -117,7 +117,7 @@ def streams_domain_errors(
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  last resort: any bug becomes INTERNAL + incident id, logged
             await abort_internal(context, method.__name__, exc)
 
     return wrapper

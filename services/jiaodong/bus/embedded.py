@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 if TYPE_CHECKING:
-    from jiaodong.domain.registry import Registry
+    pass
 
 log = structlog.get_logger("jiaodong.bus.embedded")
 
@@ -66,31 +66,6 @@ class EmbeddedNats:
         self.config = config
         self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
-
-    @classmethod
-    def secure(
-        cls,
-        data_dir: Path,
-        registry: Registry,
-        pki_root: Path,
-        port: int | None = None,
-        *,
-        sync_always: bool = True,
-    ) -> EmbeddedNats:
-        """A server with the secured configuration: TLS with verified client certificates from
-        the CA in ``pki_root``, mapped to one user per service, least-privilege permissions."""
-        from jiaodong.security.nats_config import render_server_config
-
-        port = port or free_port()
-        text = render_server_config(
-            registry,
-            pki_root,
-            store_dir=data_dir / "jetstream",
-            host="127.0.0.1",
-            port=port,
-            sync_always=sync_always,
-        )
-        return cls(data_dir, port, sync_always=sync_always, config=text, tls=True)
 
     @property
     def url(self) -> str:

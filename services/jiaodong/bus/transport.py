@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import nats
 import structlog
@@ -30,13 +31,11 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import DomainError, HistoryConflict
 from jiaodong.domain.ids import new_id
-from jiaodong.security.nats_config import NatsAuth
-from jiaodong.store import outbox
-from jiaodong.store.database import Database
 from jiaodong.v1 import bus_pb2
 
 log = structlog.get_logger("jiaodong.bus")
@@ -44,6 +43,28 @@ log = structlog.get_logger("jiaodong.bus")
 Handler = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_SUBJECT = 120
+
+
+class Queued(Protocol):
+    """A committed message waiting in a service's outbox."""
+
+    id: int | None
+    message_id: str
+    subject: str
+    payload: bytes
+
+
+class Outbox(Protocol):
+    """The service's side of the relay and of parking: its database's outbox and dead letters
+    (``store.outbox.DatabaseOutbox``). The transport reads committed rows, never writes state."""
+
+    async def unpublished(self, limit: int) -> Sequence[Queued]: ...
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None: ...
+
+    async def park(
+        self, subject: str, message_id: str, reason: str, payload: bytes, now: datetime
+    ) -> None: ...
 
 
 class Permanent(Exception):
@@ -159,9 +180,9 @@ async def consumer_exists(js: JetStreamContext, spec: ConsumerSpec, timeout: flo
 class Transport:
     """One service's link to JetStream: relay out, consume in."""
 
-    def __init__(self, settings: BusSettings, db: Database, clock: Clock) -> None:
+    def __init__(self, settings: BusSettings, outbox: Outbox, clock: Clock) -> None:
         self.settings = settings
-        self.db = db
+        self.outbox = outbox
         self.clock = clock
         self.nc: NatsClient | None = None
         self.js: JetStreamContext | None = None
@@ -307,7 +328,7 @@ class Transport:
             try:
                 sent = await self.relay_once()
                 backoff = 0.1
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure: backs off
                 log.warning("relay_failed", error=str(exc), retry_in=backoff)
                 if (
                     isinstance(exc, nats.js.errors.NoStreamResponseError)
@@ -327,7 +348,7 @@ class Transport:
     async def relay_once(self) -> int:
         """Publish one batch of committed outbox rows; returns how many were published."""
         assert self.js is not None
-        rows = await self.db.run(lambda s: outbox.unpublished(s, self.settings.relay_batch))
+        rows = await self.outbox.unpublished(self.settings.relay_batch)
         done: list[int] = []
         try:
             for row in rows:
@@ -339,7 +360,7 @@ class Transport:
         finally:
             if done:
                 now = self.clock.now()
-                await self.db.run(lambda s: outbox.mark_published(s, done, now))
+                await self.outbox.mark_published(done, now)
                 self.published += len(done)
         return len(done)
 
@@ -392,7 +413,7 @@ class Transport:
                         await _unbind(sub)
                         sub = None
                 continue
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the consumer must outlive any failure: rebinds
                 log.warning("fetch_failed", error=str(exc), consumer=spec.durable)
                 await _unbind(sub)
                 sub = None
@@ -402,7 +423,7 @@ class Transport:
             for msg in msgs:
                 try:
                     await self._deliver(msg, handler)
-                except Exception as exc:  # e.g. the database down while parking: never stop
+                except Exception as exc:  # noqa: BLE001 - e.g. the database down while parking: never stop
                     log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
                     with contextlib.suppress(Exception):
                         await msg.nak(delay=1.0)
@@ -411,7 +432,7 @@ class Transport:
         assert self.js is not None
         try:
             return await consumer_exists(self.js, spec)
-        except Exception:
+        except Exception:  # noqa: BLE001 - cannot tell (e.g. disconnected): keep the binding
             return True  # cannot tell (e.g. disconnected): keep the binding
 
     async def _deliver(self, msg: Msg, handler: Handler) -> None:
@@ -432,7 +453,7 @@ class Transport:
             # enum): it will never apply, so it is parked at once rather than retried.
             await self._park(msg, header_id, f"{type(exc).__name__}: {exc}")
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - anything else may pass: retried, then parked
             if delivered >= MAX_DELIVER:
                 await self._park(msg, header_id, f"failed {delivered} times: {exc}")
                 return
@@ -452,7 +473,7 @@ class Transport:
 
     async def _park(self, msg: Msg, message_id: str, reason: str) -> None:
         now = self.clock.now()
-        await self.db.run(lambda s: outbox.park(s, msg.subject, message_id, reason, msg.data, now))
+        await self.outbox.park(msg.subject, message_id, reason, msg.data, now)
         self.parked += 1
         log.error("message_parked", subject=msg.subject, message_id=message_id, reason=reason)
         with contextlib.suppress(Exception):

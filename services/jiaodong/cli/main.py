@@ -251,7 +251,7 @@ def demo(
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
     from jiaodong.devtools.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
-    from jiaodong.devtools.virtual_clock import FileClock
+    from jiaodong.files.clock import FileClock
 
     if delegations < 1:
         err.print("[red]--delegations must be at least 1[/red]")

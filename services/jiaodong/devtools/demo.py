@@ -24,9 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.devtools.layout import Layout
-from jiaodong.devtools.virtual_clock import FileClock
+from jiaodong.domain.errors import InvalidInput
+from jiaodong.domain.identifiers import validate_resident_id, validate_social_credit_code
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
+from jiaodong.files.clock import FileClock
 from jiaodong.files.registry import load_registry
 from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
@@ -64,23 +66,41 @@ TASKS: list[tuple[int, tuple[int, ...]]] = [
     (pb.TASK_TYPE_SERVICE_OF_DOCUMENTS, (pb.ASSET_KIND_UNSPECIFIED,)),
 ]
 FINAL = (pb.STATUS_CONFIRMED, pb.STATUS_CANCELLED, pb.STATUS_ROUTING_FAILED)
-RID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# Characters of a unified social credit code (GB 32100-2015: digits and letters but I, O, S, V, Z).
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def resident_id(rng: random.Random, area: str) -> str:
     body = f"{area}{rng.randint(1960, 2000)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     body += f"{rng.randint(0, 999):03d}"
-    return (
-        body + "10X98765432"[sum(int(c) * w for c, w in zip(body, RID_WEIGHTS, strict=True)) % 11]
-    )
+    return _with_check_char(body, "0123456789X", _resident_id_accepted)
 
 
 def credit_code(rng: random.Random, area: str) -> str:
     body = "91" + area + "".join(rng.choice(USCC_CHARS) for _ in range(9))
-    total = sum(USCC_CHARS.index(c) * w for c, w in zip(body, USCC_WEIGHTS, strict=True))
-    return body + USCC_CHARS[(31 - total % 31) % 31]
+    return _with_check_char(body, USCC_CHARS, _credit_code_accepted)
+
+
+def _with_check_char(body: str, candidates: str, accepted: Callable[[str], bool]) -> str:
+    """``body`` plus the one check character the domain's validator accepts: the checksum
+    rules live in ``jiaodong.domain.identifiers`` only, so the demo cannot drift from them."""
+    for char in candidates:
+        if accepted(body + char):
+            return body + char
+    raise AssertionError(f"no check character makes {body!r} valid")  # the body is well-formed
+
+
+def _resident_id_accepted(value: str) -> bool:
+    try:
+        validate_resident_id(value)
+    except InvalidInput:
+        return False
+    return True
+
+
+def _credit_code_accepted(value: str) -> bool:
+    _, warning = validate_social_credit_code(value)
+    return warning is None
 
 
 @dataclass

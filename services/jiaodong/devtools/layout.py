@@ -21,6 +21,7 @@ from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
 from jiaodong.security.grpc_auth import sync_channel
+from jiaodong.security.nats_config import secured_broker
 
 
 @dataclass
@@ -150,7 +151,7 @@ def start_layout(
     if not nats_url:
         # The secured broker: TLS, one user per service mapped from its certificate, and
         # subject permissions (a node publishes only as its courts, reads only its consumer).
-        nats = EmbeddedNats.secure(data_dir / "nats", registry, pki).start()
+        nats = secured_broker(data_dir / "nats", registry, pki).start()
         nats_url = nats.url
     layout = Layout(data_dir, nats, nats_url, pki)
     env = dict(os.environ)

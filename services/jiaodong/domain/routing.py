@@ -57,7 +57,7 @@ def check_reroute(
 ) -> Court:
     """The court a delegation may be moved to, by the same rules as its first routing; any
     refusal is bad input on ``court_id`` (the field the operator filled in)."""
-    if new_court_id == current_court_id:
+    if new_court_id.strip() == current_court_id.strip():
         raise InvalidInput.one("court_id", "the delegation is already at that court")
     try:
         return route(registry, requesting_court_id, Target(court_id=new_court_id))

@@ -11,7 +11,7 @@ from types import MappingProxyType
 from chinese_calendar import constants
 
 from jiaodong.domain.calendar import WorkCalendar, parse_overrides
-from jiaodong.domain.errors import RegistryError
+from jiaodong.files.read import read_operator_file
 from jiaodong.files.registry import default_courts_dir
 
 
@@ -36,14 +36,5 @@ def load_calendar(courts_dir: Path | None = None) -> WorkCalendar:
     folder = (courts_dir if courts_dir is not None else default_courts_dir()) / "holidays"
     calendar = official_calendar()
     for path in sorted(folder.glob("*.toml")):
-        calendar = calendar.with_overrides(parse_overrides(_read(path), str(path)))
+        calendar = calendar.with_overrides(parse_overrides(read_operator_file(path), str(path)))
     return calendar
-
-
-def _read(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise RegistryError(str(path), line, "not UTF-8 text; save the file as UTF-8") from exc

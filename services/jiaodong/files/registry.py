@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.registry import Registry, parse_registry
+from jiaodong.files.read import SAVE_AS_UTF8, read_operator_file
 
 COURTS_DIR_ENV = "JD_COURTS_DIR"
+# Operators edit the registry in a spreadsheet; Excel saves UTF-8 only when asked to.
+CSV_AS_UTF8 = f"{SAVE_AS_UTF8} (in Excel: CSV UTF-8)"
 
 
 def default_courts_dir() -> Path:
@@ -24,16 +26,8 @@ def load_registry(directory: Path | None = None) -> Registry:
     folder = directory if directory is not None else default_courts_dir()
     cities_path, courts_path = folder / "cities.csv", folder / "courts.csv"
     return parse_registry(
-        _read(cities_path), str(cities_path), _read(courts_path), str(courts_path)
+        read_operator_file(cities_path, CSV_AS_UTF8),
+        str(cities_path),
+        read_operator_file(courts_path, CSV_AS_UTF8),
+        str(courts_path),
     )
-
-
-def _read(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise RegistryError(
-            str(path), line, "not UTF-8 text; save the file as UTF-8 (in Excel: CSV UTF-8)"
-        ) from exc

@@ -62,7 +62,7 @@ def _tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], 
     def parse(data: bytes) -> Any:
         try:
             return deserializer(data)
-        except Exception as exc:  # DecodeError, or anything else a parser raises
+        except Exception as exc:  # noqa: BLE001  DecodeError or whatever a parser raises: refused as INVALID_ARGUMENT
             return Undecodable(exc)
 
     return parse

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+# NatsAuth is the client half and lives with the transport settings; importing it here also keeps
+# `from jiaodong.security.nats_config import NatsAuth` (bootstrap) working: an explicit re-export.
+from jiaodong.bus.auth import NatsAuth as NatsAuth
+from jiaodong.bus.embedded import EmbeddedNats, free_port
 from jiaodong.bus.subjects import (
     COORD_STREAM,
     COURT_STREAM,
@@ -40,7 +43,7 @@ from jiaodong.bus.subjects import (
 )
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Registry
-from jiaodong.security.certs import NATS_SERVER, TlsFiles, files, files_for
+from jiaodong.security.certs import NATS_SERVER, files, files_for
 
 COORDINATOR = "coordinator"
 JS_API = "$JS.API"
@@ -52,26 +55,6 @@ class Permissions:
 
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NatsAuth:
-    """How one service connects to the secured broker.
-
-    ``tls`` are the CA to trust and the service's certificate and key; the server maps the
-    certificate to the NATS user ``user`` (nothing else is sent). ``inbox_prefix`` must be given
-    to the client: the user may subscribe only below it."""
-
-    tls: TlsFiles
-    user: str
-    inbox_prefix: str
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client context that verifies the server against the CA and presents the cert."""
-        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.tls.ca))
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(str(self.tls.cert), str(self.tls.key))
-        return context
 
 
 def service_identity(service: str) -> Identity:
@@ -240,3 +223,25 @@ def write_server_config(path: Path, text: str) -> Path:
         f.write(text)
     os.replace(tmp, path)
     return path
+
+
+def secured_broker(
+    data_dir: Path,
+    registry: Registry,
+    pki_root: Path,
+    port: int | None = None,
+    *,
+    sync_always: bool = True,
+) -> EmbeddedNats:
+    """An embedded server with the secured configuration: TLS with verified client certificates
+    from the CA in ``pki_root``, mapped to one user per service, least-privilege permissions."""
+    port = port or free_port()
+    text = render_server_config(
+        registry,
+        pki_root,
+        store_dir=data_dir / "jetstream",
+        host="127.0.0.1",
+        port=port,
+        sync_always=sync_always,
+    )
+    return EmbeddedNats(data_dir, port, sync_always=sync_always, config=text, tls=True)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from jiaodong.domain.ids import new_id
+from jiaodong.store.database import Database
 from jiaodong.store.tables import DeadLetterRow, InboxRow, OutboxRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import to_stored
@@ -112,3 +113,22 @@ def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31))
     )
     inbox = session.execute(delete(InboxRow).where(col(InboxRow.received_at) < cutoff))
     return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class DatabaseOutbox:
+    """The outbox and dead letters of one service's database, as the bus transport uses them
+    (it matches ``bus.transport.Outbox``); each call is a transaction on the database thread."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def unpublished(self, limit: int) -> list[OutboxRow]:
+        return await self.db.run(lambda s: unpublished(s, limit))
+
+    async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
+        await self.db.run(lambda s: mark_published(s, ids, now))
+
+    async def park(
+        self, subject: str, message_id: str, reason: str, payload: bytes, now: datetime
+    ) -> None:
+        await self.db.run(lambda s: park(s, subject, message_id, reason, payload, now))

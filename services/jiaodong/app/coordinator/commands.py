@@ -30,6 +30,7 @@ class Commands(CoordinatorBase):
         guard: Guard | None = None,
     ) -> pb.Delegation:
         """An operator's reroute or escalation, sent to the delegation's current writer."""
+        court_id = court_id.strip()
         violations = [] if delegation_id else [FieldViolation("id", "is required")]
         violations += step_violations(
             kind, Side.COORDINATOR, request_id=request_id, text=text, court_id=court_id

@@ -45,7 +45,7 @@ class Deadlines(CoordinatorBase):
                         breaches=report.breaches,
                         actions=report.actions,
                     )
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure: keep sweeping, the next round retries
                 log.error("sla_sweep_failed", error=str(exc))
             await asyncio.sleep(interval)
 

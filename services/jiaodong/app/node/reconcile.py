@@ -65,7 +65,7 @@ class Reconciliation(NodeBase):
             try:
                 entries = await self.reconcile(publish)
                 log.info("reconcile_digest_sent", node=self.node_id, entries=entries)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - e.g. a broker outage: the next round retries
                 log.warning("reconcile_failed", error=str(exc))
             reconnected.clear()
             with contextlib.suppress(TimeoutError):
