@@ -1,4 +1,4 @@
-"""Unit tests for the pure helpers of jiaodong.cli.delegation (no network, no node)."""
+"""Unit tests for the pure helpers of the `jiaodong delegation` command (no network, no node)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from rich.console import Console
 
-from jiaodong.cli import delegation as cli
+from jiaodong.cli import connect, names, render, requests
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
 
@@ -32,61 +32,61 @@ ADDRESS = "幸福路1号"
 @pytest.mark.parametrize(
     ("choices", "enum", "prefix"),
     [
-        (cli.TaskChoice, d_pb.TaskType, cli.TASK_PREFIX),
-        (cli.AssetChoice, d_pb.AssetKind, cli.ASSET_PREFIX),
-        (cli.ReasonChoice, d_pb.ReturnReason, cli.REASON_PREFIX),
-        (cli.ResultChoice, d_pb.CompletionResult, cli.RESULT_PREFIX),
-        (cli.StatusChoice, d_pb.Status, cli.STATUS_PREFIX),
+        (names.TaskChoice, d_pb.TaskType, names.TASK_PREFIX),
+        (names.AssetChoice, d_pb.AssetKind, names.ASSET_PREFIX),
+        (names.ReasonChoice, d_pb.ReturnReason, names.REASON_PREFIX),
+        (names.ResultChoice, d_pb.CompletionResult, names.RESULT_PREFIX),
+        (names.StatusChoice, d_pb.Status, names.STATUS_PREFIX),
     ],
 )
 def test_choices_match_the_proto_enums(choices: type[StrEnum], enum: Any, prefix: str) -> None:
     """What typer offers is exactly the proto enum, minus the unspecified zero."""
-    assert sorted(c.value for c in choices) == sorted(cli.enum_cli_names(enum, prefix))
+    assert sorted(c.value for c in choices) == sorted(names.enum_cli_names(enum, prefix))
     for choice in choices:
-        value = cli.enum_value(enum, prefix, choice)
-        assert cli.enum_cli_name(enum, prefix, value) == choice.value
+        value = names.enum_value(enum, prefix, choice)
+        assert names.enum_cli_name(enum, prefix, value) == choice.value
 
 
 def test_specific_conversions() -> None:
-    assert cli.return_reason("materials-incomplete") == d_pb.RETURN_REASON_MATERIALS_INCOMPLETE
-    assert cli.return_reason("not-our-jurisdiction") == d_pb.RETURN_REASON_NOT_OUR_JURISDICTION
-    assert cli.task_type("on-site-inspection") == d_pb.TASK_TYPE_ON_SITE_INSPECTION
-    assert cli.task_type("service-of-documents") == d_pb.TASK_TYPE_SERVICE_OF_DOCUMENTS
-    assert cli.asset_kind("real-estate") == d_pb.ASSET_KIND_REAL_ESTATE
-    assert cli.completion_result("partly-done") == d_pb.COMPLETION_RESULT_PARTLY_DONE
-    assert cli.completion_result(cli.ResultChoice.NOT_POSSIBLE) == (
+    assert names.return_reason("materials-incomplete") == d_pb.RETURN_REASON_MATERIALS_INCOMPLETE
+    assert names.return_reason("not-our-jurisdiction") == d_pb.RETURN_REASON_NOT_OUR_JURISDICTION
+    assert names.task_type("on-site-inspection") == d_pb.TASK_TYPE_ON_SITE_INSPECTION
+    assert names.task_type("service-of-documents") == d_pb.TASK_TYPE_SERVICE_OF_DOCUMENTS
+    assert names.asset_kind("real-estate") == d_pb.ASSET_KIND_REAL_ESTATE
+    assert names.completion_result("partly-done") == d_pb.COMPLETION_RESULT_PARTLY_DONE
+    assert names.completion_result(names.ResultChoice.NOT_POSSIBLE) == (
         d_pb.COMPLETION_RESULT_NOT_POSSIBLE
     )
 
 
 def test_status_names_both_ways() -> None:
-    assert cli.status_value("acknowledged") == d_pb.STATUS_ACKNOWLEDGED
-    assert cli.status_value("ACKNOWLEDGED") == d_pb.STATUS_ACKNOWLEDGED
-    assert cli.status_value(" routing-failed ") == d_pb.STATUS_ROUTING_FAILED
-    assert cli.status_value("routing_failed") == d_pb.STATUS_ROUTING_FAILED
-    assert cli.status_name(d_pb.STATUS_ROUTING_FAILED) == "routing-failed"
-    assert cli.status_label(d_pb.STATUS_ROUTING_FAILED) == "ROUTING_FAILED"
+    assert names.status_value("acknowledged") == d_pb.STATUS_ACKNOWLEDGED
+    assert names.status_value("ACKNOWLEDGED") == d_pb.STATUS_ACKNOWLEDGED
+    assert names.status_value(" routing-failed ") == d_pb.STATUS_ROUTING_FAILED
+    assert names.status_value("routing_failed") == d_pb.STATUS_ROUTING_FAILED
+    assert names.status_name(d_pb.STATUS_ROUTING_FAILED) == "routing-failed"
+    assert names.status_label(d_pb.STATUS_ROUTING_FAILED) == "ROUTING_FAILED"
     for value in d_pb.Status.values():
         if value != d_pb.STATUS_UNSPECIFIED:
-            assert cli.status_value(cli.status_name(value)) == value
+            assert names.status_value(names.status_name(value)) == value
 
 
 @pytest.mark.parametrize("bad", ["", "unspecified", "UNSPECIFIED", "acknowledge", "done"])
 def test_unknown_or_unspecified_status_is_refused(bad: str) -> None:
     with pytest.raises(ValueError, match="not a choice"):
-        cli.status_value(bad)
+        names.status_value(bad)
 
 
 def test_unknown_reason_is_refused() -> None:
     with pytest.raises(ValueError):
-        cli.return_reason("because")
+        names.return_reason("because")
 
 
 def test_number_from_a_newer_server_is_shown_as_a_number() -> None:
-    assert cli.status_label(99) == "99"  # type: ignore[arg-type]
-    assert cli.kind_label(d_pb.EVENT_KIND_PROGRESS_REPORTED) == "PROGRESS_REPORTED"
-    assert cli.priority_name(d_pb.PRIORITY_UNSPECIFIED) == "normal"
-    assert cli.reason_name(d_pb.RETURN_REASON_REQUEST_UNCLEAR) == "request-unclear"
+    assert names.status_label(99) == "99"  # type: ignore[arg-type]
+    assert names.kind_label(d_pb.EVENT_KIND_PROGRESS_REPORTED) == "PROGRESS_REPORTED"
+    assert names.priority_name(d_pb.PRIORITY_UNSPECIFIED) == "normal"
+    assert names.reason_name(d_pb.RETURN_REASON_REQUEST_UNCLEAR) == "request-unclear"
 
 
 # --- documents -----------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_document_evidence_from_a_file(tmp_path: Path) -> None:
     content = b"%PDF-1.7\n" + bytes(range(256)) * 5000  # over one read chunk
     path = tmp_path / "ruling.pdf"
     path.write_bytes(content)
-    doc = cli.document_from_path(path)
+    doc = requests.document_from_path(path)
     assert doc.name == "ruling.pdf"
     assert doc.media_type == "application/pdf"
     assert doc.size_bytes == len(content)
@@ -107,47 +107,47 @@ def test_document_evidence_from_a_file(tmp_path: Path) -> None:
 def test_document_of_unknown_type_is_octet_stream(tmp_path: Path) -> None:
     path = tmp_path / "receipt.zzunknown"
     path.write_bytes(b"")
-    doc = cli.document_from_path(path)
+    doc = requests.document_from_path(path)
     assert doc.media_type == "application/octet-stream"
     assert doc.size_bytes == 0
     assert doc.sha256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def test_documents_from_no_paths() -> None:
-    assert cli.documents_from_paths(None) == []
+    assert requests.documents_from_paths(None) == []
 
 
 # --- request building ----------------------------------------------------------------------------
 
 
 def test_target_is_a_court_or_a_city_with_district() -> None:
-    assert cli.build_target("370602", None, None) == d_pb.Target(court_id="370602")
+    assert requests.build_target("370602", None, None) == d_pb.Target(court_id="370602")
     by_district = d_pb.Target(city="yantai", district="芝罘区")
-    assert cli.build_target(None, "yantai", "芝罘区") == by_district
-    assert cli.build_target(None, "yantai", None) == d_pb.Target(city="yantai")
-    assert cli.build_target(None, None, None) == d_pb.Target()  # the node reports it missing
+    assert requests.build_target(None, "yantai", "芝罘区") == by_district
+    assert requests.build_target(None, "yantai", None) == d_pb.Target(city="yantai")
+    assert requests.build_target(None, None, None) == d_pb.Target()  # the node reports it missing
     with pytest.raises(typer.BadParameter):
-        cli.build_target("370602", "yantai", None)
+        requests.build_target("370602", "yantai", None)
     with pytest.raises(typer.BadParameter):
-        cli.build_target(None, None, "芝罘区")
+        requests.build_target(None, None, "芝罘区")
 
 
 def test_party_is_a_person_or_an_organisation() -> None:
-    person = cli.build_party(NAME, RESIDENT_ID, None, None, PHONE)
+    person = requests.build_party(NAME, RESIDENT_ID, None, None, PHONE)
     assert person is not None
     assert person.WhichOneof("kind") == "person"
     assert person.person.resident_id == RESIDENT_ID
     assert person.phone == PHONE
-    org = cli.build_party(None, None, "青岛某某有限公司", "91370200MA3C00000X", None)
+    org = requests.build_party(None, None, "青岛某某有限公司", "91370200MA3C00000X", None)
     assert org is not None
     assert org.WhichOneof("kind") == "organisation"
-    assert cli.build_party(None, None, None, None, None) is None
+    assert requests.build_party(None, None, None, None, None) is None
     with pytest.raises(typer.BadParameter):
-        cli.build_party(NAME, RESIDENT_ID, "青岛某某有限公司", None, None)
+        requests.build_party(NAME, RESIDENT_ID, "青岛某某有限公司", None, None)
     with pytest.raises(typer.BadParameter):
-        cli.build_party(None, RESIDENT_ID, None, None, None)
+        requests.build_party(None, RESIDENT_ID, None, None, None)
     with pytest.raises(typer.BadParameter):
-        cli.build_party(None, None, None, "91370200MA3C00000X", None)
+        requests.build_party(None, None, None, "91370200MA3C00000X", None)
 
 
 def test_calls_present_the_courts_own_certificate(
@@ -158,16 +158,16 @@ def test_calls_present_the_courts_own_certificate(
 
     init_pki(tmp_path / "pki", load_registry(None))
     monkeypatch.setenv("JD_TLS_DIR", str(tmp_path / "pki"))
-    call = cli._call("127.0.0.1:50061", "370202", "clerk", False, 10.0)
+    call = connect.node_call("127.0.0.1:50061", "370202", "clerk", False, 10.0)
     assert identity_of(call.tls.cert.read_bytes()).label == "clerk:370202"
     # A certificate for someone else is refused before any call is made.
     monkeypatch.setenv("JD_TLS_CA", str(tmp_path / "pki" / "ca.pem"))
     monkeypatch.setenv("JD_TLS_CERT", str(tmp_path / "pki" / "officer-370602.pem"))
     monkeypatch.setenv("JD_TLS_KEY", str(tmp_path / "pki" / "officer-370602.key"))
     with pytest.raises(typer.Exit):
-        cli._call("127.0.0.1:50061", "370202", "officer", False, 10.0)
+        connect.node_call("127.0.0.1:50061", "370202", "officer", False, 10.0)
     with pytest.raises(typer.Exit):
-        cli._call("127.0.0.1:50061", "370202", "auditor", False, 10.0)
+        connect.node_call("127.0.0.1:50061", "370202", "auditor", False, 10.0)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -188,7 +188,7 @@ def test_calls_present_the_courts_own_certificate(
     ],
 )
 def test_exit_codes(code: grpc.StatusCode, exit_code: int) -> None:
-    assert cli.exit_code_for(code) == exit_code
+    assert connect.exit_code_for(code) == exit_code
 
 
 def test_field_violations_one_line_each() -> None:
@@ -201,8 +201,8 @@ def test_field_violations_one_line_each() -> None:
     packed = any_pb2.Any()
     packed.Pack(bad)
     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message="2 errors", details=[packed])
-    assert cli.violation_lines(status) == ["  - case_number: bad", "  - plate: required"]
-    assert cli.violation_lines(status_pb2.Status(code=code_pb2.NOT_FOUND)) == []
+    assert connect.violation_lines(status) == ["  - case_number: bad", "  - plate: required"]
+    assert connect.violation_lines(status_pb2.Status(code=code_pb2.NOT_FOUND)) == []
 
 
 # --- readable output -----------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def _delegation() -> d_pb.Delegation:
 
 def _render(d: d_pb.Delegation) -> str:
     console = Console(record=True, width=200, file=io.StringIO())
-    cli.render_delegation(console, d)
+    render.render_delegation(console, d)
     return console.export_text()
 
 
@@ -315,13 +315,13 @@ def test_unrouted_delegation_shows_its_target() -> None:
 
 
 def test_local_time_of_an_unset_timestamp() -> None:
-    assert cli.local_time(d_pb.Delegation().created_at) == "-"
+    assert render.local_time(d_pb.Delegation().created_at) == "-"
 
 
 def test_summary_lines() -> None:
     d = _delegation()
-    assert cli.summary_line("returned", d) == "returned 6f1c2a (status RETURNED, seq 3)"
-    assert cli.summary_line("cancelled", d, "cancel-1") == (
+    assert render.summary_line("returned", d) == "returned 6f1c2a (status RETURNED, seq 3)"
+    assert render.summary_line("cancelled", d, "cancel-1") == (
         "cancelled 6f1c2a (status RETURNED, seq 3) request cancel-1 refused: too late"
     )
 
@@ -331,11 +331,11 @@ def test_watch_line_is_one_line() -> None:
     event = d_pb.DelegationEvent()
     event.CopyFrom(d.history[2])
     event.text = "first line\nsecond line"
-    line = cli.watch_line(node_pb.WatchDelegationsResponse(delegation=d, event=event))
+    line = render.watch_line(node_pb.WatchDelegationsResponse(delegation=d, event=event))
     assert "\n" not in line
     assert line.startswith("2024-05-01 09:00:00  6f1c2a  #3 RETURNED by 370602 (entrusted)")
     assert "first line second line" in line
-    refused = cli.watch_line(node_pb.WatchDelegationsResponse(delegation=d))
+    refused = render.watch_line(node_pb.WatchDelegationsResponse(delegation=d))
     assert "request refused" in refused
     assert "cancel-1 refused: too late" in refused
     pending = d_pb.Delegation()
@@ -344,5 +344,5 @@ def test_watch_line_is_one_line() -> None:
     pending.requests.append(
         d_pb.PendingRequest(request_id="conf-1", kind=d_pb.EVENT_KIND_CONFIRMED, state="pending")
     )
-    sent = cli.watch_line(node_pb.WatchDelegationsResponse(delegation=pending))
+    sent = render.watch_line(node_pb.WatchDelegationsResponse(delegation=pending))
     assert "request sent" in sent and "conf-1 pending" in sent and "refused" not in sent

@@ -8,17 +8,10 @@ from typing import Annotated
 import grpc
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlmodel import Session, col, select
 
-from jiaodong.cli.delegation import (
-    client_tls,
-    local_time,
-    open_channel,
-    parse_identity,
-    print_json,
-    report_rpc_error,
-)
+from jiaodong.cli.connect import client_tls, open_channel, parse_identity, report_rpc_error
+from jiaodong.cli.render import console, print_json, render_reads
 from jiaodong.domain.lifecycle import verify_chain
 from jiaodong.store.database import make_engine, sqlite_url
 from jiaodong.store.mapper import event_from_row
@@ -76,10 +69,10 @@ def verify(
         Console(stderr=True).print(f"[red]no such database file: {database}[/red]")
         raise typer.Exit(2)
     checked, broken = broken_chains(url)
-    console = Console(highlight=False)
+    out = console()
     for delegation_id, seq, why in broken:
-        console.print(f"BROKEN {delegation_id} at event {seq}: {why}", markup=False)
-    console.print(f"{checked} histories checked, {len(broken)} broken", markup=False)
+        out.print(f"BROKEN {delegation_id} at event {seq}: {why}", markup=False)
+    out.print(f"{checked} histories checked, {len(broken)} broken", markup=False)
     raise typer.Exit(1 if broken else 0)
 
 
@@ -126,9 +119,4 @@ def reads(
         for read in found:
             print_json(read, compact=True)
         return
-    table = Table(title=f"{len(found)} recorded reads of personal data")
-    for column in ("when", "reader", "delegation", "rpc", "recorded by"):
-        table.add_column(column)
-    for read in found:
-        table.add_row(local_time(read.at), read.reader, read.delegation_id, read.rpc, read.service)
-    Console(highlight=False, width=160).print(table)
+    render_reads(console(160), found)

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from jiaodong.cli.delegation import parse_identity, usage_error
+from jiaodong.cli.connect import parse_identity, usage_error
+from jiaodong.cli.render import console, render_rows
 from jiaodong.files.registry import load_registry
 from jiaodong.security import certs
 
@@ -29,6 +28,10 @@ Hosts = Annotated[
     ),
 ]
 Days = Annotated[int, typer.Option(min=1, max=3650, help="Validity of new certificates.")]
+CourtsDir = Annotated[
+    Path | None,
+    typer.Option(envvar="JD_COURTS_DIR", help="Court registry folder (default: packaged)."),
+]
 
 
 @app.command()
@@ -39,10 +42,7 @@ def init(
     force: Annotated[
         bool, typer.Option("--force", help="Start over with a new CA (old certificates die).")
     ] = False,
-    courts_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="JD_COURTS_DIR", help="Court registry folder (default: packaged)."),
-    ] = None,
+    courts_dir: CourtsDir = None,
 ) -> None:
     """Create the CA (unless DIR has one) and every missing certificate. Idempotent."""
     written = certs.init_pki(
@@ -77,12 +77,7 @@ def list_(folder: Folder) -> None:
     """Every certificate in DIR: file, identity, expiry."""
     if not folder.is_dir():
         usage_error(f"no such folder: {folder}")
-    table = Table()
-    for column in ("file", "identity", "expires"):
-        table.add_column(column)
-    for row in certs.describe(folder):
-        table.add_row(*row)
-    Console(highlight=False).print(table)
+    render_rows(console(), ("file", "identity", "expires"), certs.describe(folder))
 
 
 @app.command("nats-config")
@@ -97,10 +92,7 @@ def nats_config(
     server_name: Annotated[
         str | None, typer.Option(help="server_name (required in a cluster).")
     ] = None,
-    courts_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="JD_COURTS_DIR", help="Court registry folder (default: packaged)."),
-    ] = None,
+    courts_dir: CourtsDir = None,
 ) -> None:
     """Generate the nats-server configuration: TLS with client certificates from DIR's CA, one
     user per service mapped from its certificate, least-privilege subject permissions."""

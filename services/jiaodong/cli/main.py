@@ -16,20 +16,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from jiaodong.cli import (
-    audit as cli_audit,
-)
-from jiaodong.cli import (
-    certs as cli_certs,
-)
-from jiaodong.cli import (
-    delegation as cli_delegation,
-)
-from jiaodong.cli import (
-    sla as cli_sla,
-)
+from jiaodong.cli import audit as cli_audit
+from jiaodong.cli import certs as cli_certs
+from jiaodong.cli import delegation as cli_delegation
+from jiaodong.cli import sla as cli_sla
+from jiaodong.cli.render import courts_json, piped_width, render_courts, render_layout
 from jiaodong.config import Settings
 from jiaodong.devtools.layout import start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
@@ -46,8 +38,7 @@ app.add_typer(cli_delegation.app, name="delegation")
 app.add_typer(cli_sla.app, name="sla")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_certs.app, name="certs")
-# Tables need room; a pipe or a file gets 120 columns rather than rich's default 80.
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=piped_width())
 err = Console(stderr=True)
 
 DataDir = Annotated[
@@ -160,13 +151,7 @@ def up(
     settings = _settings(data_dir, nats_url, "")
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
     layout = start_layout(settings.data_dir, base_port=base_port, nats_url=settings.nats_url)
-    table = Table(title="Jiaodong layout")
-    table.add_column("service")
-    table.add_column("address")
-    table.add_row("nats", layout.nats_url)
-    for svc in layout.services:
-        table.add_row(svc.name, svc.address)
-    console.print(table)
+    render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
     console.print(
         f"logs in {settings.data_dir / 'logs'}; try: "
         f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
@@ -208,35 +193,9 @@ def courts(
         key=lambda c: c.court_id,
     )
     if as_json:
-        out = [
-            {
-                "court_id": c.court_id,
-                "case_code": c.case_code,
-                "name_zh": c.name_zh,
-                "name_en": c.name_en,
-                "city": c.city,
-                "level": c.level,
-                "node": c.node,
-                "districts": list(c.districts),
-            }
-            for c in rows
-        ]
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(courts_json(rows))
         return
-    table = Table(title=f"{len(rows)} courts")
-    for column in ("id", "code", "name", "city", "level", "node", "districts"):
-        table.add_column(column)
-    for c in rows:
-        table.add_row(
-            c.court_id,
-            c.case_code,
-            f"{c.name_zh}\n{c.name_en}",
-            c.city,
-            c.level,
-            c.node,
-            "、".join(c.districts),
-        )
-    console.print(table)
+    render_courts(console, rows)
 
 
 @app.command()

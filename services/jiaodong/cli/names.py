@@ -1,0 +1,138 @@
+"""Enum values as the command line spells them <-> the proto enums.
+
+The command line spells enum values in lower case with hyphens ("materials-incomplete"); the
+proto names carry a type prefix ("RETURN_REASON_MATERIALS_INCOMPLETE"). The prefix is split off
+and put back by jiaodong.wire's helpers (``optional_enum``, ``enum_name``), the same ones the
+services use, so there is one mapping between a proto name and its short name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
+
+from jiaodong.domain.errors import InvalidInput
+from jiaodong.v1 import delegation_pb2 as d_pb
+from jiaodong.wire import enum_name, optional_enum
+
+if TYPE_CHECKING:
+    from google.protobuf.internal.enum_type_wrapper import _EnumTypeWrapper
+
+TASK_PREFIX = "TASK_TYPE"
+ASSET_PREFIX = "ASSET_KIND"
+REASON_PREFIX = "RETURN_REASON"
+RESULT_PREFIX = "COMPLETION_RESULT"
+STATUS_PREFIX = "STATUS"
+KIND_PREFIX = "EVENT_KIND"
+SIDE_PREFIX = "SIDE"
+PRIORITY_PREFIX = "PRIORITY"
+SLA_STATE_PREFIX = "SLA_STATE"
+
+_V = TypeVar("_V", bound=int)
+
+
+def enum_value(enum: _EnumTypeWrapper[_V], prefix: str, name: str) -> _V:
+    """``"materials-incomplete"`` -> ``RETURN_REASON_MATERIALS_INCOMPLETE``; ValueError if unknown.
+
+    Upper case and underscores are accepted too; the unspecified zero is never a choice.
+    """
+    short = name.strip().upper().replace("-", "_")
+    if short == "UNSPECIFIED":
+        raise ValueError(f"{name!r} is not a choice")
+    try:
+        return enum.Value(enum_name(prefix, short))
+    except ValueError:
+        raise ValueError(f"{name!r} is not a choice") from None
+
+
+def enum_label(enum: _EnumTypeWrapper[_V], prefix: str, value: _V) -> str:
+    """``STATUS_ACKNOWLEDGED`` -> ``"ACKNOWLEDGED"``; an unknown number (newer server) stays one."""
+    try:
+        return optional_enum(enum, prefix, value) or "UNSPECIFIED"
+    except InvalidInput:
+        return str(int(value))
+
+
+def enum_cli_name(enum: _EnumTypeWrapper[_V], prefix: str, value: _V) -> str:
+    """``RETURN_REASON_MATERIALS_INCOMPLETE`` -> ``"materials-incomplete"``."""
+    return enum_label(enum, prefix, value).lower().replace("_", "-")
+
+
+def enum_cli_names(enum: _EnumTypeWrapper[_V], prefix: str) -> list[str]:
+    """Every choice of an enum as the command line spells it, without the unspecified zero."""
+    return [
+        enum_cli_name(enum, prefix, value)
+        for value in enum.values()
+        if optional_enum(enum, prefix, value)
+    ]
+
+
+@dataclass(frozen=True)
+class EnumNames(Generic[_V]):
+    """One proto enum's names on the command line: what an option takes, what is printed."""
+
+    enum: _EnumTypeWrapper[_V]
+    prefix: str
+
+    def value(self, name: str) -> _V:
+        """``"acknowledged"`` (or ``"ACKNOWLEDGED"``) -> ``STATUS_ACKNOWLEDGED``."""
+        return enum_value(self.enum, self.prefix, name)
+
+    def label(self, value: _V) -> str:
+        """``STATUS_ROUTING_FAILED`` -> ``"ROUTING_FAILED"`` (the spelling printed for people)."""
+        return enum_label(self.enum, self.prefix, value)
+
+    def cli_name(self, value: _V) -> str:
+        """``STATUS_ROUTING_FAILED`` -> ``"routing-failed"`` (the spelling options take)."""
+        return enum_cli_name(self.enum, self.prefix, value)
+
+    def choices(self, name: str) -> type[StrEnum]:
+        """What typer offers for an option of this enum, in the proto's order."""
+        members = [(c.upper().replace("-", "_"), c) for c in enum_cli_names(self.enum, self.prefix)]
+        return cast("type[StrEnum]", StrEnum(name, members, module=__name__))
+
+
+TASK = EnumNames(d_pb.TaskType, TASK_PREFIX)
+ASSET = EnumNames(d_pb.AssetKind, ASSET_PREFIX)
+REASON = EnumNames(d_pb.ReturnReason, REASON_PREFIX)
+RESULT = EnumNames(d_pb.CompletionResult, RESULT_PREFIX)
+STATUS = EnumNames(d_pb.Status, STATUS_PREFIX)
+KIND = EnumNames(d_pb.EventKind, KIND_PREFIX)
+SIDE = EnumNames(d_pb.Side, SIDE_PREFIX)
+PRIORITY = EnumNames(d_pb.Priority, PRIORITY_PREFIX)
+SLA_STATE = EnumNames(d_pb.SlaState, SLA_STATE_PREFIX)
+
+# Made at run time from the proto enums, so a value added there is offered here too. Type
+# checkers see StrEnum: the members exist only at run time, and every one is a str.
+if TYPE_CHECKING:
+    TaskChoice: TypeAlias = StrEnum
+    AssetChoice: TypeAlias = StrEnum
+    ReasonChoice: TypeAlias = StrEnum
+    ResultChoice: TypeAlias = StrEnum
+    StatusChoice: TypeAlias = StrEnum
+else:
+    TaskChoice = TASK.choices("TaskChoice")
+    AssetChoice = ASSET.choices("AssetChoice")
+    ReasonChoice = REASON.choices("ReasonChoice")
+    ResultChoice = RESULT.choices("ResultChoice")
+    StatusChoice = STATUS.choices("StatusChoice")
+
+# Option value -> proto enum value.
+task_type, asset_kind, return_reason = TASK.value, ASSET.value, REASON.value
+completion_result, status_value = RESULT.value, STATUS.value
+# Proto enum value -> text: labels as the proto spells them (ROUTING_FAILED), names as options
+# take them (routing-failed).
+status_label, kind_label = STATUS.label, KIND.label
+status_name, reason_name, result_name = STATUS.cli_name, REASON.cli_name, RESULT.cli_name
+task_name, asset_name, side_name = TASK.cli_name, ASSET.cli_name, SIDE.cli_name
+
+
+def priority_name(value: d_pb.Priority.ValueType) -> str:
+    """Unset priority is treated as normal (see the proto)."""
+    return PRIORITY.cli_name(value or d_pb.PRIORITY_NORMAL)
+
+
+def sla_state_name(value: d_pb.SlaState.ValueType) -> str:
+    """``SLA_STATE_RUNNING`` -> ``"running"``."""
+    return SLA_STATE.label(value).lower()
