@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 import grpc
 import structlog
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -137,9 +138,30 @@ class Running:
             log.error("stop_stage_failed", service=self.name, stage=stage, error=str(exc))
 
 
-async def _mark_serving(health_servicer: Any, names: list[str]) -> None:
-    for name in ["", *names]:
+async def serve(
+    settings: Settings,
+    port: int,
+    identity: Identity,
+    hosted_courts: list[str],
+    service: ServiceDescriptor,
+    add_servicer: Callable[[grpc.aio.Server], None],
+    audit: AuditServicer,
+) -> tuple[grpc.aio.Server, int, Any]:
+    """Start the service's gRPC server (its own service, the audit service, health and
+    reflection) and report it serving."""
+    server, bound, health_servicer = create_server(
+        f"{settings.host}:{port}",
+        [service.full_name, AUDIT_SERVICE],
+        settings,
+        identity,
+        hosted_courts,
+    )
+    add_servicer(server)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(audit, server)
+    await server.start()
+    for name in ("", service.full_name):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return server, bound, health_servicer
 
 
 async def start_node(
@@ -154,40 +176,23 @@ async def start_node(
     city_info = registry.city(city)
     node_id = city_info.node
     clock = clock or clock_from_spec(settings.clock)
-    db = Database(settings.database_for(node_id))
-    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
-    policy, calendar = load_sla_files(settings)
-    node = CourtNode(node_id, registry, db, clock, sla=(policy, calendar))
-    auth = bus_auth(settings, node_id)
-    transport = Transport(
-        BusSettings(
-            url=settings.nats_url,
-            name=node_id,
-            replicas=settings.nats_replicas,
-            auth=auth,
-            # On a secured broker a node may not create streams or consumers: the coordinator
-            # provisions them.
-            provision=auth is None,
-        ),
-        DatabaseOutbox(db),
-        clock,
-    )
+    db = await open_database(settings, node_id)
+    node = CourtNode(node_id, registry, db, clock, sla=load_sla_files(settings))
+    # On a secured broker a node may not create streams or consumers: the coordinator does.
+    transport = bus_transport(settings, node_id, db, clock, provision=not secured(settings))
     node.set_relay_wake(transport.wake)
     await transport.start(node_consumer(node_id, sorted(node.courts)), node.on_message)
-    service = court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"].full_name
-    server, bound, health_servicer = create_server(
-        f"{settings.host}:{port}",
-        [service, AUDIT_SERVICE],
+    server, bound, health_servicer = await serve(
         settings,
+        port,
         Identity(Role.NODE, node_id),
         sorted(node.courts),
+        court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"],
+        lambda s: court_node_service_pb2_grpc.add_CourtNodeServiceServicer_to_server(
+            CourtNodeServicer(node), s
+        ),
+        AuditServicer(db, node_id),
     )
-    court_node_service_pb2_grpc.add_CourtNodeServiceServicer_to_server(
-        CourtNodeServicer(node), server
-    )
-    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(db, node_id), server)
-    await server.start()
-    await _mark_serving(health_servicer, [service])
     reconciler = asyncio.create_task(
         node.run_reconciler(
             transport.publish_direct, settings.reconcile_seconds, transport.reconnected
@@ -208,8 +213,7 @@ async def start_coordinator(
 ) -> Running:
     registry = registry or load_registry(settings.courts_dir)
     clock = clock or clock_from_spec(settings.clock)
-    db = Database(settings.database_for("coordinator"))
-    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
+    db = await open_database(settings, "coordinator")
     policy, calendar = load_sla_files(settings)
     coordinator = Coordinator(
         registry,
@@ -218,36 +222,26 @@ async def start_coordinator(
         SlaEngine(policy, calendar, clock),
         reload=lambda: load_sla_files(settings),
     )
-    auth = bus_auth(settings, COORDINATOR)
-    transport = Transport(
-        BusSettings(
-            url=settings.nats_url,
-            name=COORDINATOR,
-            replicas=settings.nats_replicas,
-            auth=auth,
-            provision_consumers=node_consumers(registry) if auth is not None else (),
-        ),
-        DatabaseOutbox(db),
+    transport = bus_transport(
+        settings,
+        COORDINATOR,
+        db,
         clock,
+        provision_consumers=node_consumers(registry) if secured(settings) else (),
     )
     coordinator.set_relay_wake(transport.wake)
     await transport.start(coordinator_consumer(), coordinator.on_message)
-    service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name
-    server, bound, health_servicer = create_server(
-        f"{settings.host}:{port}",
-        [service, AUDIT_SERVICE],
+    server, bound, health_servicer = await serve(
         settings,
+        port,
         Identity(Role.COORDINATOR, REGION),
         [],
+        coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"],
+        lambda s: coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
+            CoordinatorServicer(coordinator), s
+        ),
+        AuditServicer(db, "coordinator"),
     )
-    coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-        CoordinatorServicer(coordinator), server
-    )
-    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
-        AuditServicer(db, "coordinator"), server
-    )
-    await server.start()
-    await _mark_serving(health_servicer, [service])
     sweeper = asyncio.create_task(
         coordinator.run_sweeper(settings.sweep_seconds), name="sla-sweeper"
     )
@@ -270,11 +264,36 @@ async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> 
             log.error("prune_failed", error=str(exc))
 
 
+async def open_database(settings: Settings, name: str) -> Database:
+    """The service's database, created or migrated to the newest schema."""
+    db = Database(settings.database_for(name))
+    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
+    return db
+
+
+def secured(settings: Settings) -> bool:
+    return settings.nats_url.startswith("tls://")
+
+
+def bus_transport(
+    settings: Settings, service: str, db: Database, clock: Clock, **options: Any
+) -> Transport:
+    """The service's bus: its consumer and the relay of its own outbox."""
+    bus = BusSettings(
+        url=settings.nats_url,
+        name=service,
+        replicas=settings.nats_replicas,
+        auth=bus_auth(settings, service),
+        **options,
+    )
+    return Transport(bus, DatabaseOutbox(db), clock)
+
+
 def bus_auth(settings: Settings, service: str) -> NatsAuth | None:
     """How a service authenticates to NATS: on a ``tls://`` URL, with its certificate (the
     broker maps it to the service's user and permissions); otherwise not at all (an open
     development broker)."""
-    if not settings.nats_url.startswith("tls://"):
+    if not secured(settings):
         return None
     return NatsAuth(
         settings.tls_for(service_identity(service)), nats_user(service), inbox_prefix(service)

@@ -14,6 +14,7 @@ from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskType
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import (
+    PLAIN_EVENT_FIELDS,
     Document,
     Event,
     EventKind,
@@ -104,17 +105,10 @@ def document_pb(doc: Document) -> pb.Document:
 
 def event_pb(event: Event) -> pb.DelegationEvent:
     out = pb.DelegationEvent(
-        event_id=event.event_id,
-        seq=event.seq,
         kind=kind_pb(event.kind),  # type: ignore[arg-type]
         side=side_pb(event.side),  # type: ignore[arg-type]
-        actor_court=event.actor_court,
-        text=event.text,
-        court_id=event.court_id,
         documents=[document_pb(d) for d in event.documents],
-        request_id=event.request_id,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
+        **{name: getattr(event, name) for name in PLAIN_EVENT_FIELDS},
     )
     out.at.FromDatetime(to_utc(event.at))
     if event.return_reason:
@@ -126,20 +120,13 @@ def event_pb(event: Event) -> pb.DelegationEvent:
 
 def event_from_pb(msg: pb.DelegationEvent) -> Event:
     return Event(
-        event_id=msg.event_id,
-        seq=msg.seq,
         kind=kind_from_pb(msg.kind),
         side=side_from_pb(msg.side),
-        actor_court=msg.actor_court,
         at=from_ts(msg.at),
-        text=msg.text,
-        court_id=msg.court_id,
         return_reason=optional_enum(pb.ReturnReason, "RETURN_REASON", msg.return_reason),
         result=optional_enum(pb.CompletionResult, "COMPLETION_RESULT", msg.result),
         documents=tuple(document_from_pb(d) for d in msg.documents),
-        request_id=msg.request_id,
-        prev_hash=msg.prev_hash,
-        hash=msg.hash,
+        **{name: getattr(msg, name) for name in PLAIN_EVENT_FIELDS},
     )
 
 

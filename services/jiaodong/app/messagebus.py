@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from google.protobuf.message import Message
@@ -19,6 +20,7 @@ from jiaodong.app.unit_of_work import Core, UnitOfWork
 from jiaodong.bus.envelopes import body_of
 from jiaodong.bus.subjects import court_of
 from jiaodong.bus.transport import Permanent
+from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import bus_pb2
 
 
@@ -66,3 +68,32 @@ class Follower:
                 handler(uow, message, body)
 
         await self.core.run(work)
+
+
+class Receiver:
+    """A service that applies messages from the bus: it names its dispatch table and its check of
+    the envelope against the subject; the follower is built once, on first use."""
+
+    core: Core
+
+    def handlers(self) -> Mapping[type[Message], Handler]:
+        raise NotImplementedError
+
+    def check_addressed(self, message: Inbound) -> None:
+        raise NotImplementedError
+
+    @cached_property
+    def inbound(self) -> Follower:
+        return Follower(self.core, self.handlers(), self.check_addressed)
+
+    async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        """Apply one message, once, whatever the redeliveries."""
+        await self.inbound.receive(subject, envelope)
+
+
+def known(uow: UnitOfWork, delegation_id: str, what: str) -> DelegationRow:
+    """The delegation a message is about; OutOfOrder (retry later) while it is unknown here."""
+    row = uow.get(delegation_id)
+    if row is None:
+        raise OutOfOrder(f"{what} for unknown delegation {delegation_id}")
+    return row

@@ -46,6 +46,10 @@ class SweepReport:
     skipped: int = 0
     by_goal: dict[str, int] = field(default_factory=dict)
 
+    def figures(self) -> dict[str, int]:
+        """What a sweep did, for the log."""
+        return {n: getattr(self, n) for n in ("due", "warnings", "breaches", "actions")}
+
     def add(self, other: SweepReport) -> None:
         """Count ``other``'s figures into this report (one sweep in several batches)."""
         for name in ("due", "claimed", "warnings", "breaches", "actions", "skipped"):

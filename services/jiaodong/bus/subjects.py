@@ -25,20 +25,24 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class StreamSpec:
+    """A JetStream stream: its subjects, how long it keeps messages, the duplicate window."""
+
     name: str
     subjects: tuple[str, ...]
-    max_age_seconds: int
-    duplicate_window_seconds: int
+    max_age_seconds: int  # messages older than this are dropped (the databases keep the record)
+    duplicate_window_seconds: int  # a Nats-Msg-Id seen within this window is stored once
 
 
 @dataclass(frozen=True)
 class ConsumerSpec:
+    """A durable pull consumer: what it filters, how often and how long it redelivers."""
+
     stream: str
     durable: str
     filter_subjects: tuple[str, ...]
-    max_deliver: int
-    ack_wait_seconds: int
-    max_ack_pending: int
+    max_deliver: int  # deliveries before the broker gives up (the service parks before that)
+    ack_wait_seconds: int  # unacknowledged this long: delivered again
+    max_ack_pending: int  # messages out and not yet acknowledged, at most
 
 
 COORD_STREAM = StreamSpec(

@@ -18,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 Folder = Annotated[Path, typer.Argument(metavar="DIR", help="The CA folder, e.g. var/pki.")]
+# Names the services' server certificates carry besides the loopback ones.
 Hosts = Annotated[
     list[str] | None,
     typer.Option(

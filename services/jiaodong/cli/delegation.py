@@ -95,54 +95,69 @@ def _send(
     report(call.json, verb, response, response.delegation, request_id)
 
 
+# `create`'s own options: what the delegation asks, of whom, about which debtor and where.
+def _given(flag: str, text: str, metavar: str | None = None) -> Any:
+    """An option a clerk may leave out (None)."""
+    return typer.Option(flag, metavar=metavar, help=text)
+
+
+CaseNumber = Annotated[
+    str, typer.Option("--case-number", help="Case number (案号), e.g. (2024)鲁0202执123号.")
+]
+ToCourt = Annotated[str | None, _given("--to-court", "Entrusted court id.", "ID")]
+ToCity = Annotated[str | None, _given("--to-city", "Target city (qingdao, yantai, ...).", "CITY")]
+District = Annotated[
+    str | None, _given("--district", "District in --to-city (empty: intermediate court).")
+]
+Task = Annotated[
+    TaskChoice | None, typer.Option("--task", case_sensitive=False, help="What to do.")
+]
+Asset = Annotated[
+    AssetChoice | None, typer.Option("--asset", case_sensitive=False, help="Asset kind.")
+]
+Person = Annotated[str | None, _given("--person", "Debtor: a person's name.", "NAME")]
+ResidentId = Annotated[str | None, _given("--resident-id", "The person's resident ID.", "ID")]
+Org = Annotated[str | None, _given("--org", "Debtor: an organisation.", "NAME")]
+CreditCode = Annotated[str | None, _given("--credit-code", "Unified social credit code.", "CODE")]
+Phone = Annotated[str | None, _given("--phone", "Debtor's telephone.")]
+Address = Annotated[str, typer.Option("--address", help="Street address of the work.")]
+PlaceDistrict = Annotated[
+    str, typer.Option("--place-district", help="District or county of the work.")
+]
+Actions = Annotated[str, typer.Option("--actions", metavar="TEXT", help="What is asked, in words.")]
+Plate = Annotated[str, typer.Option("--plate", help="Vehicle plate (vehicle tasks).")]
+Urgent = Annotated[bool, typer.Option("--urgent", help="Urgent: shorter time limits.")]
+# The entrusted court's answers.
+Reason = Annotated[
+    ReasonChoice, typer.Option("--reason", case_sensitive=False, help="Why it goes back.")
+]
+Result = Annotated[
+    ResultChoice, typer.Option("--result", case_sensitive=False, help="The outcome.")
+]
+WhatWasDone = Annotated[str, typer.Option("--text", help="What was done.")]
+
+
 @app.command()
 @node_command()
 def create(
     call: NodeCall,
     request_id: RequestIdOption = None,
-    case_number: Annotated[
-        str, typer.Option("--case-number", help="Case number (案号), e.g. (2024)鲁0202执123号.")
-    ] = "",
-    to_court: Annotated[
-        str | None, typer.Option("--to-court", metavar="ID", help="Entrusted court id.")
-    ] = None,
-    to_city: Annotated[
-        str | None,
-        typer.Option("--to-city", metavar="CITY", help="Target city (qingdao, yantai, ...)."),
-    ] = None,
-    district: Annotated[
-        str | None,
-        typer.Option("--district", help="District in --to-city (empty: intermediate court)."),
-    ] = None,
-    task: Annotated[
-        TaskChoice | None, typer.Option("--task", case_sensitive=False, help="What to do.")
-    ] = None,
-    asset: Annotated[
-        AssetChoice | None, typer.Option("--asset", case_sensitive=False, help="Asset kind.")
-    ] = None,
-    person: Annotated[
-        str | None, typer.Option("--person", metavar="NAME", help="Debtor: a person's name.")
-    ] = None,
-    resident_id: Annotated[
-        str | None, typer.Option("--resident-id", metavar="ID", help="The person's resident ID.")
-    ] = None,
-    org: Annotated[
-        str | None, typer.Option("--org", metavar="NAME", help="Debtor: an organisation.")
-    ] = None,
-    credit_code: Annotated[
-        str | None,
-        typer.Option("--credit-code", metavar="CODE", help="Unified social credit code."),
-    ] = None,
-    phone: Annotated[str | None, typer.Option("--phone", help="Debtor's telephone.")] = None,
-    address: Annotated[str, typer.Option("--address", help="Street address of the work.")] = "",
-    place_district: Annotated[
-        str, typer.Option("--place-district", help="District or county of the work.")
-    ] = "",
-    actions: Annotated[
-        str, typer.Option("--actions", metavar="TEXT", help="What is asked, in words.")
-    ] = "",
-    plate: Annotated[str, typer.Option("--plate", help="Vehicle plate (vehicle tasks).")] = "",
-    urgent: Annotated[bool, typer.Option("--urgent", help="Urgent: shorter time limits.")] = False,
+    case_number: CaseNumber = "",
+    to_court: ToCourt = None,
+    to_city: ToCity = None,
+    district: District = None,
+    task: Task = None,
+    asset: Asset = None,
+    person: Person = None,
+    resident_id: ResidentId = None,
+    org: Org = None,
+    credit_code: CreditCode = None,
+    phone: Phone = None,
+    address: Address = "",
+    place_district: PlaceDistrict = "",
+    actions: Actions = "",
+    plate: Plate = "",
+    urgent: Urgent = False,
     document: DocumentsOption = None,
 ) -> None:
     """Send a new delegation (the same --request-id again returns the same one)."""
@@ -265,9 +280,7 @@ def accept(delegation_id: IdArgument, call: NodeCall, text: NoteOption = "") -> 
 def return_(
     delegation_id: IdArgument,
     call: NodeCall,
-    reason: Annotated[
-        ReasonChoice, typer.Option("--reason", case_sensitive=False, help="Why it goes back.")
-    ],
+    reason: Reason,
     text: Annotated[str, typer.Option("--text", help="Explanation.")],
 ) -> None:
     """Entrusted court: send back with a reason (退回)."""
@@ -314,10 +327,8 @@ def progress(
 def complete(
     delegation_id: IdArgument,
     call: NodeCall,
-    result: Annotated[
-        ResultChoice, typer.Option("--result", case_sensitive=False, help="The outcome.")
-    ],
-    text: Annotated[str, typer.Option("--text", help="What was done.")],
+    result: Result,
+    text: WhatWasDone,
     document: DocumentsOption = None,
 ) -> None:
     """Entrusted court: report the result (办结) with receipts."""

@@ -24,8 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.devtools.layout import Layout
-from jiaodong.domain.errors import InvalidInput
-from jiaodong.domain.identifiers import validate_resident_id, validate_social_credit_code
+from jiaodong.domain.identifiers import (
+    SOCIAL_CREDIT_ALPHABET,
+    resident_id_check_char,
+    social_credit_check_char,
+)
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
 from jiaodong.files.clock import FileClock
@@ -67,40 +70,17 @@ TASKS: list[tuple[int, tuple[int, ...]]] = [
 ]
 FINAL = (pb.STATUS_CONFIRMED, pb.STATUS_CANCELLED, pb.STATUS_ROUTING_FAILED)
 # Characters of a unified social credit code (GB 32100-2015: digits and letters but I, O, S, V, Z).
-USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def resident_id(rng: random.Random, area: str) -> str:
     body = f"{area}{rng.randint(1960, 2000)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     body += f"{rng.randint(0, 999):03d}"
-    return _with_check_char(body, "0123456789X", _resident_id_accepted)
+    return body + resident_id_check_char(body)
 
 
 def credit_code(rng: random.Random, area: str) -> str:
-    body = "91" + area + "".join(rng.choice(USCC_CHARS) for _ in range(9))
-    return _with_check_char(body, USCC_CHARS, _credit_code_accepted)
-
-
-def _with_check_char(body: str, candidates: str, accepted: Callable[[str], bool]) -> str:
-    """``body`` plus the one check character the domain's validator accepts: the checksum
-    rules live in ``jiaodong.domain.identifiers`` only, so the demo cannot drift from them."""
-    for char in candidates:
-        if accepted(body + char):
-            return body + char
-    raise AssertionError(f"no check character makes {body!r} valid")  # the body is well-formed
-
-
-def _resident_id_accepted(value: str) -> bool:
-    try:
-        validate_resident_id(value)
-    except InvalidInput:
-        return False
-    return True
-
-
-def _credit_code_accepted(value: str) -> bool:
-    _, warning = validate_social_credit_code(value)
-    return warning is None
+    body = "91" + area + "".join(rng.choice(SOCIAL_CREDIT_ALPHABET) for _ in range(9))
+    return body + social_credit_check_char(body)
 
 
 @dataclass
@@ -318,68 +298,51 @@ class Simulation:
         d = created.delegation
         self.created[plan.index] = d
         await self.observer.offer(req_city, d)
-        routed = await self.observer.until(
-            req_city, requester, req_court, d.id, lambda x: bool(x.entrusted_court)
-        )
-        to_court = routed.entrusted_court
+
+        async def at_requester(done: Callable[[pb.Delegation], bool]) -> pb.Delegation:
+            return await self.observer.until(req_city, requester, req_court, d.id, done)
+
+        to_court = (await at_requester(lambda x: bool(x.entrusted_court))).entrusted_court
         to_city = self.registry.court(to_court).city
         entrusted = self.nodes[to_city]
-        mine = meta(to_court)
-        await self.observer.until(
-            to_city, entrusted, to_court, d.id, status_is(pb.STATUS_DELIVERED)
-        )
+        mine, theirs = meta(to_court), meta(req_court)
+
+        async def at_entrusted(done: Callable[[pb.Delegation], bool]) -> pb.Delegation:
+            return await self.observer.until(to_city, entrusted, to_court, d.id, done)
+
+        await at_entrusted(status_is(pb.STATUS_DELIVERED))
         if plan.fate == "idle":
             await self.wait_for_the_month(plan)
         if plan.fate == "cancel":
+            text = "债务人已履行"
             await requester.Cancel(
-                api.CancelRequest(id=d.id, request_id=f"cancel-{d.id}", text="债务人已履行"),
-                metadata=meta(req_court),
+                api.CancelRequest(id=d.id, request_id=f"cancel-{d.id}", text=text), metadata=theirs
             )
-            await self.observer.until(
-                req_city, requester, req_court, d.id, status_is(pb.STATUS_CANCELLED)
-            )
+            await at_requester(status_is(pb.STATUS_CANCELLED))
             return
         if plan.fate == "urge":
-            await requester.Urge(
-                api.UrgeRequest(id=d.id, request_id=f"urge-{d.id}", text="请尽快办理"),
-                metadata=meta(req_court),
-            )
-            await self.observer.until(
-                to_city, entrusted, to_court, d.id, has_event(pb.EVENT_KIND_URGED)
-            )
+            urge = api.UrgeRequest(id=d.id, request_id=f"urge-{d.id}", text="请尽快办理")
+            await requester.Urge(urge, metadata=theirs)
+            await at_entrusted(has_event(pb.EVENT_KIND_URGED))
         await entrusted.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=mine)
-        if plan.fate == "abandon":
+        if plan.fate in ("abandon", "return"):
+            # Returned for missing materials: abandoned ones are never supplemented.
+            missing = "缺少财产线索材料" if plan.fate == "abandon" else "缺少执行依据副本"
+            reason = pb.RETURN_REASON_MATERIALS_INCOMPLETE
             await entrusted.Return(
-                api.ReturnRequest(
-                    id=d.id, reason=pb.RETURN_REASON_MATERIALS_INCOMPLETE, text="缺少财产线索材料"
-                ),
-                metadata=mine,
+                api.ReturnRequest(id=d.id, reason=reason, text=missing), metadata=mine
             )
-            await self.observer.until(
-                req_city, requester, req_court, d.id, status_is(pb.STATUS_RETURNED)
-            )
+            await at_requester(status_is(pb.STATUS_RETURNED))
+        if plan.fate == "abandon":
             await self.wait_for_the_month(plan)
-            await self.observer.until(
-                req_city, requester, req_court, d.id, status_is(pb.STATUS_CANCELLED)
-            )
+            await at_requester(status_is(pb.STATUS_CANCELLED))
             return
         if plan.fate == "return":
-            await entrusted.Return(
-                api.ReturnRequest(
-                    id=d.id, reason=pb.RETURN_REASON_MATERIALS_INCOMPLETE, text="缺少执行依据副本"
-                ),
-                metadata=mine,
+            supplied = api.SupplementRequest(
+                id=d.id, request_id=f"supp-{d.id}", text="已补充执行依据"
             )
-            await self.observer.until(
-                req_city, requester, req_court, d.id, status_is(pb.STATUS_RETURNED)
-            )
-            await requester.Supplement(
-                api.SupplementRequest(id=d.id, request_id=f"supp-{d.id}", text="已补充执行依据"),
-                metadata=meta(req_court),
-            )
-            await self.observer.until(
-                to_city, entrusted, to_court, d.id, has_event(pb.EVENT_KIND_SUPPLEMENTED)
-            )
+            await requester.Supplement(supplied, metadata=theirs)
+            await at_entrusted(has_event(pb.EVENT_KIND_SUPPLEMENTED))
         await entrusted.Accept(api.AcceptRequest(id=d.id), metadata=mine)
         if plan.report_progress:
             await entrusted.ReportProgress(
@@ -389,15 +352,10 @@ class Simulation:
             api.CompleteRequest(id=d.id, result=plan.result, text="已按委托办理"),  # type: ignore[arg-type]
             metadata=mine,
         )
-        await self.observer.until(
-            req_city, requester, req_court, d.id, status_is(pb.STATUS_COMPLETED)
-        )
-        await requester.Confirm(
-            api.ConfirmRequest(id=d.id, request_id=f"confirm-{d.id}"), metadata=meta(req_court)
-        )
-        await self.observer.until(
-            req_city, requester, req_court, d.id, status_is(pb.STATUS_CONFIRMED)
-        )
+        await at_requester(status_is(pb.STATUS_COMPLETED))
+        confirm = api.ConfirmRequest(id=d.id, request_id=f"confirm-{d.id}")
+        await requester.Confirm(confirm, metadata=theirs)
+        await at_requester(status_is(pb.STATUS_CONFIRMED))
 
     async def wait_for_the_month(self, plan: Plan) -> None:
         """Park until the controller has moved virtual time a month on."""

@@ -157,7 +157,7 @@ _RESIDENT_ID_WEIGHTS: Final = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4,
 _RESIDENT_ID_CHECK: Final = "10X98765432"
 
 
-def _resident_id_check_char(first17: str) -> str:
+def resident_id_check_char(first17: str) -> str:
     total = sum(int(c) * w for c, w in zip(first17, _RESIDENT_ID_WEIGHTS, strict=True))
     return _RESIDENT_ID_CHECK[total % 11]
 
@@ -188,7 +188,7 @@ def validate_resident_id(value: str, field: str = "resident_id") -> str:
         raise InvalidInput.one(
             field, f"resident ID birth date {birth} is not a real date (expected YYYYMMDD)"
         ) from None
-    expected = _resident_id_check_char(text[:17])
+    expected = resident_id_check_char(text[:17])
     if text[17] != expected:
         raise InvalidInput.one(
             field, f"resident ID check character should be {expected}, got {text[17]}"
@@ -198,14 +198,14 @@ def validate_resident_id(value: str, field: str = "resident_id") -> str:
 
 # --- Unified social credit code (GB 32100-2015) --------------------------------------------------
 
-_USCC_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+SOCIAL_CREDIT_ALPHABET: Final = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS: Final = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
-def _social_credit_check_char(first17: str) -> str:
-    values = (_USCC_ALPHABET.index(c) for c in first17)
+def social_credit_check_char(first17: str) -> str:
+    values = (SOCIAL_CREDIT_ALPHABET.index(c) for c in first17)
     total = sum(v * w for v, w in zip(values, _USCC_WEIGHTS, strict=True))
-    return _USCC_ALPHABET[(31 - total % 31) % 31]
+    return SOCIAL_CREDIT_ALPHABET[(31 - total % 31) % 31]
 
 
 def validate_social_credit_code(
@@ -223,13 +223,13 @@ def validate_social_credit_code(
             field, f"social credit code should have 18 characters, got {len(text)}"
         )
     for position, char in enumerate(text, start=1):
-        if char not in _USCC_ALPHABET:
+        if char not in SOCIAL_CREDIT_ALPHABET:
             raise InvalidInput.one(
                 field,
                 f"social credit code character {position} is {char!r}, which is not allowed "
                 "(only digits and letters other than I, O, S, V, Z)",
             )
-    expected = _social_credit_check_char(text[:17])
+    expected = social_credit_check_char(text[:17])
     if text[17] != expected:
         return text, (
             f"social credit code check character should be {expected}, got {text[17]}; "

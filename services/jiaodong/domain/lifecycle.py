@@ -223,6 +223,20 @@ def canonical_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+# Fields of an event that every boundary (wire, rows) carries as they are; the others (kind, side,
+# time, reasons, documents) each mapper converts.
+PLAIN_EVENT_FIELDS = (
+    "event_id",
+    "seq",
+    "actor_court",
+    "text",
+    "court_id",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+
 @dataclass(frozen=True)
 class Event:
     """One entry of a delegation's history."""

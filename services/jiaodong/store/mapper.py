@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import json
 
-from jiaodong.domain.lifecycle import DelegationState, Document, Event, EventKind, Side, Status
+from jiaodong.domain.lifecycle import (
+    PLAIN_EVENT_FIELDS,
+    DelegationState,
+    Document,
+    Event,
+    EventKind,
+    Side,
+    Status,
+)
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
@@ -16,41 +24,30 @@ from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
 
 def event_row(delegation_id: str, event: Event) -> EventRow:
     docs = [[d.name, d.media_type, d.size_bytes, d.sha256] for d in event.documents]
+    plain = {name: getattr(event, name) for name in PLAIN_EVENT_FIELDS}
     return EventRow(
         delegation_id=delegation_id,
-        seq=event.seq,
-        event_id=event.event_id,
         kind=event.kind.value,
         side=event.side.value,
-        actor_court=event.actor_court,
         at=to_stored(event.at),
-        text=event.text,
-        court_id=event.court_id,
         return_reason=event.return_reason,
         result=event.result,
         documents=json.dumps(docs, ensure_ascii=False),
-        request_id=event.request_id,
-        prev_hash=event.prev_hash,
-        hash=event.hash,
+        **plain,
     )
 
 
 def event_from_row(row: EventRow) -> Event:
+    docs = tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents))
+    plain = {name: getattr(row, name) for name in PLAIN_EVENT_FIELDS}
     return Event(
-        event_id=row.event_id,
-        seq=row.seq,
         kind=EventKind(row.kind),
         side=Side(row.side),
-        actor_court=row.actor_court,
         at=to_utc(row.at),
-        text=row.text,
-        court_id=row.court_id,
         return_reason=row.return_reason,
         result=row.result,
-        documents=tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents)),
-        request_id=row.request_id,
-        prev_hash=row.prev_hash,
-        hash=row.hash,
+        documents=docs,
+        **plain,
     )
 
 

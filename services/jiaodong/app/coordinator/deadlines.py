@@ -38,13 +38,7 @@ class Deadlines(CoordinatorBase):
             try:
                 report = await self.sweep()
                 if report.claimed:
-                    log.info(
-                        "sla_sweep",
-                        due=report.due,
-                        warnings=report.warnings,
-                        breaches=report.breaches,
-                        actions=report.actions,
-                    )
+                    log.info("sla_sweep", **report.figures())
             except Exception as exc:  # noqa: BLE001 - any failure: keep sweeping, the next round retries
                 log.error("sla_sweep_failed", error=str(exc))
             await asyncio.sleep(interval)

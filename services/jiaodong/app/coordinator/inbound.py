@@ -4,13 +4,14 @@ receipts, refusals, and document pieces to check and forward. Digests are in rec
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import structlog
+from google.protobuf.message import Message
 
 from jiaodong.app.coordinator.base import CoordinatorBase
 from jiaodong.app.coordinator.reconcile import Reconciliation
-from jiaodong.app.messagebus import Follower, Inbound, OutOfOrder
+from jiaodong.app.messagebus import Handler, Inbound, Receiver, known
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind
@@ -27,25 +28,22 @@ from jiaodong.wire import from_ts, kind_from_pb
 log = structlog.get_logger("jiaodong.coordinator")
 
 
-class InboundHandlers(Reconciliation, CoordinatorBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.inbound = Follower(
-            self.core,
-            {
-                bus_pb2.DelegationSync: self._on_sync,
-                bus_pb2.ActionRequest: self._on_request,
-                bus_pb2.RequestRefused: self._on_refused,
-                bus_pb2.DeliveryReceipt: self._on_receipt,
-                bus_pb2.Digest: self.on_digest,
-                bus_pb2.DocumentChunk: self._on_chunk,
-            },
-            _check_sender,
-        )
+class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
+    def handlers(self) -> Mapping[type[Message], Handler]:
+        return {
+            bus_pb2.DelegationSync: self._on_sync,
+            bus_pb2.ActionRequest: self._on_request,
+            bus_pb2.RequestRefused: self._on_refused,
+            bus_pb2.DeliveryReceipt: self._on_receipt,
+            bus_pb2.Digest: self.on_digest,
+            bus_pb2.DocumentChunk: self._on_chunk,
+        }
 
-    async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
-        """Apply one message from a node, once, whatever the redeliveries."""
-        await self.inbound.receive(subject, envelope)
+    def check_addressed(self, message: Inbound) -> None:
+        if message.envelope.court_id != message.court:
+            raise Permanent(
+                f"envelope says court {message.envelope.court_id} but came from {message.court}"
+            )
 
     def _on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
         row, appended = uow.absorb(sync, sender=message.court)
@@ -81,9 +79,7 @@ class InboundHandlers(Reconciliation, CoordinatorBase):
         self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest
     ) -> None:
         sender = message.court
-        row = uow.get(request.delegation_id)
-        if row is None:
-            raise OutOfOrder(f"request for unknown delegation {request.delegation_id}")
+        row = known(uow, request.delegation_id, "request")
         if sender != row.requesting_court or request.actor_court != sender:
             raise Permanent(f"court {sender} is not the requesting court of {row.id}")
         state = uow.state(row)
@@ -106,9 +102,7 @@ class InboundHandlers(Reconciliation, CoordinatorBase):
         self, uow: UnitOfWork, message: Inbound, receipt: bus_pb2.DeliveryReceipt
     ) -> None:
         sender = message.court
-        row = uow.get(receipt.delegation_id)
-        if row is None:
-            raise OutOfOrder(f"receipt for unknown delegation {receipt.delegation_id}")
+        row = known(uow, receipt.delegation_id, "receipt")
         state = uow.state(row)
         if not (
             state.status is Status.ROUTED
@@ -127,9 +121,7 @@ class InboundHandlers(Reconciliation, CoordinatorBase):
     def _on_refused(
         self, uow: UnitOfWork, message: Inbound, refused: bus_pb2.RequestRefused
     ) -> None:
-        row = uow.get(refused.delegation_id)
-        if row is None:
-            raise OutOfOrder(f"refusal for unknown delegation {refused.delegation_id}")
+        row = known(uow, refused.delegation_id, "refusal")
         if refused.request_id.startswith("sla-"):
             log.info("sla_action_refused", delegation_id=row.id, reason=refused.reason)
             return
@@ -144,9 +136,8 @@ class InboundHandlers(Reconciliation, CoordinatorBase):
         """A piece of a document a party attached: stored; once whole and matching its declared
         SHA-256 and size, forwarded to the other party; a mismatch is parked and reported."""
         sender = message.court
-        row = uow.get(chunk.delegation_id)
-        if row is None:  # its sync travels first; retried, then parked if it never comes
-            raise OutOfOrder(f"document piece for unknown delegation {chunk.delegation_id}")
+        # Its sync travels first: until it arrives, retried, then parked if it never comes.
+        row = known(uow, chunk.delegation_id, "document piece")
         if sender not in (row.requesting_court, row.entrusted_court) or (
             chunk.from_court != sender
         ):
@@ -161,10 +152,3 @@ class InboundHandlers(Reconciliation, CoordinatorBase):
             other = row.entrusted_court if sender == row.requesting_court else row.requesting_court
             if other:
                 self.forward_document(uow, row.id, chunk.sha256, sender, other)
-
-
-def _check_sender(message: Inbound) -> None:
-    if message.envelope.court_id != message.court:
-        raise Permanent(
-            f"envelope says court {message.envelope.court_id} but came from {message.court}"
-        )

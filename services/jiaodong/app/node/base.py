@@ -12,6 +12,7 @@ from jiaodong.bus.subjects import Kind, to_coordinator
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import InvalidInput, NotAllowed, NotFound
+from jiaodong.domain.lifecycle import EventKind, Side
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.store.database import Database
@@ -67,6 +68,19 @@ class NodeBase:
             raise NotFound(f"no delegation with id {delegation_id!r} at this node")
         if court not in (row.requesting_court, row.entrusted_court):
             raise NotAllowed(f"court {court} neither sent nor received delegation {delegation_id}")
+        return row
+
+    def acting_row(
+        self, uow: UnitOfWork, court: str, delegation_id: str, side: Side, kind: EventKind
+    ) -> DelegationRow:
+        """The delegation, if ``court`` is its party on ``side`` (the side that takes ``kind``)."""
+        row = self.party_row(uow, court, delegation_id)
+        own = row.requesting_court if side is Side.REQUESTING else row.entrusted_court
+        if own != court:
+            raise NotAllowed(
+                f"only the {side.value.lower()} court {own} may {kind.value.lower()} "
+                f"delegation {row.id}"
+            )
         return row
 
     @staticmethod

@@ -14,7 +14,7 @@ from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
 from jiaodong.domain.delegation import Draft, check_draft, fingerprint
-from jiaodong.domain.errors import AlreadyExists, InvalidInput, NotAllowed
+from jiaodong.domain.errors import AlreadyExists, InvalidInput
 from jiaodong.domain.history import seal_first, step_violations
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import Document, EventKind, Side, check_allowed
@@ -103,12 +103,7 @@ class Commands(NodeBase):
             raise InvalidInput(violations)
 
         def work(uow: UnitOfWork) -> pb.Delegation:
-            row = self.party_row(uow, court, delegation_id)
-            if row.requesting_court != court:
-                raise NotAllowed(
-                    f"only the requesting court {row.requesting_court} may "
-                    f"{kind.value.lower()} delegation {row.id}"
-                )
+            row = self.acting_row(uow, court, delegation_id, Side.REQUESTING, kind)
             known = uow.request(row, request_id)
             if known is not None:
                 if known.kind != kind.value:
@@ -153,12 +148,7 @@ class Commands(NodeBase):
             raise InvalidInput(violations)
 
         def work(uow: UnitOfWork) -> pb.Delegation:
-            row = self.party_row(uow, court, delegation_id)
-            if row.entrusted_court != court:
-                raise NotAllowed(
-                    f"only the entrusted court {row.entrusted_court} may "
-                    f"{step.kind.value.lower()} delegation {row.id}"
-                )
+            row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, step.kind)
             _require_uploaded(uow, step.documents)
             event = uow.seal(
                 row,

@@ -3,11 +3,12 @@ refuse as the writer, refusals of its own requests, wants to answer, document pi
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 import structlog
+from google.protobuf.message import Message
 
-from jiaodong.app.messagebus import Follower, Inbound, OutOfOrder
+from jiaodong.app.messagebus import Handler, Inbound, Receiver, known
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
@@ -23,26 +24,17 @@ from jiaodong.wire import document_from_pb, kind_from_pb, side_from_pb
 log = structlog.get_logger("jiaodong.node")
 
 
-class InboundHandlers(NodeBase):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.inbound = Follower(
-            self.core,
-            {
-                bus_pb2.DelegationSync: self._on_sync,
-                bus_pb2.ActionRequest: self._on_request,
-                bus_pb2.RequestRefused: self._on_refused,
-                bus_pb2.Want: self._on_want,
-                bus_pb2.DocumentChunk: self._on_chunk,
-            },
-            self._check_addressed,
-        )
+class InboundHandlers(Receiver, NodeBase):
+    def handlers(self) -> Mapping[type[Message], Handler]:
+        return {
+            bus_pb2.DelegationSync: self._on_sync,
+            bus_pb2.ActionRequest: self._on_request,
+            bus_pb2.RequestRefused: self._on_refused,
+            bus_pb2.Want: self._on_want,
+            bus_pb2.DocumentChunk: self._on_chunk,
+        }
 
-    async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
-        """Apply one message from the coordinator, once, whatever the redeliveries."""
-        await self.inbound.receive(subject, envelope)
-
-    def _check_addressed(self, message: Inbound) -> None:
+    def check_addressed(self, message: Inbound) -> None:
         court = message.envelope.court_id
         if court != message.court or court not in self.courts:
             raise Permanent(f"message for court {court} reached node {self.node_id}")
@@ -70,9 +62,7 @@ class InboundHandlers(NodeBase):
     ) -> None:
         """A requesting court's or the coordinator's wish, for this node as the writer."""
         court = message.envelope.court_id
-        row = uow.get(request.delegation_id)
-        if row is None:
-            raise OutOfOrder(f"request for unknown delegation {request.delegation_id}")
+        row = known(uow, request.delegation_id, "request")
         kind = kind_from_pb(request.kind)
         side = side_from_pb(request.side)
         if kind not in REQUESTED_KINDS:
@@ -128,9 +118,8 @@ class InboundHandlers(NodeBase):
         """A piece of a document the other party attached: stored; the whole is checked against
         the SHA-256 and size the delegation's history declares, and a mismatch is refused (parked,
         on the record) and reported."""
-        row = uow.get(chunk.delegation_id)
-        if row is None:  # the sync travels first; retried, then parked if it never comes
-            raise OutOfOrder(f"document piece for unknown delegation {chunk.delegation_id}")
+        # The sync travels first: until it arrives, retried, then parked if it never comes.
+        row = known(uow, chunk.delegation_id, "document piece")
         if message.envelope.court_id not in (row.requesting_court, row.entrusted_court):
             raise Permanent(f"court {message.envelope.court_id} is no party to {row.id}")
         declared = docstore.documents_named(uow.session, row.id)
