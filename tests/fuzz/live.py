@@ -28,7 +28,8 @@ from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
     coordinator_probe,
@@ -37,7 +38,6 @@ from tests.integration.conftest import (
     has_status,
     start_region,
 )
-from tests.integration.factory import create_request
 
 T = TypeVar("T")
 
@@ -144,9 +144,9 @@ def postgres_database(*, optional: bool = False) -> tuple[str, Callable[[], None
     import psycopg
     import pytest
 
-    from tests.conftest import PG_ADMIN, _postgres_available
+    from tests.helpers.postgres import PG_ADMIN, postgres_problem
 
-    problem = _postgres_available()
+    problem = postgres_problem()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(

@@ -32,7 +32,7 @@ from tests.fuzz.strategies import (
     malformed_bytes,
     subjects,
 )
-from tests.integration.conftest import publish_raw
+from tests.helpers.network import publish_raw
 
 pytestmark = pytest.mark.fuzz
 

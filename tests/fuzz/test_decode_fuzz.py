@@ -47,7 +47,7 @@ from tests.fuzz.strategies import (
     malformed_bytes,
     subjects,
 )
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
 
 pytestmark = pytest.mark.fuzz
 

@@ -15,19 +15,18 @@ from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.v1.court_node_service_pb2_grpc import CourtNodeServiceStub
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
-    bus_idle,
     coordinator_probe,
     delegation_probe,
     eventually,
     field_violations,
     has_status,
     rpc_error,
-    table_rows,
 )
-from tests.integration.factory import create_request
+from tests.integration.conftest import bus_idle, table_rows
 
 QD, QD_SHIBEI, YT, WF = "370202", "370203", "370602", "370702"
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
