@@ -21,8 +21,8 @@ from sqlalchemy import text
 
 from jiaodong.bootstrap import Running
 from jiaodong.v1 import bus_pb2
-from tests.fuzz.inproc import may_create, must_park
 from tests.fuzz.live import QD, YT, Live, delegation_ids
+from tests.fuzz.oracle import may_create, must_park
 from tests.fuzz.strategies import (
     SERVER_EXAMPLES,
     TALLY,
