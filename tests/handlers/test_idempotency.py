@@ -124,8 +124,8 @@ async def test_cancel_twice_with_one_request_id_cancels_once(region: InProcessRe
     await cancel()
     await cancel()
     await region.settle()
-    for side, seen in (await views(region, d)).items():
-        assert seen.status == pb.STATUS_CANCELLED, side
+    for side, view in (await views(region, d)).items():
+        assert view.status == pb.STATUS_CANCELLED, side
     retry = await cancel()  # a retry after it took effect
     assert retry.status == pb.STATUS_CANCELLED
 

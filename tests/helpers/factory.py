@@ -36,7 +36,7 @@ def create_request(**overrides: object) -> api.CreateDelegationRequest:
             field.CopyFrom(value)
         elif hasattr(field, "extend"):
             del field[:]
-            field.extend(value)  # type: ignore[arg-type]
+            field.extend(value)
         else:
             setattr(request, key, value)
     return request
