@@ -17,9 +17,8 @@ here. When these internals are renamed, this file is the one to change:
 
 - ``jiaodong.store.ledger``: ``unpublished``, ``mark_published``, ``get_row``, ``require_row``,
   ``full_pb``, ``sync_message``, ``new_id``
-- ``jiaodong.store.tables``: ``OutboxRow`` (``id``, ``subject``, ``payload``, ``message_id``,
-  ``published_at``), ``InboxRow`` (``subject``), ``DeadLetterRow`` (``id``, ``reason``),
-  ``DelegationRow`` (``id``)
+- ``jiaodong.store.tables``: ``OutboxRow`` (``id``, ``subject``, ``payload``, ``message_id``),
+  ``InboxRow`` (``subject``), ``DeadLetterRow`` (``id``, ``reason``), ``DelegationRow`` (``id``)
 - ``jiaodong.store.database``: ``Database`` (``run``, ``transaction``, ``create_schema``,
   ``close``), ``sqlite_url``
 - ``jiaodong.bus.transport``: ``Transport``, ``BusSettings``, ``Handler``, and the private
@@ -27,6 +26,11 @@ here. When these internals are renamed, this file is the one to change:
   ``msg.headers``, ``msg.metadata.num_delivered`` and answers ``ack()`` or ``nak(delay)``
 - ``jiaodong.bus.subjects``: ``MAX_DELIVER``
 - ``jiaodong.api.errors``: ``status_for`` (the gRPC status a domain error becomes)
+
+and, to wire the services as ``jiaodong.bootstrap`` does: ``Coordinator(registry, db, clock,
+SlaEngine(policy, calendar, clock))``, ``CourtNode(node_id, registry, db, clock, sla=(policy,
+calendar))``, ``jiaodong.files.{registry,policy,calendar}.load_*(None)``, and the registry's
+``city(c).node``, ``courts[c].node`` and ``court(c).city``.
 """
 
 from __future__ import annotations
