@@ -10,7 +10,7 @@ GEN_STAMP := services/jiaodong/v1/.generated
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup proto demo up test lint format typecheck unit integration e2e pytest bench faults fuzz clean
+.PHONY: help setup proto demo up test lint format typecheck unit handlers integration e2e pytest bench faults fuzz clean
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ pytest: setup ## All test tiers
 
 unit: setup ## Unit tests only (no sockets)
 	$(BIN)/pytest tests/unit $(ARGS)
+
+handlers: setup ## Handler tests: node and coordinator handlers over SQLite, outbox carried in-process
+	$(BIN)/pytest tests/handlers $(ARGS)
 
 integration: setup ## Integration tests (real nats-server, gRPC, SQLite and PostgreSQL)
 	$(BIN)/pytest tests/integration $(ARGS)

@@ -11,10 +11,9 @@ import pytest
 
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.logs import configure
+from tests.helpers.postgres import PG_ADMIN, postgres_problem
 
 configure("warning", json=True)
-
-PG_ADMIN = os.environ.get("JD_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture
@@ -27,19 +26,9 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
         server.stop()
 
 
-def _postgres_available() -> str | None:
-    import psycopg
-
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return None
-    except psycopg.Error as exc:  # the reason is shown in the skip message
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
-    problem = _postgres_available()
+    problem = postgres_problem()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(

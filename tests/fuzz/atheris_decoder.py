@@ -104,7 +104,7 @@ def _seed_corpus() -> str:
 
     from jiaodong.domain.lifecycle import Event, EventKind, Side
     from jiaodong.wire import event_pb
-    from tests.integration.factory import create_request
+    from tests.helpers.factory import create_request
 
     # libFuzzer adds what it finds to this folder, so later runs start from there (var/ is
     # ignored by git and removed by `make clean`).

@@ -29,8 +29,8 @@ from jiaodong.store import ledger
 from jiaodong.v1 import coordinator_service_pb2_grpc, court_node_service_pb2_grpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.fuzz.inproc import sync_of_row
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
     coordinator_probe,
@@ -39,7 +39,7 @@ from tests.integration.conftest import (
     has_status,
     start_region,
 )
-from tests.integration.factory import create_request
+from tests.helpers.region import sync_of_row
 
 T = TypeVar("T")
 
@@ -146,9 +146,9 @@ def postgres_database(*, optional: bool = False) -> tuple[str, Callable[[], None
     import psycopg
     import pytest
 
-    from tests.conftest import PG_ADMIN, _postgres_available
+    from tests.helpers.postgres import PG_ADMIN, postgres_problem
 
-    problem = _postgres_available()
+    problem = postgres_problem()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(

@@ -21,8 +21,8 @@ from sqlalchemy import text
 
 from jiaodong.bootstrap import Running
 from jiaodong.v1 import bus_pb2
-from tests.fuzz.inproc import may_create, must_park
 from tests.fuzz.live import QD, YT, Live, delegation_ids
+from tests.fuzz.oracle import may_create, must_park
 from tests.fuzz.strategies import (
     SERVER_EXAMPLES,
     TALLY,
@@ -32,7 +32,7 @@ from tests.fuzz.strategies import (
     malformed_bytes,
     subjects,
 )
-from tests.integration.conftest import publish_raw
+from tests.helpers.network import publish_raw
 
 pytestmark = pytest.mark.fuzz
 

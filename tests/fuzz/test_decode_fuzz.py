@@ -25,6 +25,7 @@ from google.protobuf.message import DecodeError, Message
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jiaodong.domain.clock import SystemClock
 from jiaodong.domain.delegation import check_draft, fingerprint
 from jiaodong.domain.errors import DomainError
 from jiaodong.domain.lifecycle import Event, EventKind, Side
@@ -33,8 +34,8 @@ from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import draft_from_pb, event_from_pb, event_pb
-from tests.fuzz.inproc import InProcessRegion, may_create, must_park
 from tests.fuzz.live import postgres_database
+from tests.fuzz.oracle import may_create, must_park
 from tests.fuzz.strategies import (
     DELIVERY_EXAMPLES,
     LONG_RUN,
@@ -47,7 +48,8 @@ from tests.fuzz.strategies import (
     malformed_bytes,
     subjects,
 )
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.region import InProcessRegion
 
 pytestmark = pytest.mark.fuzz
 
@@ -130,7 +132,9 @@ def inproc(
     root = Path(tempfile.mkdtemp(prefix="jd-fuzz-", dir=shm)) if fast else None
     url, drop = postgres_database() if request.param == "postgres" else ("", None)
     loop = asyncio.new_event_loop()
-    region = InProcessRegion(root or tmp_path_factory.mktemp("inproc"), coordinator_url=url)
+    region = InProcessRegion(
+        root or tmp_path_factory.mktemp("inproc"), coordinator_url=url, clock=SystemClock()
+    )
     try:
         region.seeds = [loop.run_until_complete(_deliver_one(region)) for _ in range(2)]
         yield region, loop

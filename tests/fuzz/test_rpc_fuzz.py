@@ -46,8 +46,8 @@ from tests.fuzz.strategies import (
     malformed_bytes,
     message_class,
 )
-from tests.integration.conftest import as_court, eventually
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.network import as_court, eventually
 
 pytestmark = pytest.mark.fuzz
 

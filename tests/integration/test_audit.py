@@ -10,8 +10,8 @@ import grpc
 
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import Region, as_court, eventually
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.network import Region, as_court, eventually
 
 QD, YT = "370202", "370602"
 

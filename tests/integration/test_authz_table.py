@@ -34,8 +34,8 @@ from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import Region, eventually, shared_pki, start_region
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.network import Region, eventually, shared_pki, start_region
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 QD, QD_OTHER, YT, WF = "370202", "370203", "370602", "370702"

@@ -17,18 +17,17 @@ from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import event_pb
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
-    bus_idle,
     coordinator_probe,
     delegation_probe,
     eventually,
     has_status,
     publish_raw,
-    table_rows,
 )
-from tests.integration.factory import create_request
+from tests.integration.conftest import bus_idle, table_rows
 
 QD, QD_SHIBEI, YT = "370202", "370203", "370602"
 TO_YANTAI_NODE = f"jd.v1.court.{YT}.sync"

@@ -15,7 +15,8 @@ from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
     coordinator_probe,
@@ -24,9 +25,8 @@ from tests.integration.conftest import (
     has_status,
     publish_raw,
     rpc_error,
-    table_rows,
 )
-from tests.integration.factory import create_request
+from tests.integration.conftest import table_rows
 from tests.integration.test_bus_faults import forged_sync
 
 QD, YT = "370202", "370602"

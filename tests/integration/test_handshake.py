@@ -16,8 +16,9 @@ from jiaodong.security.grpc_auth import aio_channel
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
-from tests.integration.conftest import Region, rpc_error, shared_pki, table_rows
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.network import Region, rpc_error, shared_pki
+from tests.integration.conftest import table_rows
 
 QD = "370202"
 

@@ -27,7 +27,7 @@ from jiaodong.store.mapper import content_of, event_row
 from jiaodong.store.tables import DeadLetterRow, DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.factory import RESIDENT_ID
+from tests.helpers.factory import RESIDENT_ID
 
 SPINE = ("delegation", "delegation_event", "action_request", "outbox", "inbox", "dead_letter")
 ORDER = {

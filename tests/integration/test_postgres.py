@@ -11,18 +11,17 @@ from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.store.tables import DelegationRow, EventRow
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import (
+from tests.helpers.factory import create_request
+from tests.helpers.network import (
     Region,
     as_court,
-    bus_idle,
     coordinator_probe,
     delegation_probe,
     eventually,
     has_status,
     start_region,
-    table_rows,
 )
-from tests.integration.factory import create_request
+from tests.integration.conftest import bus_idle, table_rows
 
 pytestmark = pytest.mark.postgres
 

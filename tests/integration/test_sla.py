@@ -23,8 +23,8 @@ from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
-from tests.integration.conftest import Region, as_court, eventually, start_region
-from tests.integration.factory import create_request
+from tests.helpers.factory import create_request
+from tests.helpers.network import Region, as_court, eventually, start_region
 
 QD, YT = "370202", "370602"
 # Friday 2025-09-26 10:00 in Shanghai. Sunday Sep 28 and Saturday Oct 11 are make-up working

@@ -1,17 +1,21 @@
-"""Valid requests for tests (fictitious people; IDs built with correct check characters)."""
+"""Valid requests and drafts for tests (fictitious people; IDs with correct check characters)."""
 
 from __future__ import annotations
 
 import uuid
 
+from jiaodong.domain.delegation import Draft
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import draft_from_pb
 
 RESIDENT_ID = "34052419800101001X"
 CREDIT_CODE = "91350100M000100Y43"
 
 
 def create_request(**overrides: object) -> api.CreateDelegationRequest:
+    """A CreateDelegationRequest from Qingdao to Yantai's Zhifu district that a node accepts;
+    ``overrides`` replace fields (messages are copied, repeated fields replaced)."""
     request = api.CreateDelegationRequest(
         request_id=uuid.uuid4().hex,
         case_number="(2024)鲁0202执123号",
@@ -32,7 +36,12 @@ def create_request(**overrides: object) -> api.CreateDelegationRequest:
             field.CopyFrom(value)
         elif hasattr(field, "extend"):
             del field[:]
-            field.extend(value)  # type: ignore[arg-type]
+            field.extend(value)
         else:
             setattr(request, key, value)
     return request
+
+
+def draft(**overrides: object) -> Draft:
+    """The domain draft of ``create_request(**overrides)``, as the node's API would pass it."""
+    return draft_from_pb(create_request(**overrides))
