@@ -72,9 +72,10 @@ integration: setup ## Integration tests (real nats-server, gRPC, SQLite and Post
 e2e: setup ## End-to-end tests through the CLI and processes
 	$(BIN)/pytest tests/e2e $(ARGS)
 
-bench: setup ## Benchmarks (SLA sweep over 1,000,000 clocks; what mTLS, the gate and documents cost)
+bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the whole layout against its ceiling, ~10 min)
 	$(PY) -m bench.sla_sweep $(ARGS)
 	JD_LOG_LEVEL=warning $(PY) -m bench.security
+	$(PY) -m bench.layout $(LAYOUT_ARGS)
 
 faults: setup ## Fault-injection suite (kills, broker restarts, wiped store, cut-off city)
 	$(PY) -m tests.faults.run $(ARGS)

@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlmodel import Session, col, select
 
 from jiaodong.cli.connect import client_tls, open_channel, parse_identity, report_rpc_error
+from jiaodong.cli.options import command_group
 from jiaodong.cli.render import console, print_json, render_reads
 from jiaodong.domain.lifecycle import verify_chain
 from jiaodong.store.database import make_engine, sqlite_url
@@ -19,10 +20,7 @@ from jiaodong.store.tables import DelegationRow, EventRow
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
 
-app = typer.Typer(
-    help="Check the tamper-evident histories; list recorded reads of personal data.",
-    no_args_is_help=True,
-)
+app = command_group("Check the tamper-evident histories; list recorded reads of personal data.")
 
 
 def broken_chains(url: str) -> tuple[int, list[tuple[str, int, str]]]:

@@ -8,26 +8,22 @@ from typing import Annotated
 import typer
 
 from jiaodong.cli.connect import parse_identity, usage_error
+from jiaodong.cli.options import command_group
 from jiaodong.cli.render import console, render_rows
 from jiaodong.files.registry import load_registry
 from jiaodong.security import certs
 
-app = typer.Typer(
-    help="Development certificates: a CA and one certificate per service, court role, "
-    "command centre and auditor.",
-    no_args_is_help=True,
+app = command_group(
+    "Development certificates: a CA and one certificate per service, court role, "
+    "command centre and auditor."
 )
 Folder = Annotated[Path, typer.Argument(metavar="DIR", help="The CA folder, e.g. var/pki.")]
 # Names the services' server certificates carry besides the loopback ones.
-Hosts = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--host",
-        metavar="NAME",
-        help="Extra DNS name or IP for the services' server certificates (repeatable); "
-        "localhost and 127.0.0.1 are always included.",
-    ),
-]
+HOSTS_HELP = (
+    "Extra DNS name or IP for the services' server certificates (repeatable); "
+    "localhost and 127.0.0.1 are always included."
+)
+Hosts = Annotated[list[str] | None, typer.Option("--host", metavar="NAME", help=HOSTS_HELP)]
 Days = Annotated[int, typer.Option(min=1, max=3650, help="Validity of new certificates.")]
 CourtsDir = Annotated[
     Path | None,

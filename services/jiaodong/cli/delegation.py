@@ -32,7 +32,7 @@ from jiaodong.cli.names import (
     status_value,
     task_type,
 )
-from jiaodong.cli.options import node_command
+from jiaodong.cli.options import command_group, node_command
 from jiaodong.cli.render import (
     console,
     print_json,
@@ -52,9 +52,8 @@ from jiaodong.cli.requests import (
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
 
-app = typer.Typer(
-    help="Send and handle cross-court delegations through a court node, acting as one court.",
-    no_args_is_help=True,
+app = command_group(
+    "Send and handle cross-court delegations through a court node, acting as one court."
 )
 
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Delegation id.")]
@@ -135,6 +134,8 @@ Result = Annotated[
     ResultChoice, typer.Option("--result", case_sensitive=False, help="The outcome.")
 ]
 WhatWasDone = Annotated[str, typer.Option("--text", help="What was done.")]
+# The requesting court's supplement.
+WhatWasAdded = Annotated[str, typer.Option("--text", help="What was added.")]
 
 
 @app.command()
@@ -293,7 +294,7 @@ def return_(
 def supplement(
     delegation_id: IdArgument,
     call: NodeCall,
-    text: Annotated[str, typer.Option("--text", help="What was added.")],
+    text: WhatWasAdded,
     document: DocumentsOption = None,
     request_id: RequestIdOption = None,
 ) -> None:
@@ -307,7 +308,7 @@ def supplement(
     _send(call, "Supplement", request, "supplemented", request.request_id, document)
 
 
-@app.command()
+@app.command("progress")
 @node_command()
 def progress(
     delegation_id: IdArgument,

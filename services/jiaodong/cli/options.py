@@ -25,6 +25,13 @@ from jiaodong.cli.connect import (
 
 Command = Callable[..., None]
 
+
+def command_group(help_text: str) -> typer.Typer:
+    """A group of commands (``jiaodong delegation``, ``jiaodong sla`` ...): bare, it shows its
+    help."""
+    return typer.Typer(help=help_text, no_args_is_help=True)
+
+
 # --- `delegation`: a court node, as one court and role -------------------------------------------
 
 NodeOption = Annotated[

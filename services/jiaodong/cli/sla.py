@@ -7,13 +7,11 @@ from typing import Annotated
 import typer
 
 from jiaodong.cli.connect import CoordinatorCall, call_coordinator
-from jiaodong.cli.options import coordinator_command
+from jiaodong.cli.options import command_group, coordinator_command
 from jiaodong.cli.render import console, piped_width, print_json, render_moved, render_sla
 from jiaodong.v1 import coordinator_service_pb2 as capi
 
-app = typer.Typer(
-    help="Time limits: explain due times, recompute open clocks.", no_args_is_help=True
-)
+app = command_group("Time limits: explain due times, recompute open clocks.")
 
 
 @app.command()
