@@ -37,7 +37,7 @@ calendar))``, ``jiaodong.files.{registry,policy,calendar}.load_*(None)``, and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,6 +171,8 @@ class InProcessRegion:
         self.seeds: list[str] = []
         self._queue: list[_InFlight] = []
         self._held: dict[str, list[_InFlight]] = {}  # a down service's stream
+        self._forget: list[Callable[[Message], bool]] = []  # what the broker will lose
+        self.lost: list[Message] = []
         self._carried: list[Message] = []
         policy, calendar = load_policy(None), load_calendar(None)
 
@@ -272,6 +274,8 @@ class InProcessRegion:
                 return carried
             batch, self._queue = self._queue, []
             for flight in batch:
+                if self._lose(flight.message):
+                    continue
                 target = self.consumer(flight.message.subject)
                 if target is None:
                     continue  # no stream or no consumer takes it
@@ -286,6 +290,19 @@ class InProcessRegion:
                 raise AssertionError(f"the outbox keeps growing: {carried} deliveries")
 
     pump = settle
+
+    def forget_next(self, which: Callable[[Message], bool]) -> None:
+        """The broker will lose the next message for which ``which`` holds (acknowledged to its
+        publisher, never delivered: what JetStream may do, see RULES.md)."""
+        self._forget.append(which)
+
+    def _lose(self, message: Message) -> bool:
+        for which in self._forget:
+            if which(message):
+                self._forget.remove(which)
+                self.lost.append(message)
+                return True
+        return False
 
     async def redeliver(self, messages: Sequence[Message]) -> None:
         """Deliver messages again (as a broker would under new Nats-Msg-Ids), then settle."""

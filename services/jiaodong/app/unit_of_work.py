@@ -42,6 +42,16 @@ class _Watched:
     full: bool
 
 
+@dataclass(frozen=True)
+class Absorbed:
+    """What taking in a sync did: the row (None: unknown and not stored), the events appended
+    here, and whether the sync did not follow what is held (a gap: ask for the whole history)."""
+
+    row: DelegationRow | None
+    appended: list[Event]
+    gap: bool = False
+
+
 @dataclass
 class UnitOfWork:
     """What one transaction reads and changes."""
@@ -52,6 +62,7 @@ class UnitOfWork:
     sent: int = 0
     _histories: dict[str, list[Event]] = field(default_factory=dict)
     _watched: dict[str, _Watched] = field(default_factory=dict)
+    _appended: dict[str, list[Event]] = field(default_factory=dict)
 
     # -- the inbox -----------------------------------------------------------------------------
 
@@ -120,6 +131,7 @@ class UnitOfWork:
             self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
         )
         self._histories[row.id] = [first]
+        self._appended[row.id] = [first]
         return row
 
     def append(self, row: DelegationRow, event: Event) -> DelegationState:
@@ -127,6 +139,7 @@ class UnitOfWork:
         history = self.history(row)
         state = ledger.append(self.session, self.registry, row, event)
         history.append(event)
+        self._appended.setdefault(row.id, []).append(event)
         return state
 
     def seal(self, row: DelegationRow, event: Event) -> Event:
@@ -146,19 +159,23 @@ class UnitOfWork:
             self.append(row, event)
         return merged.new
 
-    def absorb(
-        self, sync: bus_pb2.DelegationSync, *, sender: str | None
-    ) -> tuple[DelegationRow, list[Event]]:
-        """Take in a sync from another side: a delegation first seen here is stored once it passes
-        the same content checks as one created through the API (a faulty or hostile node cannot
-        slip in what its own gRPC edge would refuse); then the events this side lacks are merged.
-        ``sender``: the court whose node sent it (None: the coordinator). Returns the row and the
-        events appended here, in order."""
+    def absorb(self, sync: bus_pb2.DelegationSync, *, sender: str | None) -> Absorbed:
+        """Take in a sync from another side: the events it lacks, or the whole history.
+
+        A delegation first seen here is stored once it passes the same content checks as one
+        created through the API (a faulty or hostile node cannot slip in what its own gRPC edge
+        would refuse); then the events this side lacks are merged (the domain's single-writer
+        merge). A sync whose first event does not follow what is held here (a message lost on
+        the way, or overtaken) is a gap: nothing is applied and the caller asks the sender for the
+        whole history. ``sender``: the court whose node sent it (None: the coordinator)."""
         events = [event_from_pb(e) for e in sync.history]
-        if not events or events[0].seq != 1:
-            raise InvalidInput.one("history", "a sync must carry the history from event 1")
+        if not events:
+            raise InvalidInput.one("history", "a sync carries at least one event")
         content = sync.delegation
         row = self.get(content.id)
+        held = row.seq if row is not None else 0
+        if events[0].seq > held + 1:
+            return Absorbed(row, [], gap=True)
         appended: list[Event] = []
         if row is None:
             if sender is not None and sender != content.requesting_court:
@@ -167,7 +184,11 @@ class UnitOfWork:
             row = self.create(content, events[0])
             appended.append(events[0])
         appended += self.merge(row, events, sender=sender)
-        return row, appended
+        return Absorbed(row, appended)
+
+    def appended(self, row: DelegationRow) -> list[Event]:
+        """The events this transaction added to the delegation's history, in order."""
+        return list(self._appended.get(row.id, ()))
 
     # -- requests sent to the writer -----------------------------------------------------------
 

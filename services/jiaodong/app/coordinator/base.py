@@ -80,8 +80,14 @@ class CoordinatorBase:
         """Queue a message for ``court``'s node."""
         uow.send(to_court(court, kind), envelopes.envelope(court, body, message_id))
 
-    def send_sync(self, uow: UnitOfWork, row: DelegationRow, court: str) -> None:
-        self.send(uow, court, Kind.SYNC, envelopes.sync(content_of(row), uow.history(row)))
+    def send_sync(
+        self, uow: UnitOfWork, row: DelegationRow, court: str, held: int | None = None
+    ) -> None:
+        """Send ``court`` the events after seq ``held``, the last it is known to hold (None: the
+        whole history, for a court that may not hold the delegation at all)."""
+        history = uow.history(row)
+        events = history if held is None else history[held:]
+        self.send(uow, court, Kind.SYNC, envelopes.sync(content_of(row), events))
 
     def forward(
         self, uow: UnitOfWork, row: DelegationRow, skip: str | None, also: str = ""
@@ -90,10 +96,15 @@ class CoordinatorBase:
         to both courts (and a court it just left), except ``skip``."""
         history = uow.history(row)
         self.sla.refresh(uow.session, row, history)
+        offered = bool(history) and history[-1].kind in (EventKind.ROUTED, EventKind.REROUTED)
+        new = uow.appended(row)
+        # Each court gets what this transaction added; a court just offered the delegation, all.
+        held = new[0].seq - 1 if new else None
         for court in dict.fromkeys((row.requesting_court, row.entrusted_court, also)):
             if court and court != skip:
-                self.send_sync(uow, row, court)
-        if history and history[-1].kind in (EventKind.ROUTED, EventKind.REROUTED):
+                whole = offered and court == row.entrusted_court
+                self.send_sync(uow, row, court, None if whole else held)
+        if offered:
             self._forward_requesting_documents(uow, row)
 
     def forward_document(

@@ -36,6 +36,7 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
             bus_pb2.RequestRefused: self._on_refused,
             bus_pb2.DeliveryReceipt: self._on_receipt,
             bus_pb2.Digest: self.on_digest,
+            bus_pb2.Want: self.on_want,
             bus_pb2.DocumentChunk: self._on_chunk,
         }
 
@@ -46,8 +47,16 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
             )
 
     def _on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
-        row, appended = uow.absorb(sync, sender=message.court)
-        if not appended:
+        absorbed = uow.absorb(sync, sender=message.court)
+        row, appended = absorbed.row, absorbed.appended
+        if absorbed.gap:
+            held = row.seq if row is not None else 0
+            body = bus_pb2.Want(delegation_ids=[sync.delegation.id])
+            message_id = envelopes.want_message_id(sync.delegation.id, held)
+            self.send(uow, message.court, Kind.WANT, body, message_id)
+            log.info("sync_gap", delegation_id=sync.delegation.id, held=held)
+            return
+        if row is None or not appended:
             return
         routed = uow.state(row).status is Status.CREATED
         if routed:

@@ -31,7 +31,7 @@ class Reconciliation(CoordinatorBase):
             if row is None or row.seq < entry.seq:
                 want.append(delegation_id)
             elif row.seq > entry.seq:
-                self.send_sync(uow, row, sender)
+                self.send_sync(uow, row, sender, held=entry.seq)
                 behind += 1
             elif row.last_hash != entry.last_hash:
                 log.error("reconcile_conflict", delegation_id=delegation_id, court=sender)
@@ -45,6 +45,15 @@ class Reconciliation(CoordinatorBase):
             self.send(uow, sender, Kind.WANT, bus_pb2.Want(delegation_ids=want))
         if want or behind:
             log.info("reconcile", court=sender, want=len(want), sent=behind)
+
+    def on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
+        """A court's node found a gap in what it received: send it the whole histories."""
+        sender = message.court
+        for delegation_id in want.delegation_ids:
+            row = uow.get(delegation_id)
+            if row is not None and sender in (row.requesting_court, row.entrusted_court):
+                self.send_sync(uow, row, sender)
+        log.info("reconcile_resent", court=sender, delegations=len(want.delegation_ids))
 
     def _resend_own_requests(self, uow: UnitOfWork, row: DelegationRow) -> None:
         """Operators' requests and SLA actions the writer has not applied yet: ask again."""

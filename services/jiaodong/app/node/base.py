@@ -84,7 +84,11 @@ class NodeBase:
         return row
 
     @staticmethod
-    def send_sync(uow: UnitOfWork, row: DelegationRow, from_court: str) -> None:
-        """Tell the coordinator the delegation's content and history, as ``from_court``."""
-        body = envelopes.sync(content_of(row), uow.history(row))
+    def send_sync(
+        uow: UnitOfWork, row: DelegationRow, from_court: str, *, whole: bool = False
+    ) -> None:
+        """Tell the coordinator, as ``from_court``, the events this transaction added (or, with
+        ``whole``, the whole history: the coordinator found a gap)."""
+        events = uow.history(row) if whole else uow.appended(row)
+        body = envelopes.sync(content_of(row), events)
         uow.send(to_coordinator(from_court, Kind.SYNC), envelopes.envelope(from_court, body))

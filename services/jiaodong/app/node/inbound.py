@@ -39,8 +39,18 @@ class InboundHandlers(Receiver, NodeBase):
         if court != message.court or court not in self.courts:
             raise Permanent(f"message for court {court} reached node {self.node_id}")
 
-    def _on_sync(self, uow: UnitOfWork, _: Inbound, sync: bus_pb2.DelegationSync) -> None:
-        row, appended = uow.absorb(sync, sender=None)
+    def _on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
+        absorbed = uow.absorb(sync, sender=None)
+        row, appended = absorbed.row, absorbed.appended
+        if absorbed.gap:
+            court = message.envelope.court_id
+            held = row.seq if row is not None else 0
+            ask = bus_pb2.Want(delegation_ids=[sync.delegation.id])
+            message_id = envelopes.want_message_id(sync.delegation.id, held)
+            uow.send(to_coordinator(court, Kind.WANT), envelopes.envelope(court, ask, message_id))
+            log.info("sync_gap", delegation_id=sync.delegation.id, held=held)
+            return
+        assert row is not None
         uow.mark_applied(row, appended)
         if not appended:
             return
@@ -111,7 +121,7 @@ class InboundHandlers(Receiver, NodeBase):
         for delegation_id in want.delegation_ids:
             row = uow.get(delegation_id)
             if row is not None and court in (row.requesting_court, row.entrusted_court):
-                self.send_sync(uow, row, court)
+                self.send_sync(uow, row, court, whole=True)
         log.info("reconcile_resent", court=court, delegations=len(want.delegation_ids))
 
     def _on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
