@@ -70,21 +70,34 @@ class Follower:
         await self.core.run(work)
 
 
+# The one dispatch table of node and coordinator: each body type and the name of the method that
+# handles it. A service handles the types it has a method for; any other is refused (parked).
+HANDLERS: Mapping[type[Message], str] = {
+    bus_pb2.DelegationSync: "on_sync",
+    bus_pb2.ActionRequest: "on_request",
+    bus_pb2.RequestRefused: "on_refused",
+    bus_pb2.DeliveryReceipt: "on_receipt",
+    bus_pb2.Digest: "on_digest",
+    bus_pb2.Want: "on_want",
+    bus_pb2.DocumentChunk: "on_chunk",
+}
+
+
 class Receiver:
-    """A service that applies messages from the bus: it names its dispatch table and its check of
-    the envelope against the subject; the follower is built once, on first use."""
+    """A service that applies messages from the bus through the dispatch table, with its own
+    check of the envelope against the subject; the follower is built once, on first use."""
 
     core: Core
-
-    def handlers(self) -> Mapping[type[Message], Handler]:
-        raise NotImplementedError
 
     def check_addressed(self, message: Inbound) -> None:
         raise NotImplementedError
 
     @cached_property
     def inbound(self) -> Follower:
-        return Follower(self.core, self.handlers(), self.check_addressed)
+        handlers = {
+            body: getattr(self, name) for body, name in HANDLERS.items() if hasattr(self, name)
+        }
+        return Follower(self.core, handlers, self.check_addressed)
 
     async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message, once, whatever the redeliveries."""

@@ -4,14 +4,11 @@ receipts, refusals, and document pieces to check and forward. Digests are in rec
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import structlog
-from google.protobuf.message import Message
 
 from jiaodong.app.coordinator.base import CoordinatorBase
 from jiaodong.app.coordinator.reconcile import Reconciliation
-from jiaodong.app.messagebus import Handler, Inbound, Receiver, known
+from jiaodong.app.messagebus import Inbound, Receiver, known
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind
@@ -29,24 +26,13 @@ log = structlog.get_logger("jiaodong.coordinator")
 
 
 class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
-    def handlers(self) -> Mapping[type[Message], Handler]:
-        return {
-            bus_pb2.DelegationSync: self._on_sync,
-            bus_pb2.ActionRequest: self._on_request,
-            bus_pb2.RequestRefused: self._on_refused,
-            bus_pb2.DeliveryReceipt: self._on_receipt,
-            bus_pb2.Digest: self.on_digest,
-            bus_pb2.Want: self.on_want,
-            bus_pb2.DocumentChunk: self._on_chunk,
-        }
-
     def check_addressed(self, message: Inbound) -> None:
         if message.envelope.court_id != message.court:
             raise Permanent(
                 f"envelope says court {message.envelope.court_id} but came from {message.court}"
             )
 
-    def _on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
+    def on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
         absorbed = uow.absorb(sync, sender=message.court)
         row, appended = absorbed.row, absorbed.appended
         if absorbed.gap:
@@ -84,9 +70,7 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
         )
         return event
 
-    def _on_request(
-        self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest
-    ) -> None:
+    def on_request(self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest) -> None:
         sender = message.court
         row = known(uow, request.delegation_id, "request")
         if sender != row.requesting_court or request.actor_court != sender:
@@ -107,7 +91,7 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
         except DomainError as exc:
             self.send(uow, sender, Kind.REFUSED, envelopes.refusal(request, str(exc), sender))
 
-    def _on_receipt(
+    def on_receipt(
         self, uow: UnitOfWork, message: Inbound, receipt: bus_pb2.DeliveryReceipt
     ) -> None:
         sender = message.court
@@ -127,7 +111,7 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
         uow.changed(row, event, full=False)
         log.info("delegation_delivered", delegation_id=row.id, court=sender)
 
-    def _on_refused(
+    def on_refused(
         self, uow: UnitOfWork, message: Inbound, refused: bus_pb2.RequestRefused
     ) -> None:
         row = known(uow, refused.delegation_id, "refusal")
@@ -141,7 +125,7 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
             return
         self.send(uow, row.requesting_court, Kind.REFUSED, refused)
 
-    def _on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
+    def on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
         """A piece of a document a party attached: stored; once whole and matching its declared
         SHA-256 and size, forwarded to the other party; a mismatch is parked and reported."""
         sender = message.court

@@ -3,12 +3,9 @@ refuse as the writer, refusals of its own requests, wants to answer, document pi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import structlog
-from google.protobuf.message import Message
 
-from jiaodong.app.messagebus import Handler, Inbound, Receiver, known
+from jiaodong.app.messagebus import Inbound, Receiver, known
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
@@ -25,21 +22,12 @@ log = structlog.get_logger("jiaodong.node")
 
 
 class InboundHandlers(Receiver, NodeBase):
-    def handlers(self) -> Mapping[type[Message], Handler]:
-        return {
-            bus_pb2.DelegationSync: self._on_sync,
-            bus_pb2.ActionRequest: self._on_request,
-            bus_pb2.RequestRefused: self._on_refused,
-            bus_pb2.Want: self._on_want,
-            bus_pb2.DocumentChunk: self._on_chunk,
-        }
-
     def check_addressed(self, message: Inbound) -> None:
         court = message.envelope.court_id
         if court != message.court or court not in self.courts:
             raise Permanent(f"message for court {court} reached node {self.node_id}")
 
-    def _on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
+    def on_sync(self, uow: UnitOfWork, message: Inbound, sync: bus_pb2.DelegationSync) -> None:
         absorbed = uow.absorb(sync, sender=None)
         row, appended = absorbed.row, absorbed.appended
         if absorbed.gap:
@@ -67,9 +55,7 @@ class InboundHandlers(Receiver, NodeBase):
             log.info("delegation_received", delegation_id=row.id, court=court)
         uow.changed(row, appended[-1])
 
-    def _on_request(
-        self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest
-    ) -> None:
+    def on_request(self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest) -> None:
         """A requesting court's or the coordinator's wish, for this node as the writer."""
         court = message.envelope.court_id
         row = known(uow, request.delegation_id, "request")
@@ -109,13 +95,13 @@ class InboundHandlers(Receiver, NodeBase):
         uow.changed(row, event)
         log.info("request_applied", delegation_id=row.id, kind=kind.value)
 
-    def _on_refused(self, uow: UnitOfWork, _: Inbound, refused: bus_pb2.RequestRefused) -> None:
+    def on_refused(self, uow: UnitOfWork, _: Inbound, refused: bus_pb2.RequestRefused) -> None:
         row = uow.get(refused.delegation_id)
         req = uow.request(row, refused.request_id) if row is not None else None
         if row is not None and req is not None and uow.mark_refused(req, refused.reason):
             uow.changed(row)
 
-    def _on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
+    def on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
         """The coordinator lacks events of these delegations: send them again."""
         court = message.envelope.court_id
         for delegation_id in want.delegation_ids:
@@ -124,7 +110,7 @@ class InboundHandlers(Receiver, NodeBase):
                 self.send_sync(uow, row, court, whole=True)
         log.info("reconcile_resent", court=court, delegations=len(want.delegation_ids))
 
-    def _on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
+    def on_chunk(self, uow: UnitOfWork, message: Inbound, chunk: bus_pb2.DocumentChunk) -> None:
         """A piece of a document the other party attached: stored; the whole is checked against
         the SHA-256 and size the delegation's history declares, and a mismatch is refused (parked,
         on the record) and reported."""
