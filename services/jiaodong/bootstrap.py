@@ -181,7 +181,9 @@ async def start_node(
     # On a secured broker a node may not create streams or consumers: the coordinator does.
     transport = bus_transport(settings, node_id, db, clock, provision=not secured(settings))
     node.set_relay_wake(transport.wake)
-    await transport.start(node_consumer(node_id, sorted(node.courts)), node.on_message)
+    await transport.start(
+        node_consumer(node_id, sorted(node.courts)), node.on_message, node.on_messages
+    )
     server, bound, health_servicer = await serve(
         settings,
         port,
@@ -230,7 +232,7 @@ async def start_coordinator(
         provision_consumers=node_consumers(registry) if secured(settings) else (),
     )
     coordinator.set_relay_wake(transport.wake)
-    await transport.start(coordinator_consumer(), coordinator.on_message)
+    await transport.start(coordinator_consumer(), coordinator.on_message, coordinator.on_messages)
     server, bound, health_servicer = await serve(
         settings,
         port,

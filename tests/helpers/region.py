@@ -403,6 +403,10 @@ class InProcessRegion:
         rows = self.service(name).db.transaction(lambda s: s.exec(select(InboxRow)).all())
         return [r.subject for r in rows]
 
+    def applied(self, name: str, message_id: str) -> bool:
+        """Whether a service's inbox marks the message as applied."""
+        return self.service(name).db.transaction(lambda s: outbox.seen(s, message_id))
+
     def dead_letters(self, name: str) -> list[str]:
         """Why each message a service parked was parked, in order."""
 

@@ -9,7 +9,7 @@ to the service's handler for its type. A handler raises ``OutOfOrder`` for what 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -56,6 +56,40 @@ class Follower:
 
     async def receive(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message, once, whatever the redeliveries."""
+        apply = self._application(subject, envelope)
+        await self.core.run(apply)
+
+    async def receive_many(
+        self, messages: Sequence[tuple[str, bus_pb2.Envelope]]
+    ) -> list[BaseException | None]:
+        """Apply a batch in one transaction (one commit for all: group commit). Each message
+        runs in a savepoint of its own, so one that fails leaves no trace and the others still
+        apply; returns, per message, None or why it failed."""
+        outcomes: list[BaseException | None] = [None] * len(messages)
+        applications: list[tuple[int, Callable[[UnitOfWork], None]]] = []
+        for i, (subject, envelope) in enumerate(messages):
+            try:
+                applications.append((i, self._application(subject, envelope)))
+            except Exception as exc:  # noqa: BLE001 - reported to the transport, per message
+                outcomes[i] = exc
+
+        def work(uow: UnitOfWork) -> None:
+            for i, apply in applications:
+                try:
+                    with uow.savepoint():
+                        apply(uow)
+                except Exception as exc:  # noqa: BLE001 - this message alone is rolled back
+                    outcomes[i] = exc
+
+        if applications:
+            await self.core.run(work)
+        return outcomes
+
+    def _application(
+        self, subject: str, envelope: bus_pb2.Envelope
+    ) -> Callable[[UnitOfWork], None]:
+        """How to apply one message in a unit of work (the inbox mark, then its handler);
+        Permanent at once if no handler here takes it or it is not addressed here."""
         message = Inbound(subject, court_of(subject), envelope)
         self.check(message)
         body = body_of(envelope)
@@ -63,11 +97,11 @@ class Follower:
         if handler is None:
             raise Permanent(f"no handler here for {envelope.WhichOneof('body') or 'an empty body'}")
 
-        def work(uow: UnitOfWork) -> None:
+        def apply(uow: UnitOfWork) -> None:
             if uow.first_delivery(envelope.message_id, subject):
                 handler(uow, message, body)
 
-        await self.core.run(work)
+        return apply
 
 
 # The one dispatch table of node and coordinator: each body type and the name of the method that
@@ -102,6 +136,12 @@ class Receiver:
     async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message, once, whatever the redeliveries."""
         await self.inbound.receive(subject, envelope)
+
+    async def on_messages(
+        self, messages: Sequence[tuple[str, bus_pb2.Envelope]]
+    ) -> list[BaseException | None]:
+        """Apply a fetched batch in one transaction; per message None or why it failed."""
+        return await self.inbound.receive_many(messages)
 
 
 def known(uow: UnitOfWork, delegation_id: str, what: str) -> DelegationRow:

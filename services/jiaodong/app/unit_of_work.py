@@ -9,7 +9,8 @@ unit_of_work.py, eventsourcing's ProcessingEvent).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -63,6 +64,24 @@ class UnitOfWork:
     _histories: dict[str, list[Event]] = field(default_factory=dict)
     _watched: dict[str, _Watched] = field(default_factory=dict)
     _appended: dict[str, list[Event]] = field(default_factory=dict)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Work that is undone alone if it fails (a SAVEPOINT), the rest of the transaction kept:
+        one message of a batch. What this unit of work remembers is undone with it."""
+        remembered = (
+            {k: list(v) for k, v in self._histories.items()},
+            dict(self._watched),
+            {k: list(v) for k, v in self._appended.items()},
+            self.sent,
+        )
+        try:
+            with self.session.begin_nested():
+                yield
+        except BaseException:
+            histories, watched, appended, self.sent = remembered
+            self._histories, self._watched, self._appended = histories, watched, appended
+            raise
 
     # -- the inbox -----------------------------------------------------------------------------
 

@@ -41,6 +41,10 @@ from jiaodong.v1 import bus_pb2
 log = structlog.get_logger("jiaodong.bus")
 
 Handler = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
+# Applies a fetched batch in one transaction; per message None (applied) or why it failed.
+BatchHandler = Callable[
+    [Sequence[tuple[str, bus_pb2.Envelope]]], Awaitable[Sequence[BaseException | None]]
+]
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_SUBJECT = 120
 
@@ -196,7 +200,12 @@ class Transport:
         self.reconnected = asyncio.Event()
         self._provisioned_at = 0.0
 
-    async def start(self, consumer: ConsumerSpec, handler: Handler) -> None:
+    async def start(
+        self, consumer: ConsumerSpec, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
+        """Connect, provision or bind the consumer, and run the relay and the consumer; with
+        ``batch``, each fetched batch is applied in one transaction (group commit)."""
+
         async def _reconnected() -> None:
             log.info("nats_reconnected", service=self.settings.name)
             self.reconnected.set()
@@ -222,7 +231,7 @@ class Transport:
             await self._wait_for_consumer(consumer)
         self._tasks = [
             asyncio.create_task(self._relay(), name="outbox-relay"),
-            asyncio.create_task(self._consume(consumer, handler), name="consumer"),
+            asyncio.create_task(self._consume(consumer, handler, batch), name="consumer"),
         ]
 
     async def publish_direct(self, subject: str, envelope: bus_pb2.Envelope) -> None:
@@ -366,7 +375,9 @@ class Transport:
 
     # -- consumer ------------------------------------------------------------------------------
 
-    async def _consume(self, spec: ConsumerSpec, handler: Handler) -> None:
+    async def _consume(
+        self, spec: ConsumerSpec, handler: Handler, batch: BatchHandler | None = None
+    ) -> None:
         """Fetch and apply, forever. If the consumer or its stream disappears (a broker that lost
         its store), recreate both (with ``provision``; otherwise wait for the coordinator to) and
         bind again; reconciliation repairs what was lost."""
@@ -420,11 +431,15 @@ class Transport:
                 await asyncio.sleep(0.5)
                 continue
             idle_since = asyncio.get_running_loop().time()
-            for msg in msgs:
-                try:
-                    await self._deliver(msg, handler)
-                except Exception as exc:  # noqa: BLE001 - e.g. the database down while parking: never stop
-                    log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
+            try:
+                if batch is not None:
+                    await self._deliver_batch(msgs, batch)
+                else:
+                    for msg in msgs:
+                        await self._deliver(msg, handler)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database down: never stop
+                log.error("delivery_failed", error=str(exc)[:500], messages=len(msgs))
+                for msg in msgs:  # an acked message ignores the nak
                     with contextlib.suppress(Exception):
                         await msg.nak(delay=1.0)
 
@@ -436,40 +451,60 @@ class Transport:
             return True  # cannot tell (e.g. disconnected): keep the binding
 
     async def _deliver(self, msg: Msg, handler: Handler) -> None:
-        delivered = msg.metadata.num_delivered
-        header_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        """Apply one message: ack after the handler's commit, park what can never apply, nak
+        what may apply later (parked after MAX_DELIVER deliveries)."""
         envelope = bus_pb2.Envelope()
         try:
-            envelope.ParseFromString(msg.data)
-            if not envelope.message_id or envelope.WhichOneof("body") is None:
-                raise Permanent("envelope without message id or body")
-            if not MESSAGE_ID.fullmatch(envelope.message_id):
-                raise Permanent("message id is not 1-40 letters, digits, - or _")
-            if len(msg.subject) > MAX_SUBJECT:
-                raise Permanent(f"subject longer than {MAX_SUBJECT} characters")
+            envelope = _decoded(msg)
             await handler(msg.subject, envelope)
-        except (DecodeError, Permanent, DomainError, HistoryConflict, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is answered: parked or retried
+            await self._failed(msg, envelope, exc)
+            return
+        await self._done(msg)
+
+    async def _deliver_batch(self, msgs: Sequence[Msg], batch: BatchHandler) -> None:
+        """Apply a fetched batch in one transaction (one commit, one fsync: group commit); each
+        message still succeeds or fails alone, and is acked only after the commit."""
+        ready: list[tuple[Msg, bus_pb2.Envelope]] = []
+        for msg in msgs:
+            try:
+                ready.append((msg, _decoded(msg)))
+            except (DecodeError, Permanent) as exc:
+                await self._failed(msg, bus_pb2.Envelope(), exc)
+        if not ready:
+            return
+        outcomes = await batch([(msg.subject, envelope) for msg, envelope in ready])
+        for (msg, envelope), failure in zip(ready, outcomes, strict=True):
+            if failure is None:
+                await self._done(msg)
+            else:
+                await self._failed(msg, envelope, failure)
+
+    async def _done(self, msg: Msg) -> None:
+        self.consumed += 1
+        with contextlib.suppress(Exception):
+            await msg.ack()
+
+    async def _failed(self, msg: Msg, envelope: bus_pb2.Envelope, exc: BaseException) -> None:
+        delivered = msg.metadata.num_delivered
+        header_id = (msg.headers or {}).get("Nats-Msg-Id", "")
+        if isinstance(exc, (DecodeError, Permanent, DomainError, HistoryConflict, ValueError)):
             # ValueError: content that cannot be converted (a timestamp out of range, an unknown
             # enum): it will never apply, so it is parked at once rather than retried.
             await self._park(msg, header_id, f"{type(exc).__name__}: {exc}")
             return
-        except Exception as exc:  # noqa: BLE001 - anything else may pass: retried, then parked
-            if delivered >= MAX_DELIVER:
-                await self._park(msg, header_id, f"failed {delivered} times: {exc}")
-                return
-            log.warning(
-                "message_retry",
-                subject=msg.subject,
-                delivered=delivered,
-                error=str(exc),
-                delegation_id=_delegation_of(envelope),
-            )
-            with contextlib.suppress(Exception):
-                await msg.nak(delay=min(0.2 * 2**delivered, 10.0))
+        if delivered >= MAX_DELIVER:
+            await self._park(msg, header_id, f"failed {delivered} times: {exc}")
             return
-        self.consumed += 1
+        log.warning(
+            "message_retry",
+            subject=msg.subject,
+            delivered=delivered,
+            error=str(exc),
+            delegation_id=_delegation_of(envelope),
+        )
         with contextlib.suppress(Exception):
-            await msg.ack()
+            await msg.nak(delay=min(0.2 * 2**delivered, 10.0))
 
     async def _park(self, msg: Msg, message_id: str, reason: str) -> None:
         now = self.clock.now()
@@ -486,6 +521,19 @@ async def _unbind(sub: JetStreamContext.PullSubscription | None) -> None:
         with contextlib.suppress(Exception):
             await sub.unsubscribe()
     return None
+
+
+def _decoded(msg: Msg) -> bus_pb2.Envelope:
+    """The envelope a message carries; Permanent (or DecodeError) if it can never apply."""
+    envelope = bus_pb2.Envelope()
+    envelope.ParseFromString(msg.data)
+    if not envelope.message_id or envelope.WhichOneof("body") is None:
+        raise Permanent("envelope without message id or body")
+    if not MESSAGE_ID.fullmatch(envelope.message_id):
+        raise Permanent("message id is not 1-40 letters, digits, - or _")
+    if len(msg.subject) > MAX_SUBJECT:
+        raise Permanent(f"subject longer than {MAX_SUBJECT} characters")
+    return envelope
 
 
 def _delegation_of(envelope: bus_pb2.Envelope) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session, create_engine
 
 from jiaodong.store import tables  # noqa: F401  (registers the tables)
-from jiaodong.store.migrate import upgrade
+from jiaodong.store.migrate import SQLITE_BEGIN, upgrade
 
 T = TypeVar("T")
 
@@ -40,6 +40,16 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
+            # pysqlite begins a transaction only before a write, so reads before it and SAVEPOINTs
+            # would run outside it (a SAVEPOINT would even commit on release). SQLAlchemy's
+            # documented remedy: take transactions away from the driver and BEGIN on every begin.
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE where a connection asks for the write lock from the start
+            # (migrations); BEGIN otherwise.
+            conn.exec_driver_sql(conn.info.get(SQLITE_BEGIN, "BEGIN"))
 
         return engine
     if url.startswith("postgresql://"):

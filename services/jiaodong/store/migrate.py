@@ -20,7 +20,6 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -70,22 +69,21 @@ def head() -> str:
     return revision
 
 
+# A connection's ``info`` key: the statement that begins its transactions on SQLite (see
+# store.database; migrations take the write lock at once).
+SQLITE_BEGIN = "jd_sqlite_begin"
+
+
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
     """One connection in one transaction that holds the schema lock; committed if all went well."""
     with engine.connect() as conn:
-        raw: Any = None
-        saved: Any = None
         if conn.dialect.name == "sqlite":
-            # pysqlite does not begin a transaction before DDL; take over and BEGIN ourselves so
-            # the DDL is transactional and the write lock is held from the start.
-            raw = conn.connection.dbapi_connection
-            saved = raw.isolation_level
-            raw.isolation_level = None
+            # The write lock from the start, so the DDL is transactional and two processes
+            # migrating one file take turns (store.database begins with this statement).
+            conn.info[SQLITE_BEGIN] = "BEGIN IMMEDIATE"
         try:
-            if raw is not None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            elif conn.dialect.name == "postgresql":
+            if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
             try:
                 yield conn
@@ -94,8 +92,7 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
                 raise
             conn.commit()
         finally:
-            if raw is not None:
-                raw.isolation_level = saved
+            conn.info.pop(SQLITE_BEGIN, None)
 
 
 def legacy_revision(conn: Connection) -> str | None:
