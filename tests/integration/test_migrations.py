@@ -330,7 +330,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0004"
+    assert migrate.current(engine) == migrate.head() == "0005"
     assert {"sla_clock", "data_read"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -338,7 +338,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0004 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0005 add.
     missing = {(d[0], d[1].name) for d in _diff(engine)}
     assert missing == {
         ("add_table", "sla_clock"),
@@ -349,6 +349,12 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_table", "document_blob"),
         ("add_table", "document_chunk"),
         ("add_table", "document_use"),
+        # 0005: the list indexes gain the id (page order) and one orders the whole region.
+        ("remove_index", "ix_delegation_requesting"),
+        ("add_index", "ix_delegation_requesting"),
+        ("remove_index", "ix_delegation_entrusted"),
+        ("add_index", "ix_delegation_entrusted"),
+        ("add_index", "ix_delegation_created"),
     }
 
     migrate.upgrade(engine)
@@ -438,7 +444,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0004"
+        assert migrate.current(db.engine) == migrate.head() == "0005"
     finally:
         db.close()
 

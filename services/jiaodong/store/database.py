@@ -19,7 +19,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlmodel import Session, create_engine
 
 from jiaodong.store import tables  # noqa: F401  (registers the tables)
-from jiaodong.store.migrate import SQLITE_BEGIN, upgrade
+from jiaodong.store.migrate import upgrade
 
 T = TypeVar("T")
 
@@ -47,9 +47,12 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            # BEGIN IMMEDIATE where a connection asks for the write lock from the start
-            # (migrations); BEGIN otherwise.
-            conn.exec_driver_sql(conn.info.get(SQLITE_BEGIN, "BEGIN"))
+            # IMMEDIATE: the write lock from the start. A service's transactions run one at a
+            # time on its database thread anyway; between processes sharing a file (two
+            # coordinators, a migration) a deferred BEGIN would fail as "database is locked" when
+            # a read transaction tries to write after another's write, where IMMEDIATE waits its
+            # turn (busy_timeout).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     if url.startswith("postgresql://"):

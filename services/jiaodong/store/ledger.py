@@ -203,23 +203,22 @@ def of_court(
     limit: int,
 ) -> list[DelegationRow]:
     """A page of the delegations ``court`` sent ("sent"), received ("received") or both, newest
-    first."""
-    query = select(DelegationRow)
-    if direction == "sent":
-        query = query.where(DelegationRow.requesting_court == court)
-    elif direction == "received":
-        query = query.where(DelegationRow.entrusted_court == court)
-    else:
-        query = query.where(
-            or_(
-                col(DelegationRow.requesting_court) == court,
-                col(DelegationRow.entrusted_court) == court,
-            )
-        )
-    if statuses:
-        query = query.where(col(DelegationRow.status).in_(list(statuses)))
-    query = query.order_by(col(DelegationRow.created_at).desc(), col(DelegationRow.id).desc())
-    return list(session.exec(query.offset(offset).limit(limit)).all())
+    first. Each side is read through its own index in page order (an OR of the two would sort
+    every delegation of the court); both sides are merged here (a court is never on both sides
+    of one delegation: they are in different cities)."""
+    sides = {
+        "sent": [DelegationRow.requesting_court],
+        "received": [DelegationRow.entrusted_court],
+    }.get(direction, [DelegationRow.requesting_court, DelegationRow.entrusted_court])
+    rows: list[DelegationRow] = []
+    for side in sides:
+        query = select(DelegationRow).where(side == court)
+        if statuses:
+            query = query.where(col(DelegationRow.status).in_(list(statuses)))
+        query = query.order_by(col(DelegationRow.created_at).desc(), col(DelegationRow.id).desc())
+        rows += session.exec(query.limit(offset + limit)).all()
+    rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return rows[offset : offset + limit]
 
 
 @dataclass(frozen=True)

@@ -69,30 +69,20 @@ def head() -> str:
     return revision
 
 
-# A connection's ``info`` key: the statement that begins its transactions on SQLite (see
-# store.database; migrations take the write lock at once).
-SQLITE_BEGIN = "jd_sqlite_begin"
-
-
 @contextmanager
 def _migrating(engine: Engine) -> Iterator[Connection]:
     """One connection in one transaction that holds the schema lock; committed if all went well."""
+    # On SQLite every transaction begins IMMEDIATE (store.database), holding the write lock from
+    # the start, so the DDL is transactional and two processes migrating one file take turns.
     with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            # The write lock from the start, so the DDL is transactional and two processes
-            # migrating one file take turns (store.database begins with this statement).
-            conn.info[SQLITE_BEGIN] = "BEGIN IMMEDIATE"
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
         try:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-        finally:
-            conn.info.pop(SQLITE_BEGIN, None)
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
 
 
 def legacy_revision(conn: Connection) -> str | None:

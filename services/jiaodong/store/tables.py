@@ -17,8 +17,11 @@ class DelegationRow(SQLModel, table=True):
     __tablename__ = "delegation"
     __table_args__ = (
         UniqueConstraint("requesting_court", "request_id", name="uq_delegation_request"),
-        Index("ix_delegation_requesting", "requesting_court", "created_at"),
-        Index("ix_delegation_entrusted", "entrusted_court", "created_at"),
+        # Lists are newest first with the id as tie-break: each index gives a page in order, so a
+        # list costs the page it returns, not the delegations stored (docs/benchmarks.md).
+        Index("ix_delegation_requesting", "requesting_court", "created_at", "id"),
+        Index("ix_delegation_entrusted", "entrusted_court", "created_at", "id"),
+        Index("ix_delegation_created", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
