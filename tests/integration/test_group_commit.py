@@ -1,0 +1,79 @@
+"""Group commit in the database thread: work that waits while the thread is busy is committed
+together, each piece in its own savepoint; one that fails is rolled back alone."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from jiaodong.store.database import Database, sqlite_url
+from jiaodong.store.tables import InboxRow
+
+NOW = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def remember(message_id: str):  # type: ignore[no-untyped-def]
+    def work(session: Session) -> str:
+        session.add(InboxRow(message_id=message_id, subject="jd.v1.test", received_at=NOW))
+        session.flush()
+        return message_id
+
+    return work
+
+
+def fail_after_writing(session: Session) -> str:
+    session.add(InboxRow(message_id="doomed", subject="jd.v1.test", received_at=NOW))
+    session.flush()
+    raise LookupError("this piece fails after writing")
+
+
+async def test_waiting_work_shares_one_commit_and_fails_alone(tmp_path: Path) -> None:
+    db = Database(sqlite_url(tmp_path / "group.db"))
+    db.create_schema()
+    try:
+        busy, release = threading.Event(), threading.Event()
+
+        def hold(session: Session) -> str:
+            busy.set()
+            assert release.wait(10)
+            return "held"
+
+        first = asyncio.create_task(db.run(hold))
+        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        waiting = [asyncio.create_task(db.run(remember(f"m-{i}"))) for i in range(10)]
+        doomed = asyncio.create_task(db.run(fail_after_writing))
+        waiting.append(asyncio.create_task(db.run(remember("m-last"))))
+        await asyncio.sleep(0.05)  # all are queued behind the held transaction
+        release.set()
+
+        assert await first == "held"
+        assert [await w for w in waiting] == [*(f"m-{i}" for i in range(10)), "m-last"]
+        with pytest.raises(LookupError):
+            await doomed
+        assert db.commits == 2  # the held one alone, then the twelve waiting together
+
+        stored = db.transaction(lambda s: set(s.exec(select(InboxRow.message_id)).all()))
+        assert stored == {*(f"m-{i}" for i in range(10)), "m-last"}  # not "doomed"
+    finally:
+        db.close()
+
+
+async def test_the_same_key_twice_is_stored_once_and_the_second_caller_told(tmp_path: Path) -> None:
+    """Two pieces insert the same key, together or one after the other: the second fails (in
+    its savepoint when they share a commit), the first is stored."""
+    db = Database(sqlite_url(tmp_path / "dupe.db"))
+    db.create_schema()
+    try:
+        results = await asyncio.gather(
+            db.run(remember("same")), db.run(remember("same")), return_exceptions=True
+        )
+        assert results[0] == "same"
+        assert isinstance(results[1], Exception)
+        assert db.transaction(lambda s: len(s.exec(select(InboxRow)).all())) == 1
+    finally:
+        db.close()
