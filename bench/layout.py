@@ -1308,6 +1308,11 @@ async def run_all(o: Options, root: Path, seed: int) -> dict[str, Any]:
     timings["total"] = time.monotonic() - t0
     results["timings_s"] = timings
     results["machine"]["loadavg_at_end"] = os.getloadavg()
+    # Services are started several times in a run, each time from the files on disk: say if the
+    # code moved meanwhile (another worktree merged, an edit saved).
+    end = machine()
+    results["machine"]["commit_at_end"] = end["commit"]
+    results["machine"]["services_changed_at_end"] = end["services_changed_since_commit"]
     # What else ran on the machine meanwhile: busy CPU time not spent by this benchmark or a
     # process it started (every one has been waited for by now), per second of the run.
     others = (machine_busy() - busy0) - (own_cpu() - own0)
@@ -1384,6 +1389,13 @@ def main() -> None:
             f"{' '.join(f'{x:.2f}' for x in m['loadavg_at_start'])}, other work on the machine "
             f"{m['other_load_cores']:.2f} cores on average; code at {m['commit']}"
             f"{' with services/ changed' if m['services_changed_since_commit'] else ''}"
+            + (
+                f" (at the end: {m['commit_at_end']}"
+                f"{' with services/ changed' if m['services_changed_at_end'] else ''})"
+                if (m["commit_at_end"], m["services_changed_at_end"])
+                != (m["commit"], m["services_changed_since_commit"])
+                else ""
+            )
         )
         print(render(rows))
         print(f"JSON: {out}")
