@@ -77,3 +77,37 @@ async def test_the_same_key_twice_is_stored_once_and_the_second_caller_told(tmp_
         assert db.transaction(lambda s: len(s.exec(select(InboxRow)).all())) == 1
     finally:
         db.close()
+
+
+async def test_a_piece_whose_writes_fail_at_release_fails_alone(tmp_path: Path) -> None:
+    """A piece that writes a bad row without flushing fails when its savepoint is released: it,
+    not its neighbours, gets the error, and the database thread goes on serving."""
+    db = Database(sqlite_url(tmp_path / "release.db"))
+    db.create_schema()
+    try:
+        busy, release = threading.Event(), threading.Event()
+
+        def hold(session: Session) -> str:
+            busy.set()
+            assert release.wait(10)
+            return "held"
+
+        def unflushed_duplicate(session: Session) -> str:
+            session.add(InboxRow(message_id="m-0", subject="jd.v1.test", received_at=NOW))
+            return "claims success"
+
+        first = asyncio.create_task(db.run(hold))
+        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        good = asyncio.create_task(db.run(remember("m-0")))
+        bad = asyncio.create_task(db.run(unflushed_duplicate))
+        after = asyncio.create_task(db.run(remember("m-1")))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert await first == "held"
+        assert await good == "m-0"
+        with pytest.raises(Exception, match="UNIQUE"):
+            await bad
+        assert await after == "m-1"
+        assert await asyncio.wait_for(db.run(remember("m-2")), 10) == "m-2"  # still serving
+    finally:
+        db.close()

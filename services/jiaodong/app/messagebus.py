@@ -9,6 +9,7 @@ to the service's handler for its type. A handler raises ``OutOfOrder`` for what 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -44,6 +45,9 @@ Handler = Callable[[UnitOfWork, Inbound, Any], None]
 class Follower:
     """Applies messages from the bus through a dispatch table."""
 
+    # Seconds of work one transaction of a batch may take before it commits and the next begins.
+    BUDGET = 0.05
+
     def __init__(
         self,
         core: Core,
@@ -62,9 +66,11 @@ class Follower:
     async def receive_many(
         self, messages: Sequence[tuple[str, bus_pb2.Envelope]]
     ) -> list[BaseException | None]:
-        """Apply a batch in one transaction (one commit for all: group commit). Each message
-        runs in a savepoint of its own, so one that fails leaves no trace and the others still
-        apply; returns, per message, None or why it failed."""
+        """Apply a batch in as few transactions as the time budget allows (one commit for many:
+        group commit; a transaction ends once it has run ``BUDGET`` seconds, so heavy messages
+        such as digests cannot hold up reads and calls behind them for long). Each message runs
+        in a savepoint of its own, so one that fails leaves no trace and the others still apply;
+        returns, per message, None or why it failed."""
         outcomes: list[BaseException | None] = [None] * len(messages)
         applications: list[tuple[int, Callable[[UnitOfWork], None]]] = []
         for i, (subject, envelope) in enumerate(messages):
@@ -73,16 +79,24 @@ class Follower:
             except Exception as exc:  # noqa: BLE001 - reported to the transport, per message
                 outcomes[i] = exc
 
-        def work(uow: UnitOfWork) -> None:
+        def work(uow: UnitOfWork) -> int:
+            """Apply messages until the budget is spent (at least one); how many were applied."""
+            started = time.monotonic()
+            done = 0
             for i, apply in applications:
+                if done and time.monotonic() - started > self.BUDGET:
+                    break
                 try:
                     with uow.savepoint():
                         apply(uow)
                 except Exception as exc:  # noqa: BLE001 - this message alone is rolled back
                     outcomes[i] = exc
+                done += 1
+            return done
 
-        if applications:
-            await self.core.run(work)
+        while applications:
+            done = await self.core.run(work)
+            applications = applications[done:]
         return outcomes
 
     def _application(

@@ -64,24 +64,40 @@ class UnitOfWork:
     _histories: dict[str, list[Event]] = field(default_factory=dict)
     _watched: dict[str, _Watched] = field(default_factory=dict)
     _appended: dict[str, list[Event]] = field(default_factory=dict)
+    # Inside a savepoint: what was known of each delegation the work touched, before it did.
+    _saved: dict[str, tuple[list[Event] | None, list[Event] | None, _Watched | None]] | None = None
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         """Work that is undone alone if it fails (a SAVEPOINT), the rest of the transaction kept:
-        one message of a batch. What this unit of work remembers is undone with it."""
-        remembered = (
-            {k: list(v) for k, v in self._histories.items()},
-            dict(self._watched),
-            {k: list(v) for k, v in self._appended.items()},
-            self.sent,
-        )
+        one message of a batch. What this unit of work remembers about the delegations the work
+        touched is undone with it (only those: a batch may have read thousands)."""
+        self._saved = {}
+        sent = self.sent
         try:
             with self.session.begin_nested():
                 yield
         except BaseException:
-            histories, watched, appended, self.sent = remembered
-            self._histories, self._watched, self._appended = histories, watched, appended
+            for key, (history, appended, watched) in self._saved.items():
+                _put(self._histories, key, history)
+                _put(self._appended, key, appended)
+                _put(self._watched, key, watched)
+            self.sent = sent
             raise
+        finally:
+            self._saved = None
+
+    def _touch(self, delegation_id: str) -> None:
+        """Inside a savepoint: keep what is known of a delegation before the work changes it."""
+        if self._saved is None or delegation_id in self._saved:
+            return
+        history = self._histories.get(delegation_id)
+        appended = self._appended.get(delegation_id)
+        self._saved[delegation_id] = (
+            None if history is None else list(history),
+            None if appended is None else list(appended),
+            self._watched.get(delegation_id),
+        )
 
     # -- the inbox -----------------------------------------------------------------------------
 
@@ -113,6 +129,7 @@ class UnitOfWork:
     def history(self, row: DelegationRow) -> list[Event]:
         """The delegation's history, read once per transaction."""
         if row.id not in self._histories:
+            self._touch(row.id)
             self._histories[row.id] = ledger.history(self.session, row.id)
         return self._histories[row.id]
 
@@ -149,6 +166,7 @@ class UnitOfWork:
         row, _ = ledger.insert_delegation(
             self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
         )
+        self._touch(row.id)
         self._histories[row.id] = [first]
         self._appended[row.id] = [first]
         return row
@@ -156,6 +174,7 @@ class UnitOfWork:
     def append(self, row: DelegationRow, event: Event) -> DelegationState:
         """Append a sealed event after checking it against the state machine."""
         history = self.history(row)
+        self._touch(row.id)
         state = ledger.append(self.session, self.registry, row, event)
         history.append(event)
         self._appended.setdefault(row.id, []).append(event)
@@ -258,6 +277,17 @@ class UnitOfWork:
         outbox.enqueue(self.session, subject, envelope, self.now)
         self.sent += 1
 
+    def ask(self, subject: str, envelope: bus_pb2.Envelope) -> bool:
+        """Queue a question (a Want) once at a time: not while the same one waits unpublished;
+        under a fresh id once it went out (it or its answer may have been lost)."""
+        waiting = outbox.queued(self.session, envelope.message_id)
+        if waiting:
+            return False
+        if waiting is not None:
+            envelope.message_id = new_id()
+        self.send(subject, envelope)
+        return True
+
     def resend(self, message_id: str) -> bool:
         """Queue again, under a fresh id, a message sent before."""
         done = outbox.resend(self.session, message_id, self.now)
@@ -274,6 +304,7 @@ class UnitOfWork:
 
     def changed(self, row: DelegationRow, event: Event | None = None, *, full: bool = True) -> None:
         """Tell watchers about ``row`` after the commit (its last change in this transaction)."""
+        self._touch(row.id)
         previous = self._watched.get(row.id)
         if event is None and previous is not None:
             event = previous.event
@@ -317,12 +348,22 @@ class Core:
             result = work(uow)
             return result, uow.changes(), uow.sent
 
-        result, changes, sent = await self.db.run(transaction)
+        result, changes, _ = await self.db.run(transaction)
         if changes:
             self.broadcaster.publish(changes)
-        if sent:
-            self._wake()
+        self._wake()  # also for rows written without the unit of work (the SLA engine's)
         return result
 
     def wake(self) -> None:
         self._wake()
+
+
+V = TypeVar("V")
+
+
+def _put(cache: dict[str, V], key: str, value: V | None) -> None:
+    """Set ``cache[key]`` to ``value``, or remove the key when ``value`` is None."""
+    if value is None:
+        cache.pop(key, None)
+    else:
+        cache[key] = value

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from jiaodong.v1 import delegation_pb2 as pb
 
@@ -79,11 +79,3 @@ class Broadcaster:
     @property
     def watchers(self) -> int:
         return len(self._queues)
-
-
-@dataclass
-class Outcome:
-    """What a transaction produced, for the caller and for watchers."""
-
-    delegation: pb.Delegation
-    changes: list[Change] = field(default_factory=list)

@@ -110,9 +110,9 @@ def receipt_message_id(delegation_id: str, routed_seq: int) -> str:
     return stable_id("rcpt", delegation_id, str(routed_seq))
 
 
-def want_message_id(delegation_id: str, held: int) -> str:
-    """One ask per delegation and held seq: copies of it fall in the broker's duplicate window."""
-    return stable_id("want", delegation_id, str(held))
+def want_message_id(court: str, delegation_id: str, held: int) -> str:
+    """One ask per asking court, delegation and held seq (the unit of work queues it once)."""
+    return stable_id("want", court, delegation_id, str(held))
 
 
 def chunk_message_id(delegation_id: str, sha256: str, index: int) -> str:

@@ -52,10 +52,17 @@ MAX_SUBJECT = 120
 class Queued(Protocol):
     """A committed message waiting in a service's outbox."""
 
-    id: int | None
-    message_id: str
-    subject: str
-    payload: bytes
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def message_id(self) -> str: ...
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
 
 
 class Outbox(Protocol):
@@ -431,15 +438,17 @@ class Transport:
                 await asyncio.sleep(0.5)
                 continue
             idle_since = asyncio.get_running_loop().time()
-            try:
-                if batch is not None:
+            if batch is not None:
+                try:
                     await self._deliver_batch(msgs, batch)
-                else:
-                    for msg in msgs:
-                        await self._deliver(msg, handler)
-            except Exception as exc:  # noqa: BLE001 - e.g. the database down: never stop
-                log.error("delivery_failed", error=str(exc)[:500], messages=len(msgs))
-                for msg in msgs:  # an acked message ignores the nak
+                    continue
+                except Exception as exc:  # noqa: BLE001 - the batch as a whole: one by one now
+                    log.warning("batch_failed", error=str(exc)[:500], messages=len(msgs))
+            for msg in msgs:  # alone, each is applied, parked or retried on its own account
+                try:
+                    await self._deliver(msg, handler)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database down: never stop
+                    log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
                     with contextlib.suppress(Exception):
                         await msg.nak(delay=1.0)
 

@@ -132,10 +132,13 @@ class Database:
                 if not self._pending:
                     self._draining = False
                     return
-                group = [
-                    self._pending.popleft() for _ in range(min(self.GROUP, len(self._pending)))
-                ]
-            self._commit(group)
+                size = min(self.GROUP, len(self._pending))
+                group = [self._pending.popleft() for _ in range(size)]
+            try:
+                self._commit(group)
+            except BaseException as exc:  # noqa: BLE001 - never leave a caller unanswered
+                for pending in group:
+                    pending.answer(False, exc)
 
     def _commit(self, group: list[_Pending[Any]]) -> None:
         outcomes: list[tuple[bool, Any]] = []
@@ -145,11 +148,15 @@ class Database:
                     outcomes.append((True, group[0].work(session)))
                 else:
                     for pending in group:
+                        # The savepoint's release flushes: a piece whose own writes fail there
+                        # fails alone, like one that raised.
                         try:
                             with session.begin_nested():
-                                outcomes.append((True, pending.work(session)))
+                                value = pending.work(session)
                         except Exception as exc:  # noqa: BLE001 - this caller's error, alone
                             outcomes.append((False, exc))
+                        else:
+                            outcomes.append((True, value))
         except BaseException as exc:  # noqa: BLE001 - no commit: every caller of the group learns
             for pending in group:
                 pending.answer(False, exc)

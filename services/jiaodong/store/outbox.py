@@ -6,6 +6,7 @@ apply). Every function takes an open Session; the caller owns the transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func
@@ -43,6 +44,12 @@ def resend(session: Session, message_id: str, now: datetime) -> bool:
     envelope.message_id = new_id()
     enqueue(session, row.subject, envelope, now)
     return True
+
+
+def queued(session: Session, message_id: str) -> bool | None:
+    """Whether the message waits unpublished (True), went out (False), or was never queued."""
+    row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
+    return None if row is None else row.published_at is None
 
 
 def unpublished(session: Session, limit: int) -> list[OutboxRow]:
@@ -115,6 +122,16 @@ def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31))
     return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A committed outbox message waiting for the relay."""
+
+    id: int | None
+    message_id: str
+    subject: str
+    payload: bytes
+
+
 class DatabaseOutbox:
     """The outbox and dead letters of one service's database, as the bus transport uses them
     (it matches ``bus.transport.Outbox``); each call is a transaction on the database thread."""
@@ -122,8 +139,14 @@ class DatabaseOutbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def unpublished(self, limit: int) -> list[OutboxRow]:
-        return await self.db.run(lambda s: unpublished(s, limit))
+    async def unpublished(self, limit: int) -> list[Queued]:
+        """Plain copies: the rows' session may be shared with other work (group commit)."""
+
+        def read(session: Session) -> list[Queued]:
+            rows = unpublished(session, limit)
+            return [Queued(r.id, r.message_id, r.subject, bytes(r.payload)) for r in rows]
+
+        return await self.db.run(read)
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         await self.db.run(lambda s: mark_published(s, ids, now))

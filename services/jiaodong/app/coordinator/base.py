@@ -89,11 +89,21 @@ class CoordinatorBase:
         events = history if held is None else history[held:]
         self.send(uow, court, Kind.SYNC, envelopes.sync(content_of(row), events))
 
+    @staticmethod
+    def was_party(uow: UnitOfWork, row: DelegationRow, court: str) -> bool:
+        """``court`` sent the delegation, holds it now, or was offered it before a reroute (its
+        node keeps the delegation and may still lack the events that moved it on)."""
+        if court in (row.requesting_court, row.entrusted_court):
+            return True
+        moved = (EventKind.ROUTED, EventKind.REROUTED)
+        return any(e.kind in moved and e.court_id == court for e in uow.history(row))
+
     def forward(
         self, uow: UnitOfWork, row: DelegationRow, skip: str | None, also: str = ""
     ) -> None:
-        """After a history change: restart the stored SLA clocks, and send the whole known state
-        to both courts (and a court it just left), except ``skip``."""
+        """After a history change: restart the stored SLA clocks, and send both courts (and a
+        court it just left), except ``skip``, the events this transaction added; a court just
+        offered the delegation gets the whole history."""
         history = uow.history(row)
         self.sla.refresh(uow.session, row, history)
         offered = bool(history) and history[-1].kind in (EventKind.ROUTED, EventKind.REROUTED)

@@ -11,7 +11,7 @@ from jiaodong.app.coordinator.reconcile import Reconciliation
 from jiaodong.app.messagebus import Inbound, Receiver, known
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
-from jiaodong.bus.subjects import Kind
+from jiaodong.bus.subjects import Kind, to_court
 from jiaodong.bus.transport import Permanent
 from jiaodong.domain.errors import DomainError, IllegalTransition
 from jiaodong.domain.lifecycle import Event, EventKind, Side, Status, action_word
@@ -38,8 +38,11 @@ class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
         if absorbed.gap:
             held = row.seq if row is not None else 0
             body = bus_pb2.Want(delegation_ids=[sync.delegation.id])
-            message_id = envelopes.want_message_id(sync.delegation.id, held)
-            self.send(uow, message.court, Kind.WANT, body, message_id)
+            message_id = envelopes.want_message_id(message.court, sync.delegation.id, held)
+            uow.ask(
+                to_court(message.court, Kind.WANT),
+                envelopes.envelope(message.court, body, message_id),
+            )
             log.info("sync_gap", delegation_id=sync.delegation.id, held=held)
             return
         if row is None or not appended:

@@ -28,6 +28,9 @@ class Reconciliation(CoordinatorBase):
         behind = 0
         for delegation_id, entry in theirs.items():
             row = uow.get(delegation_id)
+            if row is not None and not self.was_party(uow, row, sender):
+                log.warning("reconcile_not_party", delegation_id=delegation_id, court=sender)
+                continue
             if row is None or row.seq < entry.seq:
                 want.append(delegation_id)
             elif row.seq > entry.seq:
@@ -51,7 +54,7 @@ class Reconciliation(CoordinatorBase):
         sender = message.court
         for delegation_id in want.delegation_ids:
             row = uow.get(delegation_id)
-            if row is not None and sender in (row.requesting_court, row.entrusted_court):
+            if row is not None and self.was_party(uow, row, sender):
                 self.send_sync(uow, row, sender)
         log.info("reconcile_resent", court=sender, delegations=len(want.delegation_ids))
 

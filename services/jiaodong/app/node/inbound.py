@@ -34,8 +34,8 @@ class InboundHandlers(Receiver, NodeBase):
             court = message.envelope.court_id
             held = row.seq if row is not None else 0
             ask = bus_pb2.Want(delegation_ids=[sync.delegation.id])
-            message_id = envelopes.want_message_id(sync.delegation.id, held)
-            uow.send(to_coordinator(court, Kind.WANT), envelopes.envelope(court, ask, message_id))
+            message_id = envelopes.want_message_id(court, sync.delegation.id, held)
+            uow.ask(to_coordinator(court, Kind.WANT), envelopes.envelope(court, ask, message_id))
             log.info("sync_gap", delegation_id=sync.delegation.id, held=held)
             return
         assert row is not None
