@@ -100,3 +100,29 @@ async def test_a_lost_step_from_the_writer_is_asked_for(region: InProcessRegion)
             pb.EVENT_KIND_ACCEPTED,
         ]
     assert region.dead_letters("coordinator") == []
+
+
+async def test_several_gapped_steps_ask_once_and_nothing_is_parked(
+    region: InProcessRegion,
+) -> None:
+    """Yantai's acknowledgement is lost and two more steps follow before the coordinator hears
+    anything: both find the same gap, one Want goes out, and all converge with no dead letter."""
+    qingdao, yantai = region.node("qingdao"), region.node("yantai")
+    d, _ = await qingdao.create(QD, draft())
+    await region.settle()
+
+    def ack_from_yantai(message: Message) -> bool:
+        return message.subject == f"jd.v1.coord.{YT}.sync"
+
+    region.forget_next(ack_from_yantai)
+    await yantai.act(YT, d.id, Step(EventKind.ACKNOWLEDGED))
+    await yantai.act(YT, d.id, Step(EventKind.ACCEPTED))
+    await yantai.act(YT, d.id, Step(EventKind.PROGRESS_REPORTED, "已查明车辆位置"))
+    await region.settle()
+    wants = [m for m in region.carried() if m.subject == f"jd.v1.court.{YT}.want"]
+    assert len(wants) == 1
+    assert region.retried == []  # the second ask neither failed nor was retried
+    for got in (await region.coordinator.get(d.id), await qingdao.get(QD, d.id)):
+        assert got.status == pb.STATUS_ACCEPTED
+        assert got.history[-1].kind == pb.EVENT_KIND_PROGRESS_REPORTED
+    assert region.dead_letters("coordinator") == []

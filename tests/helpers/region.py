@@ -173,6 +173,7 @@ class InProcessRegion:
         self._held: dict[str, list[_InFlight]] = {}  # a down service's stream
         self._forget: list[Callable[[Message], bool]] = []  # what the broker will lose
         self.lost: list[Message] = []
+        self.retried: list[Message] = []  # nak'ed by the transport, delivered again later
         self._carried: list[Message] = []
         policy, calendar = load_policy(None), load_calendar(None)
 
@@ -285,6 +286,7 @@ class InProcessRegion:
                 flight.attempts += 1
                 carried += 1
                 if not await self._deliver_once(target, flight):
+                    self.retried.append(flight.message)
                     self._queue.append(flight)
             if carried > limit:
                 raise AssertionError(f"the outbox keeps growing: {carried} deliveries")
