@@ -34,6 +34,7 @@ def fail_after_writing(session: Session) -> str:
 
 async def test_waiting_work_shares_one_commit_and_fails_alone(tmp_path: Path) -> None:
     db = Database(sqlite_url(tmp_path / "group.db"))
+    db.BUDGET = 60.0  # the group's end is then the rule under test, not a loaded machine's clock
     db.create_schema()
     try:
         busy, release = threading.Event(), threading.Event()
@@ -109,5 +110,42 @@ async def test_a_piece_whose_writes_fail_at_release_fails_alone(tmp_path: Path) 
             await bad
         assert await after == "m-1"
         assert await asyncio.wait_for(db.run(remember("m-2")), 10) == "m-2"  # still serving
+    finally:
+        db.close()
+
+
+async def test_a_read_is_answered_without_waiting_for_work_behind_it(tmp_path: Path) -> None:
+    """A piece that writes nothing ends its group: the read is answered, and the slow work queued
+    behind it runs in the next transaction."""
+    db = Database(sqlite_url(tmp_path / "reads.db"))
+    db.create_schema()
+    try:
+        busy, release, slow_started = threading.Event(), threading.Event(), threading.Event()
+
+        def hold(session: Session) -> str:
+            busy.set()
+            assert release.wait(10)
+            return "held"
+
+        def slow_write(session: Session) -> str:
+            slow_started.set()
+            session.add(InboxRow(message_id="slow", subject="jd.v1.test", received_at=NOW))
+            session.flush()
+            assert release2.wait(10)
+            return "slow"
+
+        release2 = threading.Event()
+        first = asyncio.create_task(db.run(hold))
+        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        read = asyncio.create_task(db.run(lambda s: len(s.exec(select(InboxRow)).all())))
+        slow = asyncio.create_task(db.run(slow_write))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert await first == "held"
+        # The read comes back while the slow write behind it is still running.
+        assert await asyncio.wait_for(read, 5) == 0
+        assert slow_started.wait(5) and not slow.done()
+        release2.set()
+        assert await slow == "slow"
     finally:
         db.close()

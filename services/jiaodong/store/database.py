@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,17 +87,20 @@ def ensure_postgres_database(url: URL) -> None:
 class Database:
     """A service's database: the engine plus the single thread its transactions run on.
 
-    Group commit: work that arrives while the thread is busy is committed together, in one
-    transaction with a SAVEPOINT per piece of work, so one commit (one fsync) serves many calls and
-    messages; a piece that fails is rolled back alone and its caller gets its error, the others
-    are committed. Each caller is answered only after the commit that holds its work."""
+    Group commit: writing work that arrives while the thread is busy is committed together, in
+    one transaction with a SAVEPOINT per piece after the first, so one commit (one fsync) serves
+    many calls and messages; a piece that fails is rolled back alone and its caller gets its
+    error, the others are committed. Each caller is answered only after the commit that holds its
+    work. A group ends after a piece that wrote nothing (a read is not kept waiting for the work
+    queued behind it), after ``BUDGET`` seconds, or at ``GROUP`` pieces."""
 
-    # At most this many pieces of work share one commit (bounds the latency one adds to another).
     GROUP = 64
+    BUDGET = 0.02
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        event.listen(self.engine, "before_cursor_execute", _note_writes)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
         self._pending: deque[_Pending[Any]] = deque()
         self._lock = threading.Lock()
@@ -125,6 +129,10 @@ class Database:
                 self._executor.submit(self._drain)
         return await future
 
+    def _next(self) -> _Pending[Any] | None:
+        with self._lock:
+            return self._pending.popleft() if self._pending else None
+
     def _drain(self) -> None:
         """On the database thread: commit what is waiting, in groups, until nothing is."""
         while True:
@@ -132,8 +140,7 @@ class Database:
                 if not self._pending:
                     self._draining = False
                     return
-                size = min(self.GROUP, len(self._pending))
-                group = [self._pending.popleft() for _ in range(size)]
+            group: list[_Pending[Any]] = []
             try:
                 self._commit(group)
             except BaseException as exc:  # noqa: BLE001 - never leave a caller unanswered
@@ -141,13 +148,23 @@ class Database:
                     pending.answer(False, exc)
 
     def _commit(self, group: list[_Pending[Any]]) -> None:
+        """One transaction: take waiting pieces one by one (into ``group``) until the group ends,
+        commit, answer. The first piece needs no savepoint: if it fails, nothing else is in the
+        transaction yet and it is rolled back whole."""
         outcomes: list[tuple[bool, Any]] = []
+        started = time.monotonic()
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
-                if len(group) == 1:
-                    outcomes.append((True, group[0].work(session)))
-                else:
-                    for pending in group:
+                info = session.connection().info
+                while len(group) < self.GROUP:
+                    pending = self._next()
+                    if pending is None:
+                        break
+                    group.append(pending)
+                    info[_WROTE] = False
+                    if len(group) == 1:
+                        outcomes.append((True, pending.work(session)))
+                    else:
                         # The savepoint's release flushes: a piece whose own writes fail there
                         # fails alone, like one that raised.
                         try:
@@ -155,19 +172,34 @@ class Database:
                                 value = pending.work(session)
                         except Exception as exc:  # noqa: BLE001 - this caller's error, alone
                             outcomes.append((False, exc))
-                        else:
-                            outcomes.append((True, value))
+                            continue
+                        outcomes.append((True, value))
+                    session.flush()
+                    if not info[_WROTE] or time.monotonic() - started > self.BUDGET:
+                        break
         except BaseException as exc:  # noqa: BLE001 - no commit: every caller of the group learns
             for pending in group:
                 pending.answer(False, exc)
+            group.clear()
             return
         self.commits += 1
         for pending, (ok, value) in zip(group, outcomes, strict=True):
             pending.answer(ok, value)
+        group.clear()
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self.engine.dispose()
+
+
+# A connection's ``info`` key: whether the piece of work running on it has written.
+_WROTE = "jd_wrote"
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def _note_writes(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    if statement.lstrip()[:7].upper().startswith(_WRITES):
+        conn.info[_WROTE] = True
 
 
 @dataclass
@@ -180,7 +212,7 @@ class _Pending(Generic[T]):
 
     def answer(self, ok: bool, value: Any) -> None:
         def settle() -> None:
-            if self.future.cancelled():
+            if self.future.done():  # cancelled by its caller, or answered already
                 return
             if ok:
                 self.future.set_result(value)
