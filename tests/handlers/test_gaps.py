@@ -25,6 +25,11 @@ def sync_for(court: str, kind: int) -> object:
     return which
 
 
+def from_yantai(message: Message) -> bool:
+    """Matches Yantai's next sync to the coordinator."""
+    return message.subject == f"jd.v1.coord.{YT}.sync"
+
+
 def syncs(region: InProcessRegion, subject: str) -> list[list[int]]:
     """The seqs each carried sync on ``subject`` held, in order."""
     return [
@@ -81,11 +86,7 @@ async def test_a_lost_step_from_the_writer_is_asked_for(region: InProcessRegion)
     qingdao, yantai = region.node("qingdao"), region.node("yantai")
     d, _ = await qingdao.create(QD, draft())
     await region.settle()
-
-    def ack_from_yantai(message: Message) -> bool:
-        return message.subject == f"jd.v1.coord.{YT}.sync"
-
-    region.forget_next(ack_from_yantai)
+    region.forget_next(from_yantai)
     await yantai.act(YT, d.id, Step(EventKind.ACKNOWLEDGED))
     await region.settle()
     assert (await region.coordinator.get(d.id)).status == pb.STATUS_DELIVERED
@@ -110,11 +111,7 @@ async def test_several_gapped_steps_ask_once_and_nothing_is_parked(
     qingdao, yantai = region.node("qingdao"), region.node("yantai")
     d, _ = await qingdao.create(QD, draft())
     await region.settle()
-
-    def ack_from_yantai(message: Message) -> bool:
-        return message.subject == f"jd.v1.coord.{YT}.sync"
-
-    region.forget_next(ack_from_yantai)
+    region.forget_next(from_yantai)
     await yantai.act(YT, d.id, Step(EventKind.ACKNOWLEDGED))
     await yantai.act(YT, d.id, Step(EventKind.ACCEPTED))
     await yantai.act(YT, d.id, Step(EventKind.PROGRESS_REPORTED, "已查明车辆位置"))

@@ -32,20 +32,28 @@ def fail_after_writing(session: Session) -> str:
     raise LookupError("this piece fails after writing")
 
 
+async def holding(db: Database, release: threading.Event) -> asyncio.Task[str]:
+    """Keep the database thread busy until ``release`` is set, so the work sent meanwhile waits
+    and is committed together; the task answers "held"."""
+    busy = threading.Event()
+
+    def hold(session: Session) -> str:
+        busy.set()
+        assert release.wait(10)
+        return "held"
+
+    first = asyncio.create_task(db.run(hold))
+    assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+    return first
+
+
 async def test_waiting_work_shares_one_commit_and_fails_alone(tmp_path: Path) -> None:
     db = Database(sqlite_url(tmp_path / "group.db"))
     db.BUDGET = 60.0  # the group's end is then the rule under test, not a loaded machine's clock
     db.create_schema()
     try:
-        busy, release = threading.Event(), threading.Event()
-
-        def hold(session: Session) -> str:
-            busy.set()
-            assert release.wait(10)
-            return "held"
-
-        first = asyncio.create_task(db.run(hold))
-        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        release = threading.Event()
+        first = await holding(db, release)
         waiting = [asyncio.create_task(db.run(remember(f"m-{i}"))) for i in range(10)]
         doomed = asyncio.create_task(db.run(fail_after_writing))
         waiting.append(asyncio.create_task(db.run(remember("m-last"))))
@@ -86,19 +94,13 @@ async def test_a_piece_whose_writes_fail_at_release_fails_alone(tmp_path: Path) 
     db = Database(sqlite_url(tmp_path / "release.db"))
     db.create_schema()
     try:
-        busy, release = threading.Event(), threading.Event()
-
-        def hold(session: Session) -> str:
-            busy.set()
-            assert release.wait(10)
-            return "held"
 
         def unflushed_duplicate(session: Session) -> str:
             session.add(InboxRow(message_id="m-0", subject="jd.v1.test", received_at=NOW))
             return "claims success"
 
-        first = asyncio.create_task(db.run(hold))
-        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        release = threading.Event()
+        first = await holding(db, release)
         good = asyncio.create_task(db.run(remember("m-0")))
         bad = asyncio.create_task(db.run(unflushed_duplicate))
         after = asyncio.create_task(db.run(remember("m-1")))
@@ -120,12 +122,7 @@ async def test_a_read_is_answered_without_waiting_for_work_behind_it(tmp_path: P
     db = Database(sqlite_url(tmp_path / "reads.db"))
     db.create_schema()
     try:
-        busy, release, slow_started = threading.Event(), threading.Event(), threading.Event()
-
-        def hold(session: Session) -> str:
-            busy.set()
-            assert release.wait(10)
-            return "held"
+        slow_started, release2 = threading.Event(), threading.Event()
 
         def slow_write(session: Session) -> str:
             slow_started.set()
@@ -134,9 +131,8 @@ async def test_a_read_is_answered_without_waiting_for_work_behind_it(tmp_path: P
             assert release2.wait(10)
             return "slow"
 
-        release2 = threading.Event()
-        first = asyncio.create_task(db.run(hold))
-        assert await asyncio.get_running_loop().run_in_executor(None, busy.wait, 10)
+        release = threading.Event()
+        first = await holding(db, release)
         read = asyncio.create_task(db.run(lambda s: len(s.exec(select(InboxRow)).all())))
         slow = asyncio.create_task(db.run(slow_write))
         await asyncio.sleep(0.05)
