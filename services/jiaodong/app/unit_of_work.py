@@ -60,7 +60,6 @@ class UnitOfWork:
     session: Session
     registry: Registry
     now: datetime
-    sent: int = 0
     _histories: dict[str, list[Event]] = field(default_factory=dict)
     _watched: dict[str, _Watched] = field(default_factory=dict)
     _appended: dict[str, list[Event]] = field(default_factory=dict)
@@ -73,7 +72,6 @@ class UnitOfWork:
         one message of a batch. What this unit of work remembers about the delegations the work
         touched is undone with it (only those: a batch may have read thousands)."""
         self._saved = {}
-        sent = self.sent
         try:
             with self.session.begin_nested():
                 yield
@@ -82,7 +80,6 @@ class UnitOfWork:
                 _put(self._histories, key, history)
                 _put(self._appended, key, appended)
                 _put(self._watched, key, watched)
-            self.sent = sent
             raise
         finally:
             self._saved = None
@@ -275,7 +272,6 @@ class UnitOfWork:
     def send(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Queue a message; the relay publishes it after the commit."""
         outbox.enqueue(self.session, subject, envelope, self.now)
-        self.sent += 1
 
     def ask(self, subject: str, envelope: bus_pb2.Envelope) -> bool:
         """Queue a question (a Want) once at a time: not while the same one waits unpublished;
@@ -290,9 +286,7 @@ class UnitOfWork:
 
     def resend(self, message_id: str) -> bool:
         """Queue again, under a fresh id, a message sent before."""
-        done = outbox.resend(self.session, message_id, self.now)
-        self.sent += int(done)
-        return done
+        return outbox.resend(self.session, message_id, self.now)
 
     # -- what watchers hear --------------------------------------------------------------------
 
@@ -343,12 +337,12 @@ class Core:
         """``work`` in one transaction on the database thread; then the watchers and the relay."""
         now = self.clock.now()
 
-        def transaction(session: Session) -> tuple[T, list[Change], int]:
+        def transaction(session: Session) -> tuple[T, list[Change]]:
             uow = UnitOfWork(session, self.registry, now)
             result = work(uow)
-            return result, uow.changes(), uow.sent
+            return result, uow.changes()
 
-        result, changes, _ = await self.db.run(transaction)
+        result, changes = await self.db.run(transaction)
         if changes:
             self.broadcaster.publish(changes)
         self._wake()  # also for rows written without the unit of work (the SLA engine's)
