@@ -10,7 +10,7 @@ import grpc
 from sqlmodel import Session, col, select
 
 from jiaodong.api.errors import handles_domain_errors
-from jiaodong.api.paging import page_offset, page_size, page_token
+from jiaodong.api.paging import next_page, page_of
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.security.grpc_auth import caller
@@ -65,13 +65,12 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             raise InvalidInput.one("delegation_id", "is at most 40 characters")
         if len(request.reader) > 60:
             raise InvalidInput.one("reader", "is at most 60 characters")
-        size = page_size(request.page_size)
-        offset = page_offset(request.page_token)
+        offset, size = page_of(request.page_size, request.page_token)
         rows = await self.db.run(
             lambda s: list_reads(s, request.delegation_id, request.reader, offset, size)
         )
         out = audit_api.ListDataReadsResponse(
-            next_page_token=page_token(offset + size) if len(rows) > size else ""
+            next_page_token=next_page(offset, size, len(rows) > size)
         )
         for row in rows[:size]:
             out.reads.add(

@@ -28,7 +28,7 @@ from jiaodong.domain.clock import Clock
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import Event, Side, Status
 from jiaodong.domain.periods import Period, Unit
-from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy
+from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy, SlaPolicy
 from jiaodong.store.mapper import asset_key
 from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.wire import to_stored, to_utc
@@ -67,6 +67,11 @@ def _period_from(text: str) -> Period:
     return Period(int(length), Unit(unit))
 
 
+def goals_for(policy: SlaPolicy, row: DelegationRow) -> dict[Goal, GoalPolicy]:
+    """The limits the policy sets for this delegation's task, asset kind and priority."""
+    return policy.goals_for(row.task_type, asset_key(row), row.priority)
+
+
 class SlaEngine:
     """Computes and stores clocks; finds and handles due ones."""
 
@@ -76,8 +81,7 @@ class SlaEngine:
         self.clock = clock
 
     def clocks(self, row: DelegationRow, history: list[Event]) -> list[sla.Clock]:
-        goals = self.policy.goals_for(row.task_type, asset_key(row), row.priority)
-        return sla.fold(history, goals, self.calendar)
+        return sla.fold(history, goals_for(self.policy, row), self.calendar)
 
     # -- keeping the stored clocks in step with the history ------------------------------------
 

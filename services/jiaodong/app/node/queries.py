@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jiaodong.app.node.base import NodeBase
+from jiaodong.app.sla import goals_for
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain.errors import NotFound
 from jiaodong.domain.lifecycle import Status
 from jiaodong.domain.sla import fold as sla_fold
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger, outbox
-from jiaodong.store.mapper import asset_key, view
+from jiaodong.store.mapper import view
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import sla_goals_pb
 
@@ -28,11 +29,11 @@ class Queries(NodeBase):
 
         def work(uow: UnitOfWork) -> pb.Delegation:
             row = self.party_row(uow, court, delegation_id)
-            out = uow.view(row)
+            out = pb.Delegation()
+            out.CopyFrom(uow.view(row))  # the view is shared; this answer adds to it
             if self.sla is not None:
                 policy, calendar = self.sla
-                goals = policy.goals_for(row.task_type, asset_key(row), row.priority)
-                clocks = sla_fold(uow.history(row), goals, calendar)
+                clocks = sla_fold(uow.history(row), goals_for(policy, row), calendar)
                 out.sla.extend(sla_goals_pb(clocks, uow.now, calendar))
             out.document_states.extend(docstore.states(uow.session, out))
             return out
