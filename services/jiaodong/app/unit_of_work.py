@@ -20,7 +20,7 @@ from sqlmodel import Session
 from jiaodong.app.watch import Broadcaster, Change
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import check_draft
-from jiaodong.domain.errors import InvalidInput, NotFound
+from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.history import Merged, RequestState, merge, seal_next, settle
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import DelegationState, Event, EventKind, Side
@@ -63,6 +63,9 @@ class UnitOfWork:
     _histories: dict[str, list[Event]] = field(default_factory=dict)
     _watched: dict[str, _Watched] = field(default_factory=dict)
     _appended: dict[str, list[Event]] = field(default_factory=dict)
+    # Full views built since the delegation last changed here: the answer and the watchers'
+    # change share one (a view reads the requests and serialises the history).
+    _views: dict[str, pb.Delegation] = field(default_factory=dict)
     # Inside a savepoint: what was known of each delegation the work touched, before it did.
     _saved: dict[str, tuple[list[Event] | None, list[Event] | None, _Watched | None]] | None = None
 
@@ -80,6 +83,7 @@ class UnitOfWork:
                 _put(self._histories, key, history)
                 _put(self._appended, key, appended)
                 _put(self._watched, key, watched)
+            self._views.clear()
             raise
         finally:
             self._saved = None
@@ -111,10 +115,7 @@ class UnitOfWork:
         return ledger.get_row(self.session, delegation_id)
 
     def require(self, delegation_id: str) -> DelegationRow:
-        row = self.get(delegation_id)
-        if row is None:
-            raise NotFound(f"no delegation with id {delegation_id!r}")
-        return row
+        return ledger.require_row(self.session, delegation_id)
 
     def by_request_id(self, court: str, request_id: str) -> DelegationRow | None:
         return ledger.by_request_id(self.session, court, request_id)
@@ -163,6 +164,7 @@ class UnitOfWork:
         row, _ = ledger.insert_delegation(
             self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
         )
+        self._views.pop(row.id, None)
         self._touch(row.id)
         self._histories[row.id] = [first]
         self._appended[row.id] = [first]
@@ -172,6 +174,7 @@ class UnitOfWork:
         """Append a sealed event after checking it against the state machine."""
         history = self.history(row)
         self._touch(row.id)
+        self._views.pop(row.id, None)
         state = ledger.append(self.session, self.registry, row, event)
         history.append(event)
         self._appended.setdefault(row.id, []).append(event)
@@ -233,6 +236,7 @@ class UnitOfWork:
     def record_request(
         self, row: DelegationRow, request_id: str, kind: EventKind, side: Side, actor: str = ""
     ) -> None:
+        self._views.pop(row.id, None)
         self.session.add(
             RequestRow(
                 delegation_id=row.id,
@@ -246,6 +250,7 @@ class UnitOfWork:
 
     def mark_applied(self, row: DelegationRow, events: Sequence[Event]) -> None:
         """Requests of ours that these events carry out are applied."""
+        self._views.pop(row.id, None)
         for event in events:
             req = self.request(row, event.request_id) if event.request_id else None
             if req is not None:
@@ -258,6 +263,7 @@ class UnitOfWork:
         state = settle(RequestState(req.state), applied=False)
         if state is not RequestState.REFUSED:
             return False
+        self._views.pop(req.delegation_id, None)
         req.state = state.value
         req.reason = reason
         self.session.add(req)
@@ -291,10 +297,14 @@ class UnitOfWork:
     # -- what watchers hear --------------------------------------------------------------------
 
     def view(self, row: DelegationRow, *, full: bool = True) -> pb.Delegation:
-        """The delegation as the API shows it: content and state, with history and requests."""
+        """The delegation as the API shows it: content and state, with history and requests
+        (callers must not change it: the watchers' change may share it)."""
         if not full:
             return view(row)
-        return view(row, self.history(row), ledger.requests(self.session, row.id))
+        if row.id not in self._views:
+            requests = ledger.requests(self.session, row.id)
+            self._views[row.id] = view(row, self.history(row), requests)
+        return self._views[row.id]
 
     def changed(self, row: DelegationRow, event: Event | None = None, *, full: bool = True) -> None:
         """Tell watchers about ``row`` after the commit (its last change in this transaction)."""

@@ -27,7 +27,8 @@ class Queries(CoordinatorBase):
         def work(uow: UnitOfWork) -> pb.Delegation:
             row = uow.require(delegation_id)
             check_guard(guard, row)
-            out = uow.view(row)
+            out = pb.Delegation()
+            out.CopyFrom(uow.view(row))  # the view is shared; this answer adds to it
             clocks = self.sla.clocks(row, uow.history(row))
             out.sla.extend(sla_goals_pb(clocks, uow.now, self.sla.calendar))
             out.document_states.extend(docstore.states(uow.session, out))
