@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_court
@@ -67,6 +67,45 @@ def _period_from(text: str) -> Period:
     return Period(int(length), Unit(unit))
 
 
+_CLOCKS = SlaClockRow.__table__  # type: ignore[attr-defined]
+
+
+# Statements built once (building one per call cost as much as running it).
+_CLOCK_FIELDS = (
+    "instance",
+    "court",
+    "state",
+    "period",
+    "on_breach",
+    "started_at",
+    "due_at",
+    "original_due_at",
+    "met_at",
+    "warned",
+    "breach_fired",
+    "next_at",
+    "warn_at",
+    "source",
+)
+_READ_CLOCKS = sa_select(_CLOCKS).where(_CLOCKS.c.delegation_id == bindparam("b_delegation"))
+_UPDATE_CLOCK = (
+    update(_CLOCKS)
+    .where(
+        _CLOCKS.c.delegation_id == bindparam("b_delegation"),
+        _CLOCKS.c.goal == bindparam("b_goal"),
+    )
+    .values({name: bindparam(name) for name in _CLOCK_FIELDS})
+)
+
+
+def _same(stored: Any, value: Any) -> bool:
+    """Whether a stored column already holds ``value`` (times compared in UTC: SQLite gives them
+    back naive, PostgreSQL aware)."""
+    if isinstance(stored, datetime) and isinstance(value, datetime):
+        return bool(to_utc(stored) == to_utc(value))
+    return bool(stored == value)
+
+
 def goals_for(policy: SlaPolicy, row: DelegationRow) -> dict[Goal, GoalPolicy]:
     """The limits the policy sets for this delegation's task, asset kind and priority."""
     return policy.goals_for(row.task_type, asset_key(row), row.priority)
@@ -86,15 +125,15 @@ class SlaEngine:
     # -- keeping the stored clocks in step with the history ------------------------------------
 
     def refresh(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
-        """Recompute this delegation's current clocks and store them (claims are kept)."""
+        """Recompute this delegation's current clocks and store those that changed (claims are
+        kept). SQLAlchemy Core, not ORM objects: this runs on every change of every delegation,
+        and most changes leave most clocks as they were (docs/benchmarks.md, the profile)."""
         now = self.clock.now()
         done = sla.fired(history)
-        stored = {
-            r.goal: r
-            for r in session.exec(
-                select(SlaClockRow).where(SlaClockRow.delegation_id == row.id)
-            ).all()
-        }
+        conn = session.connection()
+        table = _CLOCKS
+        stored = {r.goal: r for r in conn.execute(_READ_CLOCKS, {"b_delegation": row.id})}
+        new: list[dict[str, Any]] = []
         for clock in sla.current_clocks(self.clocks(row, history)):
             v = sla.view(clock)
             warned, breached = sla.claimed(v, done)
@@ -120,11 +159,13 @@ class SlaEngine:
                 "source": clock.policy.source[:500],
             }
             if existing is None:
-                session.add(SlaClockRow(delegation_id=row.id, goal=clock.goal.value, **fields))
-            else:
-                for name, value in fields.items():
-                    setattr(existing, name, value)
-                session.add(existing)
+                new.append({"delegation_id": row.id, "goal": clock.goal.value, **fields})
+            elif any(not _same(getattr(existing, k), value) for k, value in fields.items()):
+                conn.execute(
+                    _UPDATE_CLOCK, {"b_delegation": row.id, "b_goal": clock.goal.value, **fields}
+                )
+        if new:
+            conn.execute(insert(table), new)
 
     # -- the sweep -----------------------------------------------------------------------------
 
@@ -253,7 +294,8 @@ class SlaEngine:
         ask the writer again, under the same request ids."""
         done = sla.fired(history)
         now = self.clock.now()
-        stored = session.exec(select(SlaClockRow).where(SlaClockRow.delegation_id == row.id)).all()
+        conn = session.connection()
+        stored = conn.execute(sa_select(_CLOCKS).where(_CLOCKS.c.delegation_id == row.id))
         for r in stored:
             v = self._view(r)
             claimed: list[sla.Action] = []

@@ -104,10 +104,7 @@ class UnitOfWork:
 
     def first_delivery(self, message_id: str, subject: str) -> bool:
         """Mark a message applied; False if it was applied before (a redelivery: do nothing)."""
-        if outbox.seen(self.session, message_id):
-            return False
-        outbox.remember(self.session, message_id, subject, self.now)
-        return True
+        return outbox.first_mark(self.session, message_id, subject, self.now)
 
     # -- delegations and their histories -------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
@@ -110,9 +111,21 @@ def use(session: Session, delegation_id: str, sha256: str, from_court: str) -> b
     return True
 
 
-def uses(session: Session, delegation_id: str) -> list[DocumentUseRow]:
-    query = select(DocumentUseRow).where(DocumentUseRow.delegation_id == delegation_id)
-    return list(session.exec(query).all())
+@dataclass(frozen=True)
+class Use:
+    """A document a delegation uses, and the court that attached it."""
+
+    sha256: str
+    from_court: str
+
+
+def uses(session: Session, delegation_id: str) -> list[Use]:
+    """Read with SQLAlchemy Core: asked on every routing, almost always empty."""
+    table = DocumentUseRow.__table__  # type: ignore[attr-defined]
+    query = sa_select(table.c.sha256, table.c.from_court).where(
+        table.c.delegation_id == delegation_id
+    )
+    return [Use(r.sha256, r.from_court) for r in session.connection().execute(query)]
 
 
 def chunks_of(

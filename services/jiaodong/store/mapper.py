@@ -7,6 +7,7 @@ beside query columns copied from the state its history folds to.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from jiaodong.domain.lifecycle import (
     PLAIN_EVENT_FIELDS,
@@ -113,7 +114,7 @@ def asset_key(row: DelegationRow) -> str:
 def view(
     row: DelegationRow,
     history: list[Event] | None = None,
-    requests: list[RequestRow] | None = None,
+    requests: Sequence[RequestRow] | None = None,
 ) -> pb.Delegation:
     """The full message for a row: content, state, timestamps, and optionally history/requests."""
     out = pb.Delegation()

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func
+from sqlalchemy import delete, func, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from jiaodong.domain.ids import new_id
@@ -18,18 +20,24 @@ from jiaodong.store.tables import DeadLetterRow, InboxRow, OutboxRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import to_stored
 
+_OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+_INBOX = InboxRow.__table__  # type: ignore[attr-defined]
+_ENQUEUE = insert(_OUTBOX)
+
 
 def enqueue(session: Session, subject: str, envelope: bus_pb2.Envelope, now: datetime) -> None:
-    """Write a message to the outbox in the caller's transaction."""
+    """Write a message to the outbox in the caller's transaction (one Core INSERT, executed at
+    once: outbox ids keep the order messages were queued in)."""
     if not envelope.message_id:
         envelope.message_id = new_id()
-    session.add(
-        OutboxRow(
-            message_id=envelope.message_id,
-            subject=subject,
-            payload=envelope.SerializeToString(deterministic=True),
-            created_at=to_stored(now),
-        )
+    session.connection().execute(
+        _ENQUEUE,
+        {
+            "message_id": envelope.message_id,
+            "subject": subject,
+            "payload": envelope.SerializeToString(deterministic=True),
+            "created_at": to_stored(now),
+        },
     )
 
 
@@ -52,15 +60,26 @@ def queued(session: Session, message_id: str) -> bool | None:
     return None if row is None else row.published_at is None
 
 
-def unpublished(session: Session, limit: int) -> list[OutboxRow]:
-    return list(
-        session.exec(
-            select(OutboxRow)
-            .where(col(OutboxRow.published_at).is_(None))
-            .order_by(col(OutboxRow.id))
-            .limit(limit)
-        ).all()
+@dataclass(frozen=True)
+class Queued:
+    """A committed outbox message waiting for the relay."""
+
+    id: int | None
+    message_id: str
+    subject: str
+    payload: bytes
+
+
+def unpublished(session: Session, limit: int) -> list[Queued]:
+    """The oldest messages not yet published, as plain values (SQLAlchemy Core: the relay reads
+    these many times a second, and ORM objects cost more than the rows; docs/benchmarks.md)."""
+    rows = session.connection().execute(
+        sa_select(_OUTBOX.c.id, _OUTBOX.c.message_id, _OUTBOX.c.subject, _OUTBOX.c.payload)
+        .where(_OUTBOX.c.published_at.is_(None))
+        .order_by(_OUTBOX.c.id)
+        .limit(limit)
     )
+    return [Queued(r.id, r.message_id, r.subject, bytes(r.payload)) for r in rows]
 
 
 def pending_count(session: Session) -> int:
@@ -69,17 +88,30 @@ def pending_count(session: Session) -> int:
 
 
 def mark_published(session: Session, ids: Sequence[int], now: datetime) -> None:
-    for row in session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(ids))).all():
-        row.published_at = to_stored(now)
-        session.add(row)
+    """One UPDATE for the batch the relay published."""
+    if ids:
+        session.connection().execute(
+            update(_OUTBOX).where(_OUTBOX.c.id.in_(list(ids))).values(published_at=to_stored(now))
+        )
 
 
 def seen(session: Session, message_id: str) -> bool:
-    return session.get(InboxRow, message_id) is not None
+    query = sa_select(_INBOX.c.message_id).where(_INBOX.c.message_id == message_id)
+    return session.connection().execute(query).first() is not None
 
 
-def remember(session: Session, message_id: str, subject: str, now: datetime) -> None:
-    session.add(InboxRow(message_id=message_id, subject=subject, received_at=to_stored(now)))
+def first_mark(session: Session, message_id: str, subject: str, now: datetime) -> bool:
+    """Mark a message applied; False if it was marked before. One INSERT that skips an existing
+    mark (ON CONFLICT DO NOTHING, in SQLite and PostgreSQL alike) instead of a read and a write:
+    every message applied passes here."""
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        insert(_INBOX)
+        .values(message_id=message_id, subject=subject, received_at=to_stored(now))
+        .on_conflict_do_nothing(index_elements=["message_id"])
+    )
+    return bool(session.connection().execute(stmt).rowcount)
 
 
 def park(
@@ -122,16 +154,6 @@ def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31))
     return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True)
-class Queued:
-    """A committed outbox message waiting for the relay."""
-
-    id: int | None
-    message_id: str
-    subject: str
-    payload: bytes
-
-
 class DatabaseOutbox:
     """The outbox and dead letters of one service's database, as the bus transport uses them
     (it matches ``bus.transport.Outbox``); each call is a transaction on the database thread."""
@@ -142,11 +164,7 @@ class DatabaseOutbox:
     async def unpublished(self, limit: int) -> list[Queued]:
         """Plain copies: the rows' session may be shared with other work (group commit)."""
 
-        def read(session: Session) -> list[Queued]:
-            rows = unpublished(session, limit)
-            return [Queued(r.id, r.message_id, r.subject, bytes(r.payload)) for r in rows]
-
-        return await self.db.run(read)
+        return await self.db.run(lambda s: unpublished(s, limit))
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         await self.db.run(lambda s: mark_published(s, ids, now))
