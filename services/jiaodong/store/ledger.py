@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -21,7 +22,7 @@ from jiaodong.domain.history import RequestState
 from jiaodong.domain.ids import DELEGATION_ID
 from jiaodong.domain.lifecycle import CLOSED, DelegationState, Event, Status, apply, start
 from jiaodong.domain.registry import Registry
-from jiaodong.store.mapper import event_from_row, event_row, state_from_row, write_state
+from jiaodong.store.mapper import event_from_row, event_values, state_from_row, write_state
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
 from jiaodong.v1 import delegation_pb2
 from jiaodong.wire import to_stored
@@ -67,6 +68,7 @@ def require_row(session: Session, delegation_id: str) -> DelegationRow:
 # the transaction added through the ORM first.
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _REQUESTS = RequestRow.__table__  # type: ignore[attr-defined]
+_INSERT_EVENT = sa_insert(_EVENTS)
 
 
 def history(session: Session, delegation_id: str) -> list[Event]:
@@ -124,7 +126,7 @@ def insert_delegation(
     write_state(row, state, "")
     session.add(row)
     session.flush()
-    session.add(event_row(row.id, first))
+    session.connection().execute(_INSERT_EVENT, event_values(row.id, first))
     return row, state
 
 
@@ -133,7 +135,7 @@ def append(
 ) -> DelegationState:
     """Append one event (already sealed) after checking it against the state machine."""
     state = apply(state_from_row(row), event)
-    session.add(event_row(row.id, event))
+    session.connection().execute(_INSERT_EVENT, event_values(row.id, event))
     write_state(row, state, city_of(registry, state.entrusted_court))
     session.add(row)
     return state

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from jiaodong.domain.lifecycle import (
     PLAIN_EVENT_FIELDS,
@@ -23,19 +24,24 @@ from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
 
 
-def event_row(delegation_id: str, event: Event) -> EventRow:
+def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
+    """The columns of an event's row (``delegation_event``)."""
     docs = [[d.name, d.media_type, d.size_bytes, d.sha256] for d in event.documents]
     plain = {name: getattr(event, name) for name in PLAIN_EVENT_FIELDS}
-    return EventRow(
-        delegation_id=delegation_id,
-        kind=event.kind.value,
-        side=event.side.value,
-        at=to_stored(event.at),
-        return_reason=event.return_reason,
-        result=event.result,
-        documents=json.dumps(docs, ensure_ascii=False),
+    return {
+        "delegation_id": delegation_id,
+        "kind": event.kind.value,
+        "side": event.side.value,
+        "at": to_stored(event.at),
+        "return_reason": event.return_reason,
+        "result": event.result,
+        "documents": json.dumps(docs, ensure_ascii=False),
         **plain,
-    )
+    }
+
+
+def event_row(delegation_id: str, event: Event) -> EventRow:
+    return EventRow(**event_values(delegation_id, event))
 
 
 def event_from_row(row: EventRow) -> Event:
