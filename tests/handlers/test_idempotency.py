@@ -39,7 +39,7 @@ async def counts_everywhere(region: InProcessRegion) -> dict[str, int]:
     """How many delegations each side lists (through its handlers) and stores (in its database)."""
     sent, _ = await region.node("qingdao").list(QD, "sent", [], 0, 50)
     received, _ = await region.node("yantai").list(YT, "received", [], 0, 50)
-    board, _, total = await region.coordinator.list(RegionFilter(), 0, 50)
+    board, _, total, _capped = await region.coordinator.list(RegionFilter(), 0, 50)
     return {
         "qingdao sent": len(sent),
         "yantai received": len(received),
@@ -190,3 +190,20 @@ async def test_every_message_of_a_lifecycle_delivered_twice_changes_nothing(
         assert fingerprint(after[side]) == fingerprint(before[side]), side
     for side in SIDES:
         assert region.dead_letters(side) == [], side
+
+
+async def test_board_total_is_counted_up_to_the_cap(
+    region: InProcessRegion, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The board counts what matches up to a cap (its cost stays flat with what is stored) and
+    says when more match; pages are not affected by the cap."""
+    for _ in range(4):
+        await region.delivered()
+    board, more, total, capped = await region.coordinator.list(RegionFilter(), 0, 2)
+    assert (len(board), more, total, capped) == (2, True, 4, False)
+    monkeypatch.setattr("jiaodong.store.ledger.COUNT_CAP", 3)
+    board, more, total, capped = await region.coordinator.list(RegionFilter(), 2, 2)
+    assert (len(board), more, total, capped) == (2, False, 3, True)
+    monkeypatch.setattr("jiaodong.store.ledger.COUNT_CAP", 4)
+    _, _, total, capped = await region.coordinator.list(RegionFilter(), 0, 2)
+    assert (total, capped) == (4, False)

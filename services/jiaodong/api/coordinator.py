@@ -99,11 +99,12 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             statuses=tuple(s.value for s in statuses),
             task_types=tuple(t for t in tasks if t),
         )
-        items, more, total = await self.coordinator.list(where, offset, size)
+        items, more, total, capped = await self.coordinator.list(where, offset, size)
         return api.CoordinatorListDelegationsResponse(
             delegations=[masked(d) for d in items],
             next_page_token=next_page(offset, size, more),
             total=total,
+            total_capped=capped,
             notices=await self.coordinator.board_notices(),
         )
 

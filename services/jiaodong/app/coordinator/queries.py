@@ -64,15 +64,18 @@ class Queries(CoordinatorBase):
 
         return await self.core.run(work)
 
-    async def list(self, where: RegionFilter, offset: int, size: int) -> tuple[Page, bool, int]:
-        """A page of the region's delegations (newest first), whether more follow, the total."""
+    async def list(
+        self, where: RegionFilter, offset: int, size: int
+    ) -> tuple[Page, bool, int, bool]:
+        """A page of the region's delegations (newest first), whether more follow, the total
+        (counted up to ``ledger.COUNT_CAP``) and whether more than that match."""
         for name, city in (("from_city", where.from_city), ("to_city", where.to_city)):
             if city and city not in self.registry.cities:
                 raise InvalidInput.one(name, f"unknown city {city!r}")
 
-        def work(uow: UnitOfWork) -> tuple[Page, bool, int]:
-            rows, total = ledger.of_region(uow.session, where, offset, size + 1)
-            return [view(r) for r in rows[:size]], len(rows) > size, total
+        def work(uow: UnitOfWork) -> tuple[Page, bool, int, bool]:
+            rows, total, capped = ledger.of_region(uow.session, where, offset, size + 1)
+            return [view(r) for r in rows[:size]], len(rows) > size, total, capped
 
         return await self.core.run(work)
 
