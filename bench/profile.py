@@ -23,11 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.layout import (
+    NODE_CITY,
     REGISTRY,
     Arrivals,
     Clients,
     Stack,
+    closed_loop,
     cpu_snapshot,
+    creator,
     layout_open_loop,
     log,
     track,
@@ -104,9 +107,16 @@ async def main_async(args: argparse.Namespace) -> None:
             spies[name] = proc
         time.sleep(1)
         before = cpu_snapshot(pids)
-        fig = await layout_open_loop(
-            clients, arrivals, args.rate, args.seconds, 20, random.Random(7)
-        )
+        if args.closed:
+            fig = await closed_loop(creator(clients.node(NODE_CITY)), args.closed, args.seconds)
+            log(f"closed loop {args.closed} in flight: {fig['calls_per_s']:.1f} calls/s, "
+                f"p50 {fig['p50_ms']:.1f} ms, p99 {fig['p99_ms']:.1f} ms")
+            fig["created"] = fig["calls"]
+            fig["p50_ms"] = fig["p99_ms"] = fig["backlog_at_end"] = None
+        else:
+            fig = await layout_open_loop(
+                clients, arrivals, args.rate, args.seconds, 20, random.Random(7)
+            )
         await wait_quiet(pids, 30)
         after = cpu_snapshot(pids)
         for proc in spies.values():
@@ -139,6 +149,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--closed", type=int, default=0, help="closed-loop creates at the Qingdao node, N in flight"
+    )
     parser.add_argument("--log-level", default="info")
     asyncio.run(main_async(parser.parse_args()))
 

@@ -124,7 +124,8 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             courts = [c for c in (d.requesting_court, d.entrusted_court) if c]
             return any(registry.court(c).city == city for c in courts)
 
-        async for change in self.coordinator.broadcaster.watch(keep):
+        courts = None if not city else [c.court_id for c in registry.courts_in_city(city)]
+        async for change in self.coordinator.broadcaster.watch(keep, courts=courts):
             out = api.WatchBoardResponse(delegation=masked(change.delegation))
             if change.event is not None:
                 out.event.CopyFrom(masked_event(change.event))

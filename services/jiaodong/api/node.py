@@ -90,7 +90,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
 
         # A change stream is masked (it would otherwise be an unrecorded feed of personal data);
         # GetDelegation gives the full record, and records the read.
-        async for change in self.node.broadcaster.watch(keep):
+        async for change in self.node.broadcaster.watch(keep, courts=[court]):
             out = api.WatchDelegationsResponse(delegation=masked(change.delegation))
             if change.event is not None:
                 out.event.CopyFrom(masked_event(change.event))

@@ -311,12 +311,14 @@ class UnitOfWork:
             event = previous.event
         self._watched[row.id] = _Watched(row, event, full)
 
-    def changes(self) -> list[Change]:
-        """The changes for watchers, built inside the transaction (histories are at hand)."""
+    def changes(self, wanted: Callable[[DelegationRow], bool] = lambda _: True) -> list[Change]:
+        """The changes for watchers, built inside the transaction (histories are at hand); only
+        for delegations ``wanted`` (some watcher hears of them)."""
         self.session.flush()
         return [
             Change(self.view(w.row, full=w.full), event_pb(w.event) if w.event else None)
             for w in self._watched.values()
+            if wanted(w.row)
         ]
 
 
@@ -344,10 +346,15 @@ class Core:
         """``work`` in one transaction on the database thread; then the watchers and the relay."""
         now = self.clock.now()
 
+        broadcaster = self.broadcaster
+
+        def wanted(row: DelegationRow) -> bool:
+            return broadcaster.wants((row.requesting_court, row.entrusted_court or ""))
+
         def transaction(session: Session) -> tuple[T, list[Change]]:
             uow = UnitOfWork(session, self.registry, now)
             result = work(uow)
-            return result, uow.changes()
+            return result, uow.changes(wanted)
 
         result, changes = await self.db.run(transaction)
         if changes:
