@@ -11,8 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -63,29 +64,39 @@ def require_row(session: Session, delegation_id: str) -> DelegationRow:
     return row
 
 
-# Reads on every message and call go through SQLAlchemy Core rows, not ORM objects (a third of
-# the database thread was the ORM's; docs/benchmarks.md). ``session.execute`` still flushes what
-# the transaction added through the ORM first.
+# Reads on every message and call go through SQLAlchemy Core rows and statements built once, not
+# ORM objects (a third of the database thread was the ORM's; docs/benchmarks.md). Each first
+# flushes what the transaction added through the ORM (a no-op when nothing waits).
 _EVENTS = EventRow.__table__  # type: ignore[attr-defined]
 _REQUESTS = RequestRow.__table__  # type: ignore[attr-defined]
+_DELEGATIONS = DelegationRow.__table__  # type: ignore[attr-defined]
 _INSERT_EVENT = sa_insert(_EVENTS)
+_HISTORY = (
+    sa_select(_EVENTS).where(_EVENTS.c.delegation_id == bindparam("b_id")).order_by(_EVENTS.c.seq)
+)
+_REQUESTS_OF = (
+    sa_select(_REQUESTS)
+    .where(_REQUESTS.c.delegation_id == bindparam("b_id"))
+    .order_by(_REQUESTS.c.created_at)
+)
+_BY_REQUEST_ID = sa_select(_DELEGATIONS.c.id).where(
+    _DELEGATIONS.c.requesting_court == bindparam("b_court"),
+    _DELEGATIONS.c.request_id == bindparam("b_request"),
+)
+
+
+def _read(session: Session, statement: Any, **params: Any) -> Any:
+    session.flush()
+    return session.connection().execute(statement, params)
 
 
 def history(session: Session, delegation_id: str) -> list[Event]:
-    rows = session.execute(
-        sa_select(_EVENTS).where(_EVENTS.c.delegation_id == delegation_id).order_by(_EVENTS.c.seq)
-    )
-    return [event_from_row(r) for r in rows]  # type: ignore[arg-type]
+    return [event_from_row(r) for r in _read(session, _HISTORY, b_id=delegation_id)]
 
 
 def requests(session: Session, delegation_id: str) -> Sequence[RequestRow]:
     """The delegation's requests as read-only rows (for views), oldest first."""
-    rows = session.execute(
-        sa_select(_REQUESTS)
-        .where(_REQUESTS.c.delegation_id == delegation_id)
-        .order_by(_REQUESTS.c.created_at)
-    )
-    return list(rows)  # type: ignore[arg-type]
+    return list(_read(session, _REQUESTS_OF, b_id=delegation_id))
 
 
 def city_of(registry: Registry, court_id: str) -> str:
@@ -146,12 +157,10 @@ def count(session: Session) -> int:
 
 
 def by_request_id(session: Session, court: str, request_id: str) -> DelegationRow | None:
-    """The delegation ``court`` created under its client-chosen ``request_id``, if any."""
-    return session.exec(
-        select(DelegationRow).where(
-            DelegationRow.requesting_court == court, DelegationRow.request_id == request_id
-        )
-    ).first()
+    """The delegation ``court`` created under its client-chosen ``request_id``, if any (the id
+    through Core: on every create, and almost always none)."""
+    found = _read(session, _BY_REQUEST_ID, b_court=court, b_request=request_id).first()
+    return None if found is None else session.get(DelegationRow, found.id)
 
 
 def digest_scope(session: Session, court: str, since: datetime) -> list[DelegationRow]:
