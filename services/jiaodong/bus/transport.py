@@ -40,7 +40,13 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
@@ -343,6 +349,7 @@ class Transport:
             settings=self.settings,
         )
         self.js = self.nc.jetstream()
+        log.info("nats_connected", service=self.settings.name, url=shown_url(self.settings.url))
 
     async def _reconnected(self) -> None:
         log.info("nats_reconnected", service=self.settings.name)
@@ -355,6 +362,7 @@ class Transport:
                 stop=stop_after_delay(60),
                 wait=wait_exponential(multiplier=0.2, max=3),
                 retry=retry_if_exception_type((nats.errors.Error, TimeoutError)),
+                before_sleep=_jetstream_not_ready,
                 reraise=True,
             ):
                 with attempt:
@@ -820,6 +828,15 @@ class Progress:
         """A publish succeeded: progress; the next row waits from now."""
         self.waiting = max(self.waiting - 1, 0)
         self.relay_stuck_since = now if self.waiting else None
+
+
+def _jetstream_not_ready(state: RetryCallState) -> None:
+    outcome = state.outcome
+    log.warning(
+        "jetstream_not_ready",
+        waited=round(state.seconds_since_start or 0.0, 1),
+        error=str(outcome.exception()) if outcome is not None else "",
+    )
 
 
 async def _flush_and_close(nc: NatsClient) -> None:
