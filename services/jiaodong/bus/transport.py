@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,6 +65,7 @@ BatchHandler = Callable[
 ]
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_SUBJECT = 120
+ERROR_EVERY = 10.0  # seconds between two log lines of the same nats-py error
 
 
 class Queued(Protocol):
@@ -167,8 +169,20 @@ async def connect(
     from ``settings``."""
     link = settings or BusSettings(url=url, name=name)
 
+    said: dict[str, tuple[float, int]] = {}  # per error text: when last logged, repeats since
+
     async def _err(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc), service=name)
+        # A frozen link or a broker away repeats the same error many times a second: log each
+        # text at most every ERROR_EVERY seconds, with how often it came meanwhile.
+        text, now = str(exc), time.monotonic()
+        at, repeats = said.get(text, (-ERROR_EVERY, 0))
+        if now - at < ERROR_EVERY:
+            said[text] = (at, repeats + 1)
+            return
+        if len(said) > 100:
+            said.clear()
+        said[text] = (now, 0)
+        log.warning("nats_error", error=text, service=name, repeated=repeats)
 
     secure: dict[str, Any] = {}
     if auth is not None:
