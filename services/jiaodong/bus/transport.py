@@ -530,11 +530,14 @@ class Transport:
         period = max(min(self.settings.stall_seconds / 5, 5.0), 0.1)
         while not self._stopping.is_set():
             await asyncio.sleep(period)
-            stall = await self._stalled()
-            if stall is None:
-                continue
-            log.error("relay_stalled", service=self.settings.name, **stall)
-            await self._replace_link()
+            try:
+                stall = await self._stalled()
+                if stall is None:
+                    continue
+                log.error("relay_stalled", service=self.settings.name, **stall)
+                await self._replace_link()
+            except Exception as exc:  # noqa: BLE001 - the watchdog must outlive any failure
+                log.error("watchdog_failed", service=self.settings.name, error=str(exc)[:500])
 
     async def _stalled(self) -> dict[str, Any] | None:
         """Why the link counts as stalled (what to log), or None while it makes progress: rows
@@ -609,8 +612,9 @@ class Transport:
             try:
                 await self._connect(self.settings.start_timeout)
                 break
-            except NatsUnreachable as exc:
+            except Exception as exc:  # noqa: BLE001 - unreachable, refused: try again
                 log.warning("nats_reconnect_failed", service=self.settings.name, error=str(exc))
+                await asyncio.sleep(1.0)
         if self._stopping.is_set():
             return
         log.info("nats_link_replaced", service=self.settings.name, times=self.replaced)
