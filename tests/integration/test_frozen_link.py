@@ -21,6 +21,7 @@ from jiaodong.domain.ids import new_id
 from jiaodong.store.database import Database
 from jiaodong.store.outbox import DatabaseOutbox, enqueue, pending_count
 from jiaodong.v1 import bus_pb2
+from tests.helpers.network import publish_raw
 from tests.helpers.proxy import FreezableProxy
 
 COURT = "370202"
@@ -163,3 +164,26 @@ def _digest(size: int) -> bus_pb2.Envelope:
     return bus_pb2.Envelope(
         message_id=new_id(), court_id=COURT, want=bus_pb2.Want(delegation_ids=["d" * size])
     )
+
+
+async def test_a_frozen_link_with_nothing_to_publish_still_gets_its_consumer_back(
+    make_rig: Callable[..., object],
+) -> None:
+    """Only the consumer is affected (the service has nothing to send): messages others publish
+    meanwhile are fetched once the watchdog has replaced the link."""
+    rig: Rig = await make_rig(  # type: ignore[misc]
+        ping_interval=120, stall_seconds=3, publish_timeout=1, flush_timeout=1
+    )
+    rig.proxy.freeze()
+    sent = [_digest(10) for _ in range(10)]
+    for envelope in sent:
+        await publish_raw(
+            rig.nats_url,
+            to_coordinator(COURT, Kind.DIGEST),
+            envelope.SerializeToString(),
+            envelope.message_id,
+        )
+    ids = {e.message_id for e in sent}
+    await until(lambda: ids <= set(rig.applied.ids), 60, "delivery after the freeze")
+    assert rig.transport.replaced >= 1
+    assert rig.proxy.frozen >= 1
