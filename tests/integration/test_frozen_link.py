@@ -187,3 +187,21 @@ async def test_a_frozen_link_with_nothing_to_publish_still_gets_its_consumer_bac
     await until(lambda: ids <= set(rig.applied.ids), 60, "delivery after the freeze")
     assert rig.transport.replaced >= 1
     assert rig.proxy.frozen >= 1
+
+
+async def test_a_service_on_a_frozen_link_still_stops(make_rig: Callable[..., object]) -> None:
+    """Stopping never waits for a peer that does not read: the socket is aborted in time."""
+    rig: Rig = await make_rig(  # type: ignore[misc]
+        ping_interval=120, stall_seconds=60, publish_timeout=1, flush_timeout=1
+    )
+    rig.proxy.freeze()
+    await rig.queue(20, 300_000)
+    digests = [_digest(300_000) for _ in range(20)]
+    await asyncio.gather(
+        *(rig.transport.publish_direct(to_coordinator(COURT, Kind.DIGEST), d) for d in digests),
+        return_exceptions=True,
+    )
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(rig.transport.stop(), timeout=25)
+    assert asyncio.get_running_loop().time() - started < 25
+    assert await rig.db.run(pending_count) > 0  # not published: they wait for the next start
