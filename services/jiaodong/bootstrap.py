@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -57,6 +58,7 @@ from jiaodong.v1 import (
 )
 
 log = structlog.get_logger("jiaodong.bootstrap")
+T = TypeVar("T")
 
 
 def create_server(
@@ -267,10 +269,36 @@ async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> 
 
 
 async def open_database(settings: Settings, name: str) -> Database:
-    """The service's database, created or migrated to the newest schema."""
+    """The service's database, created or migrated to the newest schema. The work runs on a
+    daemon thread of its own: a start interrupted here (SIGTERM while the database server does
+    not answer) can exit without waiting for it."""
     db = Database(settings.database_for(name))
-    await asyncio.get_running_loop().run_in_executor(None, db.create_schema)
+    await in_daemon_thread(db.create_schema, f"open-database-{name}")
     return db
+
+
+async def in_daemon_thread(work: Callable[[], T], name: str) -> T:
+    """Run ``work`` on a new daemon thread; its result or error, awaited."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            error = exc
+            answer = lambda: done.set_exception(error)  # noqa: E731
+        else:
+            answer = lambda: done.set_result(result)  # noqa: E731
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, answer)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await done
 
 
 def secured(settings: Settings) -> bool:
@@ -286,6 +314,11 @@ def bus_transport(
         name=service,
         replicas=settings.nats_replicas,
         auth=bus_auth(settings, service),
+        ping_interval=settings.nats_ping_seconds,
+        max_outstanding_pings=settings.nats_max_pings,
+        flush_timeout=settings.nats_flush_seconds,
+        stall_seconds=settings.nats_stall_seconds,
+        start_timeout=settings.nats_start_seconds,
         **options,
     )
     return Transport(bus, DatabaseOutbox(db), clock)

@@ -16,6 +16,11 @@ class Settings:
 
     ``nats_url`` may list several servers separated by commas (a cluster); ``nats_replicas`` is
     used only when a service has to create a missing stream; ``host`` is the gRPC bind address.
+
+    The NATS link (jiaodong.bus.transport): a ping every ``nats_ping_seconds``, stale after
+    ``nats_max_pings`` unanswered; a forced flush waits at most ``nats_flush_seconds``; the
+    connection is replaced after ``nats_stall_seconds`` without progress; the first connect
+    gives up after ``nats_start_seconds``.
     """
 
     data_dir: Path
@@ -36,6 +41,11 @@ class Settings:
     # Per-court gRPC rate limit: calls per second on average, and the burst allowed.
     rate_limit: float = 50.0
     rate_burst: float = 200.0
+    nats_ping_seconds: float = 5.0
+    nats_max_pings: int = 2
+    nats_flush_seconds: float = 5.0
+    nats_stall_seconds: float = 15.0
+    nats_start_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -55,6 +65,11 @@ class Settings:
             "tls_key": Path(p) if (p := os.environ.get("JD_TLS_KEY")) else None,
             "rate_limit": float(os.environ.get("JD_RATE_LIMIT", "50")),
             "rate_burst": float(os.environ.get("JD_RATE_BURST", "200")),
+            "nats_ping_seconds": float(os.environ.get("JD_NATS_PING_SECONDS", "5")),
+            "nats_max_pings": int(os.environ.get("JD_NATS_MAX_PINGS", "2")),
+            "nats_flush_seconds": float(os.environ.get("JD_NATS_FLUSH_SECONDS", "5")),
+            "nats_stall_seconds": float(os.environ.get("JD_NATS_STALL_SECONDS", "15")),
+            "nats_start_seconds": float(os.environ.get("JD_NATS_START_SECONDS", "30")),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

@@ -10,6 +10,17 @@ On an open broker every service creates the streams and its own consumer. On a s
 (``BusSettings.auth``, see jiaodong.security.nats_config) a city node may not: it runs with
 ``provision=False`` and only binds to the consumer the coordinator provisions for it
 (``provision_consumers``), waiting for it at start and whenever it goes missing.
+
+A link that cannot wedge: when the broker stops reading our socket (a half-open or frozen link),
+nats-py can wait without bound in a publish and in its own reconnect (``wait_closed`` on a socket
+whose peer never reads, nats-io/nats.py#671), and the pull consumer on that connection stops. So
+the client pings (``ping_interval`` x ``max_outstanding_pings``), bounds forced flushes
+(``flush_timeout``), every publish runs as a task awaited with a bound (never relying on
+cancelling it), and a watchdog replaces the whole connection when rows wait without publish
+progress, or the consumer makes no progress while messages are pending, or the broker answers
+nothing, for ``stall_seconds``: it aborts the old socket, then connects anew and restarts the
+relay and the consumers (``relay_stalled`` in the log). A re-published row keeps its
+``Nats-Msg-Id`` (the row's own id), so the broker's duplicate window drops a copy.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +41,13 @@ from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
@@ -47,6 +65,7 @@ BatchHandler = Callable[
 ]
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_SUBJECT = 120
+ERROR_EVERY = 10.0  # seconds between two log lines of the same nats-py error
 
 
 class Queued(Protocol):
@@ -89,7 +108,13 @@ class BusSettings:
     someone else provisions, waiting up to ``bind_timeout`` seconds at start).
     ``provision_consumers``: further consumers to create and keep (the coordinator's, for the
     nodes), ensured at start, when the streams or own consumer were lost, and every
-    ``provision_check_seconds``."""
+    ``provision_check_seconds``.
+
+    The link: ``ping_interval`` seconds between client pings, ``max_outstanding_pings`` pings
+    unanswered before nats-py calls the connection stale; ``flush_timeout`` bounds a forced flush
+    of nats-py's pending buffer; ``publish_timeout`` bounds a publish's answer (PubAck);
+    ``stall_seconds`` without progress and the watchdog replaces the connection; the first
+    connect gives up after ``start_timeout`` seconds (``NatsUnreachable``)."""
 
     url: str
     name: str
@@ -101,6 +126,33 @@ class BusSettings:
     provision_consumers: tuple[ConsumerSpec, ...] = ()
     bind_timeout: float = 60.0
     provision_check_seconds: float = 30.0
+    ping_interval: float = 5.0
+    max_outstanding_pings: int = 2
+    flush_timeout: float = 5.0
+    publish_timeout: float = 5.0
+    stall_seconds: float = 15.0
+    start_timeout: float = 30.0
+
+
+class NatsUnreachable(RuntimeError):
+    """The first connection to the broker did not succeed within the start-up deadline."""
+
+    def __init__(self, url: str, seconds: float, last_error: BaseException | None) -> None:
+        self.url = shown_url(url)
+        reason = f" (last error: {last_error})" if last_error else ""
+        super().__init__(
+            f"cannot connect to NATS at {self.url} within {seconds:g}s{reason}; check "
+            "JD_NATS_URL / --nats-url and that nats-server is running and reachable"
+        )
+
+
+class PublishStuck(Exception):
+    """A publish did not finish within its bound (the link may be frozen)."""
+
+
+def shown_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (safe to log or print)."""
+    return re.sub(r"//([^:/@,]+):[^@/,]*@", r"//\1:***@", url)
 
 
 async def connect(
@@ -109,36 +161,105 @@ async def connect(
     timeout: float = 20.0,
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
     auth: NatsAuth | None = None,
+    settings: BusSettings | None = None,
 ) -> NatsClient:
-    """Connect with retries, then keep reconnecting forever if the broker goes away. With
-    ``auth``: TLS with the service's client certificate, and its own inbox prefix."""
+    """Connect within ``timeout`` seconds (``NatsUnreachable`` naming the URL otherwise), then
+    keep reconnecting forever if the broker goes away. With ``auth``: TLS with the service's
+    client certificate, and its own inbox prefix. The link options (pings, flush timeout) come
+    from ``settings``."""
+    link = settings or BusSettings(url=url, name=name)
+
+    said: dict[str, tuple[float, int]] = {}  # per error text: when last logged, repeats since
 
     async def _err(exc: Exception) -> None:
-        log.warning("nats_error", error=str(exc), service=name)
+        # A frozen link or a broker away repeats the same error many times a second: log each
+        # text at most every ERROR_EVERY seconds, with how often it came meanwhile.
+        text, now = str(exc), time.monotonic()
+        at, repeats = said.get(text, (-ERROR_EVERY, 0))
+        if now - at < ERROR_EVERY:
+            said[text] = (at, repeats + 1)
+            return
+        if len(said) > 100:
+            said.clear()
+        said[text] = (now, 0)
+        log.warning("nats_error", error=text, service=name, repeated=repeats)
 
     secure: dict[str, Any] = {}
     if auth is not None:
         secure = {"tls": auth.ssl_context(), "inbox_prefix": auth.inbox_prefix}
 
-    async for attempt in AsyncRetrying(
-        stop=stop_after_delay(timeout),
-        wait=wait_exponential(multiplier=0.1, max=2),
-        retry=retry_if_exception_type((OSError, nats.errors.NoServersError, TimeoutError)),
-        reraise=True,
-    ):
-        with attempt:
-            return await nats.connect(
-                servers=[u.strip() for u in url.split(",") if u.strip()],
-                name=name,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=0.5,
-                connect_timeout=2,
-                allow_reconnect=True,
-                error_cb=_err,
-                reconnected_cb=on_reconnect,
-                **secure,
-            )
-    raise RuntimeError("unreachable")
+    nc = NatsClient()
+    # nats-py retries a first connect forever when reconnecting is allowed (max_reconnect_attempts
+    # -1): the attempt runs as a task awaited with the deadline, and is abandoned after it.
+    attempt = asyncio.create_task(
+        nc.connect(
+            servers=[u.strip() for u in url.split(",") if u.strip()],
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,  # type: ignore[arg-type]  # any number of seconds
+            connect_timeout=2,
+            allow_reconnect=True,
+            ping_interval=link.ping_interval,  # type: ignore[arg-type]  # any number of seconds
+            max_outstanding_pings=link.max_outstanding_pings,
+            flush_timeout=link.flush_timeout,
+            error_cb=_err,
+            reconnected_cb=on_reconnect,
+            **secure,
+        ),
+        name="nats-connect",
+    )
+    try:
+        done, _ = await asyncio.wait({attempt}, timeout=timeout)
+    finally:
+        if not attempt.done():
+            attempt.cancel()
+            await _abandon(nc, attempt)
+    if attempt in done:
+        attempt.result()  # an error nats-py gave up on at once (e.g. a refused certificate)
+        return nc
+    raise NatsUnreachable(url, timeout, nc.last_error)
+
+
+async def _abandon(nc: NatsClient, *tasks: asyncio.Task[Any]) -> None:
+    """Give up on a client: abort its socket (a graceful close can wait forever on a peer that
+    does not read), close it and wait for ``tasks`` a short while; what is left keeps running
+    unobserved until it ends on the closed socket."""
+    abort_socket(nc)
+    closing = asyncio.create_task(_close_quietly(nc), name="nats-close")
+    pending = {closing, *tasks}
+    with contextlib.suppress(Exception):
+        _, pending = await asyncio.wait(pending, timeout=3)
+    for task in pending:
+        task.cancel()
+        _ORPHANS.add(task)
+        task.add_done_callback(_forget)
+
+
+def abort_socket(nc: NatsClient | None) -> None:
+    """Drop the client's TCP connection at once, discarding unsent data. nats-py offers no way
+    to: its close and reconnect wait in ``wait_closed()`` for a peer that may never read again
+    (nats-io/nats.py#671), so this reaches the asyncio transport under its stream writer."""
+    stream = getattr(getattr(nc, "_transport", None), "_io_writer", None)
+    socket_transport = getattr(stream, "transport", None)
+    if socket_transport is not None:
+        with contextlib.suppress(Exception):
+            socket_transport.abort()
+
+
+async def _close_quietly(nc: NatsClient) -> None:
+    with contextlib.suppress(Exception):
+        await nc.close()
+
+
+# Tasks given up on (a publish or close on an abandoned connection): kept referenced until they
+# end, their outcome retrieved, so asyncio neither collects them early nor warns about them.
+_ORPHANS: set[asyncio.Task[Any]] = set()
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ORPHANS.discard(task)
+    if not task.cancelled():
+        task.exception()
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
@@ -189,7 +310,8 @@ async def consumer_exists(js: JetStreamContext, spec: ConsumerSpec, timeout: flo
 
 
 class Transport:
-    """One service's link to JetStream: relay out, consume in."""
+    """One service's link to JetStream: relay out, consume in, and a watchdog that replaces the
+    connection when it stops making progress."""
 
     def __init__(self, settings: BusSettings, outbox: Outbox, clock: Clock) -> None:
         self.settings = settings
@@ -203,55 +325,113 @@ class Transport:
         self.published = 0
         self.consumed = 0
         self.parked = 0
+        self.replaced = 0  # connections replaced by the watchdog
         # Set whenever the connection comes back: reconciliation runs at once.
         self.reconnected = asyncio.Event()
         self._provisioned_at = 0.0
+        # What the running relay and consumers read: (spec, handler, batch) per consumer.
+        self._consumers: list[tuple[ConsumerSpec, Handler, BatchHandler | None]] = []
+        # The relay and consumer loops of an older connection end when this moves on.
+        self._generation = 0
+        self._watchdog: asyncio.Task[None] | None = None
+        self._progress = Progress()
 
     async def start(
         self, consumer: ConsumerSpec, handler: Handler, batch: BatchHandler | None = None
     ) -> None:
-        """Connect, provision or bind the consumer, and run the relay and the consumer; with
-        ``batch``, each fetched batch is applied in one transaction (group commit)."""
+        """Connect (within ``start_timeout``), provision or bind the consumer, and run the relay,
+        the consumer and the watchdog; with ``batch``, each fetched batch is applied in one
+        transaction (group commit). Cancelling it at any stage leaves nothing running."""
+        self._consumers = [(consumer, handler, batch)]
+        await self._connect(self.settings.start_timeout)
+        try:
+            for spec, _, _ in self._consumers:
+                await self._provision_or_bind(spec)
+        except BaseException:
+            await self._drop_link()
+            raise
+        self._spawn()
+        self._watchdog = asyncio.create_task(self._watch(), name="bus-watchdog")
 
-        async def _reconnected() -> None:
-            log.info("nats_reconnected", service=self.settings.name)
-            self.reconnected.set()
-
+    async def _connect(self, timeout: float) -> None:
         self.nc = await connect(
             self.settings.url,
             self.settings.name,
-            on_reconnect=_reconnected,
+            timeout=timeout,
+            on_reconnect=self._reconnected,
             auth=self.settings.auth,
+            settings=self.settings,
         )
         self.js = self.nc.jetstream()
+        log.info("nats_connected", service=self.settings.name, url=shown_url(self.settings.url))
+
+    async def _reconnected(self) -> None:
+        log.info("nats_reconnected", service=self.settings.name)
+        self.reconnected.set()
+
+    async def _provision_or_bind(self, consumer: ConsumerSpec) -> None:
         if self.settings.provision:
             # A cluster may still be electing its JetStream leader: wait for it rather than fail.
             async for attempt in AsyncRetrying(
                 stop=stop_after_delay(60),
                 wait=wait_exponential(multiplier=0.2, max=3),
                 retry=retry_if_exception_type((nats.errors.Error, TimeoutError)),
+                before_sleep=_jetstream_not_ready,
                 reraise=True,
             ):
                 with attempt:
                     await self._provision(consumer)
         else:
             await self._wait_for_consumer(consumer)
-        self._tasks = [
-            asyncio.create_task(self._relay(), name="outbox-relay"),
-            asyncio.create_task(self._consume(consumer, handler, batch), name="consumer"),
+
+    def _spawn(self) -> None:
+        """Run the relay and the consumers on the current connection."""
+        self._progress = Progress(now=asyncio.get_running_loop().time())
+        self._tasks = [asyncio.create_task(self._relay(), name="outbox-relay")] + [
+            asyncio.create_task(
+                self._consume(spec, handler, batch), name=f"consumer-{spec.durable}"
+            )
+            for spec, handler, batch in self._consumers
         ]
+
+    def _live(self, generation: int) -> bool:
+        """Whether a loop started on connection ``generation`` should keep running."""
+        return generation == self._generation and not self._stopping.is_set()
 
     async def publish_direct(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Publish a message that needs no outbox (a digest: ephemeral, rebuilt each round)."""
-        assert self.js is not None
         if not envelope.message_id:
             envelope.message_id = new_id()
-        await self.js.publish(
-            subject,
-            envelope.SerializeToString(deterministic=True),
-            headers={"Nats-Msg-Id": envelope.message_id},
-            timeout=5,
+        await self._publish(
+            subject, envelope.SerializeToString(deterministic=True), envelope.message_id
         )
+
+    async def _publish(self, subject: str, payload: bytes, message_id: str) -> None:
+        """Publish and wait for the broker's answer, within a bound. The publish runs as a task
+        that is left to end by itself if it overruns (nats-py may swallow a cancellation while
+        it waits to flush); the watchdog replaces the connection it is stuck on."""
+        js = self.js
+        if js is None:
+            raise PublishStuck("not connected")
+        bound = self.settings.publish_timeout + self.settings.flush_timeout + 1.0
+        task = asyncio.create_task(
+            js.publish(
+                subject,
+                payload,
+                headers={"Nats-Msg-Id": message_id},
+                timeout=self.settings.publish_timeout,
+            ),
+            name="nats-publish",
+        )
+        try:
+            await asyncio.wait({task}, timeout=bound)
+        finally:
+            if not task.done():
+                _ORPHANS.add(task)
+                task.add_done_callback(_forget)
+        if not task.done():
+            raise PublishStuck(f"publish unanswered after {bound:g}s")
+        task.result()
 
     async def _provision(self, consumer: ConsumerSpec) -> None:
         """Create what is missing: the streams, this service's consumer and the consumers it
@@ -322,25 +502,136 @@ class Transport:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Drain: finish the message in hand, publish what is committed, then close."""
+        """Drain: finish the message in hand, publish what is committed, then close. Bounded:
+        a connection that does not close in time has its socket aborted."""
         self._stopping.set()
         self._wake.set()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.wait({self._watchdog}, timeout=5)
+            self._watchdog = None
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
         self._tasks = []
-        if self.nc is not None and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.flush(timeout=2)
-            with contextlib.suppress(Exception):
-                await self.nc.close()
+        nc = self.nc
+        if nc is not None and not nc.is_closed:
+            closing = asyncio.create_task(_flush_and_close(nc), name="nats-close")
+            await asyncio.wait({closing}, timeout=5)
+            if not closing.done():
+                await _abandon(nc, closing)
         self.nc = None
+
+    # -- watchdog ------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Every few seconds: has the link made progress? If not for ``stall_seconds``, replace
+        it. Runs until ``stop``."""
+        period = max(min(self.settings.stall_seconds / 5, 5.0), 0.1)
+        while not self._stopping.is_set():
+            await asyncio.sleep(period)
+            try:
+                stall = await self._stalled()
+                if stall is None:
+                    continue
+                log.error("relay_stalled", service=self.settings.name, **stall)
+                await self._replace_link()
+            except Exception as exc:  # noqa: BLE001 - the watchdog must outlive any failure
+                log.error("watchdog_failed", service=self.settings.name, error=str(exc)[:500])
+
+    async def _stalled(self) -> dict[str, Any] | None:
+        """Why the link counts as stalled (what to log), or None while it makes progress: rows
+        wait and no publish succeeds; or the broker answers nothing; or messages are pending
+        for a consumer that fetches none (and is not at its limit of unacknowledged ones)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        bound = self.settings.stall_seconds
+        p = self._progress
+        if p.relay_stuck_since is not None and now - p.relay_stuck_since >= bound:
+            return {
+                "cause": "publish",
+                "waiting": p.waiting,
+                "stalled_seconds": round(now - p.relay_stuck_since, 1),
+            }
+        for spec, _, _ in self._consumers:
+            counts = await self._consumer_counts(spec, timeout=min(bound / 2, 5.0))
+            now = loop.time()
+            if counts is None:
+                if now - p.answered_at >= bound:
+                    return {"cause": "no_answer", "stalled_seconds": round(now - p.answered_at, 1)}
+                continue
+            p.answered_at = now
+            pending, unacknowledged = counts
+            room = unacknowledged < spec.max_ack_pending
+            if pending == 0 or not room or p.fetched != p.fetched_seen:
+                p.fetched_seen = p.fetched
+                p.idle_since = now
+            elif now - p.idle_since >= bound:
+                return {
+                    "cause": "consumer",
+                    "consumer": spec.durable,
+                    "pending": pending,
+                    "stalled_seconds": round(now - p.idle_since, 1),
+                }
+        return None
+
+    async def _consumer_counts(self, spec: ConsumerSpec, timeout: float) -> tuple[int, int] | None:
+        """A consumer's messages pending and delivered-unacknowledged, as the broker counts them;
+        None if it did not answer within ``timeout`` (asked through a task that is left to end
+        by itself, like a publish). A missing consumer counts as nothing pending: the consumer
+        loop recreates or waits for it."""
+        js = self.js
+        if js is None:
+            return None
+        task = asyncio.create_task(js.consumer_info(spec.stream, spec.durable, timeout=timeout))
+        try:
+            await asyncio.wait({task}, timeout=timeout + 1.0)
+        finally:
+            if not task.done():
+                _ORPHANS.add(task)
+                task.add_done_callback(_forget)
+        if not task.done() or task.cancelled():
+            return None
+        exc = task.exception()
+        if isinstance(exc, NotFoundError):
+            return (0, 0)
+        if exc is not None:
+            return None
+        info = task.result()
+        return (info.num_pending or 0, info.num_ack_pending or 0)
+
+    async def _replace_link(self) -> None:
+        """Abort the old socket, let the old relay and consumers end, connect anew (retrying
+        until the broker answers or ``stop``) and run the relay and consumers again."""
+        self._generation += 1
+        self.replaced += 1
+        self._wake.set()
+        old, self._tasks = self._tasks, []
+        await self._drop_link(*old)
+        while not self._stopping.is_set():
+            try:
+                await self._connect(self.settings.start_timeout)
+                break
+            except Exception as exc:  # noqa: BLE001 - unreachable, refused: try again
+                log.warning("nats_reconnect_failed", service=self.settings.name, error=str(exc))
+                await asyncio.sleep(1.0)
+        if self._stopping.is_set():
+            return
+        log.info("nats_link_replaced", service=self.settings.name, times=self.replaced)
+        self._spawn()
+        self.reconnected.set()
+
+    async def _drop_link(self, *tasks: asyncio.Task[None]) -> None:
+        nc = self.nc
+        if nc is not None:
+            await _abandon(nc, *tasks)
 
     # -- outbox relay --------------------------------------------------------------------------
 
     async def _relay(self) -> None:
+        generation = self._generation
         backoff = 0.1
-        while not self._stopping.is_set():
+        while self._live(generation):
             try:
                 sent = await self.relay_once()
                 backoff = 0.1
@@ -362,17 +653,18 @@ class Transport:
                     await asyncio.wait_for(self._wake.wait(), timeout=0.5)
 
     async def relay_once(self) -> int:
-        """Publish one batch of committed outbox rows; returns how many were published."""
-        assert self.js is not None
+        """Publish one batch of committed outbox rows; returns how many were published. A row
+        always goes out under its own message id, so a retry is a duplicate the broker drops."""
         rows = await self.outbox.unpublished(self.settings.relay_batch)
+        loop = asyncio.get_running_loop()
+        self._progress.waiting_rows(len(rows), loop.time())
         done: list[int] = []
         try:
             for row in rows:
-                await self.js.publish(
-                    row.subject, row.payload, headers={"Nats-Msg-Id": row.message_id}, timeout=5
-                )
+                await self._publish(row.subject, row.payload, row.message_id)
                 assert row.id is not None
                 done.append(row.id)
+                self._progress.published_one(loop.time())
         finally:
             if done:
                 now = self.clock.now()
@@ -389,11 +681,12 @@ class Transport:
         its store), recreate both (with ``provision``; otherwise wait for the coordinator to) and
         bind again; reconciliation repairs what was lost."""
         assert self.js is not None
+        generation = self._generation
         loop = asyncio.get_running_loop()
         sub = None
         idle_since = loop.time()
         waiting_since: float | None = None
-        while not self._stopping.is_set():
+        while self._live(generation):
             if (
                 sub is not None
                 and self.settings.provision_consumers
@@ -438,6 +731,7 @@ class Transport:
                 await asyncio.sleep(0.5)
                 continue
             idle_since = asyncio.get_running_loop().time()
+            self._progress.fetched += len(msgs)
             if batch is not None:
                 try:
                     await self._deliver_batch(msgs, batch)
@@ -522,6 +816,51 @@ class Transport:
         log.error("message_parked", subject=msg.subject, message_id=message_id, reason=reason)
         with contextlib.suppress(Exception):
             await msg.ack()
+
+
+@dataclass
+class Progress:
+    """What the watchdog reads (event-loop times): since when publishing fails with rows
+    waiting, and how many; when the broker last answered; what the consumers fetched."""
+
+    now: float = 0.0
+    relay_stuck_since: float | None = None
+    waiting: int = 0
+    answered_at: float = 0.0
+    fetched: int = 0
+    fetched_seen: int = 0
+    idle_since: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.answered_at = self.idle_since = self.now
+
+    def waiting_rows(self, count: int, now: float) -> None:
+        """The relay read ``count`` unpublished rows: they wait from now (if not already)."""
+        self.waiting = count
+        if not count:
+            self.relay_stuck_since = None
+        elif self.relay_stuck_since is None:
+            self.relay_stuck_since = now
+
+    def published_one(self, now: float) -> None:
+        """A publish succeeded: progress; the next row waits from now."""
+        self.waiting = max(self.waiting - 1, 0)
+        self.relay_stuck_since = now if self.waiting else None
+
+
+def _jetstream_not_ready(state: RetryCallState) -> None:
+    outcome = state.outcome
+    log.warning(
+        "jetstream_not_ready",
+        waited=round(state.seconds_since_start or 0.0, 1),
+        error=str(outcome.exception()) if outcome is not None else "",
+    )
+
+
+async def _flush_and_close(nc: NatsClient) -> None:
+    with contextlib.suppress(Exception):
+        await nc.flush(timeout=2)
+    await _close_quietly(nc)
 
 
 async def _unbind(sub: JetStreamContext.PullSubscription | None) -> None:

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jiaodong.cli import audit as cli_audit
 from jiaodong.cli import certs as cli_certs
@@ -38,6 +40,7 @@ app.add_typer(cli_delegation.app, name="delegation")
 app.add_typer(cli_sla.app, name="sla")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_certs.app, name="certs")
+log = structlog.get_logger("jiaodong.cli")
 console = Console(width=piped_width())
 err = Console(stderr=True)
 
@@ -69,6 +72,12 @@ async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
     from jiaodong.bootstrap import own_certificate, start_coordinator, start_node
     from jiaodong.bus.embedded import EmbeddedNats
 
+    # SIGTERM and Ctrl-C stop the service at every stage, the start included (connecting to
+    # NATS, provisioning streams, opening the database): the start runs as a task they cancel.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     # Certificates first: a service without its own certificate must not open anything.
     identity = (
         Identity(Role.COORDINATOR, REGION)
@@ -81,15 +90,22 @@ async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
         # A broker of its own for a service started alone; other services must be pointed at it.
         embedded = EmbeddedNats(settings.data_dir / f"nats-{kind}-{city or 'region'}").start()
         settings = dataclasses.replace(settings, nats_url=embedded.url)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        if kind == "node":
-            running = await start_node(settings, city, port=port)
-        else:
-            running = await start_coordinator(settings, port=port)
+        starting = asyncio.create_task(
+            start_node(settings, city, port=port)
+            if kind == "node"
+            else start_coordinator(settings, port=port),
+            name="start",
+        )
+        stopping = asyncio.create_task(stop.wait(), name="stop-signal")
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            log.warning("start_interrupted", service=kind, city=city)
+            starting.cancel()
+            await asyncio.wait({starting}, timeout=10)
+            return
+        stopping.cancel()
+        running = starting.result()
         await stop.wait()
         await running.stop()
     finally:
@@ -102,6 +118,8 @@ def _settings(data_dir: Path | None, nats_url: str, database_url: str) -> Settin
 
 
 def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
+    from jiaodong.bus.transport import NatsUnreachable
+
     _logging()
     try:
         asyncio.run(_serve(kind, settings, city, port))
@@ -114,6 +132,9 @@ def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
     except (FileNotFoundError, BadIdentity) as exc:  # certificates missing or not this service's
         err.print(f"[red]certificates:[/red] {exc}", markup=True)
         raise typer.Exit(2) from exc
+    except NatsUnreachable as exc:  # the first connect's deadline (JD_NATS_START_SECONDS)
+        err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}")
+        raise typer.Exit(3) from exc
 
 
 @app.command()
