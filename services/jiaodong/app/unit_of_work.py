@@ -23,7 +23,7 @@ from jiaodong.domain.delegation import check_draft
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.history import Merged, RequestState, merge, seal_next, settle
 from jiaodong.domain.ids import new_id
-from jiaodong.domain.lifecycle import DelegationState, Event, EventKind, Side
+from jiaodong.domain.lifecycle import DelegationState, Event, EventKind, Side, Status
 from jiaodong.domain.registry import Registry
 from jiaodong.store import ledger, outbox
 from jiaodong.store.database import Database
@@ -300,7 +300,13 @@ class UnitOfWork:
             return view(row)
         if row.id not in self._views:
             requests = ledger.requests(self.session, row.id)
-            self._views[row.id] = view(row, self.history(row), requests)
+            # Offered and not yet recorded as delivered: the entrusted court's steps may wait.
+            waiting = (
+                ledger.waiting_steps(self.session, row.id, ("waiting", "dropped"))
+                if row.status == Status.ROUTED.value
+                else ()
+            )
+            self._views[row.id] = view(row, self.history(row), requests, waiting)
         return self._views[row.id]
 
     def changed(self, row: DelegationRow, event: Event | None = None, *, full: bool = True) -> None:

@@ -24,8 +24,10 @@ from jiaodong.domain.lifecycle import (
     Event,
     EventKind,
     Side,
+    Status,
     action_word,
     apply,
+    check_allowed,
 )
 
 # The steps a court takes itself on its own node, by side. The entrusted court writes its steps
@@ -104,6 +106,20 @@ def step_violations(
     if kind is EventKind.REROUTED and not court_id:
         out.append(FieldViolation("court_id", "is required"))
     return out
+
+
+def check_before_delivery(
+    state: DelegationState, waiting: Sequence[EventKind], kind: EventKind
+) -> None:
+    """An entrusted court's step on an offer its node holds, before the coordinator has recorded
+    the delivery (the receipt's round trip): allowed if it would be once DELIVERED and the steps
+    already waiting are applied. Raises NotAllowed / IllegalTransition otherwise."""
+    if state.status is not Status.ROUTED:
+        raise NotAllowed("only an offer not yet recorded as delivered takes a waiting step")
+    status = check_allowed(state, EventKind.DELIVERED, Side.ENTRUSTED)
+    for earlier in waiting:
+        status = check_allowed(replace(state, status=status), earlier, Side.ENTRUSTED)
+    check_allowed(replace(state, status=status), kind, Side.ENTRUSTED)
 
 
 def seal_first(event: Event) -> Event:

@@ -24,7 +24,7 @@ from jiaodong.domain.ids import DELEGATION_ID
 from jiaodong.domain.lifecycle import CLOSED, DelegationState, Event, Status, apply, start
 from jiaodong.domain.registry import Registry
 from jiaodong.store.mapper import event_from_row, event_values, state_from_row, write_state
-from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
+from jiaodong.store.tables import DelegationRow, EventRow, RequestRow, WaitingStepRow
 from jiaodong.v1 import delegation_pb2
 from jiaodong.wire import to_stored
 
@@ -285,3 +285,36 @@ def of_region(
         .limit(limit)
     ).all()
     return list(rows), min(total, COUNT_CAP), total > COUNT_CAP
+
+
+def waiting_steps(
+    session: Session, delegation_id: str, states: Sequence[str] = ("waiting",)
+) -> list[WaitingStepRow]:
+    """Steps of the entrusted court waiting for the delivery to be recorded (or, with
+    ``states``, also those applied or dropped), in order."""
+    query = (
+        select(WaitingStepRow)
+        .where(
+            WaitingStepRow.delegation_id == delegation_id,
+            col(WaitingStepRow.state).in_(list(states)),
+        )
+        .order_by(col(WaitingStepRow.id))
+    )
+    return list(session.exec(query).all())
+
+
+def hold_step(session: Session, delegation_id: str, court: str, event: Event) -> None:
+    """Keep an entrusted court's step (an unsealed event) until the delivery is recorded."""
+    values = event_values(delegation_id, event)
+    session.add(
+        WaitingStepRow(
+            delegation_id=delegation_id,
+            court=court,
+            kind=values["kind"],
+            text=values["text"],
+            return_reason=values["return_reason"],
+            result=values["result"],
+            documents=values["documents"],
+            at=values["at"],
+        )
+    )

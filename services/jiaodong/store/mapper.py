@@ -19,7 +19,7 @@ from jiaodong.domain.lifecycle import (
     Side,
     Status,
 )
-from jiaodong.store.tables import DelegationRow, EventRow, RequestRow
+from jiaodong.store.tables import DelegationRow, EventRow, RequestRow, WaitingStepRow
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
 
@@ -55,6 +55,23 @@ def event_from_row(row: EventRow) -> Event:
         result=row.result,
         documents=docs,
         **plain,
+    )
+
+
+def waiting_event(row: WaitingStepRow, event_id: str) -> Event:
+    """The unsealed event of a waiting step (numbered and linked when it is applied)."""
+    docs = tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents))
+    return Event(
+        event_id=event_id,
+        seq=0,
+        kind=EventKind(row.kind),
+        side=Side.ENTRUSTED,
+        actor_court=row.court,
+        at=to_utc(row.at),
+        text=row.text,
+        return_reason=row.return_reason,
+        result=row.result,
+        documents=docs,
     )
 
 
@@ -121,6 +138,7 @@ def view(
     row: DelegationRow,
     history: list[Event] | None = None,
     requests: Sequence[RequestRow] | None = None,
+    waiting: Sequence[WaitingStepRow] = (),
 ) -> pb.Delegation:
     """The full message for a row: content, state, timestamps, and optionally history/requests."""
     out = pb.Delegation()
@@ -146,6 +164,15 @@ def view(
                 kind=kind_pb(req.kind),  # type: ignore[arg-type]
                 state=req.state,
                 reason=req.reason,
+            )
+        )
+    for step in waiting:  # the entrusted court's steps waiting for the delivery to be recorded
+        out.requests.append(
+            pb.PendingRequest(
+                request_id=f"step-{step.id}",
+                kind=kind_pb(step.kind),  # type: ignore[arg-type]
+                state=step.state,
+                reason=step.reason,
             )
         )
     return out

@@ -205,3 +205,24 @@ class DocumentUseRow(SQLModel, table=True):
     delegation_id: str = Field(primary_key=True, max_length=40)
     sha256: str = Field(primary_key=True, max_length=64)
     from_court: str = Field(max_length=6)
+
+
+class WaitingStepRow(SQLModel, table=True):
+    """An entrusted court's step taken on an offer its node holds before the coordinator recorded
+    the delivery: applied, in order, as soon as the DELIVERED event arrives (or dropped, with the
+    reason, if the delegation went elsewhere meanwhile)."""
+
+    __tablename__ = "waiting_step"
+    __table_args__ = (Index("ix_waiting_step_delegation", "delegation_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    delegation_id: str = Field(max_length=40)
+    court: str = Field(max_length=6)
+    kind: str = Field(max_length=30)
+    text: str = ""
+    return_reason: str = Field(default="", max_length=30)
+    result: str = Field(default="", max_length=20)
+    documents: str = "[]"
+    at: datetime
+    state: str = Field(default="waiting", max_length=10)
+    reason: str = ""

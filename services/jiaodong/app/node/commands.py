@@ -15,10 +15,11 @@ from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
 from jiaodong.domain.delegation import Draft, check_draft, fingerprint
 from jiaodong.domain.errors import AlreadyExists, InvalidInput
-from jiaodong.domain.history import seal_first, step_violations
+from jiaodong.domain.history import check_before_delivery, seal_first, step_violations
 from jiaodong.domain.ids import new_id
-from jiaodong.domain.lifecycle import Document, EventKind, Side, check_allowed
+from jiaodong.domain.lifecycle import Document, EventKind, Side, Status, check_allowed
 from jiaodong.store import documents as docstore
+from jiaodong.store import ledger
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import content_pb
@@ -71,7 +72,7 @@ class Commands(NodeBase):
                 warnings=checked.warnings,
             )
             self.send_sync(uow, row, court)
-            _send_documents(uow, row, court, checked.draft.documents)
+            send_documents(uow, row, court, checked.draft.documents)
             uow.changed(row, first)
             return uow.view(row), True
 
@@ -125,7 +126,7 @@ class Commands(NodeBase):
                 to_coordinator(court, Kind.REQUEST),
                 envelopes.envelope(court, body, envelopes.request_message_id(row.id, request_id)),
             )
-            _send_documents(uow, row, court, documents)
+            send_documents(uow, row, court, documents)
             uow.changed(row)
             return uow.view(row)
 
@@ -147,28 +148,41 @@ class Commands(NodeBase):
         if violations:
             raise InvalidInput(violations)
 
-        def work(uow: UnitOfWork) -> pb.Delegation:
+        def work(uow: UnitOfWork) -> tuple[pb.Delegation, bool]:
             row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, step.kind)
             _require_uploaded(uow, step.documents)
-            event = uow.seal(
-                row,
-                uow.event(
-                    step.kind,
-                    Side.ENTRUSTED,
-                    court,
-                    text=step.text,
-                    return_reason=step.return_reason,
-                    result=step.result,
-                    documents=step.documents,
-                ),
+            event = uow.event(
+                step.kind,
+                Side.ENTRUSTED,
+                court,
+                text=step.text,
+                return_reason=step.return_reason,
+                result=step.result,
+                documents=step.documents,
             )
+            state = uow.state(row)
+            if state.status is Status.ROUTED:
+                # The offer is here but the coordinator has not recorded its delivery yet (the
+                # receipt's round trip): the court's work is not held up by it. The step waits,
+                # with the time it was taken, and is applied as soon as DELIVERED arrives.
+                waiting = [EventKind(w.kind) for w in ledger.waiting_steps(uow.session, row.id)]
+                check_before_delivery(state, waiting, step.kind)
+                ledger.hold_step(uow.session, row.id, court, event)
+                uow.changed(row)
+                return uow.view(row), False
+            event = uow.seal(row, event)
             self.send_sync(uow, row, court)
-            _send_documents(uow, row, court, step.documents)
+            send_documents(uow, row, court, step.documents)
             uow.changed(row, event)
-            return uow.view(row)
+            return uow.view(row), True
 
-        delegation = await self.core.run(work)
-        log.info("step_taken", delegation_id=delegation_id, kind=step.kind.value, court=court)
+        delegation, taken = await self.core.run(work)
+        log.info(
+            "step_taken" if taken else "step_waiting_delivery",
+            delegation_id=delegation_id,
+            kind=step.kind.value,
+            court=court,
+        )
         return delegation
 
 
@@ -177,7 +191,7 @@ def _require_uploaded(uow: UnitOfWork, docs: Sequence[Document]) -> None:
         docstore.require_verified(uow.session, doc.sha256, doc.size_bytes, f"documents[{i}]")
 
 
-def _send_documents(
+def send_documents(
     uow: UnitOfWork, row: DelegationRow, court: str, docs: Sequence[Document]
 ) -> None:
     """Queue the content of attached documents to the coordinator, after the step itself (the

@@ -7,14 +7,19 @@ import structlog
 
 from jiaodong.app.messagebus import Inbound, Receiver, known
 from jiaodong.app.node.base import NodeBase
+from jiaodong.app.node.commands import send_documents
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
 from jiaodong.bus.transport import Permanent
 from jiaodong.domain.errors import DomainError, NotAllowed
-from jiaodong.domain.lifecycle import REQUESTED_KINDS, EventKind, Status, check_allowed
+from jiaodong.domain.ids import new_id
+from jiaodong.domain.lifecycle import REQUESTED_KINDS, Event, EventKind, Side, Status, check_allowed
 from jiaodong.domain.routing import check_reroute
 from jiaodong.store import documents as docstore
+from jiaodong.store import ledger
+from jiaodong.store.mapper import waiting_event
+from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import document_from_pb, kind_from_pb, side_from_pb
 
@@ -54,6 +59,8 @@ class InboundHandlers(Receiver, NodeBase):
             )
             log.info("delegation_received", delegation_id=row.id, court=court)
         uow.changed(row, appended[-1])
+        if any(e.kind is not EventKind.ROUTED for e in appended):
+            self.apply_waiting(uow, row)
 
     def on_request(self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest) -> None:
         """A requesting court's or the coordinator's wish, for this node as the writer."""
@@ -130,3 +137,38 @@ class InboundHandlers(Receiver, NodeBase):
             raise Permanent(f"bad document piece: {exc}") from None
         docstore.use(uow.session, row.id, chunk.sha256, chunk.from_court)
         docstore.report_arrival(uow.session, message.subject, message.envelope, arrival, uow.now)
+
+    def apply_waiting(self, uow: UnitOfWork, row: DelegationRow) -> None:
+        """Steps an entrusted court took before its delivery was recorded: applied in order now
+        that it is (their times are when they were taken), or dropped, with the reason, if the
+        delegation went elsewhere meanwhile (rerouted, cancelled)."""
+        waiting = ledger.waiting_steps(uow.session, row.id)
+        if not waiting:
+            return
+        state = uow.state(row)
+        applied: list[Event] = []
+        for step in waiting:
+            if state.status is Status.ROUTED and state.entrusted_court == step.court:
+                break  # still offered here, the delivery not yet recorded: keep waiting
+            event = waiting_event(step, new_id())
+            try:
+                if state.entrusted_court != step.court:
+                    raise NotAllowed(f"delegation {row.id} is no longer offered to {step.court}")
+                check_allowed(state, event.kind, Side.ENTRUSTED)
+            except DomainError as exc:
+                step.state, step.reason = "dropped", str(exc)
+                uow.session.add(step)
+                log.info("waiting_step_dropped", delegation_id=row.id, kind=step.kind)
+                continue
+            applied.append(uow.seal(row, event))
+            state = uow.state(row)
+            step.state = "applied"
+            uow.session.add(step)
+        if applied:
+            court = applied[0].actor_court
+            self.send_sync(uow, row, court)
+            for event in applied:
+                send_documents(uow, row, court, event.documents)
+            log.info("waiting_steps_applied", delegation_id=row.id, steps=len(applied))
+        if applied or any(step.state == "dropped" for step in waiting):
+            uow.changed(row, applied[-1] if applied else None)
