@@ -59,7 +59,11 @@ class InboundHandlers(Receiver, NodeBase):
             )
             log.info("delegation_received", delegation_id=row.id, court=court)
         uow.changed(row, appended[-1])
-        if any(e.kind is not EventKind.ROUTED for e in appended):
+        # Only an entrusted side holds waiting steps (a delegation goes to another city, so the
+        # requesting court's node never does): skip the look-up for what this node sent.
+        if row.requesting_court not in self.courts and any(
+            e.kind is not EventKind.ROUTED for e in appended
+        ):
             self.apply_waiting(uow, row)
 
     def on_request(self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest) -> None:
