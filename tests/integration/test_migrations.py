@@ -330,15 +330,15 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0006"
-    assert {"sla_clock", "data_read", "waiting_step"} <= _tables(engine)
+    assert migrate.current(engine) == migrate.head() == "0007"
+    assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
 
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0006 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0007 add.
     missing = {(d[0], d[1].name) for d in _diff(engine)}
     assert missing == {
         ("add_table", "sla_clock"),
@@ -358,6 +358,8 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         # 0006: steps an entrusted court takes before its delivery is recorded.
         ("add_table", "waiting_step"),
         ("add_index", "ix_waiting_step_delegation"),
+        # 0007: the re-send schedule (back-off per message).
+        ("add_table", "resend"),
     }
 
     migrate.upgrade(engine)
@@ -414,7 +416,14 @@ def test_migrations_match_what_create_all_made(engine: Engine, tmp_path: Path) -
 
 
 # Tables of revisions after 0002: databases "made by older builds" never had them.
-LATER = {"data_read", "document_blob", "document_chunk", "document_use", "waiting_step"}
+LATER = {
+    "data_read",
+    "document_blob",
+    "document_chunk",
+    "document_use",
+    "waiting_step",
+    "resend",
+}
 
 
 @pytest.mark.parametrize(
@@ -447,7 +456,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0006"
+        assert migrate.current(db.engine) == migrate.head() == "0007"
     finally:
         db.close()
 

@@ -1,6 +1,7 @@
 """The outbox (messages to publish, written in the caller's transaction), the inbox (ids of the
-messages applied, so a redelivery changes nothing) and the dead letters (messages that will never
-apply). Every function takes an open Session; the caller owns the transaction.
+messages applied, so a redelivery changes nothing), the dead letters (messages that will never
+apply) and the re-send schedule (messages that may have been lost, re-sent with back-off). Every
+function takes an open Session; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from jiaodong.domain.ids import new_id
+from jiaodong.domain.backoff import resend_after
+from jiaodong.domain.ids import new_id, stable_id
 from jiaodong.store.database import Database
-from jiaodong.store.tables import DeadLetterRow, InboxRow, OutboxRow
+from jiaodong.store.tables import DeadLetterRow, InboxRow, OutboxRow, ResendRow
 from jiaodong.v1 import bus_pb2
-from jiaodong.wire import to_stored
+from jiaodong.wire import to_stored, to_utc
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 _INBOX = InboxRow.__table__  # type: ignore[attr-defined]
@@ -41,17 +43,66 @@ def enqueue(session: Session, subject: str, envelope: bus_pb2.Envelope, now: dat
     )
 
 
-def resend(session: Session, message_id: str, now: datetime) -> bool:
-    """Publish again the outbox message ``message_id`` under a fresh id (the receiver's inbox
-    would drop the old one); False if there is no such message."""
+def resend(session: Session, message_id: str, now: datetime, new_message_id: str = "") -> bool:
+    """Publish again the outbox message ``message_id`` under another id (the receiver's inbox
+    would drop the old one): ``new_message_id``, or a fresh one; False if there is no such
+    message."""
     row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
     if row is None:
         return False
     envelope = bus_pb2.Envelope()
     envelope.ParseFromString(row.payload)
-    envelope.message_id = new_id()
+    envelope.message_id = new_message_id or new_id()
     enqueue(session, row.subject, envelope, now)
     return True
+
+
+def due(
+    session: Session, key: str, now: datetime, interval: timedelta, sent_at: datetime | None
+) -> int:
+    """Whether the re-send of what ``key`` names is due now, with back-off per key: not before
+    ``resend_after(0)`` intervals since ``sent_at`` (None: since now, the first time the key is
+    seen), then ``resend_after(n)`` intervals after the n-th re-send. Returns the number of this
+    attempt (1, 2, ...) and records it, or 0 when not due."""
+    state = session.get(ResendRow, key)
+    if state is None:
+        first = to_utc(sent_at) if sent_at is not None else now
+        state = ResendRow(
+            message_id=key, attempts=0, next_at=to_stored(first + interval * resend_after(0))
+        )
+        session.add(state)
+        if now < first + interval * resend_after(0):
+            return 0
+    elif now < to_utc(state.next_at):
+        return 0
+    state.attempts += 1
+    state.next_at = to_stored(now + interval * resend_after(state.attempts))
+    session.add(state)
+    return state.attempts
+
+
+def resend_due(session: Session, message_id: str, now: datetime, interval: timedelta) -> bool:
+    """Re-send the outbox message ``message_id`` if its back-off allows (``due``), under a stable
+    id per attempt (the original id and the attempt number): a copy of the same attempt
+    (a relay that publishes twice) is dropped by the broker's duplicate window, while the
+    receiver's inbox, which knows only earlier ids, still applies it. False if not due or there
+    is no such message."""
+    row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
+    if row is None:
+        return False
+    attempt = due(session, message_id, now, interval, row.created_at)
+    if not attempt:
+        return False
+    new_message_id = resend_id(message_id, attempt)
+    while queued(session, new_message_id) is not None:  # a schedule pruned and begun again
+        attempt += 1
+        new_message_id = resend_id(message_id, attempt)
+    return resend(session, message_id, now, new_message_id)
+
+
+def resend_id(message_id: str, attempt: int) -> str:
+    """The message id of the ``attempt``-th re-send of ``message_id``."""
+    return stable_id("resend", message_id, str(attempt))
 
 
 def queued(session: Session, message_id: str) -> bool | None:
@@ -80,6 +131,18 @@ def unpublished(session: Session, limit: int) -> list[Queued]:
         .limit(limit)
     )
     return [Queued(r.id, r.message_id, r.subject, bytes(r.payload)) for r in rows]
+
+
+def oldest_unpublished(session: Session) -> datetime | None:
+    """When the oldest message still waiting for the relay was queued (None: none waits)."""
+    query = (
+        select(OutboxRow.created_at)
+        .where(col(OutboxRow.published_at).is_(None))
+        .order_by(col(OutboxRow.published_at), col(OutboxRow.id))
+        .limit(1)
+    )
+    value = session.exec(query).first()
+    return None if value is None else to_utc(value)
 
 
 def pending_count(session: Session) -> int:
@@ -151,6 +214,8 @@ def prune(session: Session, now: datetime, keep: timedelta = timedelta(days=31))
         )
     )
     inbox = session.execute(delete(InboxRow).where(col(InboxRow.received_at) < cutoff))
+    # Re-send schedules of messages no longer re-sent (a pending one moves on every few rounds).
+    session.execute(delete(ResendRow).where(col(ResendRow.next_at) < cutoff))
     return int(out.rowcount or 0), int(inbox.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -168,6 +233,9 @@ class DatabaseOutbox:
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         await self.db.run(lambda s: mark_published(s, ids, now))
+
+    async def oldest_unpublished(self) -> datetime | None:
+        return await self.db.run(oldest_unpublished)
 
     async def park(
         self, subject: str, message_id: str, reason: str, payload: bytes, now: datetime

@@ -102,6 +102,17 @@ class OutboxRow(SQLModel, table=True):
     published_at: datetime | None = None
 
 
+class ResendRow(SQLModel, table=True):
+    """The back-off of one message that may have been lost (a pending request, a delivery
+    receipt, an SLA action): how often it was re-sent and when it may be next."""
+
+    __tablename__ = "resend"
+
+    message_id: str = Field(primary_key=True, max_length=40)
+    attempts: int = 0
+    next_at: datetime
+
+
 class InboxRow(SQLModel, table=True):
     """A message already applied; a redelivery of it changes nothing."""
 
