@@ -7,6 +7,7 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,7 +23,12 @@ from jiaodong.api.node import CourtNodeServicer
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.node import CourtNode
 from jiaodong.app.sla import SlaEngine
-from jiaodong.bus.subjects import coordinator_consumer, node_consumer
+from jiaodong.bus.subjects import (
+    ConsumerSpec,
+    coordinator_consumer,
+    coordinator_digest_consumer,
+    node_consumer,
+)
 from jiaodong.bus.transport import BusSettings, Transport
 from jiaodong.config import Settings
 from jiaodong.domain.authz import AUDIT_SERVICE
@@ -181,11 +187,12 @@ async def start_node(
     db = await open_database(settings, node_id)
     node = CourtNode(node_id, registry, db, clock, sla=load_sla_files(settings))
     # On a secured broker a node may not create streams or consumers: the coordinator does.
-    transport = bus_transport(settings, node_id, db, clock, provision=not secured(settings))
-    node.set_relay_wake(transport.wake)
-    await transport.start(
-        node_consumer(node_id, sorted(node.courts)), node.on_message, node.on_messages
+    own = node_consumer(node_id, sorted(node.courts))
+    transport = bus_transport(
+        settings, node_id, db, clock, provision=not secured(settings), watch=flow_watch(own)
     )
+    node.set_relay_wake(transport.wake)
+    await transport.start(own, node.on_message, node.on_messages)
     server, bound, health_servicer = await serve(
         settings,
         port,
@@ -199,7 +206,10 @@ async def start_node(
     )
     reconciler = asyncio.create_task(
         node.run_reconciler(
-            transport.publish_direct, settings.reconcile_seconds, transport.reconnected
+            transport.publish_direct,
+            settings.reconcile_seconds,
+            transport.reconnected,
+            lambda: transport.flow,
         ),
         name="reconciler",
     )
@@ -226,15 +236,23 @@ async def start_coordinator(
         SlaEngine(policy, calendar, clock),
         reload=lambda: load_sla_files(settings),
     )
+    coordinator.reconcile_interval = timedelta(seconds=settings.reconcile_seconds)
     transport = bus_transport(
         settings,
         COORDINATOR,
         db,
         clock,
         provision_consumers=node_consumers(registry) if secured(settings) else (),
+        watch=flow_watch(),
     )
     coordinator.set_relay_wake(transport.wake)
-    await transport.start(coordinator_consumer(), coordinator.on_message, coordinator.on_messages)
+    # Digests have a consumer of their own, one chunk per transaction: never in front of syncs.
+    await transport.start(
+        coordinator_consumer(),
+        coordinator.on_message,
+        coordinator.on_messages,
+        also=[(coordinator_digest_consumer(), coordinator.on_message)],
+    )
     server, bound, health_servicer = await serve(
         settings,
         port,
@@ -299,6 +317,12 @@ async def in_daemon_thread(work: Callable[[], T], name: str) -> T:
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return await done
+
+
+def flow_watch(*own: ConsumerSpec) -> tuple[ConsumerSpec, ...]:
+    """The consumers whose backlog a service measures: the coordinator's two (every service:
+    nodes pace their reconciliation by them), and its own."""
+    return (coordinator_consumer(), coordinator_digest_consumer(), *own)
 
 
 def secured(settings: Settings) -> bool:

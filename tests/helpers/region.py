@@ -223,7 +223,7 @@ class InProcessRegion:
 
     def consumer(self, subject: str) -> Service | None:
         """The service whose durable consumer a subject's message reaches (None: no one)."""
-        if subject.startswith("jd.v1.coord."):
+        if subject.startswith(("jd.v1.coord.", "jd.v1.digest.")):
             return self.services[COORDINATOR]
         if not subject.startswith("jd.v1.court."):
             return None

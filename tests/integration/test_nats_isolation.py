@@ -30,6 +30,8 @@ from jiaodong.bus.subjects import (
     COURT_STREAM,
     Kind,
     coordinator_consumer,
+    coordinator_digest_consumer,
+    digest_subject,
     node_consumer,
     to_coordinator,
     to_court,
@@ -539,8 +541,18 @@ async def test_transports_on_the_secured_broker(
 
     inboxes = {name: Inbox() for name in ("coordinator", QD_NODE, YT_NODE)}
     courts = {n: [c.court_id for c in registry.courts_of_node(n)] for n in (QD_NODE, YT_NODE)}
-    coordinator = make("coordinator", provision_consumers=node_consumers(registry))
-    nodes = {n: make(n, provision=False, bind_timeout=30.0) for n in (QD_NODE, YT_NODE)}
+    # Every service measures the coordinator's backlog (nodes pace their reconciliation by it).
+    watch = (coordinator_consumer(), coordinator_digest_consumer())
+    coordinator = make(
+        "coordinator",
+        provision_consumers=node_consumers(registry),
+        watch=watch,
+        flow_seconds=0.2,
+    )
+    nodes = {
+        n: make(n, provision=False, bind_timeout=30.0, watch=watch, flow_seconds=0.2)
+        for n in (QD_NODE, YT_NODE)
+    }
     try:
         # The nodes start first: they wait for their consumers instead of creating them.
         starting = {
@@ -549,7 +561,12 @@ async def test_transports_on_the_secured_broker(
         }
         await asyncio.sleep(1.0)
         assert not any(task.done() for task in starting.values())
-        await coordinator.start(coordinator_consumer(), inboxes["coordinator"].handler)
+        # Digests reach the coordinator through a consumer of their own, on their own stream.
+        await coordinator.start(
+            coordinator_consumer(),
+            inboxes["coordinator"].handler,
+            also=[(coordinator_digest_consumer(), inboxes["coordinator"].handler)],
+        )
         await asyncio.wait_for(asyncio.gather(*starting.values()), timeout=20)
 
         async def round_trip() -> None:
@@ -557,7 +574,7 @@ async def test_transports_on_the_secured_broker(
             await coordinator.publish_direct(to_court(QD, Kind.WANT), to_qd)
             await coordinator.publish_direct(to_court(YT, Kind.WANT), to_yt)
             digest = _want(QD)
-            await nodes[QD_NODE].publish_direct(to_coordinator(QD, Kind.DIGEST), digest)
+            await nodes[QD_NODE].publish_direct(digest_subject(QD), digest)
 
             async def arrived() -> bool:
                 return (
@@ -571,6 +588,12 @@ async def test_transports_on_the_secured_broker(
             assert to_qd.message_id not in inboxes[YT_NODE].ids()
 
         await round_trip()
+        # Each service could read the coordinator's two consumers' backlog.
+
+        async def measured() -> bool:
+            return all({"coordinator", "coordinator-digest"} <= set(t.flow.lag) for t in transports)
+
+        await _eventually(measured)
 
         # The broker loses its store: the coordinator re-provisions, the nodes bind again.
         server.stop(kill=True)

@@ -64,13 +64,18 @@ def test_every_node_publishes_for_exactly_its_courts(pki: Path, tmp_path: Path) 
         perms = users[nats_user(node)]
         own = courts_of(REGISTRY, node)
         court_subjects = [s for s in perms.publish if s.startswith("jd.")]
-        assert sorted(court_subjects) == sorted(f"jd.v1.coord.{c}.*" for c in own)
+        assert sorted(court_subjects) == sorted(
+            [f"jd.v1.coord.{c}.*" for c in own] + [f"jd.v1.digest.{c}.digest" for c in own]
+        )
         assert {s.split(".")[3] for s in court_subjects} <= all_courts
         assert sorted(s for s in perms.publish if not s.startswith("jd.")) == sorted(
             [
                 f"$JS.API.CONSUMER.INFO.JD_COURT.{node}",
                 f"$JS.API.CONSUMER.MSG.NEXT.JD_COURT.{node}",
                 f"$JS.ACK.JD_COURT.{node}.>",
+                # The coordinator's backlog (to pace reconciliation): information only.
+                "$JS.API.CONSUMER.INFO.JD_COORD.coordinator",
+                "$JS.API.CONSUMER.INFO.JD_DIGEST.coordinator-digest",
             ]
         )
         assert perms.subscribe == (f"_INBOX_{node}.>",)
@@ -93,6 +98,9 @@ def test_coordinator_provisions_but_never_deletes() -> None:
     assert "$JS.API.STREAM.CREATE.JD_COURT" in perms.publish
     assert "$JS.API.CONSUMER.DURABLE.CREATE.JD_COURT.*" in perms.publish
     assert "$JS.API.CONSUMER.MSG.NEXT.JD_COORD.coordinator" in perms.publish
+    assert "$JS.API.CONSUMER.MSG.NEXT.JD_DIGEST.coordinator-digest" in perms.publish
+    assert "$JS.API.STREAM.CREATE.JD_DIGEST" in perms.publish
+    assert not [s for s in perms.publish if s.startswith("jd.v1.digest")]
     assert "$JS.API.CONSUMER.MSG.NEXT.JD_COURT.*" not in perms.publish
     assert perms.subscribe == ("_INBOX_coordinator.>",)
 

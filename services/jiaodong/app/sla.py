@@ -11,6 +11,7 @@ of that week on its first sweep and acts once on each.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -289,13 +290,21 @@ class SlaEngine:
             )
         return out
 
-    def resend_unapplied(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
+    def resend_unapplied(
+        self,
+        session: Session,
+        row: DelegationRow,
+        history: list[Event],
+        due: Callable[[], bool] = lambda: True,
+    ) -> None:
         """Actions a sweep claimed whose events never reached the history (a lost message):
-        ask the writer again, under the same request ids."""
+        ask the writer again, under the same request ids, if ``due()`` (asked only when some
+        action is missing: the caller's back-off) agrees."""
         done = sla.fired(history)
         now = self.clock.now()
         conn = session.connection()
         stored = conn.execute(sa_select(_CLOCKS).where(_CLOCKS.c.delegation_id == row.id))
+        owed: list[sla.Action] = []
         for r in stored:
             v = self._view(r)
             claimed: list[sla.Action] = []
@@ -306,9 +315,9 @@ class SlaEngine:
                 at = dict(v.warn_times()).get(r.warned)
                 if at is not None:
                     claimed = sla.owed(v, at, r.warned - 1, False, self.calendar)
-            missing = [a for a in claimed if a.request_id not in done]
-            if missing:
-                self._ask(session, row.id, missing)
+            owed += [a for a in claimed if a.request_id not in done]
+        if owed and due():
+            self._ask(session, row.id, owed)
 
     def _view(self, r: Any) -> sla.ClockView:
         """A clock view from a stored row (an ORM SlaClockRow or a Core row of sla_clock)."""

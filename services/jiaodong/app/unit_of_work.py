@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlmodel import Session
@@ -290,6 +290,17 @@ class UnitOfWork:
     def resend(self, message_id: str) -> bool:
         """Queue again, under a fresh id, a message sent before."""
         return outbox.resend(self.session, message_id, self.now)
+
+    def resend_due(self, message_id: str, interval: timedelta) -> bool:
+        """Queue again a message sent before, if its back-off allows (2, 4, then every 8
+        ``interval``s), under a stable id per attempt (copies of one attempt are one message to
+        the broker); False when not due or unknown."""
+        return outbox.resend_due(self.session, message_id, self.now, interval)
+
+    def due(self, key: str, interval: timedelta) -> bool:
+        """Whether a re-send of what ``key`` names is due now, with the same back-off (counted
+        from the first time it is asked about); records the attempt when it is."""
+        return outbox.due(self.session, key, self.now, interval, None) > 0
 
     # -- what watchers hear --------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 Nodes publish on ``jd.v1.coord.<court>.<kind>`` (the court is the sender); the coordinator consumes
 them all. The coordinator publishes on ``jd.v1.court.<court>.<kind>`` (the court is the receiver);
 each city node consumes the subjects of the courts it hosts with one durable pull consumer.
+Reconciliation digests travel apart, on ``jd.v1.digest.<court>.digest`` in a stream of their own
+that keeps them minutes, not days, read by a second coordinator consumer: they never queue in
+front of real traffic.
 """
 
 from __future__ import annotations
@@ -57,7 +60,14 @@ COURT_STREAM = StreamSpec(
     max_age_seconds=30 * 24 * 3600,
     duplicate_window_seconds=15 * 60,
 )
-STREAMS = (COORD_STREAM, COURT_STREAM)
+# Digests are rebuilt every round and stale after one interval: kept minutes, not a month.
+DIGEST_STREAM = StreamSpec(
+    name="JD_DIGEST",
+    subjects=("jd.v1.digest.>",),
+    max_age_seconds=15 * 60,
+    duplicate_window_seconds=2 * 60,
+)
+STREAMS = (COORD_STREAM, COURT_STREAM, DIGEST_STREAM)
 
 # A message whose handler keeps failing is parked after this many deliveries.
 MAX_DELIVER = 5
@@ -69,6 +79,11 @@ def to_coordinator(court_id: str, kind: Kind) -> str:
 
 def to_court(court_id: str, kind: Kind) -> str:
     return f"jd.v1.court.{court_id}.{kind.value}"
+
+
+def digest_subject(court_id: str) -> str:
+    """Where a node publishes the digests of one of its courts (the court is the sender)."""
+    return f"jd.v1.digest.{court_id}.{Kind.DIGEST.value}"
 
 
 def court_of(subject: str) -> str:
@@ -91,6 +106,19 @@ def coordinator_consumer() -> ConsumerSpec:
         max_deliver=MAX_DELIVER + 5,
         ack_wait_seconds=30,
         max_ack_pending=1000,
+    )
+
+
+def coordinator_digest_consumer() -> ConsumerSpec:
+    """The coordinator's second consumer: digests only, a few at a time (each chunk is its own
+    transaction); its backlog never delays syncs, requests or receipts."""
+    return ConsumerSpec(
+        stream=DIGEST_STREAM.name,
+        durable="coordinator-digest",
+        filter_subjects=("jd.v1.digest.>",),
+        max_deliver=MAX_DELIVER + 5,
+        ack_wait_seconds=30,
+        max_ack_pending=64,
     )
 
 

@@ -50,6 +50,7 @@ from tenacity import (
 )
 
 from jiaodong.bus.auth import NatsAuth
+from jiaodong.bus.flow import Flow
 from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import DomainError, HistoryConflict
@@ -92,6 +93,8 @@ class Outbox(Protocol):
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None: ...
 
+    async def oldest_unpublished(self) -> datetime | None: ...
+
     async def park(
         self, subject: str, message_id: str, reason: str, payload: bytes, now: datetime
     ) -> None: ...
@@ -114,7 +117,10 @@ class BusSettings:
     unanswered before nats-py calls the connection stale; ``flush_timeout`` bounds a forced flush
     of nats-py's pending buffer; ``publish_timeout`` bounds a publish's answer (PubAck);
     ``stall_seconds`` without progress and the watchdog replaces the connection; the first
-    connect gives up after ``start_timeout`` seconds (``NatsUnreachable``)."""
+    connect gives up after ``start_timeout`` seconds (``NatsUnreachable``).
+
+    ``watch``: consumers whose backlog (num_pending) is measured every ``flow_seconds``, with the
+    age of the oldest unpublished outbox row, into ``Transport.flow`` (logged as ``flow``)."""
 
     url: str
     name: str
@@ -132,6 +138,8 @@ class BusSettings:
     publish_timeout: float = 5.0
     stall_seconds: float = 15.0
     start_timeout: float = 30.0
+    watch: tuple[ConsumerSpec, ...] = ()
+    flow_seconds: float = 5.0
 
 
 class NatsUnreachable(RuntimeError):
@@ -335,14 +343,23 @@ class Transport:
         self._generation = 0
         self._watchdog: asyncio.Task[None] | None = None
         self._progress = Progress()
+        # The bus's backlog as last measured (see BusSettings.watch), and its measuring task.
+        self.flow = Flow()
+        self._flow_task: asyncio.Task[None] | None = None
 
     async def start(
-        self, consumer: ConsumerSpec, handler: Handler, batch: BatchHandler | None = None
+        self,
+        consumer: ConsumerSpec,
+        handler: Handler,
+        batch: BatchHandler | None = None,
+        also: Sequence[tuple[ConsumerSpec, Handler]] = (),
     ) -> None:
         """Connect (within ``start_timeout``), provision or bind the consumer, and run the relay,
         the consumer and the watchdog; with ``batch``, each fetched batch is applied in one
-        transaction (group commit). Cancelling it at any stage leaves nothing running."""
-        self._consumers = [(consumer, handler, batch)]
+        transaction (group commit). ``also``: further consumers of this service, each fetched on
+        its own and applied one message per transaction (the coordinator's digests), so neither
+        queues behind the other. Cancelling it at any stage leaves nothing running."""
+        self._consumers = [(consumer, handler, batch), *((s, h, None) for s, h in also)]
         await self._connect(self.settings.start_timeout)
         try:
             for spec, _, _ in self._consumers:
@@ -352,6 +369,8 @@ class Transport:
             raise
         self._spawn()
         self._watchdog = asyncio.create_task(self._watch(), name="bus-watchdog")
+        if self.settings.watch:
+            self._flow_task = asyncio.create_task(self._watch_flow(), name="bus-flow")
 
     async def _connect(self, timeout: float) -> None:
         self.nc = await connect(
@@ -506,10 +525,11 @@ class Transport:
         a connection that does not close in time has its socket aborted."""
         self._stopping.set()
         self._wake.set()
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            await asyncio.wait({self._watchdog}, timeout=5)
-            self._watchdog = None
+        for side in (self._watchdog, self._flow_task):
+            if side is not None:
+                side.cancel()
+                await asyncio.wait({side}, timeout=5)
+        self._watchdog = self._flow_task = None
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
@@ -521,6 +541,44 @@ class Transport:
             if not closing.done():
                 await _abandon(nc, closing)
         self.nc = None
+
+    # -- flow ----------------------------------------------------------------------------------
+
+    async def measure_flow(self) -> Flow:
+        """Measure the watched consumers' backlog and the outbox's oldest row once (a consumer
+        that does not answer keeps its last value; the broker is asked as the watchdog asks it,
+        through a bounded task)."""
+        loop = asyncio.get_running_loop()
+        lag = dict(self.flow.lag)
+        for spec in self.settings.watch:
+            counts = await self._consumer_counts(spec, timeout=2.0)
+            if counts is not None:
+                lag[spec.durable] = int(counts[0])
+        oldest = await self.outbox.oldest_unpublished()
+        age = 0.0 if oldest is None else max(0.0, (self.clock.now() - oldest).total_seconds())
+        self.flow = Flow(lag=lag, outbox_age=round(age, 3), measured_at=loop.time())
+        return self.flow
+
+    async def _watch_flow(self) -> None:
+        """Measure the flow every ``flow_seconds``; log it when something waits, and once a
+        minute anyway. Runs until ``stop``."""
+        logged = 0.0
+        while not self._stopping.is_set():
+            try:
+                flow = await self.measure_flow()
+                behind = any(flow.lag.values()) or flow.outbox_age >= 1.0
+                if behind or flow.measured_at - logged >= 60:
+                    logged = flow.measured_at
+                    log.info(
+                        "flow",
+                        service=self.settings.name,
+                        consumer_lag=flow.lag,
+                        outbox_age=flow.outbox_age,
+                    )
+            except Exception as exc:  # noqa: BLE001 - measuring must never stop the service
+                log.warning("flow_failed", service=self.settings.name, error=str(exc)[:200])
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.flow_seconds)
 
     # -- watchdog ------------------------------------------------------------------------------
 

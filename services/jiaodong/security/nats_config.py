@@ -8,14 +8,17 @@ of any other holder (an officer, an operator, the server's own) maps to no user 
 
 Permissions are allow lists (everything else is denied):
 
-* city node N hosting courts C1..Ck publishes only as its courts (``jd.v1.coord.<Ci>.*``), asks
-  for the next messages of, reads the info of and acks only its own durable consumer on JD_COURT,
-  and subscribes only to its own inbox prefix ``_INBOX_<N>`` (JetStream replies and deliveries).
+* city node N hosting courts C1..Ck publishes only as its courts (``jd.v1.coord.<Ci>.*``, and
+  digests on ``jd.v1.digest.<Ci>.digest``), asks for the next messages of, reads the info of and
+  acks only its own durable consumer on JD_COURT, reads the info (the backlog, to pace its
+  reconciliation) of the coordinator's two consumers, and subscribes only to its own inbox prefix
+  ``_INBOX_<N>`` (JetStream replies and deliveries).
   It cannot create, delete or purge streams, create or delete consumers, read another consumer
   or the streams directly, or subscribe to any ``jd.v1`` subject.
-* the coordinator publishes to the courts (``jd.v1.court.*.*``), creates and inspects the two
-  streams and every consumer on them (it provisions the nodes' consumers), consumes and acks its
-  own durable on JD_COORD and subscribes only to ``_INBOX_coordinator``. It deletes nothing.
+* the coordinator publishes to the courts (``jd.v1.court.*.*``), creates and inspects the three
+  streams and every consumer on JD_COURT (it provisions the nodes' consumers), consumes and acks
+  its own durables on JD_COORD and JD_DIGEST and subscribes only to ``_INBOX_coordinator``. It
+  deletes nothing.
 
 The rendered text is the whole server configuration (listen, JetStream store, payload limit,
 TLS, authorization); `jiaodong.bus.embedded.EmbeddedNats.secure` runs it.
@@ -39,6 +42,8 @@ from jiaodong.bus.subjects import (
     STREAMS,
     ConsumerSpec,
     coordinator_consumer,
+    coordinator_digest_consumer,
+    digest_subject,
     node_consumer,
 )
 from jiaodong.domain.identity import REGION, Identity, Role
@@ -111,7 +116,13 @@ def node_permissions(node: str, court_ids: Iterable[str]) -> Permissions:
         raise ValueError(f"node {node} hosts no court")
     own = node_consumer(node, courts)
     publish = [f"jd.v1.coord.{court}.*" for court in courts]
+    publish += [digest_subject(court) for court in courts]
     publish += _consume(own)
+    # The coordinator's backlog, read to pace reconciliation (counts only, no messages).
+    publish += [
+        f"{JS_API}.CONSUMER.INFO.{spec.stream}.{spec.durable}"
+        for spec in (coordinator_consumer(), coordinator_digest_consumer())
+    ]
     return Permissions(tuple(publish), (f"{inbox_prefix(node)}.>",))
 
 
@@ -133,11 +144,14 @@ def coordinator_permissions() -> Permissions:
         f"{JS_API}.CONSUMER.DURABLE.CREATE.{COURT_STREAM.name}.*",
         f"{JS_API}.CONSUMER.INFO.{COURT_STREAM.name}.*",
     ]
+    # Its consumer of digests on JD_DIGEST (create or update, inspect, read and ack).
+    digests = coordinator_digest_consumer()
     publish += [
-        f"{JS_API}.CONSUMER.INFO.{COORD_STREAM.name}.{own.durable}",
-        f"{JS_API}.CONSUMER.MSG.NEXT.{COORD_STREAM.name}.{own.durable}",
-        _ack(own),
+        f"{JS_API}.CONSUMER.CREATE.{digests.stream}.{digests.durable}",
+        f"{JS_API}.CONSUMER.CREATE.{digests.stream}.{digests.durable}.>",
+        f"{JS_API}.CONSUMER.DURABLE.CREATE.{digests.stream}.{digests.durable}",
     ]
+    publish += _consume(own) + _consume(digests)
     return Permissions(tuple(publish), (f"{inbox_prefix(COORDINATOR)}.>",))
 
 

@@ -11,9 +11,9 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import ColumnElement, Row, and_, bindparam, func, or_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
@@ -170,23 +170,57 @@ def by_request_id(session: Session, court: str, request_id: str) -> DelegationRo
     return None if found is None else session.get(DelegationRow, found.id)
 
 
-def digest_scope(session: Session, court: str, since: datetime) -> list[DelegationRow]:
-    """The delegations a reconciliation digest of ``court`` covers: those it sent or received
-    that are open or changed since ``since``."""
-    return list(
-        session.exec(
-            select(DelegationRow).where(
-                or_(
-                    col(DelegationRow.requesting_court) == court,
-                    col(DelegationRow.entrusted_court) == court,
-                ),
-                or_(
-                    col(DelegationRow.status).not_in([s.value for s in CLOSED]),
-                    col(DelegationRow.updated_at) >= to_stored(since),
-                ),
-            )
-        ).all()
-    )
+# A place in a court's digest order: (created_at, id). Both sides hold the same created_at (the
+# first event's time), so a node's chunk boundaries mean the same rows at the coordinator.
+DigestKey = tuple[datetime, str]
+DigestRow = Row[tuple[str, int, str, datetime, datetime, str]]
+_D = DelegationRow.__table__.c  # type: ignore[attr-defined]
+_DIGEST_COLUMNS = (_D.id, _D.seq, _D.last_hash, _D.created_at, _D.updated_at, _D.entrusted_court)
+
+
+def _digest_where(side: ColumnElement[bool], since: datetime) -> list[ColumnElement[bool]]:
+    return [
+        side,
+        or_(_D.status.not_in([s.value for s in CLOSED]), _D.updated_at >= to_stored(since)),
+    ]
+
+
+def _after(key: DigestKey) -> ColumnElement[bool]:
+    at, delegation_id = to_stored(key[0]), key[1]
+    return or_(_D.created_at > at, and_(_D.created_at == at, _D.id > delegation_id))
+
+
+def _through(key: DigestKey) -> ColumnElement[bool]:
+    at, delegation_id = to_stored(key[0]), key[1]
+    return or_(_D.created_at < at, and_(_D.created_at == at, _D.id <= delegation_id))
+
+
+def digest_range(
+    session: Session,
+    court: str,
+    since: datetime,
+    *,
+    after: DigestKey | None = None,
+    through: DigestKey | None = None,
+    limit: int,
+) -> list[DigestRow]:
+    """The first ``limit`` delegations of ``court``'s digest scope (those it sent or received,
+    open or changed since ``since``) after ``after`` up to ``through`` (None: unbounded), in
+    (created_at, id) order: plain rows of id, seq, last_hash, created_at, updated_at and
+    entrusted_court. Each side is read through its own (court, created_at, id) index from the
+    key on, so a page costs what it returns, not what the court holds; the sides are merged here
+    (a court is never on both sides of one delegation)."""
+    rows: list[DigestRow] = []
+    for side in (_D.requesting_court == court, _D.entrusted_court == court):
+        query = sa_select(*_DIGEST_COLUMNS).where(*_digest_where(side, since))
+        if after is not None:
+            query = query.where(_D.created_at >= to_stored(after[0]), _after(after))
+        if through is not None:
+            query = query.where(_D.created_at <= to_stored(through[0]), _through(through))
+        query = query.order_by(_D.created_at, _D.id).limit(limit)
+        rows += cast(list[DigestRow], session.connection().execute(query).all())
+    rows.sort(key=lambda r: (r.created_at, r.id))
+    return rows[:limit]
 
 
 def pending_requests(
@@ -206,6 +240,19 @@ def pending_requests(
     if side:
         query = query.where(RequestRow.side == side)
     return list(session.exec(query).all())
+
+
+def pending_among(session: Session, delegation_ids: Sequence[str], side: str) -> set[str]:
+    """Those of ``delegation_ids`` with a request of ``side`` still pending: one query for a
+    whole digest chunk."""
+    if not delegation_ids:
+        return set()
+    query = select(RequestRow.delegation_id).where(
+        RequestRow.state == RequestState.PENDING.value,
+        RequestRow.side == side,
+        col(RequestRow.delegation_id).in_(list(delegation_ids)),
+    )
+    return set(session.exec(query).all())
 
 
 def offered_to(session: Session, courts: Sequence[str]) -> list[DelegationRow]:

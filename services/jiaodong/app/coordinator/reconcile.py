@@ -1,8 +1,18 @@
-"""Reconciliation from the coordinator's side: compare a court's digest with the record here,
-send the court what it lacks, ask it for what this side lacks, and re-send requests of ours (an
-operator's, the SLA engine's) that its writer never applied."""
+"""Reconciliation from the coordinator's side: compare one chunk of a court's digest with the
+record here, send the court what it lacks, ask it for what this side lacks, and re-send requests
+of ours (an operator's, the SLA engine's) that its writer never applied.
+
+Each chunk is applied in its own short transaction, and what it costs is bounded by the chunk:
+the court's rows in the chunk's range are read as plain columns through the court indexes, and
+at most ``MISSING_CAP`` rows the court lacks are answered per chunk. Nothing is answered from a
+stale view: a digest older than its interval is dropped (the next is on its way), and no sync is
+sent for a delegation that changed here after the digest was made (the sync of that change went
+to the court after the digest, and either catches it up or shows it a gap it asks about).
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import structlog
 
@@ -11,43 +21,94 @@ from jiaodong.app.messagebus import Inbound
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind
+from jiaodong.domain.ids import stable_id
 from jiaodong.domain.lifecycle import Side
-from jiaodong.store import ledger
+from jiaodong.store import ledger, sla_clocks
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import bus_pb2
-from jiaodong.wire import from_ts
+from jiaodong.wire import from_ts, to_utc
 
 log = structlog.get_logger("jiaodong.coordinator")
 
+# Rows a court lacks that one digest chunk answers at most (the rest: next round).
+MISSING_CAP = 500
+
+
+def _key(key: bus_pb2.DigestKey) -> ledger.DigestKey:
+    return from_ts(key.created_at), key.delegation_id
+
 
 class Reconciliation(CoordinatorBase):
+    # The nodes' reconciliation interval (bootstrap sets the configured one): the age past which
+    # a digest that does not carry its own is stale, and the unit of our re-sends' back-off.
+    reconcile_interval = timedelta(seconds=30)
+
     def on_digest(self, uow: UnitOfWork, message: Inbound, digest: bus_pb2.Digest) -> None:
         sender = message.court
-        theirs = {e.delegation_id: e for e in digest.entries}
+        interval = self.reconcile_interval
+        if digest.HasField("interval") and digest.interval.ToTimedelta() > timedelta(0):
+            interval = digest.interval.ToTimedelta()
+        made_at = from_ts(digest.made_at) if digest.HasField("made_at") else None
+        if made_at is None or uow.now - made_at > interval:
+            age = None if made_at is None else round((uow.now - made_at).total_seconds(), 1)
+            log.info("reconcile_digest_stale", court=sender, age=age, entries=len(digest.entries))
+            return
+        after = _key(digest.after) if digest.HasField("after") else None
+        through = _key(digest.through) if digest.HasField("through") else None
+        since = from_ts(digest.since)
+        here = ledger.digest_range(
+            uow.session,
+            sender,
+            since,
+            after=after,
+            through=through,
+            limit=len(digest.entries) + MISSING_CAP,
+        )
+        mine = {r.id: r for r in here}
         want: list[str] = []
-        behind = 0
-        for delegation_id, entry in theirs.items():
-            row = uow.get(delegation_id)
-            if row is not None and not self.was_party(uow, row, sender):
-                log.warning("reconcile_not_party", delegation_id=delegation_id, court=sender)
-                continue
-            if row is None or row.seq < entry.seq:
-                want.append(delegation_id)
-            elif row.seq > entry.seq:
+        behind = later = 0
+        for entry in digest.entries:
+            held = mine.get(entry.delegation_id)
+            row: DelegationRow | None = None
+            if held is None:
+                # Not in this court's scope here: unknown, closed long ago, or moved on.
+                row = uow.get(entry.delegation_id)
+                if row is not None and not self.was_party(uow, row, sender):
+                    log.warning(
+                        "reconcile_not_party", delegation_id=entry.delegation_id, court=sender
+                    )
+                    continue
+                if row is None:
+                    want.append(entry.delegation_id)
+                    continue
+                seq, last_hash, updated_at = row.seq, row.last_hash, row.updated_at
+            else:
+                seq, last_hash, updated_at = held.seq, held.last_hash, held.updated_at
+            if seq < entry.seq:
+                want.append(entry.delegation_id)
+            elif seq > entry.seq:
+                if to_utc(updated_at) > made_at:
+                    later += 1
+                    continue
+                row = row or uow.require(entry.delegation_id)
                 self.send_sync(uow, row, sender, held=entry.seq)
                 behind += 1
-            elif row.last_hash != entry.last_hash:
-                log.error("reconcile_conflict", delegation_id=delegation_id, court=sender)
-        for row in ledger.digest_scope(uow.session, sender, from_ts(digest.since)):
-            if row.id not in theirs:
-                self.send_sync(uow, row, sender)
-                behind += 1
-            if row.entrusted_court == sender and uow.state(row).writer_court() == sender:
-                self._resend_own_requests(uow, row)
+            elif last_hash != entry.last_hash:
+                log.error("reconcile_conflict", delegation_id=entry.delegation_id, court=sender)
+        listed = {e.delegation_id for e in digest.entries}
+        for held in here:
+            if held.id in listed:
+                continue
+            if to_utc(held.updated_at) > made_at:
+                later += 1
+                continue
+            self.send_sync(uow, uow.require(held.id), sender)
+            behind += 1
+        self._resend_own_requests(uow, sender, [r.id for r in here if r.entrusted_court == sender])
         if want:
             self.send(uow, sender, Kind.WANT, bus_pb2.Want(delegation_ids=want))
-        if want or behind:
-            log.info("reconcile", court=sender, want=len(want), sent=behind)
+        if want or behind or later:
+            log.info("reconcile", court=sender, want=len(want), sent=behind, changed_since=later)
 
     def on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
         """A court's node found a gap in what it received: send it the whole histories."""
@@ -58,14 +119,31 @@ class Reconciliation(CoordinatorBase):
                 self.send_sync(uow, row, sender)
         log.info("reconcile_resent", court=sender, delegations=len(want.delegation_ids))
 
-    def _resend_own_requests(self, uow: UnitOfWork, row: DelegationRow) -> None:
-        """Operators' requests and SLA actions the writer has not applied yet: ask again."""
-        history = uow.history(row)
-        done = {e.request_id for e in history if e.request_id}
-        pending = ledger.pending_requests(
-            uow.session, delegation_id=row.id, side=Side.COORDINATOR.value
-        )
-        for req in pending:
-            if req.request_id not in done:
-                uow.resend(envelopes.request_message_id(row.id, req.request_id))
-        self.sla.resend_unapplied(uow.session, row, history)
+    def _resend_own_requests(self, uow: UnitOfWork, court: str, entrusted: list[str]) -> None:
+        """Operators' requests and SLA actions the writer (``court``, for delegations entrusted
+        to it) has not applied yet: ask again, with back-off per message. Only the delegations
+        that have such a request or a fired clock are read (two queries for the chunk)."""
+        pending = ledger.pending_among(uow.session, entrusted, Side.COORDINATOR.value)
+        fired = sla_clocks.fired_among(uow.session, entrusted)
+        for delegation_id in sorted(pending | fired):
+            row = uow.require(delegation_id)
+            if uow.state(row).writer_court() != court:
+                continue
+            history = uow.history(row)
+            if delegation_id in pending:
+                done = {e.request_id for e in history if e.request_id}
+                requests = ledger.pending_requests(
+                    uow.session, delegation_id=row.id, side=Side.COORDINATOR.value
+                )
+                for req in requests:
+                    if req.request_id not in done:
+                        message_id = envelopes.request_message_id(row.id, req.request_id)
+                        uow.resend_due(message_id, self.reconcile_interval)
+            if delegation_id in fired:
+                key = stable_id("sla-resend", row.id)
+                self.sla.resend_unapplied(
+                    uow.session,
+                    row,
+                    history,
+                    lambda key=key: uow.due(key, self.reconcile_interval),  # type: ignore[misc]
+                )

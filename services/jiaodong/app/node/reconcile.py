@@ -1,19 +1,31 @@
 """Reconciliation from a node's side: tell the coordinator what this node holds, and re-send what
-may have been lost on the way (pending requests, receipts of undelivered offers)."""
+may have been lost on the way (pending requests, receipts of undelivered offers).
+
+Bounded by construction:
+
+* a digest is a chunk of at most ``CHUNK`` entries of one court, read in its own short
+  transaction (plain columns, through the court indexes) and paged in (created_at, id) order;
+  each chunk names the range it covers, so the coordinator compares range by range;
+* a re-send backs off per message (``domain.backoff``: 2, then 4, then every 8 intervals) under a
+  stable id per attempt, so a message that is only late is not copied every round and copies of
+  one attempt are dropped by the broker;
+* the interval stretches while the region is behind (``paced``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
-from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.bus.flow import Flow
+from jiaodong.bus.subjects import coordinator_consumer, coordinator_digest_consumer, digest_subject
 from jiaodong.store import ledger
 from jiaodong.v1 import bus_pb2
 
@@ -23,50 +35,114 @@ Publish = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
 
 # Digests cover open delegations and those changed within this window.
 RECONCILE_WINDOW = timedelta(days=30)
+# Entries per digest message (and per transaction reading them): about 60 bytes each.
+CHUNK = 500
+# The region is behind when this many messages wait for a consumer ...
+LAG_HIGH = 200
+# ... and the interval then doubles each round, up to this many times the configured one.
+SLOWEST = 8
+
+
+def paced(base: float, current: float, flow: Flow | None, own: str, now: float) -> float:
+    """The next reconciliation interval. It doubles (at most ``SLOWEST`` times ``base``) while
+    the region is behind: ``LAG_HIGH`` or more messages wait for the coordinator's consumers
+    (syncs and requests, or digests) or for this node's own consumer, or this node's oldest
+    unpublished outbox row has waited a whole ``base`` interval. Otherwise, or when the flow was
+    not measured lately (three base intervals), it is ``base``. Repair traffic thus thins out
+    exactly when the region has the least room for it, and comes back once it drained."""
+    if flow is None or not flow.fresh(now, 3 * base):
+        return base
+    coordinator = flow.lag_of(coordinator_consumer().durable, coordinator_digest_consumer().durable)
+    if coordinator >= LAG_HIGH or flow.lag_of(own) >= LAG_HIGH or flow.outbox_age >= base:
+        return min(current * 2, base * SLOWEST)
+    return base
+
+
+def _key(key: ledger.DigestKey) -> bus_pb2.DigestKey:
+    out = bus_pb2.DigestKey(delegation_id=key[1])
+    out.created_at.FromDatetime(key[0])
+    return out
 
 
 class Reconciliation(NodeBase):
-    async def reconcile(self, publish: Publish) -> int:
-        """Tell the coordinator what this node holds (a digest per court, published directly:
-        it is rebuilt every round), and re-send through the outbox what may have been lost on
-        the way: pending requests and receipts of undelivered offers. Returns the entries sent."""
+    async def reconcile(self, publish: Publish, interval: float = 30.0) -> int:
+        """Tell the coordinator what this node holds, court by court in chunks (published
+        directly, not through the outbox: each round rebuilds them), then re-send through the
+        outbox the pending requests and receipts of undelivered offers whose back-off is due.
+        ``interval``: the current reconciliation interval in seconds (a digest older than it is
+        stale; back-off counts in it). Returns the digest entries sent."""
+        since = self.clock.now() - RECONCILE_WINDOW
+        every = timedelta(seconds=interval)
+        entries = 0
+        for court in sorted(self.courts):
+            after: ledger.DigestKey | None = None
+            while True:
 
-        def work(uow: UnitOfWork) -> list[tuple[str, bus_pb2.Envelope]]:
-            since = uow.now - RECONCILE_WINDOW
-            digests = []
-            for court in sorted(self.courts):
-                rows = ledger.digest_scope(uow.session, court, since)
-                digest = bus_pb2.Digest(
-                    entries=[
+                def page(
+                    uow: UnitOfWork, court: str = court, after: ledger.DigestKey | None = after
+                ) -> tuple[datetime, list[bus_pb2.DigestEntry], ledger.DigestKey | None]:
+                    rows = ledger.digest_range(uow.session, court, since, after=after, limit=CHUNK)
+                    found = [
                         bus_pb2.DigestEntry(delegation_id=r.id, seq=r.seq, last_hash=r.last_hash)
                         for r in rows
                     ]
-                )
-                digest.since.FromDatetime(since)
-                digests.append(
-                    (to_coordinator(court, Kind.DIGEST), envelopes.envelope(court, digest))
-                )
-            for req in ledger.pending_requests(uow.session, courts=sorted(self.courts)):
-                uow.resend(envelopes.request_message_id(req.delegation_id, req.request_id))
-            for row in ledger.offered_to(uow.session, sorted(self.courts)):
-                uow.resend(envelopes.receipt_message_id(row.id, row.seq))
-            return digests
+                    last = (rows[-1].created_at, rows[-1].id) if len(rows) == CHUNK else None
+                    return uow.now, found, last
 
-        digests = await self.core.run(work)
-        for subject, envelope in digests:
-            await publish(subject, envelope)
-        return sum(len(e.digest.entries) for _, e in digests)
+                made_at, found, through = await self.core.run(page)
+                digest = bus_pb2.Digest(entries=found)
+                digest.since.FromDatetime(since)
+                digest.made_at.FromDatetime(made_at)
+                digest.interval.FromTimedelta(every)
+                if after is not None:
+                    digest.after.CopyFrom(_key(after))
+                if through is not None:
+                    digest.through.CopyFrom(_key(through))
+                await publish(digest_subject(court), envelopes.envelope(court, digest))
+                entries += len(found)
+                if through is None:
+                    break
+                after = through
+
+        def resend(uow: UnitOfWork) -> int:
+            courts = sorted(self.courts)
+            due = 0
+            for req in ledger.pending_requests(uow.session, courts=courts):
+                message_id = envelopes.request_message_id(req.delegation_id, req.request_id)
+                due += uow.resend_due(message_id, every)
+            for row in ledger.offered_to(uow.session, courts):
+                due += uow.resend_due(envelopes.receipt_message_id(row.id, row.seq), every)
+            return due
+
+        resent = await self.core.run(resend)
+        if resent:
+            log.info("reconcile_resent_own", node=self.node_id, messages=resent)
+        return entries
 
     async def run_reconciler(
-        self, publish: Publish, interval: float, reconnected: asyncio.Event
+        self,
+        publish: Publish,
+        interval: float,
+        reconnected: asyncio.Event,
+        flow: Callable[[], Flow] | None = None,
     ) -> None:
-        """Reconcile every ``interval`` seconds, at start, and whenever the bus reconnects."""
+        """Reconcile every ``interval`` seconds (stretched by ``paced`` while the region is
+        behind, as ``flow`` measures it), at start, and whenever the bus reconnects."""
+        loop = asyncio.get_running_loop()
+        current = interval
         while True:
             try:
-                entries = await self.reconcile(publish)
-                log.info("reconcile_digest_sent", node=self.node_id, entries=entries)
+                entries = await self.reconcile(publish, current)
+                log.info(
+                    "reconcile_digest_sent", node=self.node_id, entries=entries, interval=current
+                )
             except Exception as exc:  # noqa: BLE001 - e.g. a broker outage: the next round retries
                 log.warning("reconcile_failed", error=str(exc))
+            measured = flow() if flow is not None else None
+            slower = paced(interval, current, measured, self.node_id, loop.time())
+            if slower != current:
+                log.info("reconcile_paced", node=self.node_id, interval=slower, was=current)
+            current = slower
             reconnected.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(reconnected.wait(), timeout=interval)
+                await asyncio.wait_for(reconnected.wait(), timeout=current)
