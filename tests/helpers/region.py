@@ -321,14 +321,15 @@ class InProcessRegion:
         self._carried.append(message)
         self._queue.append(_InFlight(message, message.message_id))
 
-    async def reconcile(self, city: str) -> int:
-        """One reconciliation round of a node (its digests go straight to the bus)."""
+    async def reconcile(self, city: str, interval: float = 30.0) -> int:
+        """One reconciliation round of a node at the region's clock, every ``interval`` seconds
+        (its digests go straight to the bus)."""
         name = self.service(city).name
 
         async def publish(subject: str, envelope: bus_pb2.Envelope) -> None:
             await self.publish(name, subject, envelope)
 
-        return await self.node(city).reconcile(publish)
+        return await self.node(city).reconcile(publish, interval)
 
     async def _take_outboxes(self) -> None:
         now = self.clock.now()

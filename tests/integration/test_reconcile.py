@@ -4,9 +4,12 @@ databases by reconciliation (digests from nodes, re-sends both ways)."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import grpc
+import nats
 from sqlmodel import col, select
 
 from jiaodong.bus.embedded import EmbeddedNats
@@ -18,8 +21,10 @@ from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.helpers.factory import create_request
 from tests.helpers.network import Region, as_court, eventually
+from tests.integration.conftest import table_rows
 
 QD, YT = "370202", "370602"
+T = TypeVar("T")
 
 
 def wipe(nats: EmbeddedNats) -> None:
@@ -104,3 +109,44 @@ async def test_prune_keeps_recent_and_unpublished_rows(region: Region) -> None:
         lambda s: s.exec(select(InboxRow).where(col(InboxRow.received_at) <= now)).all()
     )
     assert old_marks == []
+
+
+async def test_digests_travel_apart_and_their_stream_comes_back(region: Region) -> None:
+    """Digests never enter JD_COORD (where syncs and requests queue): they have their own stream
+    and coordinator consumer. A JetStream store from before they existed (no JD_DIGEST) gets the
+    stream and the consumer from the coordinator, and digests are applied again."""
+    nc = await nats.connect(region.settings.nats_url)
+    try:
+        js = nc.jetstream()
+        await eventually(lambda: js.stream_info("JD_DIGEST"), lambda i: i.state.messages > 0)
+        coord = await js.stream_info("JD_COORD", subjects_filter=">")
+        assert not [s for s in coord.state.subjects or {} if s.endswith(".digest")]
+        main = await js.consumer_info("JD_COORD", "coordinator")
+        assert main.config.filter_subjects == ["jd.v1.coord.>"]
+
+        def applied_digests() -> int:
+            rows = table_rows(region.coordinator, InboxRow)
+            return sum(1 for r in rows if r.subject.startswith("jd.v1.digest."))
+
+        await eventually(_async(applied_digests), lambda n: n > 0)
+        await js.delete_stream("JD_DIGEST")  # as on a store made before this stream existed
+        before = applied_digests()
+
+        async def provisioned() -> bool:
+            try:
+                await js.consumer_info("JD_DIGEST", "coordinator-digest")
+            except nats.js.errors.NotFoundError:
+                return False
+            return True
+
+        await eventually(provisioned, bool, timeout=30)
+        await eventually(_async(applied_digests), lambda n: n > before, timeout=30)
+    finally:
+        await nc.close()
+
+
+def _async(probe: Callable[[], T]) -> Callable[[], Awaitable[T]]:
+    async def run() -> T:
+        return probe()
+
+    return run

@@ -161,6 +161,7 @@ class UnitOfWork:
         row, _ = ledger.insert_delegation(
             self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
         )
+        row.changed_at = to_stored(self.now)
         self._views.pop(row.id, None)
         self._touch(row.id)
         self._histories[row.id] = [first]
@@ -173,6 +174,7 @@ class UnitOfWork:
         self._touch(row.id)
         self._views.pop(row.id, None)
         state = ledger.append(self.session, self.registry, row, event)
+        row.changed_at = to_stored(self.now)
         history.append(event)
         self._appended.setdefault(row.id, []).append(event)
         return state

@@ -173,9 +173,9 @@ def by_request_id(session: Session, court: str, request_id: str) -> DelegationRo
 # A place in a court's digest order: (created_at, id). Both sides hold the same created_at (the
 # first event's time), so a node's chunk boundaries mean the same rows at the coordinator.
 DigestKey = tuple[datetime, str]
-DigestRow = Row[tuple[str, int, str, datetime, datetime, str]]
+DigestRow = Row[tuple[str, int, str, datetime, datetime | None, str]]
 _D = DelegationRow.__table__.c  # type: ignore[attr-defined]
-_DIGEST_COLUMNS = (_D.id, _D.seq, _D.last_hash, _D.created_at, _D.updated_at, _D.entrusted_court)
+_DIGEST_COLUMNS = (_D.id, _D.seq, _D.last_hash, _D.created_at, _D.changed_at, _D.entrusted_court)
 
 
 def _digest_where(side: ColumnElement[bool], since: datetime) -> list[ColumnElement[bool]]:
@@ -206,7 +206,7 @@ def digest_range(
 ) -> list[DigestRow]:
     """The first ``limit`` delegations of ``court``'s digest scope (those it sent or received,
     open or changed since ``since``) after ``after`` up to ``through`` (None: unbounded), in
-    (created_at, id) order: plain rows of id, seq, last_hash, created_at, updated_at and
+    (created_at, id) order: plain rows of id, seq, last_hash, created_at, changed_at and
     entrusted_court. Each side is read through its own (court, created_at, id) index from the
     key on, so a page costs what it returns, not what the court holds; the sides are merged here
     (a court is never on both sides of one delegation)."""

@@ -49,6 +49,10 @@ class DelegationRow(SQLModel, table=True):
     returned_at: datetime | None = None
     completed_at: datetime | None = None
     closed_at: datetime | None = None
+    # When this database last appended to the history (its own clock; updated_at is the last
+    # event's time, which another side may have set long before it arrived here). Last: a
+    # column added by migration 0007.
+    changed_at: datetime | None = None
 
 
 class EventRow(SQLModel, table=True):

@@ -6,13 +6,16 @@ Each chunk is applied in its own short transaction, and what it costs is bounded
 the court's rows in the chunk's range are read as plain columns through the court indexes, and
 at most ``MISSING_CAP`` rows the court lacks are answered per chunk. Nothing is answered from a
 stale view: a digest older than its interval is dropped (the next is on its way), and no sync is
-sent for a delegation that changed here after the digest was made (the sync of that change went
-to the court after the digest, and either catches it up or shows it a gap it asks about).
+sent for a delegation this database changed after the digest was made (``changed_at``, the
+coordinator's own clock: the transaction that changed it sent the change to both courts, after
+the digest, and that sync either catches the court up or shows it a gap it asks about; a court
+that sent the change holds it). A delegation never changed here since the column exists is
+answered as before: the rule only ever saves a sync, it never withholds one that is owed.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -36,6 +39,11 @@ MISSING_CAP = 500
 
 def _key(key: bus_pb2.DigestKey) -> ledger.DigestKey:
     return from_ts(key.created_at), key.delegation_id
+
+
+def _after_digest(changed_at: datetime | None, made_at: datetime) -> bool:
+    """This database changed the delegation (and sent the change) after the digest was made."""
+    return changed_at is not None and to_utc(changed_at) > made_at
 
 
 class Reconciliation(CoordinatorBase):
@@ -81,13 +89,13 @@ class Reconciliation(CoordinatorBase):
                 if row is None:
                     want.append(entry.delegation_id)
                     continue
-                seq, last_hash, updated_at = row.seq, row.last_hash, row.updated_at
+                seq, last_hash, changed_at = row.seq, row.last_hash, row.changed_at
             else:
-                seq, last_hash, updated_at = held.seq, held.last_hash, held.updated_at
+                seq, last_hash, changed_at = held.seq, held.last_hash, held.changed_at
             if seq < entry.seq:
                 want.append(entry.delegation_id)
             elif seq > entry.seq:
-                if to_utc(updated_at) > made_at:
+                if _after_digest(changed_at, made_at):
                     later += 1
                     continue
                 row = row or uow.require(entry.delegation_id)
@@ -99,7 +107,7 @@ class Reconciliation(CoordinatorBase):
         for held in here:
             if held.id in listed:
                 continue
-            if to_utc(held.updated_at) > made_at:
+            if _after_digest(held.changed_at, made_at):
                 later += 1
                 continue
             self.send_sync(uow, uow.require(held.id), sender)

@@ -65,6 +65,10 @@ def _key(key: ledger.DigestKey) -> bus_pb2.DigestKey:
 
 
 class Reconciliation(NodeBase):
+    # Rounds so far: each round starts with the next court, so when the coordinator gets to the
+    # last digests of a round too late (stale, dropped), it is never the same courts' every time.
+    _rounds = 0
+
     async def reconcile(self, publish: Publish, interval: float = 30.0) -> int:
         """Tell the coordinator what this node holds, court by court in chunks (published
         directly, not through the outbox: each round rebuilds them), then re-send through the
@@ -74,7 +78,10 @@ class Reconciliation(NodeBase):
         since = self.clock.now() - RECONCILE_WINDOW
         every = timedelta(seconds=interval)
         entries = 0
-        for court in sorted(self.courts):
+        courts = sorted(self.courts)
+        start = self._rounds % len(courts)
+        self._rounds += 1
+        for court in courts[start:] + courts[:start]:
             after: ledger.DigestKey | None = None
             while True:
 
