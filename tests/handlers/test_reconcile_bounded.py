@@ -198,3 +198,17 @@ async def test_resends_back_off_and_reuse_ids(region: InProcessRegion) -> None:
     final = await region.coordinator.get(d)
     assert [e.request_id for e in final.history].count("urge-1") == 1
     assert region.dead_letters("coordinator") == []
+
+
+async def test_an_oversized_digest_is_parked_unread(region: InProcessRegion) -> None:
+    digest = bus_pb2.Digest(
+        entries=[bus_pb2.DigestEntry(delegation_id=f"{i:032x}", seq=1) for i in range(1001)]
+    )
+    digest.made_at.FromDatetime(region.clock.now())
+    digest.since.FromDatetime(region.clock.now() - timedelta(days=30))
+    await region.publish(
+        "yantai", f"jd.v1.digest.{YT}.digest", envelopes.envelope(YT, digest, "oversized-1")
+    )
+    await region.settle()
+    parked = region.dead_letters("coordinator")
+    assert len(parked) == 1 and "at most 1000" in parked[0]

@@ -24,6 +24,7 @@ from jiaodong.app.messagebus import Inbound
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind
+from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.ids import stable_id
 from jiaodong.domain.lifecycle import Side
 from jiaodong.store import ledger, sla_clocks
@@ -35,6 +36,8 @@ log = structlog.get_logger("jiaodong.coordinator")
 
 # Rows a court lacks that one digest chunk answers at most (the rest: next round).
 MISSING_CAP = 500
+# Entries one digest chunk may carry (nodes send at most 500): more is refused, never read.
+MAX_ENTRIES = 1000
 
 
 def _key(key: bus_pb2.DigestKey) -> ledger.DigestKey:
@@ -61,6 +64,10 @@ class Reconciliation(CoordinatorBase):
             age = None if made_at is None else round((uow.now - made_at).total_seconds(), 1)
             log.info("reconcile_digest_stale", court=sender, age=age, entries=len(digest.entries))
             return
+        if len(digest.entries) > MAX_ENTRIES:
+            raise InvalidInput.one(
+                "digest", f"carries {len(digest.entries)} entries, at most {MAX_ENTRIES}"
+            )
         after = _key(digest.after) if digest.HasField("after") else None
         through = _key(digest.through) if digest.HasField("through") else None
         since = from_ts(digest.since)
