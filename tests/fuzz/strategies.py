@@ -618,6 +618,7 @@ def envelope_bases(
             entries=[bus_pb2.DigestEntry(delegation_id=d, seq=seq, last_hash="0" * 64) for d in ds]
         )
         out.since.FromDatetime(datetime.now(UTC) - timedelta(days=30))
+        out.made_at.FromDatetime(datetime.now(UTC))  # fresh: read, not dropped as stale
         return envelope(digest=out)
 
     seed = st.sampled_from(list(seeds))
