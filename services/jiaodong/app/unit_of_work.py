@@ -159,9 +159,14 @@ class UnitOfWork:
     ) -> DelegationRow:
         """Store a new delegation with its first event (already sealed)."""
         row, _ = ledger.insert_delegation(
-            self.session, self.registry, content, first, fingerprint=fingerprint, warnings=warnings
+            self.session,
+            self.registry,
+            content,
+            first,
+            fingerprint=fingerprint,
+            warnings=warnings,
+            changed_at=self.now,
         )
-        row.changed_at = to_stored(self.now)
         self._views.pop(row.id, None)
         self._touch(row.id)
         self._histories[row.id] = [first]

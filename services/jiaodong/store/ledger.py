@@ -113,8 +113,10 @@ def insert_delegation(
     *,
     fingerprint: str = "",
     warnings: Sequence[str] = (),
+    changed_at: datetime | None = None,
 ) -> tuple[DelegationRow, DelegationState]:
-    """Store a new delegation with its first event (CREATED)."""
+    """Store a new delegation with its first event (CREATED); ``changed_at``: this database's
+    time of the transaction (reconciliation compares it with a digest's)."""
     state = start(first, content.requesting_court, content.id)
     bare = delegation_pb2.Delegation()
     bare.CopyFrom(content)
@@ -135,6 +137,7 @@ def insert_delegation(
         content=bare.SerializeToString(deterministic=True),
         created_at=to_stored(first.at),
         updated_at=to_stored(first.at),
+        changed_at=to_stored(changed_at) if changed_at is not None else None,
     )
     write_state(row, state, "")
     # Written with one Core INSERT, then handed to the session as a persistent object (its later
