@@ -40,12 +40,17 @@ def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
     }
 
 
+def documents_from(text: str) -> tuple[Document, ...]:
+    """The documents column (JSON [name, media type, size, sha256] lists) as domain values."""
+    return tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(text))
+
+
 def event_row(delegation_id: str, event: Event) -> EventRow:
     return EventRow(**event_values(delegation_id, event))
 
 
 def event_from_row(row: EventRow) -> Event:
-    docs = tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents))
+    docs = documents_from(row.documents)
     plain = {name: getattr(row, name) for name in PLAIN_EVENT_FIELDS}
     return Event(
         kind=EventKind(row.kind),
@@ -60,7 +65,7 @@ def event_from_row(row: EventRow) -> Event:
 
 def waiting_event(row: WaitingStepRow, event_id: str) -> Event:
     """The unsealed event of a waiting step (numbered and linked when it is applied)."""
-    docs = tuple(Document(n, m, int(s), h) for n, m, s, h in json.loads(row.documents))
+    docs = documents_from(row.documents)
     return Event(
         event_id=event_id,
         seq=0,
