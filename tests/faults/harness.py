@@ -248,7 +248,6 @@ class FaultLayout:
 
     data_dir: Path
     cluster: bool = False
-    reconcile_seconds: float = 5.0
     log_level: str = "info"
     registry: Registry = field(default_factory=load_registry)
     nats: EmbeddedNats | None = None
@@ -322,11 +321,12 @@ class FaultLayout:
                     "JD_LOG_LEVEL": os.environ.get("JD_LOG_LEVEL", self.log_level),
                     "JD_LOG_JSON": "1",
                     "JD_CLOCK": f"file:{self.clock_file}",
-                    "JD_RECONCILE_SECONDS": str(self.reconcile_seconds),
                     "JD_NATS_REPLICAS": "3" if self.cluster else "1",
                 }
             )
             env.pop("JD_DATABASE_URL", None)
+            # The services' own reconcile interval: a shorter one hides what a real region sees.
+            env.pop("JD_RECONCILE_SECONDS", None)
             init_pki(self.pki, self.registry)
             env["JD_TLS_DIR"] = str(self.pki)
             self.specs["coordinator"] = Spec(

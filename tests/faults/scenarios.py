@@ -44,7 +44,6 @@ class Options:
     rate: float = 4.0  # delegations sent per second
     converge_timeout: float = 90.0  # after the fault ends
     cut_seconds: float = 15.0  # how long a city stays cut off
-    reconcile_seconds: float = 5.0  # JD_RECONCILE_SECONDS for the services
     seed: int = 11
     keep: bool = False  # keep data folders of passing scenarios too
     log: Callable[[str], None] = print
@@ -470,9 +469,7 @@ def run_scenario(scenario: Scenario, options: Options) -> Row:
     started = time.monotonic()
     data_dir = Path(tempfile.mkdtemp(prefix=f"jd-faults-{scenario.name}-"))
     row.data_dir = str(data_dir)
-    layout = FaultLayout(
-        data_dir, cluster=scenario.cluster, reconcile_seconds=options.reconcile_seconds
-    )
+    layout = FaultLayout(data_dir, cluster=scenario.cluster)
     try:
         layout.start()
         asyncio.run(_drive(scenario, layout, options, row))
