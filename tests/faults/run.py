@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.logs import configure
+from tests.faults.harness import install_reaper
 from tests.faults.scenarios import FULL, QUICK, SCENARIOS, Options, Row, run_scenario
 
 
@@ -43,6 +44,8 @@ def run_all(names: list[str], options: Options) -> list[Row]:
             f"[{name}] {row.result}: sent {row.sent}, completed {row.completed}, lost {row.lost}, "
             f"duplicated {row.duplicated}, converged "
             f"{'-' if row.converge_seconds is None else row.converge_seconds} s, "
+            f"max lag {row.max_lag}, max outbox age {row.max_outbox_age} s, "
+            f"lag at the end {'-' if row.final_lag is None else row.final_lag}, "
             f"{row.seconds} s in all"
         )
         rows.append(row)
@@ -50,6 +53,9 @@ def run_all(names: list[str], options: Options) -> list[Row]:
 
 
 def table(rows: list[Row], title: str) -> Table:
+    """One line per row; "max lag" is the most messages any durable consumer had pending at one
+    sample, "outbox s" the longest any service's oldest unpublished outbox row had waited, "end
+    lag" the sum over all consumers when the row ended (0 to pass)."""
     t = Table(title=title)
     for column in (
         "scenario",
@@ -58,8 +64,11 @@ def table(rows: list[Row], title: str) -> Table:
         "lost",
         "duplicated",
         "disagree",
-        "dead letters",
+        "dead",
         "converge s",
+        "max lag",
+        "outbox s",
+        "end lag",
         "total s",
         "result",
     ):
@@ -74,6 +83,9 @@ def table(rows: list[Row], title: str) -> Table:
             str(r.disagree),
             str(r.dead),
             "-" if r.converge_seconds is None else f"{r.converge_seconds:.1f}",
+            str(r.max_lag),
+            f"{r.max_outbox_age:.1f}",
+            "-" if r.final_lag is None else str(r.final_lag),
             f"{r.seconds:.0f}",
             "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]",
         )
@@ -89,23 +101,32 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", default=[], help="run this scenario (repeatable)"
     )
     parser.add_argument("--converge-timeout", type=float, help="seconds after the fault")
+    parser.add_argument(
+        "--overload-rate", type=float, help="delegations/s in the overload row (default 16)"
+    )
+    parser.add_argument(
+        "--overload-seconds", type=float, help="how long the overload lasts (default 60)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data folders of passes too")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if args.list:
         for s in SCENARIOS:
             tags = ", ".join(t for t, on in (("quick", s.quick), ("full", s in FULL)) if on)
             console.print(f"{s.name:22} {s.description}  [{tags}]", markup=False)
         return 0
     configure("warning", json=True)
+    install_reaper()  # SIGTERM, SIGINT, SIGHUP: end the layouts' processes, then exit
     overrides = {
         k: v
         for k, v in {
             "delegations": args.delegations,
             "rate": args.rate,
             "converge_timeout": args.converge_timeout,
+            "overload_rate": args.overload_rate,
+            "overload_seconds": args.overload_seconds,
             "keep": args.keep,
         }.items()
         if v is not None
