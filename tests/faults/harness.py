@@ -517,8 +517,8 @@ _LIVE: set[FaultLayout] = set()
 
 
 class CpuHog:
-    """A busy machine: ``cpus`` workers spinning at nice 0 in one process group of their own
-    (stress-ng if installed, else Python busy loops)."""
+    """A busy machine: ``cpus`` workers (default one per core) spinning at nice 0 in one process
+    group of their own (stress-ng if installed, else Python busy loops)."""
 
     def __init__(self, cpus: int | None = None) -> None:
         self.cpus = cpus or os.cpu_count() or 2

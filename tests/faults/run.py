@@ -23,12 +23,28 @@ from tests.faults.scenarios import FULL, QUICK, SCENARIOS, Options, Row, run_sce
 
 
 def quick_options(**overrides: object) -> Options:
-    """The short CI set's settings: fewer delegations, a shorter cut and patience."""
+    """The short set's settings: fewer delegations, a shorter cut and patience."""
     values: dict[str, object] = {
         "delegations": 40,
         "rate": 4.0,
         "converge_timeout": 60.0,
         "cut_seconds": 8.0,
+    }
+    values.update(overrides)
+    return Options(**values)  # type: ignore[arg-type]
+
+
+def ci_options(**overrides: object) -> Options:
+    """CI's settings for every row (`make test`, tests/faults/test_full.py, or ``--ci``): 40
+    delegations per row and a 30 s overload; the services' own reconcile interval (30 s), so the
+    patience after a fault covers three intervals."""
+    values: dict[str, object] = {
+        "delegations": 40,
+        "rate": 4.0,
+        "converge_timeout": 90.0,
+        "cut_seconds": 8.0,
+        "overload_seconds": 30.0,
+        "overload_patience": 180.0,
     }
     values.update(overrides)
     return Options(**values)  # type: ignore[arg-type]
@@ -94,7 +110,10 @@ def table(rows: list[Row], title: str) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the short CI set")
+    parser.add_argument("--quick", action="store_true", help="the short set (four rows)")
+    parser.add_argument(
+        "--ci", action="store_true", help="CI's settings (every row, fewer delegations)"
+    )
     parser.add_argument("--delegations", type=int, help="delegations per scenario")
     parser.add_argument("--rate", type=float, help="delegations sent per second")
     parser.add_argument(
@@ -131,7 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         }.items()
         if v is not None
     }
-    options = quick_options(**overrides) if args.quick else Options(**overrides)
+    if args.quick:
+        options = quick_options(**overrides)
+    elif args.ci:
+        options = ci_options(**overrides)
+    else:
+        options = Options(**overrides)
 
     def log(line: str) -> None:
         console.print(line, highlight=False, markup=False)
@@ -149,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         table(
             rows,
-            f"Fault injection ({'quick' if args.quick else 'full'} set, "
+            f"Fault injection ({'quick' if args.quick else 'full'} set"
+            f"{', CI settings' if args.ci else ''}, "
             f"{options.delegations} delegations per scenario, {elapsed:.0f} s)",
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -51,6 +52,7 @@ class Options:
     overload_rate: float = 16.0
     overload_seconds: float = 60.0
     overload_patience: float = 240.0  # seconds after the overload, instead of converge_timeout
+    hog_workers: int = 0  # CPU hog workers in the busy-machine row (0: two per core)
     drain_timeout: float = 45.0  # after the invariants hold, until every consumer's lag is 0
     seed: int = 11
     keep: bool = False  # keep data folders of passing scenarios too
@@ -374,10 +376,13 @@ async def busy_machine(ctx: Context) -> None:
     """A CPU hog on every core, at the services' own priority, from early in the traffic until
     the row ends (the services converge with the hog still running)."""
     await ctx.traffic.wait_sent(0.05)
-    hog = CpuHog()
+    hog = CpuHog(ctx.options.hog_workers or 2 * (os.cpu_count() or 2))
     ctx.layout.hogs.append(hog)
     await blocking(hog.start)
-    ctx.started(f"CPU hog on {hog.cpus} cores ({hog.tool}, nice 0) until the row ends")
+    ctx.started(
+        f"CPU hog: {hog.cpus} workers on {os.cpu_count()} cores ({hog.tool}, nice 0) "
+        "until the row ends"
+    )
     await ctx.traffic.all_sent.wait()
     ctx.notes.append(f"CPU hog: {hog.tool}, {hog.cpus} workers; the fault ends with the sending")
     ctx.ended()
@@ -423,7 +428,7 @@ SCENARIOS: list[Scenario] = [
         proxy_coordinator=True,
         verdict=recovered_by_itself,
     ),
-    Scenario("busy-machine", "a CPU hog on every core for the whole run", busy_machine),
+    Scenario("busy-machine", "a CPU hog (two workers per core) for the whole run", busy_machine),
     Scenario(
         "overload",
         "about twice the sustainable rate for a minute, then normal traffic",
