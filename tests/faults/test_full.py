@@ -5,9 +5,11 @@ consumer's lag drained to zero at the end."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -44,6 +46,9 @@ def test_fault_row(scenario: Scenario) -> None:
     options = ci_options()
     options.log = lines.append
     [row] = run_all([scenario.name], options)
+    if out := os.environ.get("JD_FAULTS_JSON_DIR"):  # keep the figures for docs/faults.md
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / f"{row.scenario}.json").write_text(json.dumps(row.as_dict(), indent=2))
     report = "\n".join(
         [
             *lines,
