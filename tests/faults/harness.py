@@ -358,7 +358,6 @@ class FaultLayout:
         """Every process this layout runs now: services, brokers, CPU hogs."""
         out = [s.service.process for s in self.specs.values() if s.service is not None]
         out += [n.process for n in [self.nats, *self.members] if n is not None and n.process]
-        out += [h.process for h in self.hogs if h.process is not None]
         return out
 
     def close(self) -> None:
@@ -514,6 +513,7 @@ def real_age(layout: FaultLayout, created: datetime) -> float:
 # ---------------------------------------------------------------------------------------------
 
 _LIVE: set[FaultLayout] = set()
+_HOGS: set[CpuHog] = set()
 
 
 class CpuHog:
@@ -536,6 +536,7 @@ class CpuHog:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
+            _HOGS.add(self)
             return self
         self.tool = "python busy loops"
         spin = [sys.executable, "-c", "while True: pass"]
@@ -543,6 +544,7 @@ class CpuHog:
         self.spinners = [
             subprocess.Popen(spin, process_group=self.process.pid) for _ in range(self.cpus - 1)
         ]
+        _HOGS.add(self)
         return self
 
     def stop(self) -> None:
@@ -554,6 +556,7 @@ class CpuHog:
                 p.wait(timeout=2)
         self.process = None
         self.spinners = []
+        _HOGS.discard(self)
 
 
 def _end_groups(processes: list[subprocess.Popen[bytes]], grace: float) -> None:
@@ -582,8 +585,10 @@ def _end_groups(processes: list[subprocess.Popen[bytes]], grace: float) -> None:
 def reap(grace: float = 5.0) -> None:
     """End every process of every layout still open (the harness is going away)."""
     processes = [p for layout in list(_LIVE) for p in layout.processes()]
+    processes += [h.process for h in list(_HOGS) if h.process is not None]
     _end_groups(processes, grace)
     _LIVE.clear()
+    _HOGS.clear()
 
 
 def _on_signal(signum: int, _frame: object) -> None:

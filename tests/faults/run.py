@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.logs import configure
-from tests.faults.harness import install_reaper
+from tests.faults.harness import CpuHog, install_reaper
 from tests.faults.scenarios import FULL, QUICK, SCENARIOS, Options, Row, run_scenario
 
 
@@ -126,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--overload-seconds", type=float, help="how long the overload lasts (default 60)"
     )
+    parser.add_argument(
+        "--hog",
+        type=int,
+        metavar="WORKERS",
+        help="run every row on a busy machine: a CPU hog of WORKERS workers throughout",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data folders of passes too")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
@@ -167,14 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     started = time.monotonic()
-    rows = run_all(names, options)
+    hog = CpuHog(args.hog).start() if args.hog else None
+    if hog is not None:
+        log(f"CPU hog for the whole set: {hog.cpus} workers ({hog.tool}, nice 0)")
+    try:
+        rows = run_all(names, options)
+    finally:
+        if hog is not None:
+            hog.stop()
     elapsed = time.monotonic() - started
     console.print()
     console.print(
         table(
             rows,
             f"Fault injection ({'quick' if args.quick else 'full'} set"
-            f"{', CI settings' if args.ci else ''}, "
+            f"{', CI settings' if args.ci else ''}"
+            f"{f', CPU hog of {args.hog} workers throughout' if args.hog else ''}, "
             f"{options.delegations} delegations per scenario, {elapsed:.0f} s)",
         )
     )
