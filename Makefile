@@ -77,7 +77,7 @@ bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the whole layout against
 	JD_LOG_LEVEL=warning $(PY) -m bench.security
 	$(PY) -m bench.layout $(LAYOUT_ARGS)
 
-faults: setup ## Fault-injection suite (kills, broker restarts, wiped store, cut-off city)
+faults: setup ## Every fault row (kills, broker faults, frozen link, CPU hog, overload); ARGS="--only ROW", "--ci"
 	$(PY) -m tests.faults.run $(ARGS)
 
 FUZZ_EXAMPLES ?= 20000

@@ -14,18 +14,20 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import random
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +48,7 @@ from jiaodong.security.clients import ChannelPool, act_as
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
+from tests.helpers.proxy import FreezableProxy
 
 T = TypeVar("T")
 LOOPBACK = "127.0.0.1"
@@ -76,69 +79,27 @@ class ProxyLoop:
             self.loop.close()
 
 
-class TcpProxy:
-    """Forwards 127.0.0.1:listen_port to 127.0.0.1:target_port. ``cut`` drops every open
-    connection and stops listening (new connections are refused); ``restore`` listens again."""
+class LinkProxy(FreezableProxy):
+    """A service's NATS link: forwards 127.0.0.1:listen_port to 127.0.0.1:target_port.
+
+    ``cut`` drops every open connection and stops listening (new connections are refused);
+    ``restore`` listens again. ``freeze`` (from FreezableProxy) leaves the open connections
+    half-open: nothing read, nothing closed, while new connections pass."""
 
     def __init__(self, name: str, listen_port: int, target_port: int) -> None:
+        super().__init__(target_port, listen_port)
         self.name = name
-        self.listen_port = listen_port
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.accepted = 0
         self.dropped = 0
 
-    @property
-    def url(self) -> str:
-        return f"nats://{LOOPBACK}:{self.listen_port}"
-
-    async def open(self) -> None:
-        self.server = await asyncio.start_server(
-            self._client, LOOPBACK, self.listen_port, reuse_address=True
-        )
-
     async def cut(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-        for writer in list(self.writers):
-            writer.transport.abort()
-            self.dropped += 1
-        self.writers.clear()
+        self.dropped += len(self.links)
+        await self.close()
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.server is None:  # cut while this connection was being accepted
             writer.transport.abort()
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.target_port)
-        except OSError:
-            writer.transport.abort()  # broker down: the client sees a dropped connection
-            return
-        self.accepted += 1
-        self.writers |= {writer, up_writer}
-        try:
-            await asyncio.gather(
-                self._pipe(reader, up_writer, writer), self._pipe(up_reader, writer, up_writer)
-            )
-        finally:
-            self.writers.discard(writer)
-            self.writers.discard(up_writer)
-
-    @staticmethod
-    async def _pipe(
-        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter
-    ) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, RuntimeError):
-            pass
-        finally:
-            writer.transport.abort()
-            other.transport.abort()
+        await super()._accept(reader, writer)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -248,15 +209,22 @@ class FaultLayout:
 
     data_dir: Path
     cluster: bool = False
-    reconcile_seconds: float = 5.0
     log_level: str = "info"
     registry: Registry = field(default_factory=load_registry)
     nats: EmbeddedNats | None = None
     members: list[ClusterMember] = field(default_factory=list)
-    proxies: dict[str, TcpProxy] = field(default_factory=dict)
+    proxy_coordinator: bool = False  # the coordinator's NATS link through a proxy too
+    proxies: dict[str, LinkProxy] = field(default_factory=dict)  # by city
+    coordinator_proxy: LinkProxy | None = None
     specs: dict[str, Spec] = field(default_factory=dict)
     proxy_loop: ProxyLoop | None = None
     events: list[tuple[float, str]] = field(default_factory=list)
+    # (virtual time just before a move, how far it moved), to tell real ages from moved clocks
+    time_moves: list[tuple[datetime, timedelta]] = field(default_factory=list)
+    hogs: list[CpuHog] = field(default_factory=list)
+
+    def __hash__(self) -> int:  # kept in the reaper's set of live layouts
+        return id(self)
 
     # -- names and places ----------------------------------------------------------------------
 
@@ -311,6 +279,7 @@ class FaultLayout:
     # -- start and stop ------------------------------------------------------------------------
 
     def start(self) -> FaultLayout:
+        _LIVE.add(self)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         FileClock.write(self.clock_file, VIRTUAL_START, 1.0)
         try:
@@ -322,27 +291,32 @@ class FaultLayout:
                     "JD_LOG_LEVEL": os.environ.get("JD_LOG_LEVEL", self.log_level),
                     "JD_LOG_JSON": "1",
                     "JD_CLOCK": f"file:{self.clock_file}",
-                    "JD_RECONCILE_SECONDS": str(self.reconcile_seconds),
                     "JD_NATS_REPLICAS": "3" if self.cluster else "1",
                 }
             )
             env.pop("JD_DATABASE_URL", None)
+            # The services' own reconcile interval: a shorter one hides what a real region sees.
+            env.pop("JD_RECONCILE_SECONDS", None)
             init_pki(self.pki, self.registry)
             env["JD_TLS_DIR"] = str(self.pki)
-            self.specs["coordinator"] = Spec(
-                "coordinator", ["coordinator"], free_port(), {**env, "JD_NATS_URL": self.nats_url}
-            )
+            coordinator_url = self.nats_url
             if not self.cluster:
                 assert self.nats is not None
                 self.proxy_loop = ProxyLoop()
+                if self.proxy_coordinator:
+                    self.coordinator_proxy = self._proxy("coordinator")
+                    coordinator_url = self.coordinator_proxy.url
+            self.specs["coordinator"] = Spec(
+                "coordinator",
+                ["coordinator"],
+                free_port(),
+                {**env, "JD_NATS_URL": coordinator_url},
+            )
             for city in self.cities:
                 url = self.nats_url
                 if self.proxy_loop is not None:
-                    assert self.nats is not None
-                    proxy = TcpProxy(city, free_port(), self.nats.port)
-                    self.proxy_loop.run(proxy.open())
-                    self.proxies[city] = proxy
-                    url = proxy.url
+                    self.proxies[city] = self._proxy(city)
+                    url = self.proxies[city].url
                 name = self.node_name(city)
                 self.specs[name] = Spec(
                     name, ["node", "--city", city], free_port(), {**env, "JD_NATS_URL": url}
@@ -357,6 +331,12 @@ class FaultLayout:
             raise
         self.note("layout started")
         return self
+
+    def _proxy(self, name: str) -> LinkProxy:
+        assert self.proxy_loop is not None and self.nats is not None
+        proxy = LinkProxy(name, free_port(), self.nats.port)
+        self.proxy_loop.run(proxy.open())
+        return proxy
 
     def _start_nats(self) -> None:
         if not self.cluster:
@@ -374,8 +354,16 @@ class FaultLayout:
             m.start()
         asyncio.run(_jetstream_ready(self.nats_url, 3, 60))
 
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """Every process this layout runs now: services, brokers, CPU hogs."""
+        out = [s.service.process for s in self.specs.values() if s.service is not None]
+        out += [n.process for n in [self.nats, *self.members] if n is not None and n.process]
+        return out
+
     def close(self) -> None:
         """End every process this layout started (SIGTERM, then SIGKILL), then the brokers."""
+        for hog in self.hogs:
+            hog.stop()
         for spec in self.specs.values():
             proc = spec.service.process if spec.service else None
             if proc is not None and proc.poll() is None:
@@ -393,15 +381,17 @@ class FaultLayout:
                 proc.kill()
                 proc.wait()
         if self.proxy_loop is not None:
-            for proxy in self.proxies.values():
-                with contextlib.suppress(Exception):
-                    self.proxy_loop.run(proxy.cut())
+            for proxy in [*self.proxies.values(), self.coordinator_proxy]:
+                if proxy is not None:
+                    with contextlib.suppress(Exception):
+                        self.proxy_loop.run(proxy.cut())
             self.proxy_loop.close()
             self.proxy_loop = None
         if self.nats is not None:
             self.nats.stop()
         for m in self.members:
             m.stop()
+        _LIVE.discard(self)
 
     def check_alive(self) -> list[str]:
         """Services that exited on their own (not killed by a scenario)."""
@@ -476,6 +466,20 @@ class FaultLayout:
         self.proxy_loop.run(self.proxies[city].cut())
         self.note(f"cut off {city}")
 
+    def freeze(self, name: str) -> int:
+        """Freeze the open NATS connections of ``name`` (the coordinator or a city): half-open,
+        nothing read, nothing closed; new connections pass. Returns how many were frozen."""
+        assert self.proxy_loop is not None
+        proxy = self.coordinator_proxy if name == "coordinator" else self.proxies[name]
+        assert proxy is not None, f"{name}'s NATS link has no proxy"
+
+        async def freeze() -> int:
+            return proxy.freeze()
+
+        count = self.proxy_loop.run(freeze())
+        self.note(f"froze {count} NATS connection(s) of {name}")
+        return count
+
     def reconnect(self, city: str) -> None:
         assert self.proxy_loop is not None
         proxy = self.proxies[city]
@@ -491,8 +495,116 @@ class FaultLayout:
     # -- time ----------------------------------------------------------------------------------
 
     def move_time(self, delta: timedelta) -> None:
-        FileClock.write(self.clock_file, FileClock(self.clock_file).now() + delta, 1.0)
+        now = FileClock(self.clock_file).now()
+        FileClock.write(self.clock_file, now + delta, 1.0)
+        self.time_moves.append((now, delta))
         self.note(f"virtual time moved {delta}")
+
+
+def real_age(layout: FaultLayout, created: datetime) -> float:
+    """Seconds since ``created`` (a service's virtual time), less the moves of the clock since."""
+    now = FileClock(layout.clock_file).now()
+    moved = sum((d for at, d in layout.time_moves if at >= created), timedelta())
+    return (now - created - moved).total_seconds()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the harness started, ended whatever ends the harness
+# ---------------------------------------------------------------------------------------------
+
+_LIVE: set[FaultLayout] = set()
+_HOGS: set[CpuHog] = set()
+
+
+class CpuHog:
+    """A busy machine: ``cpus`` workers (default one per core) spinning at nice 0 in one process
+    group of their own (stress-ng if installed, else Python busy loops)."""
+
+    def __init__(self, cpus: int | None = None) -> None:
+        self.cpus = cpus or os.cpu_count() or 2
+        self.process: subprocess.Popen[bytes] | None = None
+        self.spinners: list[subprocess.Popen[bytes]] = []
+        self.tool = ""
+
+    def start(self) -> CpuHog:
+        stress = shutil.which("stress-ng")
+        if stress:
+            self.tool = "stress-ng"
+            self.process = subprocess.Popen(
+                [stress, "--cpu", str(self.cpus), "--cpu-method", "matrixprod", "--quiet"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            _HOGS.add(self)
+            return self
+        self.tool = "python busy loops"
+        spin = [sys.executable, "-c", "while True: pass"]
+        self.process = subprocess.Popen(spin, start_new_session=True)
+        self.spinners = [
+            subprocess.Popen(spin, process_group=self.process.pid) for _ in range(self.cpus - 1)
+        ]
+        _HOGS.add(self)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        _end_groups([self.process], grace=2.0)
+        for p in self.spinners:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=2)
+        self.process = None
+        self.spinners = []
+        _HOGS.discard(self)
+
+
+def _end_groups(processes: list[subprocess.Popen[bytes]], grace: float) -> None:
+    """SIGTERM each process's group (each was started as a group leader), SIGKILL what is left
+    after ``grace`` seconds."""
+
+    def signal_group(p: subprocess.Popen[bytes], sig: int) -> None:
+        if p.poll() is not None:
+            return  # reaped: its pid may belong to someone else by now
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(p.pid, signal.SIGCONT)
+            os.killpg(p.pid, sig)
+
+    for p in processes:
+        signal_group(p, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=max(0.05, deadline - time.monotonic()))
+    for p in processes:
+        signal_group(p, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=5)
+
+
+def reap(grace: float = 5.0) -> None:
+    """End every process of every layout still open (the harness is going away)."""
+    processes = [p for layout in list(_LIVE) for p in layout.processes()]
+    processes += [h.process for h in list(_HOGS) if h.process is not None]
+    _end_groups(processes, grace)
+    _LIVE.clear()
+    _HOGS.clear()
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    reap()
+    os._exit(128 + signum)
+
+
+atexit.register(reap)
+
+
+def install_reaper() -> None:
+    """When the harness process is ended by SIGTERM, SIGINT or SIGHUP, end what it started
+    first (at a normal exit the atexit hook does). SIGKILL cannot be caught: then the services
+    (sessions of their own) stay. For the harness's own main program, not inside pytest."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
 
 
 def log_warnings(layout: FaultLayout) -> dict[str, Counter[str]]:
@@ -578,10 +690,15 @@ class Traffic:
         seed: int = 11,
         rate: float = 3.0,
         prefix: str = "fault",
+        phases: list[tuple[int, float]] | None = None,
+        poll_max: float = POLL,
     ) -> None:
         self.layout = layout
         self.registry = layout.registry
-        self.rate = rate
+        # (how many, per second) in turn; by default all n at ``rate``
+        self.phases = phases or [(n, rate)]
+        n = sum(count for count, _ in self.phases)
+        self.poll_max = poll_max
         self.deadline = time.monotonic() + 600
         self.pool = ChannelPool(layout.settings().tls_for, CHANNEL_OPTIONS)
         self.stubs = {
@@ -647,11 +764,13 @@ class Traffic:
     async def until(
         self, city: str, court: str, delegation_id: str, check: Callable[[pb.Delegation], bool]
     ) -> pb.Delegation:
+        poll = POLL
         while True:
             d = await self.get(city, court, delegation_id)
             if d is not None and check(d):
                 return d
-            await asyncio.sleep(min(POLL, self._left()) * (0.75 + random.random() / 2))
+            await asyncio.sleep(min(poll, self._left()) * (0.75 + random.random() / 2))
+            poll = min(self.poll_max, poll * 1.5)  # a clerk waiting long looks less often
 
     # -- the walk ----------------------------------------------------------------------------------
 
@@ -739,19 +858,30 @@ class Traffic:
             self.progress(w)
 
     async def run(self) -> None:
-        """Send at ``rate`` per second (the fault lands mid-traffic), walk every delegation."""
-        t0 = time.monotonic()
+        """Send at each phase's rate in turn (the fault lands mid-traffic), walk every one."""
+        at = time.monotonic()
+        times = []
+        for count, rate in self.phases:
+            times += [at + i / rate for i in range(count)]
+            at += count / rate
         tasks = []
-        for i, (w, request) in enumerate(zip(self.walks, self.requests, strict=True)):
-            await asyncio.sleep(max(0.0, t0 + i / self.rate - time.monotonic()))
+        for when, w, request in zip(times, self.walks, self.requests, strict=True):
+            await asyncio.sleep(max(0.0, when - time.monotonic()))
             tasks.append(asyncio.create_task(self._guarded(w, request)))
             self.sent += 1
         self.all_sent.set()
         await asyncio.gather(*tasks)
 
+    @property
+    def planned_seconds(self) -> float:
+        return sum(count / rate for count, rate in self.phases)
+
     async def wait_sent(self, fraction: float) -> None:
         """Until ``fraction`` of the delegations have been sent."""
-        target = max(1, int(len(self.walks) * fraction))
+        await self.wait_count(max(1, int(len(self.walks) * fraction)))
+
+    async def wait_count(self, target: int) -> None:
+        """Until ``target`` delegations have been sent."""
         while self.sent < target and not self.all_sent.is_set():
             await asyncio.sleep(0.05)
 

@@ -18,16 +18,33 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.logs import configure
+from tests.faults.harness import CpuHog, install_reaper
 from tests.faults.scenarios import FULL, QUICK, SCENARIOS, Options, Row, run_scenario
 
 
 def quick_options(**overrides: object) -> Options:
-    """The short CI set's settings: fewer delegations, a shorter cut and patience."""
+    """The short set's settings: fewer delegations, a shorter cut and patience."""
     values: dict[str, object] = {
         "delegations": 40,
         "rate": 4.0,
         "converge_timeout": 60.0,
         "cut_seconds": 8.0,
+    }
+    values.update(overrides)
+    return Options(**values)  # type: ignore[arg-type]
+
+
+def ci_options(**overrides: object) -> Options:
+    """CI's settings for every row (`make test`, tests/faults/test_full.py, or ``--ci``): 40
+    delegations per row and a 30 s overload; the services' own reconcile interval (30 s), so the
+    patience after a fault covers three intervals."""
+    values: dict[str, object] = {
+        "delegations": 40,
+        "rate": 4.0,
+        "converge_timeout": 90.0,
+        "cut_seconds": 8.0,
+        "overload_seconds": 30.0,
+        "overload_patience": 180.0,
     }
     values.update(overrides)
     return Options(**values)  # type: ignore[arg-type]
@@ -43,6 +60,8 @@ def run_all(names: list[str], options: Options) -> list[Row]:
             f"[{name}] {row.result}: sent {row.sent}, completed {row.completed}, lost {row.lost}, "
             f"duplicated {row.duplicated}, converged "
             f"{'-' if row.converge_seconds is None else row.converge_seconds} s, "
+            f"max lag {row.max_lag}, max outbox age {row.max_outbox_age} s, "
+            f"lag at the end {'-' if row.final_lag is None else row.final_lag}, "
             f"{row.seconds} s in all"
         )
         rows.append(row)
@@ -50,6 +69,9 @@ def run_all(names: list[str], options: Options) -> list[Row]:
 
 
 def table(rows: list[Row], title: str) -> Table:
+    """One line per row; "max lag" is the most messages any durable consumer had pending at one
+    sample, "outbox s" the longest any service's oldest unpublished outbox row had waited, "end
+    lag" the sum over all consumers when the row ended (0 to pass)."""
     t = Table(title=title)
     for column in (
         "scenario",
@@ -58,8 +80,11 @@ def table(rows: list[Row], title: str) -> Table:
         "lost",
         "duplicated",
         "disagree",
-        "dead letters",
+        "dead",
         "converge s",
+        "max lag",
+        "outbox s",
+        "end lag",
         "total s",
         "result",
     ):
@@ -74,6 +99,9 @@ def table(rows: list[Row], title: str) -> Table:
             str(r.disagree),
             str(r.dead),
             "-" if r.converge_seconds is None else f"{r.converge_seconds:.1f}",
+            str(r.max_lag),
+            f"{r.max_outbox_age:.1f}",
+            "-" if r.final_lag is None else str(r.final_lag),
             f"{r.seconds:.0f}",
             "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]",
         )
@@ -82,35 +110,58 @@ def table(rows: list[Row], title: str) -> Table:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="the short CI set")
+    parser.add_argument("--quick", action="store_true", help="the short set (four rows)")
+    parser.add_argument(
+        "--ci", action="store_true", help="CI's settings (every row, fewer delegations)"
+    )
     parser.add_argument("--delegations", type=int, help="delegations per scenario")
     parser.add_argument("--rate", type=float, help="delegations sent per second")
     parser.add_argument(
         "--only", action="append", default=[], help="run this scenario (repeatable)"
     )
     parser.add_argument("--converge-timeout", type=float, help="seconds after the fault")
+    parser.add_argument(
+        "--overload-rate", type=float, help="delegations/s in the overload row (default 16)"
+    )
+    parser.add_argument(
+        "--overload-seconds", type=float, help="how long the overload lasts (default 60)"
+    )
+    parser.add_argument(
+        "--hog",
+        type=int,
+        metavar="WORKERS",
+        help="run every row on a busy machine: a CPU hog of WORKERS workers throughout",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the data folders of passes too")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 140)
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if args.list:
         for s in SCENARIOS:
             tags = ", ".join(t for t, on in (("quick", s.quick), ("full", s in FULL)) if on)
             console.print(f"{s.name:22} {s.description}  [{tags}]", markup=False)
         return 0
     configure("warning", json=True)
+    install_reaper()  # SIGTERM, SIGINT, SIGHUP: end the layouts' processes, then exit
     overrides = {
         k: v
         for k, v in {
             "delegations": args.delegations,
             "rate": args.rate,
             "converge_timeout": args.converge_timeout,
+            "overload_rate": args.overload_rate,
+            "overload_seconds": args.overload_seconds,
             "keep": args.keep,
         }.items()
         if v is not None
     }
-    options = quick_options(**overrides) if args.quick else Options(**overrides)
+    if args.quick:
+        options = quick_options(**overrides)
+    elif args.ci:
+        options = ci_options(**overrides)
+    else:
+        options = Options(**overrides)
 
     def log(line: str) -> None:
         console.print(line, highlight=False, markup=False)
@@ -122,13 +173,22 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     started = time.monotonic()
-    rows = run_all(names, options)
+    hog = CpuHog(args.hog).start() if args.hog else None
+    if hog is not None:
+        log(f"CPU hog for the whole set: {hog.cpus} workers ({hog.tool}, nice 0)")
+    try:
+        rows = run_all(names, options)
+    finally:
+        if hog is not None:
+            hog.stop()
     elapsed = time.monotonic() - started
     console.print()
     console.print(
         table(
             rows,
-            f"Fault injection ({'quick' if args.quick else 'full'} set, "
+            f"Fault injection ({'quick' if args.quick else 'full'} set"
+            f"{', CI settings' if args.ci else ''}"
+            f"{f', CPU hog of {args.hog} workers throughout' if args.hog else ''}, "
             f"{options.delegations} delegations per scenario, {elapsed:.0f} s)",
         )
     )

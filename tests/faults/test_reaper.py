@@ -1,0 +1,81 @@
+"""The fault harness ends what it started when it is itself ended: `make faults` cancelled by CI
+(SIGTERM) or Ctrl-C must not leave nats-servers and services running on the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def children(pid: int) -> dict[int, str]:
+    """Processes whose parent is ``pid``: pid -> command line."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == pid:
+                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                out[int(entry.name)] = cmd.strip()
+    return out
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie has ended: it only waits for its parent, init here, to reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_harness_ended_by_a_signal_ends_what_it_started(tmp_path: Path, sig: int) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    harness = subprocess.Popen(
+        [sys.executable, "-m", "tests.faults.run", "--only", "node-kill", "--delegations", "400"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    started: dict[int, str] = {}
+    try:
+        # nats-server, the coordinator and five nodes, all children of the harness
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and harness.poll() is None:
+            started.update(children(harness.pid))
+            if sum("nats-server" in c for c in started.values()) >= 1 and len(started) >= 7:
+                break
+            time.sleep(0.5)
+        assert len(started) >= 7, f"the harness did not start its layout: {started}"
+        time.sleep(2.0)  # traffic running
+        started.update(children(harness.pid))
+        harness.send_signal(sig)
+        harness.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(alive(p) for p in started):
+            time.sleep(0.2)
+        left = {p: c for p, c in started.items() if alive(p)}
+        assert not left, f"still running after the harness ended: {left}"
+        assert harness.returncode == 128 + sig
+    finally:
+        for pid in [p for p in started if alive(p)] + [harness.pid]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            harness.wait(timeout=5)
