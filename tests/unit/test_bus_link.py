@@ -33,6 +33,18 @@ def test_the_watchdog_clocks_start_with_the_connection() -> None:
     assert (p.answered_at, p.idle_since, p.relay_stuck_since) == (42.0, 42.0, None)
 
 
+def test_a_reconnect_restarts_every_watchdog_clock() -> None:
+    """nats-py's own reconnect made a new link: a question that timed out on the old socket
+    must not count against it (the fault harness saw the new link replaced 2 s after)."""
+    p = Progress(now=0.0)
+    p.waiting_rows(5, now=1.0)
+    p.fresh_link(now=30.0)
+    assert (p.answered_at, p.idle_since, p.relay_stuck_since) == (30.0, 30.0, 30.0)
+    p.waiting_rows(0, now=31.0)
+    p.fresh_link(now=40.0)
+    assert p.relay_stuck_since is None, "nothing waits: nothing to count"
+
+
 def test_passwords_are_not_shown() -> None:
     assert (
         shown_url("nats://jd:s3cret@a:4222,nats://b:4222") == "nats://jd:***@a:4222,nats://b:4222"

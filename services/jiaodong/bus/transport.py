@@ -393,6 +393,9 @@ class Transport:
 
     async def _reconnected(self) -> None:
         log.info("nats_reconnected", service=self.settings.name)
+        # A new link gets a whole bound from now: a question asked on the old socket that times
+        # out after the reconnect must not make the watchdog replace the link just made.
+        self._progress.fresh_link(asyncio.get_running_loop().time())
         self.reconnected.set()
 
     async def _provision_or_bind(self, consumer: ConsumerSpec) -> None:
@@ -901,6 +904,12 @@ class Progress:
 
     def __post_init__(self) -> None:
         self.answered_at = self.idle_since = self.now
+
+    def fresh_link(self, now: float) -> None:
+        """nats-py reconnected by itself: every clock of the watchdog starts again."""
+        self.answered_at = self.idle_since = now
+        if self.relay_stuck_since is not None:
+            self.relay_stuck_since = now
 
     def waiting_rows(self, count: int, now: float) -> None:
         """The relay read ``count`` unpublished rows: they wait from now (if not already)."""
