@@ -92,6 +92,9 @@ class Leadership:
                     await self._wait_for_lease(loop.time())
                 await self._hold()
                 await self._step_down()
+                # Let the standbys take it first: a replica whose link to the database just
+                # failed is the worst candidate (alone, it takes the lease back after the pause).
+                await asyncio.sleep(self.poll * 2)
         finally:
             # Cancelled (the service stops): stop the duty before letting the lease go, so the
             # next holder does not start while this one still acts.
