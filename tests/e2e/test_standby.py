@@ -26,7 +26,7 @@ from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.helpers.factory import create_request
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+pytestmark = pytest.mark.e2e
 
 QD, YT = "370202", "370602"
 OPERATOR = Identity(Role.OPERATOR, REGION)
@@ -180,6 +180,7 @@ async def run_traffic_and_kill(layout: Layout) -> None:
         await pool.close()
 
 
+@pytest.mark.postgres
 def test_active_coordinator_killed_under_traffic_standby_takes_over(
     tmp_path: Path, postgres_admin_url: str
 ) -> None:
@@ -199,3 +200,38 @@ def test_active_coordinator_killed_under_traffic_standby_takes_over(
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             for service in SERVICES:
                 conn.execute(f'DROP DATABASE IF EXISTS "{prefix}_{service}" WITH (FORCE)')
+
+
+async def roles_after_kill(layout: Layout) -> float:
+    """Kill the active replica; how long until the other one is SERVING."""
+    assert layout.coordinator is not None
+    replicas = [layout.coordinator, *layout.standbys]
+    pool = ChannelPool(layout.settings().tls_for)
+    try:
+        roles = await until(
+            lambda: asyncio.gather(*(serving(pool, r) for r in replicas)),
+            lambda r: sorted(r) == [False, True],
+            30,
+            "exactly one active coordinator",
+        )
+        active, standby = replicas[roles.index(True)], replicas[roles.index(False)]
+        loop = asyncio.get_running_loop()
+        killed = loop.time()
+        active.process.send_signal(signal.SIGKILL)
+        await until(lambda: serving(pool, standby), bool, 30, "the standby serving")
+        return loop.time() - killed
+    finally:
+        await pool.close()
+
+
+def test_two_coordinators_on_the_default_sqlite_layout_fail_over(tmp_path: Path) -> None:
+    """`jiaodong up --coordinators 2` without a database URL: one SQLite file, a file lock."""
+    layout = start_layout(tmp_path, base_port=0, cities=("qingdao",), coordinators=2)
+    try:
+        assert [s.name for s in layout.standbys] == ["coordinator-2"]
+        assert (tmp_path / "coordinator.db.lease").exists()
+        took = asyncio.run(roles_after_kill(layout))
+        assert took < TAKEOVER_LIMIT, took
+        layout.check_alive()  # one coordinator replica dead, another alive: the layout lives
+    finally:
+        layout.stop()
