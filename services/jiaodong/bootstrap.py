@@ -300,6 +300,9 @@ async def lead(
             service, serving if active else health_pb2.HealthCheckResponse.NOT_SERVING
         )
 
+    # Healthy (service "") once it is started as what it is: active with its consumers and relay
+    # running, or a standby.
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
     await announce(False)
     replica.address = advertised(settings.host, port)
     lease = lease_for(db.url, replica.address)
@@ -310,6 +313,7 @@ async def lead(
         await server.stop(0)
         await asyncio.get_running_loop().run_in_executor(None, db.close)
         raise
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     return leadership
 
 

@@ -193,9 +193,7 @@ def start_layout(
             wait_healthy([layout.coordinator], tls)
         for n in range(2, coordinators + 1):
             port = _free_or(base_port + len(cities) + n - 1 if base_port else 0)
-            layout.standbys.append(
-                spawn(f"coordinator-{n}", ["coordinator"], port, data_dir, env)
-            )
+            layout.standbys.append(spawn(f"coordinator-{n}", ["coordinator"], port, data_dir, env))
         wait_healthy(layout.services, tls)
     except BaseException:
         layout.stop()
