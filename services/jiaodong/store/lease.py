@@ -91,6 +91,7 @@ class PostgresLease(_Threaded):
         self._name = (NAME_PREFIX + address)[:63]
         self._timeout = check_timeout
         self._conn: Any = None
+        self._holder_seen: str | None = None
 
     async def try_acquire(self) -> bool:
         try:
@@ -122,7 +123,9 @@ class PostgresLease(_Threaded):
         ).fetchone()
         held = bool(row and row[0])
         if not held:
-            # A standby keeps no idle session open while it waits.
+            # Who holds it, asked on the same session; then a standby keeps no idle session open
+            # while it waits.
+            self._holder_seen = self._holder_on(self._conn)
             self._close()
         return held
 
@@ -144,6 +147,9 @@ class PostgresLease(_Threaded):
         return bool(row and row[0])
 
     async def holder(self) -> str:
+        seen, self._holder_seen = self._holder_seen, None
+        if seen is not None:  # asked on the failed try_acquire just before
+            return seen
         try:
             return str(await self._call(self._timeout, self._holder))
         except Exception:  # noqa: BLE001 - cannot tell: say so
@@ -153,14 +159,18 @@ class PostgresLease(_Threaded):
         import psycopg
 
         with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=2) as conn:
-            row = conn.execute(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
-                " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
-                " AND l.classid = %s AND l.objid = %s AND l.objsubid = 2"
-                " AND l.database = (SELECT oid FROM pg_database"
-                " WHERE datname = current_database())",
-                (LOCK_CLASS, LOCK_OBJECT),
-            ).fetchone()
+            return self._holder_on(conn)
+
+    @staticmethod
+    def _holder_on(conn: Any) -> str:
+        row = conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
+            " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = %s AND l.objid = %s AND l.objsubid = 2"
+            " AND l.database = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database())",
+            (LOCK_CLASS, LOCK_OBJECT),
+        ).fetchone()
         name = str(row[0]) if row and row[0] else ""
         return name.removeprefix(NAME_PREFIX) if name.startswith(NAME_PREFIX) else ""
 
