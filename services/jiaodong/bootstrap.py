@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
 from jiaodong.api.node import CourtNodeServicer
 from jiaodong.app.coordinator import Coordinator
+from jiaodong.app.coordinator.duty import CoordinatorDuty
+from jiaodong.app.leadership import Leadership, Replica
 from jiaodong.app.node import CourtNode
 from jiaodong.app.sla import SlaEngine
 from jiaodong.bus.subjects import (
@@ -54,6 +57,7 @@ from jiaodong.security.nats_config import (
 )
 from jiaodong.store import outbox
 from jiaodong.store.database import Database
+from jiaodong.store.lease import lease_for
 from jiaodong.store.outbox import DatabaseOutbox
 from jiaodong.v1 import (
     audit_service_pb2_grpc,
@@ -225,6 +229,9 @@ async def start_coordinator(
     registry: Registry | None = None,
     clock: Clock | None = None,
 ) -> Running:
+    """A coordinator replica. It serves reads at once; it consumes, relays and sweeps only while
+    it holds the lease (jiaodong.app.leadership): at once when no other replica does, otherwise
+    when the active one is gone."""
     registry = registry or load_registry(settings.courts_dir)
     clock = clock or clock_from_spec(settings.clock)
     db = await open_database(settings, "coordinator")
@@ -237,22 +244,20 @@ async def start_coordinator(
         reload=lambda: load_sla_files(settings),
     )
     coordinator.reconcile_interval = timedelta(seconds=settings.reconcile_seconds)
-    transport = bus_transport(
-        settings,
-        COORDINATOR,
-        db,
-        clock,
-        provision_consumers=node_consumers(registry) if secured(settings) else (),
-        watch=flow_watch(),
+    duty = CoordinatorDuty(
+        coordinator,
+        lambda: bus_transport(
+            settings,
+            COORDINATOR,
+            db,
+            clock,
+            provision_consumers=node_consumers(registry) if secured(settings) else (),
+            watch=flow_watch(),
+        ),
+        settings.sweep_seconds,
+        background=lambda: housekeeping(db, clock),
     )
-    coordinator.set_relay_wake(transport.wake)
-    # Digests have a consumer of their own, one chunk per transaction: never in front of syncs.
-    await transport.start(
-        coordinator_consumer(),
-        coordinator.on_message,
-        coordinator.on_messages,
-        also=[(coordinator_digest_consumer(), coordinator.on_message)],
-    )
+    replica = Replica("")
     server, bound, health_servicer = await serve(
         settings,
         port,
@@ -260,18 +265,64 @@ async def start_coordinator(
         [],
         coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"],
         lambda s: coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
-            CoordinatorServicer(coordinator), s
+            CoordinatorServicer(coordinator, replica), s
         ),
         AuditServicer(db, "coordinator"),
     )
-    sweeper = asyncio.create_task(
-        coordinator.run_sweeper(settings.sweep_seconds), name="sla-sweeper"
-    )
+    leadership = await lead(settings, db, duty, replica, bound, health_servicer, server)
     for notice in coordinator.notices():  # logged once, at start; also on the board
         log.warning("calendar_not_covered", notice=notice)
-    log.info("coordinator_started", port=bound)
-    tasks = [sweeper, asyncio.create_task(housekeeping(db, clock), name="housekeeping")]
-    return Running("coordinator", bound, server, transport, db, coordinator, health_servicer, tasks)
+    log.info("coordinator_started", port=bound, active=replica.active)
+    tasks = [asyncio.create_task(leadership.run(), name="leadership")]
+    running = Running(
+        "coordinator", bound, server, duty.transport, db, coordinator, health_servicer, tasks
+    )
+    duty.on_transport = lambda transport: setattr(running, "transport", transport)
+    return running
+
+
+async def lead(
+    settings: Settings,
+    db: Database,
+    duty: CoordinatorDuty,
+    replica: Replica,
+    port: int,
+    health_servicer: Any,
+    server: grpc.aio.Server,
+) -> Leadership:
+    """Take the coordinator's lease if it is free (and start acting), else stay a standby; the
+    CoordinatorService health is SERVING only on the active replica."""
+    service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name
+
+    async def announce(active: bool) -> None:
+        serving = health_pb2.HealthCheckResponse.SERVING
+        await health_servicer.set(
+            service, serving if active else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+
+    # Healthy (service "") once it is started as what it is: active with its consumers and relay
+    # running, or a standby.
+    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    await announce(False)
+    replica.address = advertised(settings.host, port)
+    lease = lease_for(db.url, replica.address)
+    leadership = Leadership(lease, duty, replica, on_change=announce)
+    try:
+        await leadership.try_first()
+    except BaseException:
+        await server.stop(0)
+        await asyncio.get_running_loop().run_in_executor(None, db.close)
+        raise
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    return leadership
+
+
+def advertised(host: str, port: int) -> str:
+    """The address other replicas and clients can reach this one at (a wildcard bind address
+    names no host: the machine's name stands in)."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = socket.gethostname()
+    return f"{host}:{port}"
 
 
 async def housekeeping(db: Database, clock: Clock, interval: float = 3600.0) -> None:

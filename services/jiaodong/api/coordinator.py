@@ -12,6 +12,7 @@ from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
 from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
 from jiaodong.app.coordinator import Coordinator, Guard
+from jiaodong.app.leadership import Replica
 from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_delegation, city_filter
 from jiaodong.domain.errors import InvalidInput
@@ -30,8 +31,15 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
     """Operators see and steer delegations touching their city (regional: all); the auditor reads.
     Board views (List, Watch) are masked; GetDelegation is full and every such read is recorded."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, replica: Replica | None = None) -> None:
         self.coordinator = coordinator
+        # Replicas: reads are answered from the shared database by any of them; writes and the
+        # live board only by the active one (a standby answers UNAVAILABLE naming it).
+        self.replica = replica
+
+    def _require_active(self) -> None:
+        if self.replica is not None:
+            self.replica.require_active()
 
     def _guard(self) -> Guard:
         """The caller's delegation-scope check, bound to the call's identity and grant."""
@@ -112,6 +120,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
     async def WatchBoard(
         self, request: api.WatchBoardRequest, context: Ctx
     ) -> AsyncIterator[api.WatchBoardResponse]:
+        self._require_active()  # a standby's broadcaster hears of no change
         registry = self.coordinator.registry
         if request.city and request.city not in registry.cities:
             raise InvalidInput.one("city", f"unknown city {request.city!r}")
@@ -133,6 +142,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
 
     @handles_domain_errors
     async def Reroute(self, request: api.RerouteRequest, context: Ctx) -> api.RerouteResponse:
+        self._require_active()
         d = await self.coordinator.steer(
             request.id,
             EventKind.REROUTED,
@@ -145,6 +155,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
 
     @handles_domain_errors
     async def Escalate(self, request: api.EscalateRequest, context: Ctx) -> api.EscalateResponse:
+        self._require_active()
         d = await self.coordinator.steer(
             request.id, EventKind.ESCALATED, request.request_id, request.text, guard=self._guard()
         )
@@ -161,6 +172,8 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
     async def RecomputeSla(
         self, request: api.RecomputeSlaRequest, context: Ctx
     ) -> api.RecomputeSlaResponse:
+        if not request.dry_run:
+            self._require_active()  # the active one's SLA engine is the one that sweeps
         count, moved, warnings = await self.coordinator.recompute(request.dry_run)
         out = api.RecomputeSlaResponse(open_clocks=count, warnings=warnings)
         for delegation_id, goal, old, new in moved:

@@ -23,6 +23,7 @@ from jiaodong.domain.errors import (
     FieldViolation,
     IllegalTransition,
     InvalidInput,
+    NotActive,
     NotAllowed,
     NotFound,
     RoutingRefused,
@@ -55,6 +56,15 @@ def status_for(exc: DomainError) -> status_pb2.Status:
         return status_pb2.Status(
             code=code_pb2.INVALID_ARGUMENT, message=f"invalid request: {exc}", details=[detail]
         )
+    if isinstance(exc, NotActive):
+        # Where to retry, for programs: ErrorInfo.metadata["active"] (empty while unknown).
+        info = any_pb2.Any()
+        info.Pack(
+            error_details_pb2.ErrorInfo(
+                reason="COORDINATOR_STANDBY", domain="jiaodong", metadata={"active": exc.active}
+            )
+        )
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
     if isinstance(exc, NotFound):
         code = code_pb2.NOT_FOUND
     elif isinstance(exc, AlreadyExists):

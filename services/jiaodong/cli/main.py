@@ -167,11 +167,26 @@ def up(
     ] = 50060,
     data_dir: DataDir = None,
     nats_url: NatsUrl = "",
+    database_url: DbUrl = "",
+    coordinators: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Coordinator replicas on one database: the first is active, the others "
+            "standbys that take over when it dies (ports after the nodes')",
+        ),
+    ] = 1,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
-    settings = _settings(data_dir, nats_url, "")
+    settings = _settings(data_dir, nats_url, database_url)
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
-    layout = start_layout(settings.data_dir, base_port=base_port, nats_url=settings.nats_url)
+    layout = start_layout(
+        settings.data_dir,
+        base_port=base_port,
+        nats_url=settings.nats_url,
+        database_url=settings.database_url,
+        coordinators=coordinators,
+    )
     render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
     console.print(
         f"logs in {settings.data_dir / 'logs'}; try: "

@@ -46,6 +46,8 @@ class Layout:
     pki: Path
     coordinator: Service | None = None
     nodes: dict[str, Service] = field(default_factory=dict)
+    # Further coordinator replicas on the same database: standbys while the first holds the lease.
+    standbys: list[Service] = field(default_factory=list)
 
     def settings(self) -> Settings:
         """Client settings for talking to this layout (its certificates)."""
@@ -53,7 +55,8 @@ class Layout:
 
     @property
     def services(self) -> list[Service]:
-        return ([self.coordinator] if self.coordinator else []) + list(self.nodes.values())
+        coordinators = [self.coordinator] if self.coordinator else []
+        return coordinators + self.standbys + list(self.nodes.values())
 
     def stop(self, timeout: float = 15.0) -> None:
         for svc in self.services:
@@ -71,7 +74,11 @@ class Layout:
             self.nats.stop()
 
     def check_alive(self) -> None:
-        for svc in self.services:
+        """Raise if a node, or every coordinator replica, has exited (a replica may die while
+        another one lives: that is what standbys are for)."""
+        replicas = [self.coordinator, *self.standbys] if self.coordinator else []
+        living = [r for r in replicas if r.process.poll() is None]
+        for svc in ([] if living else replicas[:1]) + list(self.nodes.values()):
             code = svc.process.poll()
             if code is not None:
                 raise RuntimeError(f"{svc.name} exited with code {code}; see {svc.log_path}")
@@ -138,10 +145,15 @@ def start_layout(
     cities: tuple[str, ...] = (),
     log_level: str = "info",
     extra_env: dict[str, str] | None = None,
+    coordinators: int = 1,
 ) -> Layout:
     """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
 
-    ``cities`` defaults to every city of the registry (courts/cities.csv)."""
+    ``cities`` defaults to every city of the registry (courts/cities.csv). ``coordinators`` > 1
+    starts further replicas on the same coordinator database (ports after the nodes'): the
+    first takes the lease, the others wait as standbys."""
+    if coordinators < 1:
+        raise ValueError("coordinators must be at least 1")
     registry = load_registry(Settings.from_env().courts_dir)
     cities = cities or tuple(registry.cities)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +187,14 @@ def start_layout(
             layout.nodes[city] = spawn(
                 f"node-{city}", ["node", "--city", city], port, data_dir, env
             )
-        wait_healthy(layout.services, files_for(pki, Identity(Role.COORDINATOR, REGION)))
+        tls = files_for(pki, Identity(Role.COORDINATOR, REGION))
+        if coordinators > 1:
+            # The first creates (or migrates) the database and takes the lease; then the others.
+            wait_healthy([layout.coordinator], tls)
+        for n in range(2, coordinators + 1):
+            port = _free_or(base_port + len(cities) + n - 1 if base_port else 0)
+            layout.standbys.append(spawn(f"coordinator-{n}", ["coordinator"], port, data_dir, env))
+        wait_healthy(layout.services, tls)
     except BaseException:
         layout.stop()
         raise

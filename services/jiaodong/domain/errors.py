@@ -72,3 +72,16 @@ class RegistryError(DomainError):
 
 class HistoryConflict(DomainError):
     """Two histories disagree on an event both hold: a broken single-writer rule. Never retried."""
+
+
+class NotActive(DomainError):
+    """This coordinator replica is a standby: writes and live views belong to the active one
+    (gRPC UNAVAILABLE, naming it, so a client can retry there)."""
+
+    def __init__(self, active: str) -> None:
+        self.active = active
+        where = f"the active coordinator is at {active}" if active else "no active one is known yet"
+        super().__init__(
+            f"this coordinator is a standby and takes no writes: {where}; retry there "
+            f"(本协调器为备用实例，不受理写操作；请向主用实例 {active or '（暂未选出）'} 重试)"
+        )
