@@ -214,6 +214,9 @@ class FaultLayout:
     nats: EmbeddedNats | None = None
     members: list[ClusterMember] = field(default_factory=list)
     proxy_coordinator: bool = False  # the coordinator's NATS link through a proxy too
+    # Further coordinator replicas on the coordinator's database (standbys: the first holds
+    # the lease), named coordinator-2, coordinator-3, ...
+    standbys: int = 0
     proxies: dict[str, LinkProxy] = field(default_factory=dict)  # by city
     coordinator_proxy: LinkProxy | None = None
     specs: dict[str, Spec] = field(default_factory=dict)
@@ -326,6 +329,13 @@ class FaultLayout:
             wait_healthy(
                 [s.service for s in self.specs.values() if s.service], self.health_tls, timeout=60
             )
+            # Standbys once the first coordinator has made the database (and holds the lease).
+            for n in range(2, 2 + self.standbys):
+                name = f"coordinator-{n}"
+                self.specs[name] = Spec(
+                    name, ["coordinator"], free_port(), {**env, "JD_NATS_URL": coordinator_url}
+                )
+                self.restart(name)
         except BaseException:
             self.close()
             raise
@@ -428,7 +438,8 @@ class FaultLayout:
         self.note(f"resumed {name}")
 
     def restart(self, name: str, timeout: float = 60.0) -> None:
-        """Start a killed service again with the same arguments, port and environment."""
+        """Start a killed (or not yet started) service again with the same arguments, port and
+        environment."""
         spec = self.specs[name]
         assert spec.service is None, f"{name} is still running"
         spec.service = spawn(spec.name, spec.args, spec.port, self.data_dir, spec.env)

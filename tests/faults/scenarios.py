@@ -20,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,7 @@ class Context:
     # service -> message ids that must end parked as dead letters
     expect_dead: dict[str, set[str]] = field(default_factory=dict)
     parked_after: float | None = None  # seconds from the fault until all of them were parked
+    killed_at: float | None = None  # wall-clock time a scenario killed the active coordinator
 
     def started(self, what: str) -> None:
         self.fault_start = time.monotonic()
@@ -99,6 +100,7 @@ class Scenario:
     patience: Callable[[Options], float] | None = None  # if not ``converge_timeout``
     # why the row fails beyond the invariants (e.g. a recovery that must show in the logs)
     verdict: Callable[[Context], list[str]] | None = None
+    standbys: int = 0  # coordinator replicas besides the first (issue 11, point 3)
 
 
 @dataclass
@@ -382,6 +384,54 @@ def recovered_by_itself(ctx: Context) -> list[str]:
     return why
 
 
+TAKEOVER_BOUND = 10.0  # seconds from the active coordinator's death to a standby acting
+
+
+async def kill_active_coordinator(ctx: Context) -> None:
+    """SIGKILL the coordinator holding the lease mid-traffic with a standby running; no restart
+    until the standby has taken over (then the dead one comes back, as a supervisor would bring
+    it, and waits as the new standby)."""
+    await ctx.traffic.wait_sent(0.4)
+    ctx.started("SIGKILL the active coordinator; the standby (coordinator-2) must take over")
+    ctx.killed_at = time.time()
+    await blocking(ctx.layout.kill, "coordinator")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _events(ctx, "coordinator-2", "coordinator_active"):
+        await asyncio.sleep(0.2)
+    await blocking(ctx.layout.restart, "coordinator")
+    ctx.ended()
+
+
+def _events(ctx: Context, service: str, event: str) -> list[dict[str, Any]]:
+    """The JSON log lines of ``service`` whose event is ``event``."""
+    path = ctx.layout.log_path(service)
+    out = []
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    for line in text.splitlines():
+        if f'"{event}"' not in line:
+            continue
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if record.get("event") == event:
+                out.append(record)
+    return out
+
+
+def took_over_in_time(ctx: Context) -> list[str]:
+    """The standby logged coordinator_active within TAKEOVER_BOUND seconds of the kill."""
+    if ctx.killed_at is None:
+        return ["the active coordinator was never killed"]
+    active = _events(ctx, "coordinator-2", "coordinator_active")
+    if not active:
+        return ["the standby never became active"]
+    became = datetime.fromisoformat(str(active[0]["timestamp"]).replace("Z", "+00:00"))
+    takeover = became.timestamp() - ctx.killed_at
+    ctx.notes.append(f"standby active {takeover:.2f} s after the kill")
+    if takeover > TAKEOVER_BOUND:
+        return [f"the standby took over after {takeover:.1f} s (bound {TAKEOVER_BOUND:g} s)"]
+    return []
+
+
 async def busy_machine(ctx: Context) -> None:
     """A CPU hog on every core, at the services' own priority, from early in the traffic until
     the row ends (the services converge with the hog still running)."""
@@ -446,9 +496,13 @@ SCENARIOS: list[Scenario] = [
         shape=overload_shape,
         patience=lambda o: o.overload_patience,
     ),
-    # The active coordinator killed with a standby running joins here when the layout can start
-    # a standby (issue 11, point 3): a Scenario whose inject kills the lease holder, with a
-    # verdict that the standby took over within its bound.
+    Scenario(
+        "standby-takeover",
+        "SIGKILL the active coordinator with a standby running; it takes over within 10 s",
+        kill_active_coordinator,
+        verdict=took_over_in_time,
+        standbys=1,
+    ),
 ]
 QUICK = [s for s in SCENARIOS if s.quick]
 FULL = [s for s in SCENARIOS if s.name != "node-kill"]
@@ -620,7 +674,10 @@ def run_scenario(scenario: Scenario, options: Options) -> Row:
     data_dir = Path(tempfile.mkdtemp(prefix=f"jd-faults-{scenario.name}-"))
     row.data_dir = str(data_dir)
     layout = FaultLayout(
-        data_dir, cluster=scenario.cluster, proxy_coordinator=scenario.proxy_coordinator
+        data_dir,
+        cluster=scenario.cluster,
+        proxy_coordinator=scenario.proxy_coordinator,
+        standbys=scenario.standbys,
     )
     try:
         layout.start()
