@@ -145,3 +145,36 @@ async def test_a_read_is_answered_without_waiting_for_work_behind_it(tmp_path: P
         assert await slow == "slow"
     finally:
         db.close()
+
+
+async def test_a_read_does_not_wait_for_the_writer_thread(tmp_path: Path) -> None:
+    """Database.read runs beside the writer: while a write transaction is held open on the
+    writer thread, a read answers (and sees only what is committed)."""
+    db = Database(sqlite_url(tmp_path / "r.db"))
+    db.create_schema()
+    release = threading.Event()
+    entered = threading.Event()
+
+    def slow_write(session: Session) -> None:
+        remember("m-before")(session)
+        entered.set()
+        assert release.wait(30), "the test never released the writer"
+
+    try:
+        await db.run(remember("m-committed"))
+        writing = asyncio.create_task(db.run(slow_write))
+        assert await asyncio.to_thread(entered.wait, 30)
+        seen = await asyncio.wait_for(
+            db.read(
+                lambda s: {
+                    r[0] for r in s.connection().exec_driver_sql("SELECT message_id FROM inbox")
+                }
+            ),
+            timeout=10,
+        )
+        assert seen == {"m-committed"}, "a read sees what is committed, not the open write"
+        release.set()
+        await writing
+    finally:
+        release.set()
+        db.close()

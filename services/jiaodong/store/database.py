@@ -33,7 +33,10 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, reader: bool = False) -> Engine:
+    """The engine of a service's database; ``reader``: for read-only transactions beside the
+    writer thread (SQLite: a deferred BEGIN, so a reader takes no lock and, in WAL, neither waits
+    for the writer nor holds it up)."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
 
@@ -52,6 +55,9 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            if reader:
+                conn.exec_driver_sql("BEGIN")
+                return
             # IMMEDIATE: the write lock from the start. A service's transactions run one at a
             # time on its database thread anyway; between processes sharing a file (two
             # coordinators, a migration) a deferred BEGIN would fail as "database is locked" when
@@ -102,6 +108,10 @@ class Database:
         self.engine = make_engine(url)
         event.listen(self.engine, "before_cursor_execute", _note_writes)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+        # Reads that need no writer (the board's pages): their own threads and, on SQLite, their
+        # own engine, so they never queue behind the writer's groups (docs/benchmarks.md).
+        self._reader: Engine | None = None
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="db-read")
         self._pending: deque[_Pending[Any]] = deque()
         self._lock = threading.Lock()
         self._draining = False
@@ -128,6 +138,24 @@ class Database:
                 self._draining = True
                 self._executor.submit(self._drain)
         return await future
+
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work`` on a reader thread, in a transaction that is rolled back: it
+        sees what is committed, and does not wait for the writer thread."""
+        if self._reader is None:
+            self._reader = (
+                make_engine(self.url, reader=True) if self.url.startswith("sqlite") else self.engine
+            )
+        engine = self._reader
+
+        def run() -> T:
+            with Session(engine, expire_on_commit=False) as session, session.begin():
+                try:
+                    return work(session)
+                finally:
+                    session.rollback()
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     def _next(self) -> _Pending[Any] | None:
         with self._lock:
@@ -189,6 +217,9 @@ class Database:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        if self._reader is not None and self._reader is not self.engine:
+            self._reader.dispose()
         self.engine.dispose()
 
 

@@ -3,6 +3,8 @@ computed, a page of the region's delegations, and the notices the board shows.""
 
 from __future__ import annotations
 
+from sqlmodel import Session
+
 from jiaodong.app.coordinator.base import CoordinatorBase, Guard, check_guard
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import sla
@@ -73,15 +75,17 @@ class Queries(CoordinatorBase):
             if city and city not in self.registry.cities:
                 raise InvalidInput.one(name, f"unknown city {city!r}")
 
-        def work(uow: UnitOfWork) -> tuple[Page, bool, int, bool]:
-            rows, total, capped = ledger.of_region(uow.session, where, offset, size + 1)
+        def work(session: Session) -> tuple[Page, bool, int, bool]:
+            rows, total, capped = ledger.of_region(session, where, offset, size + 1)
             return [view(r) for r in rows[:size]], len(rows) > size, total, capped
 
-        return await self.core.run(work)
+        # A page of the board writes nothing (its views are masked, no read is recorded): it
+        # runs beside the writer thread, not behind reconciliation and traffic.
+        return await self.db.read(work)
 
     async def board_notices(self) -> Notices:
         """Everything operators should see on the board: calendar gaps and parked messages."""
-        parked = await self.db.run(outbox.parked_count)
+        parked = await self.db.read(outbox.parked_count)
         out = self.notices()
         if parked:
             out.append(
