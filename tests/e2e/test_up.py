@@ -92,7 +92,8 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
             )
             assert {expected, "jiaodong.v1.AuditService", "grpc.health.v1.Health"} <= services
         proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)
+        # Graceful: each service gets up to 15 s and the broker 10 s (a loaded machine needs it).
+        rest, _ = proc.communicate(timeout=90)
         assert proc.returncode == 0, rest
         assert "stopped" in rest
         for address in addresses.values():
@@ -101,10 +102,59 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
                     health_pb2.HealthCheckRequest(), timeout=1
                 )
     finally:
-        if proc.poll() is None:  # a failed assertion: stop the layout cleanly, not leave orphans
+        if proc.poll() is None:  # a failed assertion: stop the layout, not leave orphans
             proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGINT)  # the second Ctrl-C: `up` kills its processes at once
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def test_a_second_ctrl_c_ends_every_process_at_once(tmp_path: Path) -> None:
+    """Ctrl-C twice: `up` exits and leaves no service behind (each got SIGKILL)."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli.main",
+            "up",
+            "--base-port",
+            "0",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "press Ctrl-C to stop" in line:
+                break
+        output = "".join(lines)
+        addresses = re.findall(r"(?:coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output)
+        assert len(addresses) == 6, output
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=30)
+        assert "stopped" in rest, rest
+        tls = files_for(tmp_path / "pki", Identity(Role.AUDITOR, REGION))
+        for address in addresses:
+            with sync_channel(address, tls) as channel, pytest.raises(grpc.RpcError):
+                health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1
+                )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

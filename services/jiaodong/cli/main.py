@@ -193,21 +193,25 @@ def up(
         f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
     )
     console.print("press Ctrl-C to stop")
-    stopping = False
+    presses = 0
 
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+    def _on_signal(*_: object) -> None:
+        # The first Ctrl-C (or SIGTERM) stops the layout gracefully; another one meanwhile ends
+        # every process at once (SIGKILL), so none is ever left running.
+        nonlocal presses
+        presses += 1
+        if presses == 2:
+            console.print("stopping at once ...")
+            layout.kill()
 
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
-        while not stopping:
+        while not presses:
             layout.check_alive()
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
     finally:
-        console.print("stopping ...")
+        console.print("stopping ... (Ctrl-C again: stop at once)")
         layout.stop()
         console.print("stopped")
 

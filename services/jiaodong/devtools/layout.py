@@ -73,6 +73,16 @@ class Layout:
         if self.nats is not None:
             self.nats.stop()
 
+    def kill(self) -> None:
+        """SIGKILL every process of the layout, the broker last. Only signals: it may run in a
+        signal handler while ``stop`` waits on the same processes (``stop`` then reaps them)."""
+        procs = [svc.process for svc in self.services]
+        if self.nats is not None and self.nats.process is not None:
+            procs.append(self.nats.process)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGKILL)
+
     def check_alive(self) -> None:
         """Raise if a node, or every coordinator replica, has exited (a replica may die while
         another one lives: that is what standbys are for)."""
