@@ -143,9 +143,14 @@ class Database:
         """Run read-only ``work`` on a reader thread, in a transaction that is rolled back: it
         sees what is committed, and does not wait for the writer thread."""
         if self._reader is None:
-            self._reader = (
-                make_engine(self.url, reader=True) if self.url.startswith("sqlite") else self.engine
+            # SQLite: an engine of its own on the same file; an in-memory database has no file
+            # another connection could open, so its reads share the writer's engine.
+            on_file = self.engine.dialect.name == "sqlite" and self.engine.url.database not in (
+                None,
+                "",
+                ":memory:",
             )
+            self._reader = make_engine(self.url, reader=True) if on_file else self.engine
         engine = self._reader
 
         def run() -> T:
