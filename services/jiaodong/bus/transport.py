@@ -32,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import nats
 import structlog
@@ -67,6 +67,7 @@ BatchHandler = Callable[
 MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
 MAX_SUBJECT = 120
 ERROR_EVERY = 10.0  # seconds between two log lines of the same nats-py error
+T = TypeVar("T")
 
 
 class Queued(Protocol):
@@ -277,6 +278,21 @@ def _forget(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
+async def _within(work: Awaitable[T], bound: float, name: str) -> asyncio.Task[T]:
+    """Run ``work`` as a task and wait for it at most ``bound`` seconds; the task is returned
+    done or, past the bound, still running and left to end by itself (kept in ``_ORPHANS``):
+    nats-py may swallow a cancellation while it waits to flush, so nothing here relies on one."""
+    task = asyncio.ensure_future(work)
+    task.set_name(name)
+    try:
+        await asyncio.wait({task}, timeout=bound)
+    finally:
+        if not task.done():
+            _ORPHANS.add(task)
+            task.add_done_callback(_forget)
+    return task
+
+
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
     """Create the streams if missing. Existing streams are left as operators configured them
     (replicas, limits); only a missing one is created, with ``replicas``."""
@@ -443,21 +459,16 @@ class Transport:
         if js is None:
             raise PublishStuck("not connected")
         bound = self.settings.publish_timeout + self.settings.flush_timeout + 1.0
-        task = asyncio.create_task(
+        task = await _within(
             js.publish(
                 subject,
                 payload,
                 headers={"Nats-Msg-Id": message_id},
                 timeout=self.settings.publish_timeout,
             ),
-            name="nats-publish",
+            bound,
+            "nats-publish",
         )
-        try:
-            await asyncio.wait({task}, timeout=bound)
-        finally:
-            if not task.done():
-                _ORPHANS.add(task)
-                task.add_done_callback(_forget)
         if not task.done():
             raise PublishStuck(f"publish unanswered after {bound:g}s")
         task.result()
@@ -651,13 +662,11 @@ class Transport:
         js = self.js
         if js is None:
             return None
-        task = asyncio.create_task(js.consumer_info(spec.stream, spec.durable, timeout=timeout))
-        try:
-            await asyncio.wait({task}, timeout=timeout + 1.0)
-        finally:
-            if not task.done():
-                _ORPHANS.add(task)
-                task.add_done_callback(_forget)
+        task = await _within(
+            js.consumer_info(spec.stream, spec.durable, timeout=timeout),
+            timeout + 1.0,
+            "nats-consumer-info",
+        )
         if not task.done() or task.cancelled():
             return None
         exc = task.exception()
