@@ -132,7 +132,6 @@ class SlaEngine:
         now = self.clock.now()
         done = sla.fired(history)
         conn = session.connection()
-        table = _CLOCKS
         stored = {r.goal: r for r in conn.execute(_READ_CLOCKS, {"b_delegation": row.id})}
         new: list[dict[str, Any]] = []
         for clock in sla.current_clocks(self.clocks(row, history)):
@@ -166,7 +165,7 @@ class SlaEngine:
                     _UPDATE_CLOCK, {"b_delegation": row.id, "b_goal": clock.goal.value, **fields}
                 )
         if new:
-            conn.execute(insert(table), new)
+            conn.execute(insert(_CLOCKS), new)
 
     # -- the sweep -----------------------------------------------------------------------------
 
@@ -302,8 +301,7 @@ class SlaEngine:
         action is missing: the caller's back-off) agrees."""
         done = sla.fired(history)
         now = self.clock.now()
-        conn = session.connection()
-        stored = conn.execute(sa_select(_CLOCKS).where(_CLOCKS.c.delegation_id == row.id))
+        stored = session.connection().execute(_READ_CLOCKS, {"b_delegation": row.id})
         owed: list[sla.Action] = []
         for r in stored:
             v = self._view(r)

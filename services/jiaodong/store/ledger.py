@@ -363,15 +363,5 @@ def waiting_steps(
 def hold_step(session: Session, delegation_id: str, court: str, event: Event) -> None:
     """Keep an entrusted court's step (an unsealed event) until the delivery is recorded."""
     values = event_values(delegation_id, event)
-    session.add(
-        WaitingStepRow(
-            delegation_id=delegation_id,
-            court=court,
-            kind=values["kind"],
-            text=values["text"],
-            return_reason=values["return_reason"],
-            result=values["result"],
-            documents=values["documents"],
-            at=values["at"],
-        )
-    )
+    kept = ("delegation_id", "kind", "text", "return_reason", "result", "documents", "at")
+    session.add(WaitingStepRow(court=court, **{name: values[name] for name in kept}))

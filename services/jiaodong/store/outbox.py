@@ -50,11 +50,15 @@ def resend(session: Session, message_id: str, now: datetime, new_message_id: str
     row = session.exec(select(OutboxRow).where(OutboxRow.message_id == message_id)).first()
     if row is None:
         return False
+    _requeue(session, row, now, new_message_id or new_id())
+    return True
+
+
+def _requeue(session: Session, row: OutboxRow, now: datetime, message_id: str) -> None:
     envelope = bus_pb2.Envelope()
     envelope.ParseFromString(row.payload)
-    envelope.message_id = new_message_id or new_id()
+    envelope.message_id = message_id
     enqueue(session, row.subject, envelope, now)
-    return True
 
 
 def due(
@@ -97,7 +101,8 @@ def resend_due(session: Session, message_id: str, now: datetime, interval: timed
     while queued(session, new_message_id) is not None:  # a schedule pruned and begun again
         attempt += 1
         new_message_id = resend_id(message_id, attempt)
-    return resend(session, message_id, now, new_message_id)
+    _requeue(session, row, now, new_message_id)
+    return True
 
 
 def resend_id(message_id: str, attempt: int) -> str:
@@ -227,15 +232,14 @@ class DatabaseOutbox:
         self.db = db
 
     async def unpublished(self, limit: int) -> list[Queued]:
-        """Plain copies: the rows' session may be shared with other work (group commit)."""
-
         return await self.db.run(lambda s: unpublished(s, limit))
 
     async def mark_published(self, ids: Sequence[int], now: datetime) -> None:
         await self.db.run(lambda s: mark_published(s, ids, now))
 
     async def oldest_unpublished(self) -> datetime | None:
-        return await self.db.run(oldest_unpublished)
+        """A measurement: read beside the writer thread, not queued behind traffic."""
+        return await self.db.read(oldest_unpublished)
 
     async def park(
         self, subject: str, message_id: str, reason: str, payload: bytes, now: datetime
