@@ -32,8 +32,9 @@ def list_services(address: str, tls: TlsFiles) -> set[str]:
         return {s.name for r in replies for s in r.list_services_response.service}
 
 
-def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    env = {**os.environ, "COLUMNS": "200"}
+def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """``jiaodong up`` on free ports in ``data_dir``, read until it says it runs: the process
+    and the address of each service (by name) from its table."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -43,27 +44,34 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
             "--base-port",
             "0",
             "--data-dir",
-            str(tmp_path),
+            str(data_dir),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env={**os.environ, "COLUMNS": "200"},
     )
+    assert proc.stdout is not None
     lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "press Ctrl-C to stop" in line:
+            break
+    output = "".join(lines)
+    if "press Ctrl-C to stop" not in output:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(output)
+    return proc, dict(re.findall(r"(coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output))
+
+
+def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc, addresses = start_up(tmp_path)
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "press Ctrl-C to stop" in line:
-                break
-        output = "".join(lines)
-        assert "press Ctrl-C to stop" in output, output
-        addresses = dict(re.findall(r"(coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output))
         assert set(addresses) == {
             "coordinator",
             "node-qingdao",
@@ -71,7 +79,7 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
             "node-weifang",
             "node-weihai",
             "node-rizhao",
-        }, output
+        }, addresses
         tls = files_for(tmp_path / "pki", Identity(Role.AUDITOR, REGION))
         for name, address in addresses.items():
             with sync_channel(address, tls) as channel:
@@ -114,36 +122,10 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
 
 def test_a_second_ctrl_c_ends_every_process_at_once(tmp_path: Path) -> None:
     """Ctrl-C twice: `up` exits and leaves no service behind (each got SIGKILL)."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jiaodong.cli.main",
-            "up",
-            "--base-port",
-            "0",
-            "--data-dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    proc, named = start_up(tmp_path)
+    addresses = list(named.values())
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "press Ctrl-C to stop" in line:
-                break
-        output = "".join(lines)
-        addresses = re.findall(r"(?:coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output)
-        assert len(addresses) == 6, output
+        assert len(addresses) == 6, named
         proc.send_signal(signal.SIGINT)
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=30)
