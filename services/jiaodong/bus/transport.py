@@ -369,6 +369,8 @@ class Transport:
         # The bus's backlog as last measured (see BusSettings.watch), and its measuring task.
         self.flow = Flow()
         self._flow_task: asyncio.Task[None] | None = None
+        # Each consumer's backlog as the broker last gave it: (num_pending, event-loop time).
+        self._counted: dict[str, tuple[int, float]] = {}
 
     async def start(
         self,
@@ -572,6 +574,12 @@ class Transport:
         loop = asyncio.get_running_loop()
         lag = dict(self.flow.lag)
         for spec in self.settings.watch:
+            # The watchdog asks about this service's own consumers every few seconds: use its
+            # answer when it is fresh rather than ask the broker twice.
+            seen = self._counted.get(spec.durable)
+            if seen is not None and loop.time() - seen[1] < self.settings.flow_seconds:
+                lag[spec.durable] = seen[0]
+                continue
             counts = await self._consumer_counts(spec, timeout=2.0)
             if counts is not None:
                 lag[spec.durable] = int(counts[0])
@@ -675,7 +683,9 @@ class Transport:
         if exc is not None:
             return None
         info = task.result()
-        return (info.num_pending or 0, info.num_ack_pending or 0)
+        pending = info.num_pending or 0
+        self._counted[spec.durable] = (pending, asyncio.get_running_loop().time())
+        return (pending, info.num_ack_pending or 0)
 
     async def _replace_link(self) -> None:
         """Abort the old socket, let the old relay and consumers end, connect anew (retrying
