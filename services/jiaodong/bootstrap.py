@@ -84,7 +84,14 @@ def create_server(
     files = own_certificate(settings, identity)
     gate = SecurityInterceptor(hosted_courts, RateLimiter(settings.rate_limit, settings.rate_burst))
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)], interceptors=[gate]
+        options=[
+            ("grpc.max_receive_message_length", 8 * 1024 * 1024),
+            # gRPC binds with SO_REUSEPORT by default: a second service on a port in use would
+            # start without complaint and take part of the first one's calls (seen in the fault
+            # harness as UNIMPLEMENTED from a node's address). A port in use is an error.
+            ("grpc.so_reuseport", 0),
+        ],
+        interceptors=[gate],
     )
     port = server.add_secure_port(address, server_credentials(files))
     if port == 0:

@@ -9,6 +9,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+from jiaodong.bootstrap import create_server
+from jiaodong.config import Settings
 from jiaodong.domain.identity import Identity, Role
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import NATS_SERVER, TlsFiles, files, init_pki, issue
@@ -124,3 +126,19 @@ async def test_people_without_a_court_cannot_read_at_a_node(region: Region, role
     stub = region.node_stub("qingdao", who)
     err = await rpc_error(stub.ListDelegations(api.ListDelegationsRequest()))
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_port_in_use_is_refused_not_shared(tmp_path: Path) -> None:
+    """gRPC binds with SO_REUSEPORT by default: a second service on a port in use would share
+    its calls. The services' servers refuse that port instead."""
+    pki = tmp_path / "pki"
+    init_pki(pki, load_registry(None))
+    settings = Settings(data_dir=tmp_path, tls_dir=pki)
+    identity = Identity(Role.NODE, "node-qingdao")
+    first, port, _ = create_server("127.0.0.1:0", [], settings, identity, ["370202"])
+    await first.start()
+    try:
+        with pytest.raises(RuntimeError, match="bind"):
+            create_server(f"127.0.0.1:{port}", [], settings, identity, ["370202"])
+    finally:
+        await first.stop(None)

@@ -26,10 +26,20 @@ if TYPE_CHECKING:
 log = structlog.get_logger("jiaodong.bus.embedded")
 
 
+# Ports this process has handed out: the kernel may give a just-closed port again, and two
+# services told the same port would collide.
+_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now and not handed out before by this process."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def nats_server_binary() -> str:
