@@ -47,7 +47,7 @@ test: setup lint typecheck pytest ## Everything CI runs: format check, lint, typ
 
 lint: setup ## ruff format check, lint and the import-linter layer contracts
 	$(BIN)/ruff format --check services tests
-	$(BIN)/ruff check services tests
+	$(BIN)/ruff check services tests bench
 	$(BIN)/lint-imports
 
 format: setup ## Apply ruff formatting and safe fixes

@@ -21,13 +21,13 @@ from typing import Any
 
 import grpc
 
+from jiaodong.api.node import CourtNodeServicer
 from jiaodong.bootstrap import start_coordinator, start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.identity import REGION, Identity, Role
-from jiaodong.logs import configure
-from jiaodong.api.node import CourtNodeServicer
 from jiaodong.files.registry import load_registry
+from jiaodong.logs import configure
 from jiaodong.security import grpc_auth
 from jiaodong.security.certs import init_pki
 from jiaodong.security.grpc_auth import SecurityInterceptor, aio_channel

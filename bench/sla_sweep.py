@@ -49,19 +49,19 @@ from sqlalchemy import Table, bindparam, delete, event, func, insert, text, upda
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, col, select
 
-from jiaodong.bus.subjects import Kind, to_court
-from jiaodong.files.calendar import official_calendar
-from jiaodong.wire import to_stored
 from jiaodong.app.sla import SlaEngine, SweepReport
+from jiaodong.bus.subjects import Kind, to_court
 from jiaodong.domain.clock import ManualClock
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import Goal, GoalPolicy
-from jiaodong.logs import configure
+from jiaodong.files.calendar import official_calendar
 from jiaodong.files.policy import load_policy
 from jiaodong.files.registry import default_courts_dir
+from jiaodong.logs import configure
 from jiaodong.store.database import Database
 from jiaodong.store.tables import OutboxRow, SlaClockRow
 from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import to_stored
 
 REQUIREMENT_MS = 1000.0
 CHUNK = 20_000
@@ -527,7 +527,7 @@ def postgres_problem(admin_url: str) -> str | None:
     try:
         with psycopg.connect(admin_url, connect_timeout=3):
             return None
-    except Exception as exc:  # the reason is shown in the skip message
+    except psycopg.Error as exc:  # the reason is shown in the skip message
         lines = str(exc).strip().splitlines()
         return lines[0] if lines else type(exc).__name__
 
