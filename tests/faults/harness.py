@@ -687,28 +687,14 @@ class Walk:
         return self.stage == "confirmed"
 
 
-class Traffic:
-    """Simulated officers, but simple and stubborn: each delegation is created, then walked
-    through acknowledge, accept, complete and confirm by polling GetDelegation; calls that fail
-    with UNAVAILABLE or DEADLINE_EXCEEDED are retried with the same request ids until
-    ``deadline`` (a monotonic time the scenario may move)."""
+class Calls:
+    """Calls to the city nodes as a court, stubborn: calls that fail with UNAVAILABLE or
+    DEADLINE_EXCEEDED are retried with the same request until ``deadline`` (a monotonic time
+    the scenario may move)."""
 
-    def __init__(
-        self,
-        layout: FaultLayout,
-        n: int,
-        *,
-        seed: int = 11,
-        rate: float = 3.0,
-        prefix: str = "fault",
-        phases: list[tuple[int, float]] | None = None,
-        poll_max: float = POLL,
-    ) -> None:
+    def __init__(self, layout: FaultLayout, *, poll_max: float = POLL) -> None:
         self.layout = layout
         self.registry = layout.registry
-        # (how many, per second) in turn; by default all n at ``rate``
-        self.phases = phases or [(n, rate)]
-        n = sum(count for count, _ in self.phases)
         self.poll_max = poll_max
         self.deadline = time.monotonic() + 600
         self.pool = ChannelPool(layout.settings().tls_for, CHANNEL_OPTIONS)
@@ -716,32 +702,13 @@ class Traffic:
             c: self.pool.stub(ngrpc.CourtNodeServiceStub, layout.node_address(c))
             for c in layout.cities
         }
-        self.requests: list[api.CreateDelegationRequest] = []
-        self.walks: list[Walk] = []
-        for plan in make_plans(self.registry, n, seed):
-            request = api.CreateDelegationRequest()
-            request.CopyFrom(plan.request)
-            request.request_id = f"{prefix}-{seed}-{plan.index}"
-            self.requests.append(request)
-            self.walks.append(
-                Walk(plan.index, request.request_id, plan.from_court.court_id, plan.to_city)
-            )
         self.retries: Counter[str] = Counter()
-        self.sent = 0
-        self.all_sent = asyncio.Event()
-        self.progress: Callable[[Walk], None] | None = None
-
-    @property
-    def prefix_of_ids(self) -> str:
-        return self.walks[0].request_id.rsplit("-", 1)[0] + "-" if self.walks else ""
 
     async def close(self) -> None:
         await self.pool.close()
 
     def city_of(self, court: str) -> str:
         return self.registry.court(court).city
-
-    # -- calls -----------------------------------------------------------------------------------
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -782,6 +749,44 @@ class Traffic:
                 return d
             await asyncio.sleep(min(poll, self._left()) * (0.75 + random.random() / 2))
             poll = min(self.poll_max, poll * 1.5)  # a clerk waiting long looks less often
+
+
+class Traffic(Calls):
+    """Simulated officers, but simple and stubborn: each delegation is created, then walked
+    through acknowledge, accept, complete and confirm by polling GetDelegation."""
+
+    def __init__(
+        self,
+        layout: FaultLayout,
+        n: int,
+        *,
+        seed: int = 11,
+        rate: float = 3.0,
+        prefix: str = "fault",
+        phases: list[tuple[int, float]] | None = None,
+        poll_max: float = POLL,
+    ) -> None:
+        super().__init__(layout, poll_max=poll_max)
+        # (how many, per second) in turn; by default all n at ``rate``
+        self.phases = phases or [(n, rate)]
+        n = sum(count for count, _ in self.phases)
+        self.requests: list[api.CreateDelegationRequest] = []
+        self.walks: list[Walk] = []
+        for plan in make_plans(self.registry, n, seed):
+            request = api.CreateDelegationRequest()
+            request.CopyFrom(plan.request)
+            request.request_id = f"{prefix}-{seed}-{plan.index}"
+            self.requests.append(request)
+            self.walks.append(
+                Walk(plan.index, request.request_id, plan.from_court.court_id, plan.to_city)
+            )
+        self.sent = 0
+        self.all_sent = asyncio.Event()
+        self.progress: Callable[[Walk], None] | None = None
+
+    @property
+    def prefix_of_ids(self) -> str:
+        return self.walks[0].request_id.rsplit("-", 1)[0] + "-" if self.walks else ""
 
     # -- the walk ----------------------------------------------------------------------------------
 

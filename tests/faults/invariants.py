@@ -158,10 +158,12 @@ def check(
     sent: Iterable[tuple[str, str]],
     created: Iterable[tuple[str, str]],
     request_prefix: str,
+    final: str = CONFIRMED,
 ) -> Report:
     """``sent``: (requesting court, request id) of every delegation the driver tried to create;
     ``created``: those whose creation a node acknowledged; ``request_prefix`` selects the
-    driver's rows in the databases."""
+    driver's rows in the databases; ``final``: the status every side must reach (counted in
+    ``Report.confirmed``)."""
     node_of_city = {c: registry.city(c).node for c in registry.cities}
     services = ["coordinator", *node_of_city.values()]
     views = {s: read_service(s, data_dir / f"{s}.db", request_prefix) for s in services}
@@ -248,7 +250,7 @@ def check(
                 report.duplicated += 1
                 report.problem(f"{delegation_id} at {role}: applied twice: {twice}")
                 break
-        if all(r.status == CONFIRMED for r in rows.values()):
+        if all(r.status == final for r in rows.values()):
             report.confirmed += 1
         elif len(set(states.values())) == 1:
             report.not_final += 1

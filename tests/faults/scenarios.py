@@ -18,7 +18,7 @@ import tempfile
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ import nats
 
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
+from tests.faults.backlog import OFFLINE_CITY, drive_offline_backlog
 from tests.faults.flow import FlowMonitor
 from tests.faults.harness import (
     CpuHog,
@@ -55,6 +56,8 @@ class Options:
     overload_patience: float = 240.0  # seconds after the overload, instead of converge_timeout
     hog_workers: int = 0  # CPU hog workers in the busy-machine row (0: two per core)
     drain_timeout: float = 45.0  # after the invariants hold, until every consumer's lag is 0
+    backlog: int = 2000  # delegations queued for the offline city (the offline-city row)
+    backlog_patience: float = 300.0  # seconds after its return, before the row gives up
     seed: int = 11
     keep: bool = False  # keep data folders of passing scenarios too
     log: Callable[[str], None] = print
@@ -101,6 +104,8 @@ class Scenario:
     # why the row fails beyond the invariants (e.g. a recovery that must show in the logs)
     verdict: Callable[[Context], list[str]] | None = None
     standbys: int = 0  # coordinator replicas besides the first (issue 11, point 3)
+    # a row that drives its own traffic instead of the walks (the offline-city backlog)
+    drive: Callable[[Scenario, FaultLayout, Options, Row], Coroutine[Any, Any, None]] | None = None
 
 
 @dataclass
@@ -466,6 +471,10 @@ async def overload(ctx: Context) -> None:
     ctx.ended()
 
 
+async def _no_injection(ctx: Context) -> None:
+    """For a row with its own ``drive``: the fault is part of its driving."""
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("node-kill", "SIGKILL one node (qingdao) mid-traffic, restart", kill_one_node, True),
     Scenario("node-kills", "SIGKILL each of the 5 nodes in turn, restart each", kill_each_node),
@@ -502,6 +511,13 @@ SCENARIOS: list[Scenario] = [
         kill_active_coordinator,
         verdict=took_over_in_time,
         standbys=1,
+    ),
+    Scenario(
+        "offline-city",
+        f"{OFFLINE_CITY} offline while 2,000 delegations queue for it; all delivered once "
+        "within 2 min of its return, each acknowledged by its clerks as it arrives",
+        _no_injection,
+        drive=drive_offline_backlog,
     ),
 ]
 QUICK = [s for s in SCENARIOS if s.quick]
@@ -681,7 +697,7 @@ def run_scenario(scenario: Scenario, options: Options) -> Row:
     )
     try:
         layout.start()
-        asyncio.run(_drive(scenario, layout, options, row))
+        asyncio.run((scenario.drive or _drive)(scenario, layout, options, row))
         died = layout.check_alive()
         if died:
             row.passed = False
