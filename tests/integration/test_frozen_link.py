@@ -32,8 +32,11 @@ class Applied:
     """What the consumer handed to the service, in order (a redelivery shows up twice)."""
 
     ids: list[str] = field(default_factory=list)
+    delay: float = 0.0  # seconds each message takes to apply (a busy machine)
 
     async def handler(self, subject: str, envelope: bus_pb2.Envelope) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.ids.append(envelope.message_id)
 
 
@@ -205,3 +208,29 @@ async def test_a_service_on_a_frozen_link_still_stops(make_rig: Callable[..., ob
     await asyncio.wait_for(rig.transport.stop(), timeout=25)
     assert asyncio.get_running_loop().time() - started < 25
     assert await rig.db.run(pending_count) > 0  # not published: they wait for the next start
+
+
+async def test_a_slow_batch_on_a_healthy_link_is_work_not_a_stall(
+    make_rig: Callable[..., object],
+) -> None:
+    """A fetched batch that takes longer to apply than the stall bound (a busy machine) is not
+    a stalled link: replacing the link then abandoned the batch, its acks lost, again and again
+    (the overload row on a loaded machine, 2026-11-30)."""
+    rig: Rig = await make_rig(  # type: ignore[misc]
+        ping_interval=120, stall_seconds=2, publish_timeout=1, flush_timeout=1
+    )
+    rig.applied.delay = 0.1
+    # More than one fetch (so messages stay pending at the broker while the first batch is
+    # applied): each full batch is 6.4 s of work, three stall bounds.
+    sent = [_digest(10) for _ in range(100)]
+    for envelope in sent:
+        await publish_raw(
+            rig.nats_url,
+            to_coordinator(COURT, Kind.DIGEST),
+            envelope.SerializeToString(),
+            envelope.message_id,
+        )
+    ids = [e.message_id for e in sent]
+    await until(lambda: set(ids) <= set(rig.applied.ids), 60, "every message applied")
+    assert rig.transport.replaced == 0
+    assert sorted(rig.applied.ids) == sorted(ids)  # each once: no batch abandoned and redelivered

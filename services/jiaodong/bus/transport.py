@@ -629,7 +629,8 @@ class Transport:
     async def _stalled(self) -> dict[str, Any] | None:
         """Why the link counts as stalled (what to log), or None while it makes progress: rows
         wait and no publish succeeds; or the broker answers nothing; or messages are pending
-        for a consumer that fetches none (and is not at its limit of unacknowledged ones)."""
+        for a consumer that fetches none (and is not at its limit of unacknowledged ones, nor
+        applying what it fetched)."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         bound = self.settings.stall_seconds
@@ -650,7 +651,7 @@ class Transport:
             p.answered_at = now
             pending, unacknowledged = counts
             room = unacknowledged < spec.max_ack_pending
-            if pending == 0 or not room or p.fetched != p.fetched_seen:
+            if pending == 0 or not room or p.fetched != p.fetched_seen or p.applying:
                 p.fetched_seen = p.fetched
                 p.idle_since = now
             elif now - p.idle_since >= bound:
@@ -822,19 +823,34 @@ class Transport:
                 continue
             idle_since = asyncio.get_running_loop().time()
             self._progress.fetched += len(msgs)
-            if batch is not None:
-                try:
-                    await self._deliver_batch(msgs, batch)
-                    continue
-                except Exception as exc:  # noqa: BLE001 - the batch as a whole: one by one now
-                    log.warning("batch_failed", error=str(exc)[:500], messages=len(msgs))
-            for msg in msgs:  # alone, each is applied, parked or retried on its own account
-                try:
-                    await self._deliver(msg, handler)
-                except Exception as exc:  # noqa: BLE001 - e.g. the database down: never stop
-                    log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
-                    with contextlib.suppress(Exception):
-                        await msg.nak(delay=1.0)
+            # Applying a batch is work, not a stalled link: on a busy machine 64 messages can
+            # take longer than the stall bound, and replacing the link then abandoned the batch
+            # (its acks lost, the messages back only after ack_wait) again and again (the
+            # overload row, 2026-11-30). A link that stops answering is still caught meanwhile:
+            # the watchdog's consumer question goes unanswered ("no_answer").
+            self._progress.applying += 1
+            try:
+                await self._apply(msgs, handler, batch)
+            finally:
+                self._progress.applying -= 1
+
+    async def _apply(
+        self, msgs: Sequence[Msg], handler: Handler, batch: BatchHandler | None
+    ) -> None:
+        """Apply a fetched batch: in one transaction if the service can, else one by one."""
+        if batch is not None:
+            try:
+                await self._deliver_batch(msgs, batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - the batch as a whole: one by one now
+                log.warning("batch_failed", error=str(exc)[:500], messages=len(msgs))
+        for msg in msgs:  # alone, each is applied, parked or retried on its own account
+            try:
+                await self._deliver(msg, handler)
+            except Exception as exc:  # noqa: BLE001 - e.g. the database down: never stop
+                log.error("delivery_failed", subject=msg.subject[:120], error=str(exc)[:500])
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=1.0)
 
     async def _consumer_exists(self, spec: ConsumerSpec) -> bool:
         assert self.js is not None
@@ -919,6 +935,7 @@ class Progress:
     answered_at: float = 0.0
     fetched: int = 0
     fetched_seen: int = 0
+    applying: int = 0  # consumers applying a fetched batch now
     idle_since: float = 0.0
 
     def __post_init__(self) -> None:
