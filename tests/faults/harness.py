@@ -534,7 +534,6 @@ class CpuHog:
     def __init__(self, cpus: int | None = None) -> None:
         self.cpus = cpus or os.cpu_count() or 2
         self.process: subprocess.Popen[bytes] | None = None
-        self.spinners: list[subprocess.Popen[bytes]] = []
         self.tool = ""
 
     def start(self) -> CpuHog:
@@ -550,11 +549,14 @@ class CpuHog:
             _HOGS.add(self)
             return self
         self.tool = "python busy loops"
-        spin = [sys.executable, "-c", "while True: pass"]
-        self.process = subprocess.Popen(spin, start_new_session=True)
-        self.spinners = [
-            subprocess.Popen(spin, process_group=self.process.pid) for _ in range(self.cpus - 1)
-        ]
+        # One process in a session of its own forks the other spinners, so all of them share
+        # its process group (a process of the harness may not join a group in another session:
+        # EPERM, which broke the busy-machine row wherever stress-ng was missing).
+        spin = (
+            f"import os\nfor _ in range({self.cpus - 1}):\n    if os.fork() == 0:\n"
+            "        break\nwhile True:\n    pass\n"
+        )
+        self.process = subprocess.Popen([sys.executable, "-c", spin], start_new_session=True)
         _HOGS.add(self)
         return self
 
@@ -562,11 +564,7 @@ class CpuHog:
         if self.process is None:
             return
         _end_groups([self.process], grace=2.0)
-        for p in self.spinners:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=2)
         self.process = None
-        self.spinners = []
         _HOGS.discard(self)
 
 

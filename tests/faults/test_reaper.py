@@ -79,3 +79,44 @@ def test_harness_ended_by_a_signal_ends_what_it_started(tmp_path: Path, sig: int
                 os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             harness.wait(timeout=5)
+
+
+def _group(pgid: int) -> list[int]:
+    """Running processes in process group ``pgid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.parametrize("tool", ["stress-ng", "python busy loops"])
+def test_cpu_hog_runs_its_workers_in_one_group_and_stops_them_all(
+    tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The busy-machine row's hog: with or without stress-ng, its workers share one process group
+    (so the reaper ends them all), and stop() leaves none (the Python fallback once failed to
+    start at all, EPERM, where stress-ng was missing)."""
+    from tests.faults import harness
+
+    if tool == "python busy loops":
+        monkeypatch.setattr(harness.shutil, "which", lambda _name: None)
+    elif harness.shutil.which("stress-ng") is None:
+        pytest.skip("stress-ng is not installed here; the fallback is tested beside")
+    hog = harness.CpuHog(3).start()
+    assert hog.tool == tool and hog.process is not None
+    pgid = hog.process.pid
+    try:
+        deadline = time.monotonic() + 20
+        while len(_group(pgid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(_group(pgid)) >= 3  # stress-ng adds a parent of its own beside the workers
+    finally:
+        hog.stop()
+    deadline = time.monotonic() + 10
+    while _group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _group(pgid) == []
