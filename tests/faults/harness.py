@@ -701,6 +701,7 @@ class Calls:
             for c in layout.cities
         }
         self.retries: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()  # every attempt, by method: the driver's own load
 
     async def close(self) -> None:
         await self.pool.close()
@@ -718,6 +719,7 @@ class Calls:
         fn = getattr(self.stubs[city], method)
         while True:
             left = self._left()
+            self.calls[method] += 1
             try:
                 return await fn(request, metadata=act_as(court), timeout=min(CALL_TIMEOUT, left))
             except grpc.aio.AioRpcError as exc:
@@ -780,6 +782,7 @@ class Traffic(Calls):
             )
         self.sent = 0
         self.all_sent = asyncio.Event()
+        self.began = time.monotonic()  # when the first delegation was due to be sent
         self.progress: Callable[[Walk], None] | None = None
 
     @property
@@ -873,7 +876,7 @@ class Traffic(Calls):
 
     async def run(self) -> None:
         """Send at each phase's rate in turn (the fault lands mid-traffic), walk every one."""
-        at = time.monotonic()
+        at = self.began = time.monotonic()
         times = []
         for count, rate in self.phases:
             times += [at + i / rate for i in range(count)]
@@ -910,6 +913,7 @@ class Traffic(Calls):
             "stages": dict(stages),
             "errors": errors,
             "retries": dict(self.retries),
+            "calls": dict(self.calls),
             "walk_seconds_max": round(max(walked), 1) if walked else None,
         }
 
