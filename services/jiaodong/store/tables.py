@@ -53,6 +53,8 @@ class DelegationRow(SQLModel, table=True):
     # event's time, which another side may have set long before it arrived here). Last: a
     # column added by migration 0007.
     changed_at: datetime | None = None
+    # The case number (案号) of the content, for the board's search. Added by migration 0008.
+    case_number: str = Field(default="", max_length=60, sa_column_kwargs={"server_default": ""})
 
 
 class EventRow(SQLModel, table=True):
@@ -241,3 +243,15 @@ class WaitingStepRow(SQLModel, table=True):
     at: datetime
     state: str = Field(default="waiting", max_length=10)
     reason: str = ""
+
+
+class NodeContactRow(SQLModel, table=True):
+    """When the coordinator last applied a message from a city's node (any kind: a digest every
+    reconciliation interval, syncs, receipts): the board's "last seen" and "offline since".
+    Written at most every few seconds per node (coordinator only)."""
+
+    __tablename__ = "node_contact"
+
+    node: str = Field(primary_key=True, max_length=40)
+    court: str = Field(default="", max_length=6)
+    last_seen_at: datetime

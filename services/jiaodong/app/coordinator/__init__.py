@@ -7,13 +7,34 @@ each concern is a module of its own."""
 from __future__ import annotations
 
 from jiaodong.app.coordinator.base import Guard
+from jiaodong.app.coordinator.board import (
+    AgingBucket,
+    Board,
+    BoardQueries,
+    CityFigures,
+    NodeHealth,
+    PairFigures,
+    QueueItem,
+    QueuePage,
+)
 from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
 from jiaodong.app.coordinator.inbound import InboundHandlers
 from jiaodong.app.coordinator.queries import Queries
 
-__all__ = ["Coordinator", "Guard", "Move"]
+__all__ = [
+    "AgingBucket",
+    "Board",
+    "CityFigures",
+    "Coordinator",
+    "Guard",
+    "Move",
+    "NodeHealth",
+    "PairFigures",
+    "QueueItem",
+    "QueuePage",
+]
 
 
-class Coordinator(Commands, InboundHandlers, Queries, Deadlines):
+class Coordinator(Commands, InboundHandlers, Queries, BoardQueries, Deadlines):
     """Region-wide routing and record."""
