@@ -28,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from jiaodong.api.audit import record_reads
-from jiaodong.api.web import figures
+from jiaodong.api.masking import masked
 from jiaodong.api.web.access import (
     SESSION_COOKIE,
     DevLogin,
@@ -39,6 +39,7 @@ from jiaodong.api.web.access import (
 )
 from jiaodong.api.web.i18n import LANG_COOKIE, Language, pick
 from jiaodong.app.coordinator import Coordinator
+from jiaodong.app.coordinator.board import QueueItem
 from jiaodong.app.leadership import Replica
 from jiaodong.app.watch import Change, WatchBehind
 from jiaodong.domain.calendar import SHANGHAI
@@ -51,6 +52,7 @@ from jiaodong.domain.errors import (
 from jiaodong.domain.identity import BadIdentity
 from jiaodong.domain.lifecycle import CLOSED, EventKind
 from jiaodong.domain.routing import check_reroute
+from jiaodong.store.ledger import RegionFilter
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import from_ts, optional_enum
 
@@ -62,6 +64,7 @@ READ_RPC = "BoardWeb/Delegation"
 # A header a cross-site form cannot send: every action must come from the board's own script.
 ACTION_HEADER = "x-jd-board-action"
 SSE_PING_SECONDS = 15.0
+AT_RISK = ("RUNNING", "BREACHED")
 
 
 @dataclass
@@ -192,26 +195,19 @@ class Board:
         viewer.grant("WatchBoard")
         page = max(1, _int(request.query_params.get("page"), 1))
         coordinator = self.coordinator
-        now = coordinator.clock.now()
-        board = await coordinator.db.read(
-            lambda session: figures.read_board(
-                session,
-                coordinator.registry,
-                coordinator.sla.calendar,
-                now,
-                city=viewer.city,
-                window_days=self.settings.window_days,
-                offset=(page - 1) * PAGE_SIZE,
-                size=PAGE_SIZE,
-            )
-        )
-        board.notices = coordinator.notices()
-        pages = max(1, -(-board.at_risk_total // PAGE_SIZE))
+        board = await coordinator.board(viewer.city or None, self.settings.window_days)
+        # The at-risk queue: delegations with a running limit, the least time left first.
+        where = RegionFilter(touching=viewer.city, sla_states=AT_RISK, order="due")
+        queue = await coordinator.queue(where, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        pages = max(1, -(-queue.total // PAGE_SIZE))
         return self.render(
             request,
             template,
             viewer=viewer,
             board=board,
+            pairs={(p.from_city, p.to_city): p for p in board.pairs},
+            queue=[QueueRow.of(item, board.at) for item in queue.items],
+            total=queue.total,
             page=page,
             pages=pages,
             cities=list(coordinator.registry.cities),
@@ -411,6 +407,42 @@ class EventStream(Response):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One line of the at-risk queue, from the masked view only."""
+
+    delegation_id: str
+    case_number: str
+    requesting_court: str
+    entrusted_court: str
+    task_type: str
+    status: str
+    goal: str
+    due_at: datetime | None
+    level: int  # 0, 50, 75, 100 (breached)
+    working_days_left: int | None
+    overdue: bool
+    hours_left: int  # for hour limits, and how late an overdue one is
+
+    @classmethod
+    def of(cls, item: QueueItem, now: datetime) -> QueueRow:
+        d = masked(item.delegation)
+        return cls(
+            delegation_id=d.id,
+            case_number=d.case_number,
+            requesting_court=d.requesting_court,
+            entrusted_court=d.entrusted_court,
+            task_type=optional_enum(pb.TaskType, "TASK_TYPE", d.task_type),
+            status=optional_enum(pb.Status, "STATUS", d.status),
+            goal=item.goal,
+            due_at=item.next_due,
+            level=item.level,
+            working_days_left=item.working_days_left,
+            overdue=item.next_due is not None and item.next_due <= now,
+            hours_left=(item.seconds_left or 0) // 3600,
+        )
 
 
 @dataclass(frozen=True)
