@@ -196,3 +196,34 @@ async def test_english_switch(browser: Any, board: Board) -> None:
     await page.click("#lang-switch")
     await page.wait_for_selector("text=胶东跨域委托执行指挥看板")
     assert await page.inner_text("#cities tr[data-city=weihai] th") == "威海市"
+
+
+async def test_operator_reroutes_to_a_court_from_the_list(browser: Any, board: Board) -> None:
+    d = await delivered(board, QD, "yantai", "芝罘区")
+    page = await signed_in(browser, board)
+    await page.goto(f"{board.url}/d/{d.id}")
+    await page.wait_for_selector("#live-state.on", timeout=5_000)
+    choices = await page.eval_on_selector_all(
+        "#reroute-court option", "options => options.map(o => o.value)"
+    )
+    # Only courts the routing rules accept: not the current one, none of the requesting city.
+    assert "370611" in choices and YT not in choices
+    assert not any(c.startswith("3702") for c in choices)
+    assert choices[0].startswith("3706")  # the entrusted court's city first
+    await page.select_option("#reroute-court", "370611")
+    await page.fill("form[data-action=reroute] input[name=text]", "标的物位于福山区")
+    await page.click("#reroute")
+    assert "确认改派" in await page.inner_text("#confirm-text")
+    await page.click("#confirm-no")  # cancelled: nothing is sent
+    assert not await page.is_visible("#confirm")
+    assert await page.inner_text("#action-result") == ""
+    await page.click("#reroute")
+    await page.click("#confirm-yes")
+    await page.wait_for_selector("#action-result.arrived", timeout=10_000)
+    await page.wait_for_selector("#history li[data-kind=REROUTED]", timeout=LIVE)
+    await page.wait_for_function(
+        "document.querySelector('#entrusted').textContent.includes('370611')", timeout=LIVE
+    )
+    coordinator = board.region.coordinator.service
+    moved = await eventually(lambda: coordinator.get(d.id), lambda x: x.entrusted_court == "370611")
+    assert moved.entrusted_court == "370611"

@@ -258,8 +258,13 @@ class Board:
     def _reroute_choices(self, delegation: pb.Delegation) -> list[str]:
         """The courts the delegation may be moved to: every court the routing rules accept."""
         registry = self.coordinator.registry
+        here = registry.courts.get(delegation.entrusted_court)
         out = []
-        for court in sorted(registry.courts):
+        # The current entrusted court's city first: a move is most often within it.
+        ordered = sorted(
+            registry.courts.values(), key=lambda c: (c.city != here.city if here else 0, c.court_id)
+        )
+        for court in (c.court_id for c in ordered):
             try:
                 check_reroute(
                     registry, delegation.requesting_court, delegation.entrusted_court, court
