@@ -37,9 +37,11 @@ from jiaodong.api.web.access import (
     certificate_identity,
     login_identity,
 )
+from jiaodong.api.web.coalesce import Coalesced
 from jiaodong.api.web.i18n import LANG_COOKIE, Language, pick
 from jiaodong.app.coordinator import Coordinator
-from jiaodong.app.coordinator.board import QueueItem
+from jiaodong.app.coordinator.board import Board as BoardFigures
+from jiaodong.app.coordinator.board import QueueItem, QueuePage
 from jiaodong.app.leadership import Replica
 from jiaodong.app.watch import Change, WatchBehind
 from jiaodong.domain.calendar import SHANGHAI
@@ -103,6 +105,8 @@ class Board:
         self.replica = replica
         self.settings = settings
         self.env = _templates()
+        # Many screens refreshing at once share one count of the same figures.
+        self.figures: Coalesced[tuple[BoardFigures, QueuePage]] = Coalesced()
 
     # -- who and in which language --
 
@@ -195,12 +199,8 @@ class Board:
         viewer.grant("WatchBoard")
         page = max(1, _int(request.query_params.get("page"), 1))
         coordinator = self.coordinator
-        # The at-risk queue: delegations with a running limit, the least time left first. The
-        # figures and the queue are read side by side (the database has two reader threads).
-        where = RegionFilter(touching=viewer.city, sla_states=AT_RISK, order="due")
-        board, queue = await asyncio.gather(
-            coordinator.board(viewer.city or None, self.settings.window_days),
-            coordinator.queue(where, (page - 1) * PAGE_SIZE, PAGE_SIZE),
+        board, queue = await self.figures.get(
+            (viewer.city, page), lambda: self._figures(viewer.city, page)
         )
         pages = max(1, -(-queue.total // PAGE_SIZE))
         return self.render(
@@ -215,6 +215,18 @@ class Board:
             pages=pages,
             cities=list(coordinator.registry.cities),
         )
+
+    async def _figures(self, city: str, page: int) -> tuple[BoardFigures, QueuePage]:
+        """The figures of ``city``'s board (""; the region) and one page of its at-risk queue:
+        delegations with a running limit, the least time left first. Read side by side (the
+        database has two reader threads)."""
+        coordinator = self.coordinator
+        where = RegionFilter(touching=city, sla_states=AT_RISK, order="due")
+        board, queue = await asyncio.gather(
+            coordinator.board(city or None, self.settings.window_days),
+            coordinator.queue(where, (page - 1) * PAGE_SIZE, PAGE_SIZE),
+        )
+        return board, queue
 
     # -- one delegation --
 
