@@ -107,6 +107,19 @@ async def test_board_shows_live_data_in_chinese(browser: Any, board: Board) -> N
         f"{time.monotonic() - acknowledged:.2f} s after the acknowledgement"
     )
 
+    # The queue narrowed on the server: by pair, task and case number it stays; breached only,
+    # it goes (its limits have just started).
+    await page.select_option("#filter select[name=from]", "qingdao")
+    await page.select_option("#filter select[name=task]", "SEIZURE")
+    await page.fill("#filter input[name=case]", "鲁0202执123")
+    await page.click("#filter button[type=submit]")
+    await row.wait_for(timeout=LIVE)
+    assert "case=" in page.url and "task=SEIZURE" in page.url
+    await page.select_option("#filter select[name=sla]", "BREACHED")
+    await page.click("#filter button[type=submit]")
+    await page.wait_for_url("**sla=BREACHED**")
+    assert await row.count() == 0
+
 
 async def test_operator_escalates_from_the_page(browser: Any, board: Board) -> None:
     d = await delivered(board, QD, "yantai", "芝罘区")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import structlog
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -45,6 +45,7 @@ from jiaodong.app.coordinator.board import QueueItem, QueuePage
 from jiaodong.app.leadership import Replica
 from jiaodong.app.watch import Change, WatchBehind
 from jiaodong.domain.calendar import SHANGHAI
+from jiaodong.domain.delegation import TaskType
 from jiaodong.domain.errors import (
     DomainError,
     NotActive,
@@ -198,9 +199,9 @@ class Board:
     async def _board(self, request: Request, viewer: Viewer, template: str) -> Response:
         viewer.grant("WatchBoard")
         page = max(1, _int(request.query_params.get("page"), 1))
-        coordinator = self.coordinator
+        chosen = QueueFilter.read(request.query_params, self.coordinator.registry.cities)
         board, queue = await self.figures.get(
-            (viewer.city, page), lambda: self._figures(viewer.city, page)
+            (viewer.city, page, chosen), lambda: self._figures(viewer.city, page, chosen)
         )
         pages = max(1, -(-queue.total // PAGE_SIZE))
         return self.render(
@@ -213,15 +214,27 @@ class Board:
             total=queue.total,
             page=page,
             pages=pages,
-            cities=list(coordinator.registry.cities),
+            chosen=chosen,
+            cities=list(self.coordinator.registry.cities),
+            tasks=[t.value for t in TaskType],
         )
 
-    async def _figures(self, city: str, page: int) -> tuple[BoardFigures, QueuePage]:
+    async def _figures(
+        self, city: str, page: int, chosen: QueueFilter
+    ) -> tuple[BoardFigures, QueuePage]:
         """The figures of ``city``'s board (""; the region) and one page of its at-risk queue:
-        delegations with a running limit, the least time left first. Read side by side (the
-        database has two reader threads)."""
+        delegations with a running limit (as ``chosen`` narrows it), the least time left first.
+        Read side by side (the database has two reader threads)."""
         coordinator = self.coordinator
-        where = RegionFilter(touching=city, sla_states=AT_RISK, order="due")
+        where = RegionFilter(
+            touching=city,
+            from_city=chosen.from_city,
+            to_city=chosen.to_city,
+            task_types=(chosen.task,) if chosen.task else (),
+            sla_states=(chosen.sla,) if chosen.sla else AT_RISK,
+            case_number=chosen.case_number,
+            order="due",
+        )
         board, queue = await asyncio.gather(
             coordinator.board(city or None, self.settings.window_days),
             coordinator.queue(where, (page - 1) * PAGE_SIZE, PAGE_SIZE),
@@ -427,6 +440,45 @@ class EventStream(Response):
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What an operator narrowed the at-risk queue to (values not offered are dropped)."""
+
+    from_city: str = ""
+    to_city: str = ""
+    task: str = ""
+    sla: str = ""  # "", RUNNING or BREACHED
+    case_number: str = ""
+
+    @classmethod
+    def read(cls, params: Any, cities: Any) -> QueueFilter:
+        def city(name: str) -> str:
+            value = str(params.get(name, ""))
+            return value if value in cities else ""
+
+        task = str(params.get("task", ""))
+        sla = str(params.get("sla", ""))
+        return cls(
+            from_city=city("from"),
+            to_city=city("to"),
+            task=task if task in TaskType.__members__ else "",
+            sla=sla if sla in AT_RISK else "",
+            case_number=str(params.get("case", "")).strip()[:60],
+        )
+
+    @property
+    def query(self) -> str:
+        """The filter as a query string (for the page links and the live fragment)."""
+        pairs = {
+            "from": self.from_city,
+            "to": self.to_city,
+            "task": self.task,
+            "sla": self.sla,
+            "case": self.case_number,
+        }
+        return urlencode({k: v for k, v in pairs.items() if v})
 
 
 @dataclass(frozen=True)
