@@ -135,7 +135,9 @@ class Board:
         self, request: Request, name: str, http_status: int = 200, **context: Any
     ) -> HTMLResponse:
         lang = self.language(request)
-        body = self.env.get_template(name).render(lang=lang, t=lang.t, **context)
+        # The language link keeps what the page shows (filters, page), only the language changes.
+        switch = "?" + urlencode({**request.query_params, "lang": lang.other})
+        body = self.env.get_template(name).render(lang=lang, t=lang.t, switch=switch, **context)
         response = HTMLResponse(body, status_code=http_status)
         if request.query_params.get("lang") == lang.code:
             response.set_cookie(LANG_COOKIE, lang.code, samesite="strict", secure=True)
