@@ -240,3 +240,18 @@ async def test_operator_reroutes_to_a_court_from_the_list(browser: Any, board: B
     coordinator = board.region.coordinator.service
     moved = await eventually(lambda: coordinator.get(d.id), lambda x: x.entrusted_court == "370611")
     assert moved.entrusted_court == "370611"
+
+
+async def test_the_auditor_reads_without_actions(browser: Any, board: Board) -> None:
+    d = await delivered(board, QD, "yantai", "芝罘区")
+    page = await signed_in(browser, board, Identity(Role.AUDITOR, REGION))
+    await page.wait_for_selector(f"#at-risk tr[data-id='{d.id}']", timeout=LIVE)
+    await page.goto(f"{board.url}/d/{d.id}")
+    assert "张三" in await page.inner_text("#live")  # a recorded read, as GetDelegation
+    assert await page.locator("#actions").count() == 0
+    refused = await page.request.post(
+        f"{board.url}/d/{d.id}/escalate",
+        form={"request_id": "au-1", "text": "审计员不得督办"},
+        headers={"x-jd-board-action": "1"},
+    )
+    assert refused.status == 403
