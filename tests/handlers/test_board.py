@@ -177,7 +177,7 @@ async def test_city_figures_count_by_hand(coordinator: Coordinator) -> None:
         AgingBucket(30, None, 1),
     )
     assert board.parked == 1
-    assert any("1 条消息已搁置" in n for n in board.notices)
+    assert any("1 message(s) parked" in n for n in board.notices)
 
 
 async def test_a_longer_window_counts_the_older_clock(coordinator: Coordinator) -> None:

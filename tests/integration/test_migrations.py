@@ -340,7 +340,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0008"
+    assert migrate.current(engine) == migrate.head() == "0009"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -348,7 +348,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0008 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0009 add.
     # ("add_column", schema, table, column); the others ("add_x", x).
     missing = {(d[0], (d[3] if d[0] == "add_column" else d[1]).name) for d in _diff(engine)}
     assert missing == {
@@ -376,6 +376,12 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         # 0008: the board's node contacts and case-number search.
         ("add_table", "node_contact"),
         ("add_column", "case_number"),
+        # 0009: the command centres' notes and the record of operator actions.
+        ("add_table", "operator_note"),
+        ("add_table", "operator_action"),
+        ("add_index", "ix_operator_action_target"),
+        ("add_index", "ix_delegation_board"),
+        ("add_index", "ix_sla_clock_board"),
     }
 
     migrate.upgrade(engine)
@@ -433,6 +439,9 @@ def test_migrations_match_what_create_all_made(engine: Engine, tmp_path: Path) -
 
 # Tables of revisions after 0002: databases "made by older builds" never had them.
 LATER = {
+    "node_contact",
+    "operator_note",
+    "operator_action",
     "data_read",
     "document_blob",
     "document_chunk",
@@ -472,7 +481,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0008"
+        assert migrate.current(db.engine) == migrate.head() == "0009"
     finally:
         db.close()
 

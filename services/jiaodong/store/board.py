@@ -43,14 +43,18 @@ _NC = NodeContactRow.__table__  # type: ignore[attr-defined]
 _D_TABLE = DelegationRow.__table__  # type: ignore[attr-defined]
 _K_TABLE = SlaClockRow.__table__  # type: ignore[attr-defined]
 
-_CLOSED = [s.value for s in CLOSED]
+# Listed, not "not closed": an IN list walks the (status, ...) index to the open delegations
+# only, however many closed ones the years have stored.
+_OPEN = [s.value for s in Status if s not in CLOSED]
 # Stored states of a clock that is neither met, paused nor cancelled (see the module docstring).
 _RUNNING_STATES = ("RUNNING", "BREACHED")
+# Stored states of a met clock: met in time, or met late.
+_MET_STATES = ("MET", "BREACHED")
 
 
 def is_open() -> ColumnElement[bool]:
-    closed: ColumnElement[bool] = _D.status.not_in(_CLOSED)
-    return closed
+    listed: ColumnElement[bool] = _D.status.in_(_OPEN)
+    return listed
 
 
 def running_clock() -> ColumnElement[bool]:
@@ -113,98 +117,79 @@ class CityCounts:
     on_time: int = 0
 
 
-def city_counts(
+Pair = tuple[str, str]
+
+
+def city_and_pair_counts(
     session: Session,
     now: datetime,
     horizon: datetime,
     window_start: datetime,
     city_of_court: Mapping[str, str],
-) -> dict[str, CityCounts]:
+) -> tuple[dict[str, CityCounts], dict[Pair, tuple[int, int]]]:
     """Per city: open delegations its courts received and sent; open delegations its courts hold
-    with a running clock due by ``horizon`` (not yet breached); those with a breached clock; and,
-    of the clocks its courts decided since ``window_start`` (met, or unmet past their due time),
-    how many and how many were met in time."""
+    whose next due time (earliest running clock) is by ``horizon`` and not passed; those with a
+    running clock past due; and, of the clocks its courts decided since ``window_start`` (met,
+    or unmet past their due time), how many and how many were met in time. Per (requesting
+    city, entrusted city) of open routed delegations: (open, breached). Four grouped queries."""
     counts: dict[str, dict[str, int]] = {}
 
     def add(city: str, name: str, n: int) -> None:
         if city:
             counts.setdefault(city, {})[name] = counts.get(city, {}).get(name, 0) + int(n)
 
-    for side, name in ((_D.entrusted_city, "inbound_open"), (_D.requesting_city, "outbound_open")):
-        for city, n in _rows(session, select(side, func.count()).where(is_open()).group_by(side)):
-            add(city, name, n)
+    pair = (_D.requesting_city, _D.entrusted_city)
+    opened = select(*pair, func.count()).where(is_open()).group_by(*pair)
+    pairs: dict[Pair, list[int]] = {}
+    for a, b, n in _rows(session, opened):
+        add(a, "outbound_open", n)
+        add(b, "inbound_open", n)
+        if b:
+            pairs[(a, b)] = [int(n), 0]
 
     stored_now, stored_horizon = to_stored(now), to_stored(horizon)
-    next_due = (
-        select(_D.id, _D.entrusted_city, func.min(_K.due_at).label("next_due"))
-        .select_from(_D_TABLE.join(_K_TABLE, running_clock()))
-        .group_by(_D.id, _D.entrusted_city)
-        .subquery()
-    )
+    summary = clock_summary(session.connection().dialect.name, now)
     soon = case(
-        (and_(next_due.c.next_due > stored_now, next_due.c.next_due <= stored_horizon), 1),
+        (and_(summary.c.next_due > stored_now, summary.c.next_due <= stored_horizon), 1),
         else_=0,
     )
-    late = case((next_due.c.next_due <= stored_now, 1), else_=0)
-    query = select(next_due.c.entrusted_city, func.sum(soon), func.sum(late)).group_by(
-        next_due.c.entrusted_city
+    late = case((summary.c.next_due <= stored_now, 1), else_=0)
+    running = (
+        select(*pair, func.sum(soon), func.sum(late))
+        .select_from(summary.join(_D_TABLE, held_now(summary)))
+        .group_by(*pair)
     )
-    for city, n_soon, n_late in _rows(session, query):
-        add(city, "due_soon", n_soon or 0)
-        add(city, "breached", n_late or 0)
+    for a, b, n_soon, n_late in _rows(session, running):
+        add(b, "due_soon", n_soon or 0)
+        add(b, "breached", n_late or 0)
+        if (a, b) in pairs:
+            pairs[(a, b)][1] += int(n_late or 0)
 
+    # Decided in the window: met within it (on time or late), or unmet with the due time in
+    # it. Two queries, each a range of the (state, met_at, due_at) index; grouped by court
+    # (a few dozen) and summed per city here.
     start = to_stored(window_start)
-    met_in_window = and_(_K.met_at.is_not(None), _K.met_at >= start, _K.met_at < stored_now)
-    unmet_late = and_(
-        _K.met_at.is_(None),
-        _K.state.in_(_RUNNING_STATES),
-        _K.due_at >= start,
-        _K.due_at < stored_now,
+    met_in_window = (
+        select(_K.court, func.count(), func.sum(case((_K.met_at < _K.due_at, 1), else_=0)))
+        .where(_K.state.in_(_MET_STATES), _K.met_at >= start, _K.met_at < stored_now)
+        .group_by(_K.court)
     )
-    court_city = _court_city(city_of_court)
-    query = (
-        select(
-            court_city,
-            func.count(),
-            func.sum(case((and_(met_in_window, _K.met_at < _K.due_at), 1), else_=0)),
+    unmet_late = (
+        select(_K.court, func.count(), literal(0))
+        .where(
+            _K.state.in_(_RUNNING_STATES),
+            _K.met_at.is_(None),
+            _K.due_at >= start,
+            _K.due_at < stored_now,
         )
-        .where(or_(met_in_window, unmet_late))
-        .group_by(court_city)
+        .group_by(_K.court)
     )
-    for city, decided, on_time in _rows(session, query):
-        add(city, "decided", decided)
-        add(city, "on_time", on_time or 0)
-    return {city: CityCounts(**values) for city, values in counts.items()}
-
-
-def _court_city(city_of_court: Mapping[str, str]) -> Any:
-    """The city of a clock's court, by the registry (a CASE over the few dozen courts)."""
-    if not city_of_court:
-        return literal("")
-    return case(dict(city_of_court), value=_K.court, else_=literal(""))
-
-
-def pair_counts(session: Session, now: datetime) -> dict[tuple[str, str], tuple[int, int]]:
-    """Per (requesting city, entrusted city) of open routed delegations: (open, breached)."""
-    late = (
-        select(_K.delegation_id)
-        .select_from(_K_TABLE.join(_D_TABLE, running_clock()))
-        .where(_K.due_at <= to_stored(now))
-        .distinct()
-        .subquery()
-    )
-    query = (
-        select(
-            _D.requesting_city,
-            _D.entrusted_city,
-            func.count(),
-            func.count(late.c.delegation_id),
-        )
-        .select_from(_D_TABLE.outerjoin(late, late.c.delegation_id == _D.id))
-        .where(is_open(), _D.entrusted_city != "")
-        .group_by(_D.requesting_city, _D.entrusted_city)
-    )
-    return {(a, b): (int(n), int(m)) for a, b, n, m in _rows(session, query)}
+    for decided_query in (met_in_window, unmet_late):
+        for court, decided, on_time in _rows(session, decided_query):
+            add(city_of_court.get(court, ""), "decided", decided)
+            add(city_of_court.get(court, ""), "on_time", on_time or 0)
+    cities = {city: CityCounts(**values) for city, values in counts.items()}
+    return cities, {key: (n, late) for key, (n, late) in pairs.items()}
 
 
 def touching(city: str) -> ColumnElement[bool]:
@@ -282,17 +267,26 @@ def parked_count(session: Session, courts: Iterable[str] | None = None) -> int:
 
 
 def clock_summary(dialect: str, now: datetime) -> Any:
-    """Per delegation with a running clock: the earliest due time and the highest level."""
+    """Per delegation and court with an unmet, unpaused clock: the earliest due time and the
+    highest level. Grouped from the clock index alone, before any delegation is read: join it
+    with ``held_now`` to keep the clocks that run now (grouping after the join cost five times
+    as much on SQLite)."""
     return (
         select(
             _K.delegation_id.label("delegation_id"),
+            _K.court.label("court"),
             func.min(_K.due_at).label("next_due"),
             func.max(level_of(dialect, now)).label("level"),
         )
-        .select_from(_K_TABLE.join(_D_TABLE, running_clock()))
-        .group_by(_K.delegation_id)
+        .where(_K.state.in_(_RUNNING_STATES), _K.met_at.is_(None))
+        .group_by(_K.delegation_id, _K.court)
         .subquery("clock_summary")
     )
+
+
+def held_now(summary: Any) -> ColumnElement[bool]:
+    """A clock summary's row runs now: its delegation is open and held by the clock's court."""
+    return and_(summary.c.delegation_id == _D.id, summary.c.court == _D.entrusted_court, is_open())
 
 
 def _paused() -> ColumnElement[bool]:
@@ -305,12 +299,10 @@ def _paused() -> ColumnElement[bool]:
 
 def of_region_due(
     session: Session, where: RegionFilter, now: datetime, offset: int, limit: int
-) -> tuple[list[tuple[DelegationRow, datetime | None, int | None]], int, bool]:
-    """A page of the region's delegations matching ``where``, each with its next due time and
-    warning level (None: no running clock), in ``where.order``; how many match (up to
-    COUNT_CAP) and whether more than that do."""
-    dialect = session.connection().dialect.name
-    summary = clock_summary(dialect, now)
+) -> tuple[list[DelegationRow], int, bool]:
+    """A page of the region's delegations matching ``where``, in ``where.order``; how many match
+    (up to COUNT_CAP) and whether more than that do. The clocks' summary (next due time, level)
+    is joined only when the order or a filter needs it: newest first costs the page."""
     conditions: list[ColumnElement[bool]] = []
     if where.from_city:
         conditions.append(_D.requesting_city == where.from_city)
@@ -323,56 +315,91 @@ def of_region_due(
     if where.task_types:
         conditions.append(_D.task_type.in_(list(where.task_types)))
     conditions += plain_conditions(where)
-    if where.sla_levels:
-        conditions.append(summary.c.level.in_(list(where.sla_levels)))
-    if where.sla_states:
-        states = []
-        late = summary.c.next_due <= to_stored(now)
-        if "BREACHED" in where.sla_states:
-            states.append(late)
-        if "RUNNING" in where.sla_states:
-            states.append(and_(summary.c.next_due.is_not(None), ~late))
-        if "PAUSED" in where.sla_states:
-            states.append(and_(is_open(), _paused()))
-        if "NONE" in where.sla_states:
-            states.append(and_(summary.c.next_due.is_(None), ~and_(is_open(), _paused())))
-        conditions.append(or_(*states) if states else literal(False))
-    joined = _D_TABLE.outerjoin(summary, summary.c.delegation_id == _D.id)
+    joined: Any = _D_TABLE
+    order: list[Any] = [_D.created_at.desc(), _D.id.desc()]
+    if where.order == "due" or where.sla_levels or where.sla_states:
+        summary = clock_summary(session.connection().dialect.name, now)
+        joined = _D_TABLE.outerjoin(summary, held_now(summary))
+        conditions += _sla_conditions(where, summary, now)
+        if where.order == "due":
+            order = [case((summary.c.next_due.is_(None), 1), else_=0), summary.c.next_due, *order]
     count = select(_D.id).select_from(joined).where(*conditions).limit(COUNT_CAP + 1).subquery()
     total = int(session.connection().execute(select(func.count()).select_from(count)).scalar_one())
-    if where.order == "due":
-        order = [
-            case((summary.c.next_due.is_(None), 1), else_=0),
-            summary.c.next_due,
-            _D.created_at.desc(),
-            _D.id.desc(),
-        ]
-    else:
-        order = [_D.created_at.desc(), _D.id.desc()]
     query = (
-        select(DelegationRow, summary.c.next_due, summary.c.level)
+        select(DelegationRow)
         .select_from(joined)
         .where(*conditions)
         .order_by(*order)
         .offset(offset)
         .limit(limit)
     )
-    rows = [(r[0], r[1], r[2]) for r in session.exec(query).all()]  # type: ignore[call-overload]
+    rows = list(session.execute(query).scalars().all())
     return rows, min(total, COUNT_CAP), total > COUNT_CAP
+
+
+def _sla_conditions(where: RegionFilter, summary: Any, now: datetime) -> list[ColumnElement[bool]]:
+    out: list[ColumnElement[bool]] = []
+    if where.sla_levels:
+        out.append(summary.c.level.in_(list(where.sla_levels)))
+    if where.sla_states:
+        states = []
+        late = summary.c.next_due <= to_stored(now)
+        paused = and_(is_open(), _paused())
+        if "BREACHED" in where.sla_states:
+            states.append(late)
+        if "RUNNING" in where.sla_states:
+            states.append(and_(summary.c.next_due.is_not(None), ~late))
+        if "PAUSED" in where.sla_states:
+            states.append(paused)
+        if "NONE" in where.sla_states:
+            states.append(and_(summary.c.next_due.is_(None), ~paused))
+        out.append(or_(*states) if states else literal(False))
+    return out
+
+
+@dataclass(frozen=True)
+class RunningClock:
+    """What the queue shows of one running clock."""
+
+    goal: str
+    started_at: datetime
+    due_at: datetime
+    original_due_at: datetime
+    period: str
+
+    def level(self, now: datetime) -> int:
+        """As ``level_of``: 100 once due, else 75 or 50 by the share used, pauses left out."""
+        if now >= self.due_at:
+            return LEVEL_BREACHED
+        span = (self.original_due_at - self.started_at).total_seconds()
+        if span <= 0:
+            return LEVEL_BREACHED
+        used = (now - self.started_at - (self.due_at - self.original_due_at)).total_seconds()
+        fraction = used / span
+        return (
+            LEVEL_THREE_QUARTERS
+            if fraction >= 0.75
+            else LEVEL_HALF
+            if fraction >= 0.5
+            else LEVEL_NONE
+        )
 
 
 def running_clocks_of(
     session: Session, delegation_ids: Sequence[str]
-) -> dict[str, list[tuple[str, datetime, str]]]:
-    """delegation -> (goal, due time, period text) of each running clock: one query a page."""
+) -> dict[str, list[RunningClock]]:
+    """delegation -> its running clocks, earliest due first: one query a page."""
     if not delegation_ids:
         return {}
     query = (
-        select(_K.delegation_id, _K.goal, _K.due_at, _K.period)
+        select(_K.delegation_id, _K.goal, _K.started_at, _K.due_at, _K.original_due_at, _K.period)
         .select_from(_K_TABLE.join(_D_TABLE, running_clock()))
         .where(_K.delegation_id.in_(list(delegation_ids)))
     )
-    out: dict[str, list[tuple[str, datetime, str]]] = {}
-    for delegation_id, goal, due, period in _rows(session, query):
-        out.setdefault(delegation_id, []).append((goal, to_utc(due), period))
+    out: dict[str, list[RunningClock]] = {}
+    for delegation_id, goal, started, due, first, period in _rows(session, query):
+        clock = RunningClock(goal, to_utc(started), to_utc(due), to_utc(first), period)
+        out.setdefault(delegation_id, []).append(clock)
+    for clocks in out.values():
+        clocks.sort(key=lambda c: c.due_at)
     return out

@@ -19,7 +19,7 @@ from jiaodong.app.coordinator.board import (
 )
 from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
-from jiaodong.app.coordinator.inbound import InboundHandlers
+from jiaodong.app.coordinator.operators import Note, OperatorRecord, Parked, ParkedAction
 from jiaodong.app.coordinator.queries import Queries
 
 __all__ = [
@@ -30,11 +30,14 @@ __all__ = [
     "Guard",
     "Move",
     "NodeHealth",
+    "Note",
     "PairFigures",
+    "Parked",
+    "ParkedAction",
     "QueueItem",
     "QueuePage",
 ]
 
 
-class Coordinator(Commands, InboundHandlers, Queries, BoardQueries, Deadlines):
+class Coordinator(Commands, OperatorRecord, Queries, BoardQueries, Deadlines):
     """Region-wide routing and record."""

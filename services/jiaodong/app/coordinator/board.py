@@ -176,9 +176,9 @@ class BoardQueries(CoordinatorBase):
         the clocks decided in the last ``window_days`` days (1-366)."""
         violations = []
         if city is not None and city not in self.registry.cities:
-            violations.append(FieldViolation("city", f"未知城市 {city!r}"))
+            violations.append(FieldViolation("city", f"unknown city {city!r}"))
         if not 1 <= window_days <= MAX_WINDOW_DAYS:
-            violations.append(FieldViolation("window_days", f"须在 1 至 {MAX_WINDOW_DAYS} 天之间"))
+            violations.append(FieldViolation("window_days", f"must be 1-{MAX_WINDOW_DAYS} days"))
         if violations:
             raise InvalidInput(violations)
         now = self.clock.now()
@@ -188,7 +188,7 @@ class BoardQueries(CoordinatorBase):
         interval = getattr(self, "reconcile_interval", timedelta(seconds=30))
 
         def work(session: Session) -> Board:
-            counts = figures.city_counts(
+            counts, by_pair = figures.city_and_pair_counts(
                 session, now, due_by.due, now - timedelta(days=window_days), city_of_court
             )
             per_city = tuple(
@@ -205,7 +205,7 @@ class BoardQueries(CoordinatorBase):
             )
             pairs = tuple(
                 PairFigures(a, b, n, late)
-                for (a, b), (n, late) in sorted(figures.pair_counts(session, now).items())
+                for (a, b), (n, late) in sorted(by_pair.items())
                 if not city or city in (a, b)
             )
             cutoffs = [now - timedelta(days=d) for d in AGING_DAYS]
@@ -226,7 +226,9 @@ class BoardQueries(CoordinatorBase):
         out = await self.db.read(work)
         notices = list(self.notices())
         if out.parked:
-            notices.append(f"协调中心有 {out.parked} 条消息已搁置（死信），请在搁置消息中处理")
+            notices.append(
+                f"{out.parked} message(s) parked as dead letters at the coordinator: see ListParked"
+            )
         return Board(**{**out.__dict__, "notices": tuple(notices)})
 
     def _node_health(
@@ -262,30 +264,31 @@ class BoardQueries(CoordinatorBase):
         The views are full: mask them before they leave for a list."""
         self.check_filter(where)
         if not 1 <= size <= 500:
-            raise InvalidInput.one("page_size", "须在 1 至 500 之间")
+            raise InvalidInput.one("page_size", "must be 1-500")
         now = self.clock.now()
         calendar = self.sla.calendar
 
         def work(session: Session) -> QueuePage:
             found, total, capped = figures.of_region_due(session, where, now, offset, size + 1)
             more, found = len(found) > size, found[:size]
-            clocks = figures.running_clocks_of(session, [r.id for r, _, _ in found])
+            clocks = figures.running_clocks_of(session, [r.id for r in found])
             items = []
-            for row, _next_due, level in found:
-                running = sorted(clocks.get(row.id, []), key=lambda c: c[1])
-                goal, due, period = running[0] if running else ("", None, "")
+            for row in found:
+                running = clocks.get(row.id, [])
+                first = running[0] if running else None
                 left = None
-                if due is not None and not period.endswith(Unit.HOURS.value):
+                if first is not None and not first.period.endswith(Unit.HOURS.value):
+                    due = first.due_at
                     counted = days_left(calendar, now, due, Unit.WORKING_DAYS) if due > now else 0
                     left = counted if isinstance(counted, int) else None
                 items.append(
                     QueueItem(
                         delegation=view(row),
-                        next_due=due,
-                        goal=goal,
-                        level=int(level or 0),
+                        next_due=first.due_at if first else None,
+                        goal=first.goal if first else "",
+                        level=max((c.level(now) for c in running), default=0),
                         working_days_left=left,
-                        seconds_left=int((due - now).total_seconds()) if due else None,
+                        seconds_left=int((first.due_at - now).total_seconds()) if first else None,
                     )
                 )
             return QueuePage(tuple(items), more, total, capped)
@@ -298,12 +301,12 @@ class BoardQueries(CoordinatorBase):
         violations = []
         for name, city in (("from_city", where.from_city), ("to_city", where.to_city)):
             if city and city not in self.registry.cities:
-                violations.append(FieldViolation(name, f"未知城市 {city!r}"))
+                violations.append(FieldViolation(name, f"unknown city {city!r}"))
         if where.court and where.court not in self.registry.courts:
-            violations.append(FieldViolation("court_id", f"未知法院 {where.court!r}"))
+            violations.append(FieldViolation("court_id", f"unknown court {where.court!r}"))
         if where.created_from and where.created_to and where.created_from >= where.created_to:
-            violations.append(FieldViolation("created_before", "须晚于 created_after"))
+            violations.append(FieldViolation("created_before", "must be later than created_after"))
         if len(where.case_number) > 60:
-            violations.append(FieldViolation("case_number", "最多 60 个字符"))
+            violations.append(FieldViolation("case_number", "is at most 60 characters"))
         if violations:
             raise InvalidInput(violations)
