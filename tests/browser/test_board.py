@@ -154,6 +154,18 @@ async def test_operator_escalates_from_the_page(browser: Any, board: Board) -> N
     assert escalation.text == "超期未签收，请即办理"
     assert escalation.side == pb.SIDE_COORDINATOR
 
+    # A note (the coordinator's own record) and an urge (to the entrusted court), each confirmed.
+    await page.fill("form[data-action=annotate] input[name=text]", "已电话联系受托法院")
+    await page.click("#annotate")
+    await page.click("#confirm-yes")
+    await page.wait_for_selector("#notes li:has-text('已电话联系受托法院')", timeout=LIVE)
+    assert "operator:region" in await page.inner_text("#notes")
+    await page.click("#urge")
+    assert "催办" in await page.inner_text("#confirm-text")
+    await page.click("#confirm-yes")
+    await page.wait_for_selector("#history li[data-kind=URGED]", timeout=10_000)
+    await page.wait_for_selector("#action-result.arrived")
+
     from sqlmodel import Session, select
 
     from jiaodong.store.tables import DataReadRow

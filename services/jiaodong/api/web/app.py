@@ -68,6 +68,14 @@ READ_RPC = "BoardWeb/Delegation"
 ACTION_HEADER = "x-jd-board-action"
 SSE_PING_SECONDS = 15.0
 AT_RISK = ("RUNNING", "BREACHED")
+# Each operator step and the CoordinatorService RPC whose permission it takes.
+# Where an urge is allowed (the lifecycle's rule: before acceptance, or while in progress).
+URGEABLE = frozenset({"ROUTED", "DELIVERED", "ACKNOWLEDGED", "ACCEPTED"})
+STEER_METHODS = {
+    EventKind.ESCALATED: "Escalate",
+    EventKind.REROUTED: "Reroute",
+    EventKind.URGED: "Urge",
+}
 
 
 @dataclass
@@ -264,6 +272,7 @@ class Board:
         _, lines = await coordinator.explain(
             delegation_id, viewer.guard("ExplainSla", self.city_of)
         )
+        notes = await coordinator.notes(delegation_id, viewer.guard("GetDelegation", self.city_of))
         status = optional_enum(pb.Status, "STATUS", delegation.status)
         can_steer = viewer.may("Escalate") and status not in {str(s) for s in CLOSED}
         return self.render(
@@ -278,6 +287,9 @@ class Board:
             clocks=[_clock_row(g) for g in delegation.sla],
             lines=lines,
             can_steer=can_steer,
+            can_urge=can_steer and status in URGEABLE,
+            can_annotate=viewer.may("Annotate"),
+            notes=notes,
             reroute_to=self._reroute_choices(delegation) if can_steer else [],
             request_id=uuid.uuid4().hex,
         )
@@ -309,27 +321,48 @@ class Board:
     async def reroute(self, request: Request) -> Response:
         return await self.guarded(request, lambda v: self._steer(request, v, EventKind.REROUTED))
 
-    async def _steer(self, request: Request, viewer: Viewer, kind: EventKind) -> Response:
+    async def urge(self, request: Request) -> Response:
+        return await self.guarded(request, lambda v: self._steer(request, v, EventKind.URGED))
+
+    async def annotate(self, request: Request) -> Response:
+        return await self.guarded(request, lambda v: self._annotate(request, v))
+
+    async def _action_form(self, request: Request, viewer: Viewer, method: str) -> dict[str, str]:
+        """The checks every action passes, then its URL-encoded fields (three short ones: no
+        multipart parser needed)."""
         if request.headers.get(ACTION_HEADER) != "1":
             raise NotAllowed("actions are taken from the board's own page")
-        method = "Escalate" if kind is EventKind.ESCALATED else "Reroute"
-        guard = viewer.guard(method, self.city_of)
+        viewer.grant(method)
         if self.replica is not None:
             self.replica.require_active()
-        # URL-encoded, parsed here (no multipart parser needed for three short fields).
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
-        delegation_id = request.path_params["delegation_id"]
+        return {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8")).items()}
+
+    async def _steer(self, request: Request, viewer: Viewer, kind: EventKind) -> Response:
+        method = STEER_METHODS[kind]
+        form = await self._action_form(request, viewer, method)
         d = await self.coordinator.steer(
-            delegation_id,
+            request.path_params["delegation_id"],
             kind,
-            str(form.get("request_id", "")),
-            str(form.get("text", "")),
-            str(form.get("court_id", "")),
-            guard=guard,
+            form.get("request_id", ""),
+            form.get("text", ""),
+            form.get("court_id", ""),
+            guard=viewer.guard(method, self.city_of),
+            operator=viewer.label,
         )
         # The operator, not the text, is what the log keeps (the text may name a debtor).
         log.info("board_action", kind=kind.value, delegation_id=d.id, operator=viewer.label)
         return JSONResponse({"ok": True, "delegation_id": d.id})
+
+    async def _annotate(self, request: Request, viewer: Viewer) -> Response:
+        form = await self._action_form(request, viewer, "Annotate")
+        note = await self.coordinator.annotate(
+            request.path_params["delegation_id"],
+            form.get("request_id", ""),
+            form.get("text", ""),
+            viewer.label,
+            viewer.guard("Annotate", self.city_of),
+        )
+        return JSONResponse({"ok": True, "delegation_id": note.delegation_id})
 
     # -- live updates --
 
@@ -388,6 +421,8 @@ class Board:
             Route("/fragment/d/{delegation_id}", self.detail_fragment),
             Route("/d/{delegation_id}/escalate", self.escalate, methods=["POST"]),
             Route("/d/{delegation_id}/reroute", self.reroute, methods=["POST"]),
+            Route("/d/{delegation_id}/urge", self.urge, methods=["POST"]),
+            Route("/d/{delegation_id}/annotate", self.annotate, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         return Starlette(routes=routes)

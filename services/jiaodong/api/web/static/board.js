@@ -83,7 +83,9 @@
       confirmBox.hidden = true;
       if (!form) return;
       var action = form.dataset.action;
-      awaiting = action === "escalate" ? "ESCALATED" : "REROUTED";
+      // What the page waits for: the event the step adds to the history (a note is the
+      // coordinator's own record: it is there once the answer is).
+      awaiting = { escalate: "ESCALATED", reroute: "REROUTED", urge: "URGED" }[action] || null;
       result.textContent = result.dataset.sent;
       result.className = "sent";
       fetch("/d/" + encodeURIComponent(current) + "/" + action, {
@@ -102,6 +104,14 @@
             awaiting = null;
             result.textContent = result.dataset.refused + "：" + answer.error;
             result.className = "refused";
+          } else {
+            // A further step from this page is a new request, not a repeat of this one.
+            form.querySelector("[name=request_id]").value =
+              action + "-" + Date.now().toString(16) + Math.random().toString(16).slice(2, 10);
+          }
+          if (answer.ok && !awaiting) {
+            result.textContent = result.dataset.arrived;
+            result.className = "arrived";
           }
           refresh();
         })
