@@ -267,3 +267,27 @@ async def test_the_auditor_reads_without_actions(browser: Any, board: Board) -> 
         headers={"x-jd-board-action": "1"},
     )
     assert refused.status == 403
+
+
+async def test_parked_messages_listed_and_discarded_with_a_reason(
+    browser: Any, board: Board
+) -> None:
+    from tests.helpers.network import publish_raw
+
+    # A message no one can read, from a Qingdao court: the coordinator parks it.
+    await publish_raw(
+        board.region.settings.nats_url, "jd.v1.coord.370202.sync", b"\xff not protobuf", "poison-1"
+    )
+    page = await signed_in(browser, board)
+    deadline = time.monotonic() + 15  # parking sends no change event: reload until it is in
+    while "协调中心死信 1 条" not in await page.inner_text("#parked"):
+        assert time.monotonic() < deadline, await page.inner_text("#parked")
+        await page.reload()
+    await page.click("#parked a")
+    row = page.locator("#parked-list tr[data-parked]")
+    await row.wait_for()
+    assert "青岛市市南区人民法院" in await row.inner_text()
+    await row.locator("input[name=text]").fill("无法解析，已通知青岛节点")
+    page.once("dialog", lambda dialog: dialog.accept())  # the confirmation
+    await row.locator("button[data-action=discard]").click()
+    await page.wait_for_selector("#action-result.arrived", timeout=10_000)

@@ -364,6 +364,58 @@ class Board:
         )
         return JSONResponse({"ok": True, "delegation_id": note.delegation_id})
 
+    # -- parked messages --
+
+    def _parked_courts(self, viewer: Viewer) -> frozenset[str] | None:
+        """The courts whose parked messages the viewer may see (None: all, regional)."""
+        if not viewer.city:
+            return None
+        registry = self.coordinator.registry
+        return frozenset(c.court_id for c in registry.courts_in_city(viewer.city))
+
+    async def parked_page(self, request: Request) -> Response:
+        return await self.guarded(request, lambda v: self._parked(request, v))
+
+    async def _parked(self, request: Request, viewer: Viewer) -> Response:
+        viewer.grant("ListParked")
+        page = max(1, _int(request.query_params.get("page"), 1))
+        items, more = await self.coordinator.parked_messages(
+            self._parked_courts(viewer), (page - 1) * PAGE_SIZE, PAGE_SIZE
+        )
+        return self.render(
+            request,
+            "parked.html",
+            viewer=viewer,
+            items=items,
+            page=page,
+            more=more,
+            can_act=viewer.may("RetryParked"),
+            request_id=uuid.uuid4().hex,
+        )
+
+    async def parked_action(self, request: Request) -> Response:
+        return await self.guarded(request, lambda v: self._parked_action(request, v))
+
+    async def _parked_action(self, request: Request, viewer: Viewer) -> Response:
+        action = request.path_params["action"]
+        if action not in ("retry", "discard"):
+            raise NotFound(f"no such action on a parked message: {action}")
+        form = await self._action_form(
+            request, viewer, "RetryParked" if action == "retry" else "DiscardParked"
+        )
+        parked_id = _int(request.path_params["parked_id"], 0)
+        courts = self._parked_courts(viewer)
+        reason = form.get("text", "")
+        if action == "retry":
+            applied, done = await self.coordinator.retry_parked(
+                parked_id, reason, viewer.label, courts
+            )
+        else:
+            done = await self.coordinator.discard_parked(parked_id, reason, viewer.label, courts)
+            applied = True
+        log.info("board_parked", action=action, parked_id=parked_id, operator=viewer.label)
+        return JSONResponse({"ok": applied, "outcome": done.outcome, "error": done.outcome})
+
     # -- live updates --
 
     async def events(self, request: Request) -> Response:
@@ -422,6 +474,8 @@ class Board:
             Route("/d/{delegation_id}/escalate", self.escalate, methods=["POST"]),
             Route("/d/{delegation_id}/reroute", self.reroute, methods=["POST"]),
             Route("/d/{delegation_id}/urge", self.urge, methods=["POST"]),
+            Route("/parked", self.parked_page),
+            Route("/parked/{parked_id}/{action}", self.parked_action, methods=["POST"]),
             Route("/d/{delegation_id}/annotate", self.annotate, methods=["POST"]),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]

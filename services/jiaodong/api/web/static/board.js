@@ -122,4 +122,30 @@
         });
     });
   }
+
+  // Parked messages: retry or discard, with a reason and a confirmation (the browser's own).
+  document.querySelectorAll("form.parked-action button").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var form = button.closest("form");
+      if (!form.reportValidity() || !window.confirm(button.dataset.confirm)) return;
+      result.textContent = result.dataset.sent;
+      result.className = "sent";
+      fetch("/parked/" + form.dataset.parked + "/" + button.dataset.action, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          "x-jd-board-action": "1",
+          accept: "application/json",
+          "content-type": "application/x-www-form-urlencoded",
+        },
+        body: new URLSearchParams(new FormData(form)).toString(),
+      })
+        .then(function (r) { return r.json(); })
+        .then(function (answer) {
+          result.textContent = (answer.ok ? result.dataset.arrived : result.dataset.refused) +
+            "：" + (answer.outcome || answer.error || "");
+          result.className = answer.ok ? "arrived" : "refused";
+        });
+    });
+  });
 })();
