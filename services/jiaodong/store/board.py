@@ -224,10 +224,29 @@ def note_contact(session: Session, node: str, court: str, at: datetime) -> None:
     session.connection().execute(stmt)
 
 
-def contacts(session: Session) -> dict[str, datetime]:
-    """node -> when a message from it was last applied here."""
-    query = select(_NC.c.node, _NC.c.last_seen_at)
-    return {node: to_utc(at) for node, at in _rows(session, query)}
+def note_parked(session: Session, node: str, court: str, parked: int, at: datetime) -> None:
+    """Record the count of parked messages a node's digest reported (and the contact)."""
+    note_contact(session, node, court, at)
+    session.connection().execute(
+        _NC.update().where(_NC.c.node == node).values(parked=parked, parked_at=to_stored(at))
+    )
+
+
+@dataclass(frozen=True)
+class Contact:
+    last_seen_at: datetime
+    parked: int | None
+    parked_at: datetime | None
+
+
+def contacts(session: Session) -> dict[str, Contact]:
+    """node -> when a message from it was last applied here, and its last reported parked
+    count."""
+    query = select(_NC.c.node, _NC.c.last_seen_at, _NC.c.parked, _NC.c.parked_at)
+    return {
+        node: Contact(to_utc(at), parked, to_utc(parked_at) if parked_at else None)
+        for node, at, parked, parked_at in _rows(session, query)
+    }
 
 
 def unpublished_to(session: Session) -> dict[str, int]:
