@@ -282,3 +282,18 @@ async def test_messages_from_a_node_are_its_last_contact(region: InProcessRegion
     region.clock.advance(timedelta(minutes=2))
     nodes = {n.city: n for n in (await coord.board()).nodes}
     assert nodes["qingdao"].offline_since == region.clock.now() - timedelta(minutes=2)
+
+
+async def test_a_node_reports_its_parked_messages_in_its_digests(region: InProcessRegion) -> None:
+    coord = region.coordinator
+    node_db = region.service("qingdao").db
+    node_db.transaction(
+        lambda s: s.add(
+            DeadLetterRow(subject=f"jd.v1.court.{QD}.sync", reason="x", payload=b"", parked_at=NOW)
+        )
+    )
+    await region.reconcile("qingdao")
+    await region.settle()
+    nodes = {n.city: n for n in (await coord.board()).nodes}
+    assert (nodes["qingdao"].parked, nodes["qingdao"].parked_at) == (1, region.clock.now())
+    assert nodes["yantai"].parked is None  # it has sent no digest
