@@ -50,6 +50,7 @@ UI: dict[str, tuple[str, str]] = {
     "online_node": ("在线", "online"),
     "unpublished": ("待发消息", "Unsent"),
     "undelivered": ("未送达", "Undelivered"),
+    "node_parked": ("节点死信", "Parked at node"),
     "days_range": ("{a}–{b}日", "{a}–{b} days"),
     "aging": ("在办时长", "Open for"),
     "over_days": ("超过{n}日", "over {n} days"),
