@@ -10,7 +10,7 @@ GEN_STAMP := services/jiaodong/v1/.generated
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup proto demo up test lint format typecheck unit handlers integration e2e pytest bench faults fuzz clean
+.PHONY: help setup proto demo up test lint format typecheck unit handlers integration e2e browser browser-deps pytest bench faults fuzz clean
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ format: setup ## Apply ruff formatting and safe fixes
 typecheck: setup ## mypy (strict on the domain)
 	$(BIN)/mypy
 
-pytest: setup ## All test tiers
+pytest: setup browser-deps ## All test tiers
 	$(BIN)/pytest $(ARGS)
 
 unit: setup ## Unit tests only (no sockets)
@@ -71,6 +71,19 @@ integration: setup ## Integration tests (real nats-server, gRPC, SQLite and Post
 
 e2e: setup ## End-to-end tests through the CLI and processes
 	$(BIN)/pytest tests/e2e $(ARGS)
+
+browser-deps: ## Debian's chromium and CJK fonts for the browser tests (installed when missing, as root)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+		else \
+			echo "chromium/fonts-noto-cjk missing and not installable here: browser tests will say why"; \
+		fi; \
+	fi
+
+browser: setup browser-deps ## Browser tests of the web board (headless Debian chromium via Playwright)
+	$(BIN)/pytest tests/browser $(ARGS)
 
 bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the whole layout against its ceiling, ~10 min)
 	$(PY) -m bench.sla_sweep $(ARGS)

@@ -109,8 +109,10 @@ async def main_async(args: argparse.Namespace) -> None:
         before = cpu_snapshot(pids)
         if args.closed:
             fig = await closed_loop(creator(clients.node(NODE_CITY)), args.closed, args.seconds)
-            log(f"closed loop {args.closed} in flight: {fig['calls_per_s']:.1f} calls/s, "
-                f"p50 {fig['p50_ms']:.1f} ms, p99 {fig['p99_ms']:.1f} ms")
+            log(
+                f"closed loop {args.closed} in flight: {fig['calls_per_s']:.1f} calls/s, "
+                f"p50 {fig['p50_ms']:.1f} ms, p99 {fig['p99_ms']:.1f} ms"
+            )
             fig["created"] = fig["calls"]
             fig["p50_ms"] = fig["p99_ms"] = fig["backlog_at_end"] = None
         else:

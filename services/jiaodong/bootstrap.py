@@ -21,6 +21,9 @@ from grpc_reflection.v1alpha import reflection
 from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
 from jiaodong.api.node import CourtNodeServicer
+from jiaodong.api.web.access import DevLogin
+from jiaodong.api.web.app import BoardSettings, create_board
+from jiaodong.api.web.server import BoardServer
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.coordinator.duty import CoordinatorDuty
 from jiaodong.app.leadership import Leadership, Replica
@@ -127,6 +130,8 @@ class Running:
     service: Any
     health: Any
     extras: list[Any] = field(default_factory=list)
+    # The coordinator's web board, when it serves one.
+    board: BoardServer | None = None
 
     @property
     def address(self) -> str:
@@ -141,7 +146,11 @@ class Running:
             task.cancel()
         if self.extras:
             await asyncio.wait(self.extras, timeout=5)
-        self.service.broadcaster.close()
+        if self.board is not None:
+            self.board.refuse_new()
+        self.service.broadcaster.close()  # ends the board's live streams too
+        if self.board is not None:
+            await self._bounded("board", self.board.stop(), 10)
         await self._bounded("grpc", self.server.stop(grace), grace + 5)
         await self._bounded("bus", self.transport.stop(), 20)
         loop = asyncio.get_running_loop()
@@ -276,7 +285,13 @@ async def start_coordinator(
         ),
         AuditServicer(db, "coordinator"),
     )
-    leadership = await lead(settings, db, duty, replica, bound, health_servicer, server)
+    board = await start_board(settings, coordinator, replica)
+    try:
+        leadership = await lead(settings, db, duty, replica, bound, health_servicer, server)
+    except BaseException:
+        if board is not None:
+            await board.stop()
+        raise
     for notice in coordinator.notices():  # logged once, at start; also on the board
         log.warning("calendar_not_covered", notice=notice)
     log.info("coordinator_started", port=bound, active=replica.active)
@@ -284,8 +299,28 @@ async def start_coordinator(
     running = Running(
         "coordinator", bound, server, duty.transport, db, coordinator, health_servicer, tasks
     )
+    running.board = board
     duty.on_transport = lambda transport: setattr(running, "transport", transport)
     return running
+
+
+async def start_board(
+    settings: Settings, coordinator: Coordinator, replica: Replica
+) -> BoardServer | None:
+    """The web board on ``settings.http`` (none when empty), over HTTPS with the coordinator's
+    certificate; operators sign in with their client certificates, or in development with the
+    login token."""
+    if not settings.http:
+        return None
+    host, _, port = settings.http.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--http takes HOST:PORT, not {settings.http!r}")
+    login = DevLogin(settings.board_token) if settings.board_token else None
+    app = create_board(coordinator, replica, BoardSettings(dev_login=login))
+    files = own_certificate(settings, Identity(Role.COORDINATOR, REGION))
+    board = BoardServer(app, host.strip("[]"), int(port), files)
+    await board.start()
+    return board
 
 
 async def lead(

@@ -46,6 +46,10 @@ class Settings:
     nats_flush_seconds: float = 5.0
     nats_stall_seconds: float = 15.0
     nats_start_seconds: float = 30.0
+    # The coordinator's web board: ``host:port`` to serve it on (empty: no board), and the
+    # development login token (empty: client certificates only, as in production).
+    http: str = ""
+    board_token: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -70,6 +74,8 @@ class Settings:
             "nats_flush_seconds": float(os.environ.get("JD_NATS_FLUSH_SECONDS", "5")),
             "nats_stall_seconds": float(os.environ.get("JD_NATS_STALL_SECONDS", "15")),
             "nats_start_seconds": float(os.environ.get("JD_NATS_START_SECONDS", "30")),
+            "http": os.environ.get("JD_HTTP", ""),
+            "board_token": os.environ.get("JD_BOARD_TOKEN", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

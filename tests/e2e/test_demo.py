@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,51 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
     assert breached == report["automatic"].get("sla_breached", 0) > 0
     assert report["automatic"].get("urged", 0) > 0 and report["automatic"].get("escalated", 0) > 0
     assert report["virtual_time"]["end"] > report["virtual_time"]["start"]
+
+
+def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> None:
+    """`demo --serve`: after the report the region stays up and its board answers the printed
+    development login, with the demo's delegations counted; SIGTERM then stops everything."""
+    import http.cookiejar
+    import signal
+    import ssl
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli.main",
+            "demo",
+            "--json",
+            "--serve",
+            "--delegations",
+            "10",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the report, printed before serving
+        report = json.loads(line)
+        assert report["agree"] is True
+        login = report["board"]
+        assert login.startswith("https://127.0.0.1:") and "/login?token=" in login
+        context = ssl.create_default_context(cafile=str(tmp_path / "pki" / "ca.pem"))
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=context),
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        )
+        with browser.open(login, timeout=20) as page:
+            body = page.read().decode()
+        assert "胶东跨域委托执行指挥看板" in body and "青岛市" in body
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -32,9 +32,9 @@ def list_services(address: str, tls: TlsFiles) -> set[str]:
         return {s.name for r in replies for s in r.list_services_response.service}
 
 
-def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    """``jiaodong up`` on free ports in ``data_dir``, read until it says it runs: the process
-    and the address of each service (by name) from its table."""
+def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str], str]:
+    """``jiaodong up`` on free ports in ``data_dir``, read until it says it runs: the process,
+    the address of each service (by name) from its table, and everything it printed."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -66,11 +66,12 @@ def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
         proc.kill()
         proc.wait()
         raise AssertionError(output)
-    return proc, dict(re.findall(r"(coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output))
+    found = dict(re.findall(r"(coordinator|node-\w+)\s*│\s*(127\.0\.0\.1:\d+)", output))
+    return proc, found, output
 
 
 def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    proc, addresses = start_up(tmp_path)
+    proc, addresses, _ = start_up(tmp_path)
     try:
         assert set(addresses) == {
             "coordinator",
@@ -122,7 +123,7 @@ def test_up_prints_addresses_serves_health_and_stops_on_ctrl_c(tmp_path: Path) -
 
 def test_a_second_ctrl_c_ends_every_process_at_once(tmp_path: Path) -> None:
     """Ctrl-C twice: `up` exits and leaves no service behind (each got SIGKILL)."""
-    proc, named = start_up(tmp_path)
+    proc, named, _ = start_up(tmp_path)
     addresses = list(named.values())
     try:
         assert len(addresses) == 6, named
@@ -138,5 +139,47 @@ def test_a_second_ctrl_c_ends_every_process_at_once(tmp_path: Path) -> None:
                 )
     finally:
         if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_up_prints_the_web_board_and_its_login(tmp_path: Path) -> None:
+    """The board answers at the printed address: to the printed development login, and to an
+    operator's client certificate; to nobody else."""
+    import http.cookiejar
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    proc, _, output = start_up(tmp_path)
+    try:
+        login = re.search(r"(https://127\.0\.0\.1:\d+)/login\?token=\S+", output)
+        assert login is not None, output
+        base = login.group(1)
+        ca = tmp_path / "pki" / "ca.pem"
+        anonymous = ssl.create_default_context(cafile=str(ca))
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + "/", context=anonymous, timeout=10)
+        assert refused.value.code == 401
+
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=anonymous),
+            urllib.request.HTTPCookieProcessor(jar),
+        )
+        with browser.open(login.group(0), timeout=10) as page:  # 303 to the board, signed in
+            body = page.read().decode()
+        assert "operator:region" in body and "青岛市" in body
+
+        weihai = files_for(tmp_path / "pki", Identity(Role.OPERATOR, "weihai"))
+        certified = ssl.create_default_context(cafile=str(ca))
+        certified.load_cert_chain(str(weihai.cert), str(weihai.key))
+        with urllib.request.urlopen(base + "/", context=certified, timeout=10) as page:
+            assert "operator:weihai" in page.read().decode()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -104,9 +104,12 @@ async def start_region(
     clock: Clock | None = None,
     courts_dir: Path | None = None,
     pki: Path | None = None,
+    http: str = "",
+    board_token: str = "",
 ) -> Region:
     """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
-    by itself: tests call ``coordinator.service.sweep()`` after moving virtual time."""
+    by itself: tests call ``coordinator.service.sweep()`` after moving virtual time. ``http``: the
+    coordinator also serves the web board there (``board_token``: its development login)."""
     sweep = 3600.0 if clock is not None else 1.0
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -117,10 +120,10 @@ async def start_region(
         reconcile_seconds=1.0,
         tls_dir=pki or shared_pki(),
     )
-    coordinator_settings = settings
+    coordinator_settings = replace(settings, http=http, board_token=board_token)
     if database_url:
         # One PostgreSQL database per service: schemas would collide otherwise.
-        coordinator_settings = replace(settings, database_url=database_url)
+        coordinator_settings = replace(coordinator_settings, database_url=database_url)
     coordinator = await start_coordinator(coordinator_settings, clock=clock)
     nodes = {city: await start_node(settings, city, clock=clock) for city in cities}
     return Region(settings, coordinator, nodes)

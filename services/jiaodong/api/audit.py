@@ -23,13 +23,20 @@ from jiaodong.wire import to_stored, ts
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
 
-async def record_reads(db: Database, clock: Clock, rpc: str, delegation_ids: Iterable[str]) -> None:
-    """Record that the current caller is about to receive these delegations' personal data.
-    Committed before the data leaves: a read that cannot be recorded is not served."""
+async def record_reads(
+    db: Database,
+    clock: Clock,
+    rpc: str,
+    delegation_ids: Iterable[str],
+    reader: str | None = None,
+) -> None:
+    """Record that the current caller (or ``reader``: a signed-in person on the web board) is
+    about to receive these delegations' personal data. Committed before the data leaves: a read
+    that cannot be recorded is not served."""
     ids = list(dict.fromkeys(delegation_ids))
     if not ids:
         return
-    reader = caller().label
+    reader = reader or caller().label
     at = to_stored(clock.now())
 
     def work(session: Session) -> None:

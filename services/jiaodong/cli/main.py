@@ -25,7 +25,7 @@ from jiaodong.cli import delegation as cli_delegation
 from jiaodong.cli import sla as cli_sla
 from jiaodong.cli.render import courts_json, piped_width, render_courts, render_layout
 from jiaodong.config import Settings
-from jiaodong.devtools.layout import start_layout
+from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
 from jiaodong.files.registry import load_registry
@@ -155,9 +155,41 @@ def coordinator(
     data_dir: DataDir = None,
     nats_url: NatsUrl = "",
     database_url: DbUrl = "",
+    http: Annotated[
+        str,
+        typer.Option(
+            help="Serve the operators' web board on HOST:PORT (HTTPS; operators sign in with "
+            "their client certificates) \\[env JD_HTTP]"
+        ),
+    ] = "",
+    dev_login: Annotated[
+        bool,
+        typer.Option(
+            help="Also let a browser without a certificate in with a development login token "
+            "(JD_BOARD_TOKEN, or a new one printed here); never in production"
+        ),
+    ] = False,
 ) -> None:
-    """Run the regional coordinator (gRPC CoordinatorService) until Ctrl-C."""
-    _run_service("coordinator", _settings(data_dir, nats_url, database_url), "", port)
+    """Run the regional coordinator (gRPC CoordinatorService, and the web board with --http)
+    until Ctrl-C."""
+    settings = _settings(data_dir, nats_url, database_url)
+    if http:
+        settings = dataclasses.replace(settings, http=http)
+    if not dev_login:
+        settings = dataclasses.replace(settings, board_token="")
+    elif not settings.board_token:
+        import secrets
+
+        # A new token, shown once here (one given in JD_BOARD_TOKEN is not repeated: the
+        # caller knows it, and this output may go to a log file).
+        settings = dataclasses.replace(settings, board_token=secrets.token_urlsafe(18))
+        if settings.http:
+            err.print(
+                f"board development login: "
+                f"https://{settings.http}/login?token={settings.board_token}",
+                soft_wrap=True,
+            )
+    _run_service("coordinator", settings, "", port)
 
 
 @app.command()
@@ -176,6 +208,13 @@ def up(
             "standbys that take over when it dies (ports after the nodes')",
         ),
     ] = 1,
+    board_port: Annotated[
+        int | None,
+        typer.Option(
+            help="The coordinator's web board (HTTPS) port; default: base port + 20, or a free "
+            "one with --base-port 0"
+        ),
+    ] = None,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
     settings = _settings(data_dir, nats_url, database_url)
@@ -186,8 +225,10 @@ def up(
         nats_url=settings.nats_url,
         database_url=settings.database_url,
         coordinators=coordinators,
+        board_port=board_port if board_port is not None else (base_port + 20 if base_port else 0),
     )
     render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
+    print_board(layout)
     console.print(
         f"logs in {settings.data_dir / 'logs'}; try: "
         f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
@@ -214,6 +255,19 @@ def up(
         console.print("stopping ... (Ctrl-C again: stop at once)")
         layout.stop()
         console.print("stopped")
+
+
+def print_board(layout: Layout) -> None:
+    """Where the web board is and how to sign in (the token is a development login only)."""
+    if not layout.board_url:
+        return
+    console.print(
+        f"web board: {layout.board_url}/ (operators: their client certificates)\n"
+        f"development login (regional operator; add &as=<city> for a city's centre):\n"
+        f"  {layout.board_login}",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 @app.command()
@@ -247,6 +301,13 @@ def demo(
     keep: Annotated[bool, typer.Option(help="Keep the data folder afterwards")] = False,
     concurrency: Annotated[int, typer.Option(help="Officers working at once")] = 40,
     database_url: DbUrl = "",
+    serve: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the region running after the report and serve the web board on it "
+            "(its address is printed) until Ctrl-C"
+        ),
+    ] = False,
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
     from jiaodong.devtools.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
@@ -270,6 +331,7 @@ def demo(
         log_level="warning",
         database_url=database_url,
         extra_env={"JD_CLOCK": f"file:{clock_file}", "JD_SLA_SWEEP_SECONDS": "0.05"},
+        board_port=0 if serve else None,
     )
     try:
         report = asyncio.run(
@@ -282,6 +344,14 @@ def demo(
                 progress=progress,
             )
         )
+        if serve:
+            report["seconds"] = round(time.monotonic() - started, 1)
+            if as_json:
+                print(json.dumps({**report, "board": layout.board_login}, ensure_ascii=False))
+            else:
+                print_report(console, report)
+                print_board(layout)
+            _serve_until_stopped(layout)
     finally:
         layout.stop()
         if not keep and data_dir is None:
@@ -290,12 +360,30 @@ def demo(
             with contextlib.suppress(OSError):
                 shutil.rmtree(folder)
     report["seconds"] = round(time.monotonic() - started, 1)
-    if as_json:
+    if serve:
+        pass  # printed before serving
+    elif as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print_report(console, report)
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
     raise typer.Exit(0 if ok else 1)
+
+
+def _serve_until_stopped(layout: Layout) -> None:
+    """Leave the demo's region running for people at the board, until Ctrl-C or SIGTERM."""
+    console.print("the region keeps running for the board; press Ctrl-C to stop")
+    stopped = False
+
+    def _on_signal(*_: object) -> None:
+        nonlocal stopped
+        stopped = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    while not stopped:
+        layout.check_alive()
+        time.sleep(0.5)
 
 
 def main() -> None:

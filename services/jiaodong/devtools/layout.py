@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -48,6 +49,14 @@ class Layout:
     nodes: dict[str, Service] = field(default_factory=dict)
     # Further coordinator replicas on the same database: standbys while the first holds the lease.
     standbys: list[Service] = field(default_factory=list)
+    # The web board of the first coordinator (empty: none) and its development login token.
+    board_url: str = ""
+    board_token: str = ""
+
+    @property
+    def board_login(self) -> str:
+        """The development login address ``up`` and ``demo --serve`` print."""
+        return f"{self.board_url}/login?token={self.board_token}" if self.board_url else ""
 
     def settings(self) -> Settings:
         """Client settings for talking to this layout (its certificates)."""
@@ -156,12 +165,14 @@ def start_layout(
     log_level: str = "info",
     extra_env: dict[str, str] | None = None,
     coordinators: int = 1,
+    board_port: int | None = None,
 ) -> Layout:
     """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
 
     ``cities`` defaults to every city of the registry (courts/cities.csv). ``coordinators`` > 1
     starts further replicas on the same coordinator database (ports after the nodes'): the
-    first takes the lease, the others wait as standbys."""
+    first takes the lease, the others wait as standbys. ``board_port`` (0: a free one) has the
+    first coordinator serve the web board there, with a fresh development login token."""
     if coordinators < 1:
         raise ValueError("coordinators must be at least 1")
     registry = load_registry(Settings.from_env().courts_dir)
@@ -191,7 +202,15 @@ def start_layout(
     env.update(extra_env or {})
     try:
         port = _free_or(base_port)
-        layout.coordinator = spawn("coordinator", ["coordinator"], port, data_dir, env)
+        args, coordinator_env = ["coordinator"], env
+        if board_port is not None:
+            http = _free_or(board_port)
+            layout.board_url = f"https://127.0.0.1:{http}"
+            layout.board_token = secrets.token_urlsafe(18)
+            args += ["--http", f"127.0.0.1:{http}", "--dev-login"]
+            # In the environment, not the command line: other users' `ps` shows arguments.
+            coordinator_env = {**env, "JD_BOARD_TOKEN": layout.board_token}
+        layout.coordinator = spawn("coordinator", args, port, data_dir, coordinator_env)
         for i, city in enumerate(cities, start=1):
             port = _free_or(base_port + i if base_port else 0)
             layout.nodes[city] = spawn(
