@@ -261,12 +261,21 @@ async def test_queue_filters(coordinator: Coordinator) -> None:
 async def test_bad_queue_filters_are_refused(coordinator: Coordinator) -> None:
     with pytest.raises(InvalidInput) as caught:
         await coordinator.queue(
-            RegionFilter(from_city="x", court="999999", created_from=NOW, created_to=NOW), 0, 0
+            RegionFilter(
+                from_city="x",
+                court="999999",
+                created_from=NOW,
+                created_to=NOW,
+                case_number="执\x00",
+            ),
+            0,
+            0,
         )
     assert {v.field for v in caught.value.violations} == {
         "from_city",
         "court_id",
         "created_before",
+        "case_number",
     }
 
 

@@ -312,5 +312,7 @@ class BoardQueries(CoordinatorBase):
             violations.append(FieldViolation("created_before", "must be later than created_after"))
         if len(where.case_number) > 60:
             violations.append(FieldViolation("case_number", "is at most 60 characters"))
+        elif not where.case_number.isprintable():
+            violations.append(FieldViolation("case_number", "contains control characters"))
         if violations:
             raise InvalidInput(violations)
