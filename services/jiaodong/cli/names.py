@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
+from jiaodong.cli import lang
+from jiaodong.domain import labels
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.v1 import delegation_pb2 as d_pb
 from jiaodong.wire import enum_name, optional_enum
@@ -136,3 +138,60 @@ def priority_name(value: d_pb.Priority.ValueType) -> str:
 def sla_state_name(value: d_pb.SlaState.ValueType) -> str:
     """``SLA_STATE_RUNNING`` -> ``"running"``."""
     return SLA_STATE.label(value).lower()
+
+
+# --- what people read: the shared table of words (jiaodong.domain.labels), in the CLI's language --
+
+
+def _word(table: labels.Table, names: EnumNames[Any], value: Any) -> str:
+    return labels.label(table, names.label(value), lang.current())
+
+
+def status_text(value: d_pb.Status.ValueType) -> str:
+    """``STATUS_ACKNOWLEDGED`` -> ``已受理`` (``acknowledged`` in English)."""
+    return _word(labels.STATUS, STATUS, value)
+
+
+def task_text(value: d_pb.TaskType.ValueType) -> str:
+    return _word(labels.TASK, TASK, value)
+
+
+def asset_text(value: d_pb.AssetKind.ValueType) -> str:
+    return _word(labels.ASSET, ASSET, value)
+
+
+def priority_text(value: d_pb.Priority.ValueType) -> str:
+    return _word(labels.PRIORITY, PRIORITY, value or d_pb.PRIORITY_NORMAL)
+
+
+def event_text(value: d_pb.EventKind.ValueType) -> str:
+    return _word(labels.EVENT, KIND, value)
+
+
+def side_text(value: d_pb.Side.ValueType) -> str:
+    return _word(labels.SIDE, SIDE, value)
+
+
+def reason_text(value: d_pb.ReturnReason.ValueType) -> str:
+    return _word(labels.RETURN_REASON, REASON, value)
+
+
+def result_text(value: d_pb.CompletionResult.ValueType) -> str:
+    return _word(labels.RESULT, RESULT, value)
+
+
+def sla_state_text(value: d_pb.SlaState.ValueType) -> str:
+    return _word(labels.SLA_STATE, SLA_STATE, value)
+
+
+def goal_text(goal: str) -> str:
+    """A time limit's name (``acknowledge`` -> ``签收``)."""
+    return labels.label(labels.SLA_GOAL, goal, lang.current())
+
+
+def breach_action_text(action: str) -> str:
+    return labels.label(labels.BREACH_ACTION, action, lang.current())
+
+
+def request_state_text(state: str) -> str:
+    return labels.label(labels.REQUEST_STATE, state, lang.current())
