@@ -1,0 +1,459 @@
+"""`jiaodong board`: the command centre's live terminal view (rich.live).
+
+Headline figures per city (open inbound and outbound delegations, those due within three working
+days, those breached) and the at-risk queue, sorted by the time left to the next due time.
+
+Until the coordinator offers its aggregates (GetBoard), the figures are computed here: the open
+delegations from ListDelegations pages, each one's time limits from ExplainSla (no personal data,
+so no recorded read), and every change from the WatchBoard stream, after which the changed
+delegation's limits are asked for again. Inbound, due soon and breached count for the entrusted
+court's city (the one that must act), outbound for the requesting court's. The coordinator scopes
+all of it: a city's centre sees only delegations touching its city.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import grpc
+import typer
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from jiaodong.cli.connect import CoordinatorCall, open_channel, report_rpc_error
+from jiaodong.cli.lang import cities, city_name, court_city, court_name, t
+from jiaodong.cli.names import goal_text, status_text
+from jiaodong.cli.options import coordinator_command
+from jiaodong.cli.render import add_id_column, console, piped_width
+from jiaodong.domain.calendar import SHANGHAI, WorkCalendar
+from jiaodong.v1 import coordinator_service_pb2 as capi
+from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
+from jiaodong.v1 import delegation_pb2 as d_pb
+
+CLOSED = frozenset({d_pb.STATUS_CONFIRMED, d_pb.STATUS_CANCELLED, d_pb.STATUS_ROUTING_FAILED})
+OPEN_STATUSES = [s for s in d_pb.Status.values() if s and s not in CLOSED]
+DUE_SOON_WORKING_DAYS = 3
+PAGE = 500
+EXPLAIN_BATCH = 32
+
+
+def _dt(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def working_days_until(cal: WorkCalendar, now: datetime, due: datetime) -> int:
+    """Working days after today (Asia/Shanghai) up to and including the due day."""
+    day, last = now.astimezone(SHANGHAI).date(), due.astimezone(SHANGHAI).date()
+    count = 0
+    while day < last and count <= DUE_SOON_WORKING_DAYS:
+        day += timedelta(days=1)
+        count += cal.is_working_day(day)
+    return count
+
+
+@dataclass
+class Risk:
+    """The most pressing time limit of one open delegation."""
+
+    delegation: d_pb.Delegation
+    goal: d_pb.SlaGoal
+    due: datetime
+    used: float  # share of the limit used; 1 or more: breached
+
+    @property
+    def breached(self) -> bool:
+        return self.used >= 1 or self.goal.state == d_pb.SLA_STATE_BREACHED
+
+
+@dataclass
+class CityFigures:
+    open_in: int = 0
+    open_out: int = 0
+    due_soon: int = 0
+    breached: int = 0
+
+
+@dataclass
+class BoardState:
+    """The open delegations the caller may see, and their time limits; fed by the stream."""
+
+    calendar: WorkCalendar
+    delegations: dict[str, d_pb.Delegation] = field(default_factory=dict)
+    goals: dict[str, list[d_pb.SlaGoal]] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stream_error: str = ""
+    changes: int = 0
+
+    def apply(self, d: d_pb.Delegation) -> None:
+        """A delegation as listed or as changed; an older copy never replaces a newer one."""
+        with self.lock:
+            held = self.delegations.get(d.id)
+            if held is not None and held.seq > d.seq:
+                return
+            self.delegations[d.id] = d
+            if d.status in CLOSED:
+                self.goals.pop(d.id, None)
+                self.dirty.discard(d.id)
+            else:
+                self.dirty.add(d.id)
+
+    def take_dirty(self) -> list[str]:
+        with self.lock:
+            out, self.dirty = sorted(self.dirty), set()
+            return out
+
+    def open(self) -> list[d_pb.Delegation]:
+        with self.lock:
+            return [d for d in self.delegations.values() if d.status not in CLOSED]
+
+    def risk(self, d: d_pb.Delegation, now: datetime) -> Risk | None:
+        """The running or breached limit closest to (or furthest past) its due time."""
+        best: Risk | None = None
+        for g in self.goals.get(d.id, ()):
+            if g.state not in (d_pb.SLA_STATE_RUNNING, d_pb.SLA_STATE_BREACHED):
+                continue
+            if not g.due_at.seconds:
+                continue
+            due, start = _dt(g.due_at), _dt(g.started_at)
+            span = (due - start).total_seconds()
+            used = (now - start).total_seconds() / span if span > 0 else 1.0
+            if g.state == d_pb.SLA_STATE_BREACHED:
+                used = max(used, 1.0)
+            risk = Risk(d, g, due, used)
+            if best is None or risk.due < best.due:
+                best = risk
+        return best
+
+    def figures(self, now: datetime) -> tuple[dict[str, CityFigures], list[Risk]]:
+        """Per city figures, and every open delegation's risk, most pressing first."""
+        per_city = {city: CityFigures() for city in cities()}
+        risks: list[Risk] = []
+        for d in self.open():
+            source = court_city(d.requesting_court)
+            target = court_city(d.entrusted_court) if d.entrusted_court else d.target.city
+            if source in per_city:
+                per_city[source].open_out += 1
+            if target in per_city:
+                per_city[target].open_in += 1
+            risk = self.risk(d, now)
+            if risk is None:
+                continue
+            risks.append(risk)
+            if target not in per_city:
+                continue
+            if risk.breached:
+                per_city[target].breached += 1
+            elif working_days_until(self.calendar, now, risk.due) <= DUE_SOON_WORKING_DAYS:
+                per_city[target].due_soon += 1
+        risks.sort(key=lambda r: (not r.breached, r.due))
+        return per_city, risks
+
+
+# --- talking to the coordinator ------------------------------------------------------------------
+
+
+def _list_open(
+    stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str, limit: int
+) -> Iterator[d_pb.Delegation]:
+    """The open delegations the caller may see (touching ``city`` when given), up to ``limit``."""
+    filters = [("", "")] if not city else [(city, ""), ("", city)]
+    seen = 0
+    for from_city, to_city in filters:
+        token = ""
+        while seen < limit:
+            reply = stub.ListDelegations(
+                capi.CoordinatorListDelegationsRequest(
+                    from_city=from_city,
+                    to_city=to_city,
+                    statuses=OPEN_STATUSES,
+                    page_size=min(PAGE, limit - seen),
+                    page_token=token,
+                ),
+                timeout=call.timeout,
+            )
+            seen += len(reply.delegations)
+            yield from reply.delegations
+            token = reply.next_page_token
+            if not token:
+                break
+
+
+def _fetch_goals(
+    stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, state: BoardState, ids: list[str]
+) -> None:
+    """Each delegation's time limits (ExplainSla), a batch of calls in flight at a time."""
+    for at in range(0, len(ids), EXPLAIN_BATCH):
+        batch = ids[at : at + EXPLAIN_BATCH]
+        futures = [
+            (i, stub.ExplainSla.future(capi.ExplainSlaRequest(id=i), timeout=call.timeout))
+            for i in batch
+        ]
+        for delegation_id, future in futures:
+            try:
+                goals = list(future.result().goals)
+            except grpc.RpcError as err:
+                if err.code() in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.PERMISSION_DENIED):
+                    continue
+                raise
+            with state.lock:
+                state.goals[delegation_id] = goals
+
+
+def _watch(
+    stub: cgrpc.CoordinatorServiceStub, state: BoardState, city: str, stop: threading.Event
+) -> None:
+    """Apply every change from WatchBoard until ``stop``; reconnect after a failure."""
+    while not stop.is_set():
+        stream = stub.WatchBoard(capi.WatchBoardRequest(city=city))
+        stopper = threading.Thread(target=lambda s=stream: (stop.wait(), s.cancel()), daemon=True)
+        stopper.start()
+        try:
+            for change in stream:
+                state.apply(change.delegation)
+                with state.lock:
+                    state.changes += 1
+                    state.stream_error = ""
+        except grpc.RpcError as err:
+            if stop.is_set():
+                return
+            with state.lock:
+                state.stream_error = f"{err.code().name}: {err.details() or ''}"
+            stop.wait(2.0)
+
+
+# --- what is shown -------------------------------------------------------------------------------
+
+
+def _left(due: datetime, now: datetime) -> str:
+    """Time to the due time or past it: ``2天3小时``, ``超期 5小时`` (``2 d 3 h``, ``5 h over``)."""
+    delta = due - now
+    over = delta.total_seconds() < 0
+    seconds = abs(int(delta.total_seconds()))
+    days, hours, minutes = seconds // 86400, seconds % 86400 // 3600, seconds % 3600 // 60
+    if days:
+        text = t(f"{days}天{hours}小时", f"{days} d {hours} h")
+    elif hours:
+        text = t(f"{hours}小时{minutes}分", f"{hours} h {minutes} min")
+    else:
+        text = t(f"{minutes}分", f"{minutes} min")
+    return t(f"超期 {text}", f"{text} over") if over else text
+
+
+def _badge(risk: Risk) -> Text:
+    if risk.breached:
+        return Text(t("已超期", "breached"), style="bold red")
+    if risk.used >= 0.75:
+        return Text("75%", style="bold yellow")
+    if risk.used >= 0.5:
+        return Text("50%", style="yellow")
+    return Text("-")
+
+
+def render_board(
+    state: BoardState, now: datetime, who: str, rows: int, *, live: bool = True
+) -> Group:
+    per_city, risks = state.figures(now)
+    stamp = now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    head = Text(
+        t(f"胶东委托执行看板 · {who} · {stamp}", f"Jiaodong delegation board · {who} · {stamp}"),
+        style="bold",
+    )
+    cities_table = Table(title=t("各市情况", "cities"), title_justify="left")
+    for column in (
+        t("城市", "city"),
+        t("收到未结", "open in"),
+        t("发出未结", "open out"),
+        t(f"{DUE_SOON_WORKING_DAYS}个工作日内到期", f"due ≤{DUE_SOON_WORKING_DAYS} working days"),
+        t("已超期", "breached"),
+    ):
+        cities_table.add_column(column, justify="right" if cities_table.columns else "left")
+    total = CityFigures()
+    for city, f in per_city.items():
+        cities_table.add_row(
+            city_name(city),
+            str(f.open_in),
+            str(f.open_out),
+            str(f.due_soon),
+            Text(str(f.breached), style="bold red" if f.breached else ""),
+        )
+        total.open_in += f.open_in
+        total.open_out += f.open_out
+        total.due_soon += f.due_soon
+        total.breached += f.breached
+    cities_table.add_row(
+        Text(t("合计", "total"), style="bold"),
+        str(total.open_in),
+        str(total.open_out),
+        str(total.due_soon),
+        str(total.breached),
+        end_section=False,
+    )
+    queue = Table(
+        title=t(
+            f"风险队列（前 {rows} 件，按剩余时间排序）",
+            f"at-risk queue (first {rows}, by time left)",
+        ),
+        title_justify="left",
+    )
+    add_id_column(queue, t("委托编号", "delegation"))
+    for column in (
+        t("受托法院", "entrusted court"),
+        t("状态", "status"),
+        t("时限", "limit"),
+        t("剩余", "left"),
+        t("预警", "level"),
+    ):
+        queue.add_column(column, overflow="fold")
+    for risk in risks[:rows]:
+        d = risk.delegation
+        queue.add_row(
+            Text(d.id),
+            Text(court_name(d.entrusted_court) if d.entrusted_court else "-"),
+            status_text(d.status),
+            goal_text(risk.goal.goal),
+            _left(risk.due, now),
+            _badge(risk),
+        )
+    parts: list[object] = [head, cities_table, queue]
+    with state.lock:
+        error = state.stream_error
+    if error:
+        parts.append(
+            Text(
+                t("实时更新中断，正在重连：", "live updates interrupted, reconnecting: ") + error,
+                style="red",
+            )
+        )
+    elif live:
+        parts.append(Text(t("实时更新中；Ctrl-C 退出", "live; Ctrl-C to quit"), style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def figures_json(state: BoardState, now: datetime, rows: int) -> str:
+    per_city, risks = state.figures(now)
+    return json.dumps(
+        {
+            "at": now.isoformat(),
+            "cities": {
+                city: {
+                    "open_in": f.open_in,
+                    "open_out": f.open_out,
+                    "due_soon": f.due_soon,
+                    "breached": f.breached,
+                }
+                for city, f in per_city.items()
+            },
+            "at_risk": [
+                {
+                    "id": r.delegation.id,
+                    "requesting_court": r.delegation.requesting_court,
+                    "entrusted_court": r.delegation.entrusted_court,
+                    "status": d_pb.Status.Name(r.delegation.status),
+                    "goal": r.goal.goal,
+                    "due_at": r.due.isoformat(),
+                    "used": round(r.used, 3),
+                    "breached": r.breached,
+                }
+                for r in risks[:rows]
+            ],
+        },
+        ensure_ascii=False,
+    )
+
+
+def _who(call: CoordinatorCall) -> str:
+    from jiaodong.cli.lang import identity_name
+
+    return identity_name(call.identity) if call.identity is not None else ""
+
+
+def _calendar() -> WorkCalendar:
+    from jiaodong.config import Settings
+    from jiaodong.files.calendar import load_calendar
+
+    return load_calendar(Settings.from_env().courts_dir)
+
+
+@coordinator_command(timeout=10.0)
+def board(
+    call: CoordinatorCall,
+    city: Annotated[
+        str, typer.Option("--city", metavar="CITY", help="Only delegations touching this city.")
+    ] = "",
+    rows: Annotated[int, typer.Option("--rows", min=1, max=200, help="At-risk rows shown.")] = 15,
+    refresh: Annotated[
+        float, typer.Option("--refresh", min=0.2, help="Seconds between redraws.")
+    ] = 1.0,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Open delegations read at most.")
+    ] = 5000,
+    once: Annotated[
+        bool, typer.Option("--once", help="Print the board once and exit (no live view).")
+    ] = False,
+) -> None:
+    """Live board: open in/out, due within 3 working days and breached per city, and the at-risk
+    queue, kept current from the coordinator's WatchBoard stream (--once: one snapshot; with
+    --json the snapshot as JSON)."""
+    state = BoardState(_calendar())
+    stop = threading.Event()
+    try:
+        with open_channel(call.address, call.tls) as channel:
+            stub = cgrpc.CoordinatorServiceStub(channel)
+            watcher: threading.Thread | None = None
+            if not once:
+                # The stream first, so nothing that changes while the pages are read is missed.
+                watcher = threading.Thread(
+                    target=_watch, args=(stub, state, city, stop), name="watch", daemon=True
+                )
+                watcher.start()
+            for d in _list_open(stub, call, city, limit):
+                state.apply(d)
+            _fetch_goals(stub, call, state, state.take_dirty())
+            if once:
+                now = datetime.now(UTC)
+                if call.json:
+                    print(figures_json(state, now, rows))
+                else:
+                    console(piped_width()).print(
+                        render_board(state, now, _who(call), rows, live=False)
+                    )
+                return
+            _live(stub, call, state, rows, refresh)
+    except grpc.RpcError as err:
+        report_rpc_error(err, call.address, "coordinator", call.identity)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+
+
+def _live(
+    stub: cgrpc.CoordinatorServiceStub,
+    call: CoordinatorCall,
+    state: BoardState,
+    rows: int,
+    refresh: float,
+) -> None:
+    """Redraw every ``refresh`` seconds until Ctrl-C; with --json, one JSON line each time."""
+    who = _who(call)
+    if call.json:
+        while True:
+            _fetch_goals(stub, call, state, state.take_dirty())
+            print(figures_json(state, datetime.now(UTC), rows), flush=True)
+            time.sleep(refresh)
+    first = render_board(state, datetime.now(UTC), who, rows)
+    with Live(first, console=Console(), auto_refresh=False) as live:
+        while True:
+            _fetch_goals(stub, call, state, state.take_dirty())
+            live.update(render_board(state, datetime.now(UTC), who, rows), refresh=True)
+            time.sleep(refresh)
