@@ -243,7 +243,7 @@ def _left(due: datetime, now: datetime) -> str:
     if days:
         text = t(f"{days}天{hours}小时", f"{days} d {hours} h")
     elif hours:
-        text = t(f"{hours}小时{minutes}分", f"{hours} h {minutes} min")
+        text = t(f"{hours}小时", f"{hours} h")
     else:
         text = t(f"{minutes}分", f"{minutes} min")
     return t(f"超期 {text}", f"{text} over") if over else text
@@ -299,6 +299,7 @@ def render_board(
         end_section=False,
     )
     queue = Table(
+        show_edge=False,
         title=t(
             f"风险队列（前 {rows} 件，按剩余时间排序）",
             f"at-risk queue (first {rows}, by time left)",
@@ -306,20 +307,15 @@ def render_board(
         title_justify="left",
     )
     add_id_column(queue, t("委托编号", "delegation"))
-    for column in (
-        t("受托法院", "entrusted court"),
-        t("状态", "status"),
-        t("时限", "limit"),
-        t("剩余", "left"),
-        t("预警", "level"),
-    ):
-        queue.add_column(column, overflow="fold")
+    queue.add_column(t("受托法院 / 状态", "entrusted court / status"), overflow="fold", ratio=2)
+    for column in (t("时限", "limit"), t("剩余", "left"), t("预警", "level")):
+        queue.add_column(column, ratio=1)
     for risk in risks[:rows]:
         d = risk.delegation
+        court = court_name(d.entrusted_court) if d.entrusted_court else "-"
         queue.add_row(
             Text(d.id),
-            Text(court_name(d.entrusted_court) if d.entrusted_court else "-"),
-            status_text(d.status),
+            Text(f"{court}\n{status_text(d.status)}"),
             goal_text(risk.goal.goal),
             _left(risk.due, now),
             _badge(risk),
