@@ -445,9 +445,16 @@ def render_moved(console: Console, reply: capi.RecomputeSlaResponse, dry_run: bo
 
 def render_reads(console: Console, reads: Sequence[audit_api.DataRead]) -> None:
     """`audit reads`: one row per recorded read of personal data."""
-    table = Table(title=f"{len(reads)} recorded reads of personal data")
-    for column in ("when", "reader", "delegation", "rpc", "recorded by"):
-        table.add_column(column)
+    table = Table(
+        title=t(
+            f"共 {len(reads)} 次个人信息读取记录", f"{len(reads)} recorded reads of personal data"
+        )
+    )
+    table.add_column(t("时间", "when"), no_wrap=True)
+    table.add_column(t("读取者", "reader"))
+    add_id_column(table, t("委托编号", "delegation"))
+    table.add_column("rpc", overflow="fold")
+    table.add_column(t("记录方", "recorded by"))
     for read in reads:
         table.add_row(local_time(read.at), read.reader, read.delegation_id, read.rpc, read.service)
     console.print(table)
