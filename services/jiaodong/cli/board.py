@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import grpc
 import typer
@@ -93,6 +93,8 @@ class BoardState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stream_error: str = ""
     changes: int = 0
+    # Set when the stream broke: what changed meanwhile is read again from the list.
+    resync: bool = False
 
     def apply(self, d: d_pb.Delegation) -> None:
         """A delegation as listed or as changed; an older copy never replaces a newer one."""
@@ -213,22 +215,32 @@ def _watch(
     stub: cgrpc.CoordinatorServiceStub, state: BoardState, city: str, stop: threading.Event
 ) -> None:
     """Apply every change from WatchBoard until ``stop``; reconnect after a failure."""
+    current: list[Any] = []  # the stream being read, for the one thread that cancels it
+
+    def cancel_at_stop() -> None:
+        stop.wait()
+        for stream in current:
+            stream.cancel()
+
+    threading.Thread(target=cancel_at_stop, name="watch-stop", daemon=True).start()
     while not stop.is_set():
         stream = stub.WatchBoard(capi.WatchBoardRequest(city=city))
-        stopper = threading.Thread(target=lambda s=stream: (stop.wait(), s.cancel()), daemon=True)
-        stopper.start()
+        current[:] = [stream]
         try:
             for change in stream:
                 state.apply(change.delegation)
                 with state.lock:
                     state.changes += 1
                     state.stream_error = ""
+            problem = t("协调中心结束了实时推送", "the coordinator ended the stream")
         except grpc.RpcError as err:
-            if stop.is_set():
-                return
-            with state.lock:
-                state.stream_error = f"{err.code().name}: {err.details() or ''}"
-            stop.wait(2.0)
+            problem = f"{err.code().name}: {err.details() or ''}"
+        if stop.is_set():
+            return
+        with state.lock:
+            state.stream_error = problem
+            state.resync = True
+        stop.wait(2.0)
 
 
 # --- what is shown -------------------------------------------------------------------------------
@@ -424,7 +436,7 @@ def board(
                         render_board(state, now, _who(call), rows, live=False)
                     )
                 return
-            _live(stub, call, state, rows, refresh)
+            _live(stub, call, state, city, limit, rows, refresh)
     except grpc.RpcError as err:
         report_rpc_error(err, call.address, "coordinator", call.identity)
     except KeyboardInterrupt:
@@ -433,10 +445,32 @@ def board(
         stop.set()
 
 
+def _refresh(
+    stub: cgrpc.CoordinatorServiceStub,
+    call: CoordinatorCall,
+    state: BoardState,
+    city: str,
+    limit: int,
+) -> None:
+    """After a break in the stream, read the open delegations again (a fresh picture); then ask
+    for the clocks of whatever changed."""
+    with state.lock:
+        resync, state.resync = state.resync, False
+    if resync:
+        fresh = {d.id: d for d in _list_open(stub, call, city, limit)}
+        with state.lock:
+            state.delegations = fresh
+            state.goals = {i: g for i, g in state.goals.items() if i in fresh}
+            state.dirty = set(fresh)
+    _fetch_goals(stub, call, state, state.take_dirty())
+
+
 def _live(
     stub: cgrpc.CoordinatorServiceStub,
     call: CoordinatorCall,
     state: BoardState,
+    city: str,
+    limit: int,
     rows: int,
     refresh: float,
 ) -> None:
@@ -444,12 +478,12 @@ def _live(
     who = _who(call)
     if call.json:
         while True:
-            _fetch_goals(stub, call, state, state.take_dirty())
+            _refresh(stub, call, state, city, limit)
             print(figures_json(state, datetime.now(UTC), rows), flush=True)
             time.sleep(refresh)
     first = render_board(state, datetime.now(UTC), who, rows)
     with Live(first, console=Console(), auto_refresh=False) as live:
         while True:
-            _fetch_goals(stub, call, state, state.take_dirty())
+            _refresh(stub, call, state, city, limit)
             live.update(render_board(state, datetime.now(UTC), who, rows), refresh=True)
             time.sleep(refresh)
