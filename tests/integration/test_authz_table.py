@@ -13,6 +13,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,18 @@ from jiaodong.config import Settings
 from jiaodong.domain.authz import RULES, render_markdown
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.security.clients import ChannelPool
-from jiaodong.store.tables import DataReadRow, DocumentBlobRow, EventRow, RequestRow
+from jiaodong.store.tables import (
+    DataReadRow,
+    DeadLetterRow,
+    DocumentBlobRow,
+    EventRow,
+    OperatorActionRow,
+    OperatorNoteRow,
+    RequestRow,
+)
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import audit_service_pb2_grpc as audit_grpc
+from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
@@ -81,7 +91,11 @@ NEEDS: dict[str, int] = {
     "Urge": pb.STATUS_DELIVERED,
     "Reroute": pb.STATUS_DELIVERED,
     "Escalate": pb.STATUS_DELIVERED,
+    "Annotate": pb.STATUS_DELIVERED,
 }
+# Parked messages belong to the city of the court their subject names: the walk parks messages
+# from the requesting court (Qingdao) about the prepared delegation.
+PARKED = ("GetParked", "RetryParked", "DiscardParked")
 STEPS_TO = {  # entrusted-side steps from DELIVERED
     pb.STATUS_DELIVERED: [],
     pb.STATUS_ACKNOWLEDGED: ["ack"],
@@ -114,7 +128,12 @@ def node_called(who: Identity) -> str:
     return "qingdao" if city == "weifang" else city
 
 
-BOARDS = ("CoordinatorService.ListDelegations", "CoordinatorService.WatchBoard")
+BOARDS = (
+    "CoordinatorService.ListDelegations",
+    "CoordinatorService.WatchBoard",
+    "CoordinatorService.GetBoard",
+    "CoordinatorService.ListParked",
+)
 
 
 def expected_allowed(words: str, who: Identity, service: str, method: str = "") -> bool:
@@ -127,6 +146,8 @@ def expected_allowed(words: str, who: Identity, service: str, method: str = "") 
         return False  # a court acts only at the node hosting it
     if f"{service}.{method}" in BOARDS and words == "its city (regional: all)":
         return True  # every operator has a board; it shows only its city (tested below)
+    if method in PARKED and words == "its city (regional: all)":
+        return who.scope in (REGION, "qingdao")
     return {
         "yes": True,
         "own court": True,
@@ -147,12 +168,37 @@ def test_docs_show_exactly_the_enforced_table() -> None:
         "docs/security.md must contain the table rendered by jiaodong.domain.authz.render_markdown"
     )
     documented = documented_table()
-    assert len(documented) == len(RULES) == 24
+    assert len(documented) == len(RULES) == 31
 
 
 @dataclass
 class Walk:
     region: Region
+    parked_id: int = 0
+
+    def parked(self, delegation_id: str) -> int:
+        """A message parked at the coordinator from Qingdao's court (a Want of the delegation:
+        applying it again only re-sends it), made anew once an allowed call took the last."""
+        with Session(self.region.coordinator.db.engine) as session:
+            if self.parked_id and session.get(DeadLetterRow, self.parked_id) is not None:
+                return self.parked_id
+            envelope = bus_pb2.Envelope(
+                message_id=uuid.uuid4().hex,
+                court_id=QD,
+                want=bus_pb2.Want(delegation_ids=[delegation_id]),
+            )
+            row = DeadLetterRow(
+                subject=f"jd.v1.coord.{QD}.want",
+                message_id=envelope.message_id,
+                reason="Permanent: walk",
+                payload=envelope.SerializeToString(),
+                parked_at=datetime.now(UTC),
+            )
+            session.add(row)
+            session.commit()
+            assert row.id is not None
+            self.parked_id = row.id
+            return row.id
 
     def node_for(self, who: Identity) -> str:
         return node_called(who)
@@ -216,6 +262,8 @@ class Walk:
                     query = select(func.count()).select_from(table)
                     query = query.where(table.delegation_id == delegation_id)  # type: ignore[attr-defined]
                     out.append(int(session.exec(query).one()))
+                for kept in (OperatorNoteRow, OperatorActionRow, DeadLetterRow):
+                    out.append(int(session.exec(select(func.count()).select_from(kept)).one()))
         return tuple(out)
 
     def request_for(self, method: str, delegation_id: str, who: Identity) -> Any:
@@ -247,6 +295,18 @@ class Walk:
             ),
             "Escalate": lambda: capi.EscalateRequest(id=delegation_id, request_id=rid, text="督办"),
             "ExplainSla": lambda: capi.ExplainSlaRequest(id=delegation_id),
+            "GetBoard": lambda: capi.GetBoardRequest(),
+            "Annotate": lambda: capi.AnnotateRequest(
+                id=delegation_id, request_id=rid, text="已电话催促"
+            ),
+            "ListParked": lambda: capi.ListParkedRequest(),
+            "GetParked": lambda: capi.GetParkedRequest(id=self.parked(delegation_id)),
+            "RetryParked": lambda: capi.RetryParkedRequest(
+                id=self.parked(delegation_id), reason="重试"
+            ),
+            "DiscardParked": lambda: capi.DiscardParkedRequest(
+                id=self.parked(delegation_id), reason="丢弃"
+            ),
             "RecomputeSla": lambda: capi.RecomputeSlaRequest(dry_run=True),
             "ListDataReads": lambda: audit_api.ListDataReadsRequest(),
             "UploadDocument": lambda: iter(
@@ -267,6 +327,10 @@ class Walk:
                 request = capi.CoordinatorListDelegationsRequest()
             elif method == "WatchBoard":
                 request = capi.WatchBoardRequest()
+            elif method == "Urge":
+                request = capi.CoordinatorUrgeRequest(
+                    id=request.id, request_id=request.request_id, text="请尽快办理"
+                )
             return getattr(self.coordinator(who), method)(request, timeout=10)
         channel = self.region.channel(self.region.nodes["qingdao"].address, who)
         return audit_grpc.AuditServiceStub(channel).ListDataReads(request, timeout=10)
@@ -325,9 +389,13 @@ async def test_every_rpc_with_every_identity(walk: Walk) -> None:
             "CreateDelegation",
             "RecomputeSla",
             "UploadDocument",
+            "RetryParked",
+            "DiscardParked",
         )
         # Refused callers first, all on one prepared delegation that must not change.
         target = await walk.prepare(NEEDS[rule.method]) if writes else shared
+        if rule.method in PARKED:
+            walk.parked(target)  # parked before the footprint: refused calls must keep it
         allowed: list[str] = []
         before = walk.footprint(target)
         for name, who in CALLERS.items():

@@ -164,6 +164,18 @@ async def test_standby_reads_refuses_writes_and_takes_over(replicas: Replicas) -
     assert refused.code() == grpc.StatusCode.UNAVAILABLE
     assert active.address in (refused.details() or "")
     assert "备用" in (refused.details() or "")
+    # The operator API's writes likewise; its reads are answered from the shared database.
+    standby_stub = replicas.stub(standby)
+    for write in (
+        standby_stub.Urge(capi.CoordinatorUrgeRequest(id=d, request_id="urge-1")),
+        standby_stub.Annotate(capi.AnnotateRequest(id=d, request_id="note-1", text="备注")),
+        standby_stub.RetryParked(capi.RetryParkedRequest(id=1, reason="重试")),
+        standby_stub.DiscardParked(capi.DiscardParkedRequest(id=1, reason="丢弃")),
+    ):
+        assert (await rpc_error(write)).code() == grpc.StatusCode.UNAVAILABLE
+    board = await standby_stub.GetBoard(capi.GetBoardRequest())
+    assert {c.city: c.outbound_open for c in board.cities}["qingdao"] == 1
+    assert list((await standby_stub.ListParked(capi.ListParkedRequest())).parked) == []
 
     await active.stop(0)  # the active one goes away (gracefully: its lease session ends)
     await eventually(

@@ -84,6 +84,13 @@ EXPECTED: dict[str, dict[Identity, Scope]] = {
     "CoordinatorService/Escalate": {OP_QD: CITY, OP_REGION: CITY},
     "CoordinatorService/ExplainSla": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
     "CoordinatorService/RecomputeSla": {OP_REGION: REGION},
+    "CoordinatorService/GetBoard": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
+    "CoordinatorService/Urge": {OP_QD: CITY, OP_REGION: CITY},
+    "CoordinatorService/Annotate": {OP_QD: CITY, OP_REGION: CITY},
+    "CoordinatorService/ListParked": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
+    "CoordinatorService/GetParked": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
+    "CoordinatorService/RetryParked": {OP_QD: CITY, OP_REGION: CITY},
+    "CoordinatorService/DiscardParked": {OP_QD: CITY, OP_REGION: CITY},
     "AuditService/ListDataReads": {AUDITOR: REGION},
 }
 

@@ -53,10 +53,12 @@ class Follower:
         core: Core,
         handlers: Mapping[type[Message], Handler],
         check: Callable[[Inbound], None],
+        applied: Handler | None = None,
     ) -> None:
         self.core = core
         self.handlers = handlers
         self.check = check
+        self.applied = applied
 
     async def receive(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message, once, whatever the redeliveries."""
@@ -114,6 +116,8 @@ class Follower:
         def apply(uow: UnitOfWork) -> None:
             if uow.first_delivery(envelope.message_id, subject):
                 handler(uow, message, body)
+                if self.applied is not None:
+                    self.applied(uow, message, body)
 
         return apply
 
@@ -140,12 +144,15 @@ class Receiver:
     def check_addressed(self, message: Inbound) -> None:
         raise NotImplementedError
 
+    def applied(self, uow: UnitOfWork, message: Inbound, body: Any) -> None:
+        """After a message's handler ran, in its transaction (the coordinator notes contact)."""
+
     @cached_property
     def inbound(self) -> Follower:
         handlers = {
             body: getattr(self, name) for body, name in HANDLERS.items() if hasattr(self, name)
         }
-        return Follower(self.core, handlers, self.check_addressed)
+        return Follower(self.core, handlers, self.check_addressed, self.applied)
 
     async def on_message(self, subject: str, envelope: bus_pb2.Envelope) -> None:
         """Apply one message, once, whatever the redeliveries."""

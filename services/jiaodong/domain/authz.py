@@ -104,6 +104,13 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(CO, "Escalate", _g(Scope.CITY, OP), writes=True),
     RpcRule(CO, "ExplainSla", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
     RpcRule(CO, "RecomputeSla", _g(Scope.REGION, OP), Data.NONE, writes=True),
+    RpcRule(CO, "GetBoard", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
+    RpcRule(CO, "Urge", _g(Scope.CITY, OP), writes=True),
+    RpcRule(CO, "Annotate", _g(Scope.CITY, OP), Data.NONE, writes=True),
+    RpcRule(CO, "ListParked", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
+    RpcRule(CO, "GetParked", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
+    RpcRule(CO, "RetryParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
+    RpcRule(CO, "DiscardParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
     RpcRule(AUDIT_SERVICE, "ListDataReads", _g(Scope.REGION, AU), Data.NONE),
 )
 BY_NAME = {rule.full_name: rule for rule in RULES}

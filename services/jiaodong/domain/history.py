@@ -45,7 +45,8 @@ STEPS_OF: Mapping[Side, frozenset[EventKind]] = {
     Side.REQUESTING: frozenset(
         {EventKind.SUPPLEMENTED, EventKind.CONFIRMED, EventKind.CANCELLED, EventKind.URGED}
     ),
-    Side.COORDINATOR: frozenset({EventKind.ESCALATED, EventKind.REROUTED}),
+    # A command centre's urge (催办) is the one the SLA engine sends at a deadline, on demand.
+    Side.COORDINATOR: frozenset({EventKind.URGED, EventKind.ESCALATED, EventKind.REROUTED}),
 }
 
 # Steps that must say something: a return, a report, a result, a supplement, a withdrawal by the

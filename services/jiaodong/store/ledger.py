@@ -125,6 +125,7 @@ def insert_delegation(
     row = DelegationRow(
         id=content.id,
         request_id=content.request_id,
+        case_number=content.case_number[:60],
         requesting_court=content.requesting_court,
         requesting_city=city_of(registry, content.requesting_court),
         task_type=delegation_pb2.TaskType.Name(content.task_type).removeprefix("TASK_TYPE_"),
@@ -306,6 +307,15 @@ class RegionFilter:
     touching: str = ""  # a city command centre: only what its city sent or received
     statuses: tuple[str, ...] = ()
     task_types: tuple[str, ...] = ()
+    court: str = ""  # sent or received by this court
+    # Warning levels of the most advanced running clock: 0, 50, 75 (share used), 100 (breached).
+    sla_levels: tuple[int, ...] = ()
+    # RUNNING (a running clock, none breached), BREACHED, PAUSED (a paused clock), NONE (neither).
+    sla_states: tuple[str, ...] = ()
+    created_from: datetime | None = None  # created at or after
+    created_to: datetime | None = None  # created before
+    case_number: str = ""  # part of the case number (案号)
+    order: str = "newest"  # or "due": least time left to the next due time first
 
 
 # A list counts what matches up to this many: the count then stays as cheap at 1,000,000 stored
@@ -334,6 +344,7 @@ def of_region(
         query = query.where(col(DelegationRow.status).in_(list(where.statuses)))
     if where.task_types:
         query = query.where(col(DelegationRow.task_type).in_(list(where.task_types)))
+    query = query.where(*plain_conditions(where))
     capped = query.with_only_columns(col(DelegationRow.id)).limit(COUNT_CAP + 1)
     total = int(session.exec(select(func.count()).select_from(capped.subquery())).one())
     rows = session.exec(
@@ -365,3 +376,18 @@ def hold_step(session: Session, delegation_id: str, court: str, event: Event) ->
     values = event_values(delegation_id, event)
     kept = ("delegation_id", "kind", "text", "return_reason", "result", "documents", "at")
     session.add(WaitingStepRow(court=court, **{name: values[name] for name in kept}))
+
+
+def plain_conditions(where: RegionFilter) -> list[ColumnElement[bool]]:
+    """The conditions of the filter fields that need no clock (court, dates, case number)."""
+    out: list[ColumnElement[bool]] = []
+    if where.court:
+        out.append(or_(_D.requesting_court == where.court, _D.entrusted_court == where.court))
+    if where.created_from is not None:
+        out.append(_D.created_at >= to_stored(where.created_from))
+    if where.created_to is not None:
+        out.append(_D.created_at < to_stored(where.created_to))
+    if where.case_number:
+        escaped = where.case_number.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        out.append(_D.case_number.like(f"%{escaped}%", escape="\\"))
+    return out

@@ -22,6 +22,9 @@ class DelegationRow(SQLModel, table=True):
         Index("ix_delegation_requesting", "requesting_court", "created_at", "id"),
         Index("ix_delegation_entrusted", "entrusted_court", "created_at", "id"),
         Index("ix_delegation_created", "created_at", "id"),
+        # The board's counts of open delegations (per city, pair and age) read this index only,
+        # from the open statuses on: closed ones never cost the board anything.
+        Index("ix_delegation_board", "status", "requesting_city", "entrusted_city", "created_at"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -53,6 +56,8 @@ class DelegationRow(SQLModel, table=True):
     # event's time, which another side may have set long before it arrived here). Last: a
     # column added by migration 0007.
     changed_at: datetime | None = None
+    # The case number (案号) of the content, for the board's search. Added by migration 0008.
+    case_number: str = Field(default="", max_length=60, sa_column_kwargs={"server_default": ""})
 
 
 class EventRow(SQLModel, table=True):
@@ -148,7 +153,12 @@ class SlaClockRow(SQLModel, table=True):
     """
 
     __tablename__ = "sla_clock"
-    __table_args__ = (Index("ix_sla_clock_next", "next_at"),)
+    __table_args__ = (
+        Index("ix_sla_clock_next", "next_at"),
+        # The board: running clocks (state, met_at NULL), and those decided in a window (met_at
+        # or due_at in a range), without reading every clock ever stored.
+        Index("ix_sla_clock_board", "state", "met_at", "due_at"),
+    )
 
     delegation_id: str = Field(primary_key=True, max_length=40)
     goal: str = Field(primary_key=True, max_length=20)
@@ -241,3 +251,52 @@ class WaitingStepRow(SQLModel, table=True):
     at: datetime
     state: str = Field(default="waiting", max_length=10)
     reason: str = ""
+
+
+class NodeContactRow(SQLModel, table=True):
+    """When the coordinator last applied a message from a city's node (any kind: a digest every
+    reconciliation interval, syncs, receipts): the board's "last seen" and "offline since".
+    Written at most every few seconds per node (coordinator only)."""
+
+    __tablename__ = "node_contact"
+
+    node: str = Field(primary_key=True, max_length=40)
+    court: str = Field(default="", max_length=6)
+    last_seen_at: datetime
+
+
+class OperatorNoteRow(SQLModel, table=True):
+    """A command centre's note on a delegation (coordinator only): the centres' own record, not
+    an event of the delegation and not part of the courts' hash-chained history."""
+
+    __tablename__ = "operator_note"
+    __table_args__ = (
+        UniqueConstraint("delegation_id", "request_id", name="uq_operator_note_request"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    delegation_id: str = Field(max_length=40)
+    request_id: str = Field(max_length=64)
+    operator: str = Field(max_length=60)
+    at: datetime
+    text: str
+
+
+class OperatorActionRow(SQLModel, table=True):
+    """What an operator did at the coordinator, by whom and when (coordinator only): urges,
+    escalations, reroutes, notes, and retries and discards of parked messages. The action's
+    effect lives where it always did (the request, the history, the dead letter); this row
+    records the operator identity of the certificate that asked for it."""
+
+    __tablename__ = "operator_action"
+    __table_args__ = (Index("ix_operator_action_target", "target", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime
+    operator: str = Field(max_length=60)
+    action: str = Field(max_length=20)
+    # The delegation id, or "parked:<id>" for a parked message.
+    target: str = Field(max_length=60)
+    request_id: str = Field(default="", max_length=64)
+    reason: str = ""
+    outcome: str = ""

@@ -7,13 +7,37 @@ each concern is a module of its own."""
 from __future__ import annotations
 
 from jiaodong.app.coordinator.base import Guard
+from jiaodong.app.coordinator.board import (
+    AgingBucket,
+    Board,
+    BoardQueries,
+    CityFigures,
+    NodeHealth,
+    PairFigures,
+    QueueItem,
+    QueuePage,
+)
 from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
-from jiaodong.app.coordinator.inbound import InboundHandlers
+from jiaodong.app.coordinator.operators import Note, OperatorRecord, Parked, ParkedAction
 from jiaodong.app.coordinator.queries import Queries
 
-__all__ = ["Coordinator", "Guard", "Move"]
+__all__ = [
+    "AgingBucket",
+    "Board",
+    "CityFigures",
+    "Coordinator",
+    "Guard",
+    "Move",
+    "NodeHealth",
+    "Note",
+    "PairFigures",
+    "Parked",
+    "ParkedAction",
+    "QueueItem",
+    "QueuePage",
+]
 
 
-class Coordinator(Commands, InboundHandlers, Queries, Deadlines):
+class Coordinator(Commands, OperatorRecord, Queries, BoardQueries, Deadlines):
     """Region-wide routing and record."""

@@ -1,6 +1,7 @@
-"""What command-centre operators ask of the coordinator: reroute or escalate a delegation. Each is
-recorded as a request and applied at once while the coordinator is the writer (before delivery),
-or sent to the entrusted node, which applies or refuses it in order."""
+"""What command-centre operators ask of the coordinator: urge, reroute or escalate a delegation.
+Each is recorded as a request (and who asked, as an operator action) and applied at once while the
+coordinator is the writer (before delivery), or sent to the entrusted node, which applies or
+refuses it in order."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from jiaodong.domain.errors import AlreadyExists, FieldViolation, InvalidInput
 from jiaodong.domain.history import step_violations
 from jiaodong.domain.lifecycle import EventKind, Side, check_allowed
 from jiaodong.domain.routing import check_reroute
+from jiaodong.store import operators
 from jiaodong.v1 import delegation_pb2 as pb
 
 log = structlog.get_logger("jiaodong.coordinator")
@@ -28,8 +30,10 @@ class Commands(CoordinatorBase):
         text: str,
         court_id: str = "",
         guard: Guard | None = None,
+        operator: str = "",
     ) -> pb.Delegation:
-        """An operator's reroute or escalation, sent to the delegation's current writer."""
+        """An operator's urge, reroute or escalation, sent to the delegation's current writer;
+        ``operator``: the identity that asked, recorded with the request (operator_action)."""
         court_id = court_id.strip()
         violations = [] if delegation_id else [FieldViolation("id", "is required")]
         violations += step_violations(
@@ -51,6 +55,16 @@ class Commands(CoordinatorBase):
             if kind is EventKind.REROUTED:
                 check_reroute(self.registry, row.requesting_court, state.entrusted_court, court_id)
             uow.record_request(row, request_id, kind, Side.COORDINATOR)
+            if operator:
+                operators.record_action(
+                    uow.session,
+                    at=uow.now,
+                    operator=operator,
+                    action=kind.value.lower(),
+                    target=row.id,
+                    request_id=request_id,
+                    reason=text,
+                )
             request = envelopes.action_request(
                 row.id, request_id, kind, Side.COORDINATOR, text=text, court_id=court_id
             )

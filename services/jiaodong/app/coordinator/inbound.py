@@ -4,6 +4,9 @@ receipts, refusals, and document pieces to check and forward. Digests are in rec
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 import structlog
 
 from jiaodong.app.coordinator.base import CoordinatorBase
@@ -16,6 +19,7 @@ from jiaodong.bus.transport import Permanent
 from jiaodong.domain.errors import DomainError, IllegalTransition
 from jiaodong.domain.lifecycle import Event, EventKind, Side, Status, action_word
 from jiaodong.domain.routing import Target, route
+from jiaodong.store import board
 from jiaodong.store import documents as docstore
 from jiaodong.store.mapper import content_of
 from jiaodong.store.tables import DelegationRow
@@ -25,7 +29,28 @@ from jiaodong.wire import from_ts, kind_from_pb
 log = structlog.get_logger("jiaodong.coordinator")
 
 
+# A node's contact is written at most this often (per coordinator process): "last seen" needs
+# seconds, not one more write for every message.
+CONTACT_EVERY = timedelta(seconds=5)
+
+
 class InboundHandlers(Receiver, Reconciliation, CoordinatorBase):
+    _contact_noted: dict[str, datetime] | None = None
+
+    def applied(self, uow: UnitOfWork, message: Inbound, body: Any) -> None:
+        """Note when a message from the sender's node was last applied (the board's node
+        health); a message naming an unknown court is refused by its handler before this."""
+        court = self.registry.courts.get(message.court)
+        if court is None:
+            return
+        if self._contact_noted is None:
+            self._contact_noted = {}
+        last = self._contact_noted.get(court.node)
+        if last is not None and timedelta(0) <= uow.now - last < CONTACT_EVERY:
+            return
+        board.note_contact(uow.session, court.node, message.court, uow.now)
+        self._contact_noted[court.node] = uow.now
+
     def check_addressed(self, message: Inbound) -> None:
         if message.envelope.court_id != message.court:
             raise Permanent(

@@ -9,6 +9,7 @@ from jiaodong.app.coordinator.base import CoordinatorBase, Guard, check_guard
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import sla
 from jiaodong.domain.errors import InvalidInput
+from jiaodong.domain.lifecycle import EventKind
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger, outbox
 from jiaodong.store.ledger import RegionFilter
@@ -31,8 +32,14 @@ class Queries(CoordinatorBase):
             check_guard(guard, row)
             out = pb.Delegation()
             out.CopyFrom(uow.view(row))  # the view is shared; this answer adds to it
-            clocks = self.sla.clocks(row, uow.history(row))
+            history = uow.history(row)
+            clocks = self.sla.clocks(row, history)
             out.sla.extend(sla_goals_pb(clocks, uow.now, self.sla.calendar))
+            returns = [e for e in history if e.kind is EventKind.RETURNED]
+            for goal in out.sla:
+                if goal.state == pb.SLA_STATE_PAUSED and returns:
+                    reason = returns[-1].return_reason or "OTHER"
+                    goal.pause_reason = f"退回待补正: {reason}"
             out.document_states.extend(docstore.states(uow.session, out))
             return out
 
