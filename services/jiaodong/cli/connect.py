@@ -212,7 +212,12 @@ def _fail(message: str, code: int, node: str, service: str = "node") -> NoReturn
 
 
 def _headline(
-    code: grpc.StatusCode, address: str, service: str, who: Identity | None, subject: str
+    code: grpc.StatusCode,
+    address: str,
+    service: str,
+    who: Identity | None,
+    subject: str,
+    kind: str = "delegation",
 ) -> str:
     """What went wrong, in the CLI's language, naming the caller and the service."""
     where = service_name(service, who)
@@ -220,7 +225,10 @@ def _headline(
         f"{identity_name(who)}（{who.label}）" if who is not None else t("调用方", "the caller")
     )
     caller_en = f"{identity_name(who)} ({who.label})" if who is not None else "the caller"
-    thing = t(f"委托事项 {subject}", f"delegation {subject}") if subject else ""
+    if kind == "parked":
+        thing = t(f"搁置消息 {subject}", f"parked message {subject}") if subject else ""
+    else:
+        thing = t(f"委托事项 {subject}", f"delegation {subject}") if subject else ""
     if code in UNREACHABLE_CODES:
         return t(f"无法连接{where}（{address}）", f"cannot reach {where} at {address}")
     if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -260,13 +268,14 @@ def report_rpc_error(
     service: str = "node",
     who: Identity | None = None,
     subject: str = "",
+    kind: str = "delegation",
 ) -> NoReturn:
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     details = err.details() if callable(getattr(err, "details", None)) else None
     status = _rich_status(err)
     lines = violation_lines(status) if status is not None else []
     message = (
-        f"{_headline(code, node, service, who, subject)} "
+        f"{_headline(code, node, service, who, subject, kind)} "
         f"[{code.name}]: {details or t('（无说明）', '(no details)')}"
     )
     if lines:
@@ -312,5 +321,6 @@ def call_coordinator(call: CoordinatorCall, rpc: str, request: Any) -> Any:
             stub = cgrpc.CoordinatorServiceStub(channel)
             return getattr(stub, rpc)(request, timeout=call.timeout)
     except grpc.RpcError as err:
-        subject = getattr(request, "id", "")
-        report_rpc_error(err, call.address, "coordinator", call.identity, subject)
+        subject = str(getattr(request, "id", "") or "")
+        kind = "parked" if rpc.endswith("Parked") else "delegation"
+        report_rpc_error(err, call.address, "coordinator", call.identity, subject, kind)

@@ -27,11 +27,13 @@ from jiaodong.cli.names import (
     breach_action_text,
     event_text,
     goal_text,
+    parked_action_text,
     priority_text,
     reason_text,
     request_state_text,
     result_text,
     side_text,
+    sla_level_text,
     sla_state_text,
     status_text,
     task_text,
@@ -259,10 +261,13 @@ def render_sla(console: Console, goals: Sequence[d_pb.SlaGoal]) -> None:
             )
         name = goal_text(g.goal)
         met = t("完成于 ", "met ") + local_time(g.met_at) if g.met_at.seconds else "-"
+        state = sla_state_text(g.state)
+        if g.pause_reason:
+            state += t(f"（{g.pause_reason}）", f" ({g.pause_reason})")
         table.add_row(
             f"{name} #{g.instance}" if g.instance > 1 else name,
             g.period,
-            sla_state_text(g.state),
+            Text(state),
             due,
             Text(g.remaining or met),
             breach_action_text(g.on_breach),
@@ -285,7 +290,32 @@ def _court_pair(d: d_pb.Delegation) -> str:
     return f"{court_name(d.requesting_court)} → {to}"
 
 
-def delegation_table(delegations: Iterable[d_pb.Delegation]) -> Table:
+def left_text(seconds_left: int, working_days_left: int) -> str:
+    """``剩 2 个工作日`` / ``超期 5 小时`` (``2 working days left`` / ``5 h overdue``)."""
+    if seconds_left < 0:
+        hours = -seconds_left // 3600
+        if hours >= 24:
+            return t(f"超期 {hours // 24} 天", f"{hours // 24} d overdue")
+        return t(f"超期 {hours} 小时", f"{hours} h overdue")
+    if working_days_left >= 0:
+        return t(f"剩 {working_days_left} 个工作日", f"{working_days_left} working days left")
+    hours = seconds_left // 3600
+    return t(f"剩 {hours} 小时", f"{hours} h left")
+
+
+def due_line(entry: capi.QueueEntry) -> str:
+    """A listed delegation's next due time: the limit, what is left, the warning level."""
+    if not entry.goal:
+        return ""
+    line = f"{goal_text(entry.goal)} {left_text(entry.seconds_left, entry.working_days_left)}"
+    if entry.level in (capi.SLA_LEVEL_HALF, capi.SLA_LEVEL_THREE_QUARTERS):
+        line += f" {sla_level_text(entry.level)}"
+    return line
+
+
+def delegation_table(
+    delegations: Iterable[d_pb.Delegation], entries: Sequence[capi.QueueEntry] = ()
+) -> Table:
     """One row per delegation: the whole id with the case number under it, status (and
     urgency), courts by name, task, last change. Fits 80 columns without breaking an id."""
     table = Table(show_edge=False)
@@ -294,10 +324,13 @@ def delegation_table(delegations: Iterable[d_pb.Delegation]) -> Table:
     table.add_column(t("委托法院 → 受托法院", "requesting → entrusted"), overflow="fold")
     table.add_column(t("事项", "task"), overflow="fold")
     table.add_column(t("更新时间", "updated"), min_width=10)
+    due = {e.delegation_id: e for e in entries}
     for d in delegations:
         status = status_text(d.status)
         if d.priority == d_pb.PRIORITY_URGENT:
             status += "\n" + priority_text(d.priority)
+        if d.id in due and (line := due_line(due[d.id])):
+            status += "\n" + line
         table.add_row(
             Text(f"{d.id}\n{d.case_number}"),
             status,
@@ -315,7 +348,8 @@ def render_list(
     if not response.delegations:
         console.print(t("没有委托事项", "no delegations"))
     else:
-        console.print(delegation_table(response.delegations))
+        entries = list(getattr(response, "entries", ()))
+        console.print(delegation_table(response.delegations, entries))
     if response.next_page_token:
         console.print(Text(t("下一页：", "more: ") + f"--page-token {response.next_page_token}"))
 
@@ -441,6 +475,83 @@ def render_moved(console: Console, reply: capi.RecomputeSlaResponse, dry_run: bo
         console.print(table)
     for warning in reply.warnings:
         console.print(t("提示：", "warning: ") + warning, markup=False)
+
+
+def render_notes(console: Console, notes: Sequence[capi.OperatorNote]) -> None:
+    """`ops show`: the command centres' notes, oldest first (not part of the courts' history)."""
+    if not notes:
+        return
+    table = Table(title=t("指挥中心备注", "command-centre notes"), title_justify="left")
+    table.add_column(t("时间", "when"), no_wrap=True)
+    table.add_column(t("操作员", "operator"))
+    table.add_column(t("备注", "note"), overflow="fold")
+    for note in notes:
+        table.add_row(local_time(note.at), Text(note.operator), Text(note.text))
+    console.print(table)
+
+
+def render_parked_list(console: Console, reply: capi.ListParkedResponse) -> None:
+    """`ops parked list`: one row per parked message, newest first."""
+    if not reply.parked:
+        console.print(t("没有搁置的消息", "no parked messages"))
+    else:
+        table = Table(show_edge=False)
+        table.add_column(t("编号", "id"), justify="right", no_wrap=True)
+        table.add_column(t("搁置时间", "parked at"), min_width=10)
+        table.add_column(t("法院 / 委托编号", "court / delegation"), no_wrap=True, min_width=32)
+        table.add_column(t("原因", "reason"), overflow="fold")
+        for p in reply.parked:
+            where = court_label(p.court_id) if p.court_id else "-"
+            if p.delegation_id:
+                where += f"\n{p.delegation_id}"
+            table.add_row(
+                str(p.id),
+                local_time(p.parked_at).replace(" ", "\n", 1),
+                Text(where),
+                Text(p.reason),
+            )
+        console.print(table)
+    if reply.next_page_token:
+        console.print(Text(t("下一页：", "more: ") + f"--page-token {reply.next_page_token}"))
+
+
+def parked_action_line(action: capi.ParkedAction) -> str:
+    """``重试（operator:region，2026-11-30 14:00:00）：已应用；理由 ...``."""
+    what = parked_action_text(action.action)
+    # The outcome starts with one word (applied, failed, discarded), then the server's details.
+    word, _, rest = action.outcome.partition(" ")
+    word = word.rstrip(":")
+    outcome = parked_action_text(word)
+    rest = rest.strip()
+    line = t(
+        f"{what}（{action.operator}，{local_time(action.at)}）：{outcome}",
+        f"{what} ({action.operator}, {local_time(action.at)}): {outcome}",
+    )
+    if rest:
+        line += f" {rest}"
+    if action.reason:
+        line += t(f"；理由：{action.reason}", f"; reason: {action.reason}")
+    return line
+
+
+def render_parked(console: Console, reply: capi.GetParkedResponse) -> None:
+    """`ops parked show`: subject, reason, when, the masked summary, earlier actions."""
+    p = reply.parked
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(t("编号", "id"), str(p.id))
+    grid.add_row(t("主题", "subject"), Text(p.subject))
+    grid.add_row(t("消息编号", "message id"), Text(p.message_id, no_wrap=True))
+    grid.add_row(t("法院", "court"), Text(court_label(p.court_id) if p.court_id else "-"))
+    if p.delegation_id:
+        grid.add_row(t("委托编号", "delegation"), Text(p.delegation_id, no_wrap=True))
+    grid.add_row(t("搁置时间", "parked at"), local_time(p.parked_at))
+    grid.add_row(t("原因", "reason"), Text(p.reason))
+    grid.add_row(t("内容摘要", "summary"), Text(p.summary))
+    console.print(grid)
+    for action in reply.actions:
+        console.print(Text(parked_action_line(action)))
 
 
 def render_reads(console: Console, reads: Sequence[audit_api.DataRead]) -> None:

@@ -115,6 +115,31 @@ SLA_STATE: Table = {
     "CANCELLED": ("已取消", "cancelled"),
 }
 
+# How far a delegation's most advanced running clock has got (the board's warning levels).
+SLA_LEVEL: Table = {
+    "UNDER_HALF": ("未过半", "under half"),
+    "HALF": ("已过半", "50%"),
+    "THREE_QUARTERS": ("已用75%", "75%"),
+    "BREACHED": ("已超期", "breached"),
+}
+
+# Where a delegation's clocks stand, taken together (a filter of the operators' list).
+SLA_SUMMARY: Table = {
+    "RUNNING": ("计时中", "running"),
+    "BREACHED": ("已超期", "breached"),
+    "PAUSED": ("已暂停", "paused"),
+    "NONE": ("不计时", "no clock"),
+}
+
+# An operator's action on a parked message (dead letter), and what came of it.
+PARKED_ACTION: Table = {
+    "retry": ("重试", "retry"),
+    "discard": ("丢弃", "discard"),
+    "applied": ("已应用", "applied"),
+    "failed": ("失败", "failed"),
+    "discarded": ("已丢弃", "discarded"),
+}
+
 # The time limits of one delegation (courts/sla.toml goal names).
 SLA_GOAL: Table = {
     "acknowledge": ("签收", "acknowledge"),
@@ -165,6 +190,9 @@ TABLES: Mapping[str, Table] = {
     "sla_goal": SLA_GOAL,
     "breach_action": BREACH_ACTION,
     "request_state": REQUEST_STATE,
+    "sla_level": SLA_LEVEL,
+    "sla_summary": SLA_SUMMARY,
+    "parked_action": PARKED_ACTION,
     "role": ROLE,
 }
 
