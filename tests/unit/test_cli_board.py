@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
@@ -12,7 +13,17 @@ from rich.console import Console
 
 from jiaodong.cli import board, lang
 from jiaodong.files.calendar import load_calendar
+from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import delegation_pb2 as d_pb
+
+
+@pytest.fixture
+def chinese() -> Any:
+    before = lang.current()
+    lang.use("zh")
+    yield
+    lang.use(before)
+
 
 # Monday 30 November 2026, 14:00 in Shandong.
 NOW = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
@@ -89,7 +100,8 @@ def test_board_fits_80_columns_with_whole_ids(language: str) -> None:
     lang.use(language)
     try:
         console = Console(width=80, file=io.StringIO(), record=True)
-        console.print(board.render_board(_state(), NOW, "operator", 15))
+        snap = board.snapshot_from_state(_state(), NOW, 15)
+        console.print(board.render_board(snap, "operator", 15))
         text = console.export_text()
     finally:
         lang.use(before)
@@ -104,9 +116,62 @@ def test_board_fits_80_columns_with_whole_ids(language: str) -> None:
 
 
 def test_json_figures() -> None:
-    out = json.loads(board.figures_json(_state(), NOW, 2))
-    assert out["cities"]["yantai"] == {"open_in": 2, "open_out": 1, "due_soon": 1, "breached": 1}
+    out = json.loads(board.figures_json(board.snapshot_from_state(_state(), NOW, 2), 2))
+    assert out["source"] == "computed"
+    assert out["cities"]["yantai"] == {
+        "open_in": 2,
+        "open_out": 1,
+        "due_soon": 1,
+        "breached": 1,
+        "on_time_rate": None,
+    }
     assert [r["id"] for r in out["at_risk"]] == [f"{2:032x}", f"{4:032x}"]
-    assert (
-        out["at_risk"][0]["breached"] is True and out["at_risk"][0]["status"] == "STATUS_DELIVERED"
-    )
+    assert [r["level"] for r in out["at_risk"]] == ["breached", "50"]
+    assert out["at_risk"][0]["status"] == "STATUS_DELIVERED"
+
+
+def _coordinator_snapshot() -> board.Snapshot:
+    """What GetBoard and a due-ordered list would give (hand-built replies)."""
+    reply = capi.GetBoardResponse(city="", window_days=30, parked=2, notices=["2027 未覆盖"])
+    reply.at.FromDatetime(NOW)
+    reply.cities.add(
+        city="yantai", inbound_open=7, outbound_open=1, due_soon=2, breached=1, decided=4,
+        met_on_time=3, on_time_rate=0.75,
+    )  # fmt: skip
+    reply.cities.add(city="weihai", inbound_open=1)
+    reply.pairs.add(from_city="qingdao", to_city="yantai", open=7, breached=1)
+    reply.aging.add(over_days=5, up_to_days=10, count=3)
+    node = reply.nodes.add(node="node-weihai", city="weihai", offline=True, unpublished=4)
+    node.offline_since.FromDatetime(NOW - timedelta(minutes=10))
+    reply.nodes.add(node="node-yantai", city="yantai").last_seen_at.FromDatetime(NOW)
+    d = d_pb.Delegation(id="a" * 32, requesting_court="370202", entrusted_court="370602")
+    d.status = d_pb.STATUS_ACKNOWLEDGED
+    per_city = {c: board.CityFigures() for c in lang.cities()}
+    per_city["yantai"] = board.CityFigures(7, 1, 2, 1, 0.75)
+    per_city["weihai"] = board.CityFigures(1, 0, 0, 0, None)
+    row = board.QueueRow(d, "acknowledge", NOW - timedelta(hours=3), "超期 3 小时", "breached")
+    return board.Snapshot(NOW, per_city, [row], reply)
+
+
+@pytest.mark.usefixtures("chinese")
+def test_board_from_the_coordinator_shows_rates_nodes_pairs_and_parked() -> None:
+    console = Console(width=100, file=io.StringIO(), record=True)
+    console.print(board.render_board(_coordinator_snapshot(), "胶东区域执行指挥中心", 15))
+    text = console.export_text()
+    for expected in (
+        "按期率（30天）",
+        "75%",
+        "威海市 (node-weihai)",
+        "离线（自 2026-11-30 13:50:00）",
+        "青岛市→烟台市 7（超期 1）",
+        "超过5天 3",
+        "搁置消息：2",
+        "提示：2027 未覆盖",
+        "a" * 32,
+        "已受理",
+        "超期 3 小时",
+    ):
+        assert expected in text, (expected, text)
+    out = json.loads(board.figures_json(_coordinator_snapshot(), 15))
+    assert out["source"] == "coordinator" and out["board"]["parked"] == "2"
+    assert out["cities"]["yantai"]["on_time_rate"] == 0.75

@@ -3,12 +3,15 @@
 Headline figures per city (open inbound and outbound delegations, those due within three working
 days, those breached) and the at-risk queue, sorted by the time left to the next due time.
 
-Until the coordinator offers its aggregates (GetBoard), the figures are computed here: the open
-delegations from ListDelegations pages, each one's time limits from ExplainSla (no personal data,
-so no recorded read), and every change from the WatchBoard stream, after which the changed
-delegation's limits are asked for again. Inbound, due soon and breached count for the entrusted
-court's city (the one that must act), outbound for the requesting court's. The coordinator scopes
-all of it: a city's centre sees only delegations touching its city.
+The figures come from the coordinator's GetBoard (counted by its database, with the on-time rate,
+node health, city pairs, aging and parked messages) and the queue from ListDelegations in due
+order; both are asked again after every change the WatchBoard stream reports, and every few
+seconds as time moves clocks on. A coordinator without GetBoard (an older one answers
+UNIMPLEMENTED) still gets a board: the figures are then computed here from the open delegations
+(ListDelegations pages), each one's time limits (ExplainSla: no personal data, no recorded read)
+and the stream. Inbound, due soon and breached count for the entrusted court's city (the one that
+must act), outbound for the requesting court's. The coordinator scopes all of it: a city's centre
+sees only delegations touching its city.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Annotated, Any
 
 import grpc
 import typer
+from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console, Group
 from rich.live import Live
@@ -30,10 +34,10 @@ from rich.table import Table
 from rich.text import Text
 
 from jiaodong.cli.connect import CoordinatorCall, open_channel, report_rpc_error
-from jiaodong.cli.lang import cities, city_name, court_city, court_name, t
+from jiaodong.cli.lang import cities, city_name, court_city, court_name, identity_name, t
 from jiaodong.cli.names import goal_text, status_text
 from jiaodong.cli.options import coordinator_command
-from jiaodong.cli.render import add_id_column, console, piped_width
+from jiaodong.cli.render import add_id_column, console, left_text, local_time, piped_width
 from jiaodong.domain.calendar import SHANGHAI, WorkCalendar
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
@@ -80,6 +84,28 @@ class CityFigures:
     open_out: int = 0
     due_soon: int = 0
     breached: int = 0
+    on_time_rate: float | None = None
+
+
+@dataclass
+class QueueRow:
+    """One delegation of the at-risk queue, however it was computed."""
+
+    delegation: d_pb.Delegation
+    goal: str
+    due_at: datetime | None
+    left: str
+    level: str  # "breached", "75", "50" or ""
+
+
+@dataclass
+class Snapshot:
+    """What the board shows at one moment."""
+
+    at: datetime
+    cities: dict[str, CityFigures]
+    queue: list[QueueRow]
+    board: capi.GetBoardResponse | None = None  # from the coordinator; None: computed here
 
 
 @dataclass
@@ -212,7 +238,11 @@ def _fetch_goals(
 
 
 def _watch(
-    stub: cgrpc.CoordinatorServiceStub, state: BoardState, city: str, stop: threading.Event
+    stub: cgrpc.CoordinatorServiceStub,
+    state: BoardState,
+    city: str,
+    stop: threading.Event,
+    keep: bool = True,
 ) -> None:
     """Apply every change from WatchBoard until ``stop``; reconnect after a failure."""
     current: list[Any] = []  # the stream being read, for the one thread that cancels it
@@ -228,7 +258,8 @@ def _watch(
         current[:] = [stream]
         try:
             for change in stream:
-                state.apply(change.delegation)
+                if keep:  # computing the figures here: keep every open delegation
+                    state.apply(change.delegation)
                 with state.lock:
                     state.changes += 1
                     state.stream_error = ""
@@ -241,6 +272,68 @@ def _watch(
             state.stream_error = problem
             state.resync = True
         stop.wait(2.0)
+
+
+# --- snapshots ------------------------------------------------------------------------------------
+
+
+def _level(used: float, breached: bool) -> str:
+    if breached or used >= 1:
+        return "breached"
+    return "75" if used >= 0.75 else "50" if used >= 0.5 else ""
+
+
+def snapshot_from_state(state: BoardState, now: datetime, rows: int) -> Snapshot:
+    """The board computed here, from the open delegations and their clocks."""
+    per_city, risks = state.figures(now)
+    queue = [
+        QueueRow(r.delegation, r.goal.goal, r.due, _left(r.due, now), _level(r.used, r.breached))
+        for r in risks[:rows]
+    ]
+    return Snapshot(now, per_city, queue)
+
+
+LEVELS = {
+    capi.SLA_LEVEL_BREACHED: "breached",
+    capi.SLA_LEVEL_THREE_QUARTERS: "75",
+    capi.SLA_LEVEL_HALF: "50",
+}
+
+
+def snapshot_from_coordinator(
+    stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str, rows: int
+) -> Snapshot:
+    """The coordinator's figures (GetBoard) and its queue (ListDelegations in due order)."""
+    board_reply = stub.GetBoard(capi.GetBoardRequest(city=city), timeout=call.timeout)
+    listed = stub.ListDelegations(
+        capi.CoordinatorListDelegationsRequest(
+            to_city=city,
+            statuses=OPEN_STATUSES,
+            order=capi.LIST_ORDER_DUE,
+            page_size=rows,
+        ),
+        timeout=call.timeout,
+    )
+    per_city = {c: CityFigures() for c in cities()}
+    for f in board_reply.cities:
+        per_city[f.city] = CityFigures(
+            f.inbound_open,
+            f.outbound_open,
+            f.due_soon,
+            f.breached,
+            f.on_time_rate if f.HasField("on_time_rate") else None,
+        )
+    entries = {e.delegation_id: e for e in listed.entries}
+    queue: list[QueueRow] = []
+    for d in listed.delegations:
+        entry = entries.get(d.id)
+        if entry is None or not entry.goal:
+            continue
+        due = _dt(entry.next_due_at) if entry.next_due_at.seconds else None
+        left = left_text(entry.seconds_left, entry.working_days_left)
+        queue.append(QueueRow(d, entry.goal, due, left, LEVELS.get(entry.level, "")))
+    at = _dt(board_reply.at) if board_reply.at.seconds else datetime.now(UTC)
+    return Snapshot(at, per_city, queue, board_reply)
 
 
 # --- what is shown -------------------------------------------------------------------------------
@@ -261,55 +354,67 @@ def _left(due: datetime, now: datetime) -> str:
     return t(f"超期 {text}", f"{text} over") if over else text
 
 
-def _badge(risk: Risk) -> Text:
-    if risk.breached:
+def _badge(level: str) -> Text:
+    if level == "breached":
         return Text(t("已超期", "breached"), style="bold red")
-    if risk.used >= 0.75:
+    if level == "75":
         return Text("75%", style="bold yellow")
-    if risk.used >= 0.5:
+    if level == "50":
         return Text("50%", style="yellow")
     return Text("-")
 
 
-def render_board(
-    state: BoardState, now: datetime, who: str, rows: int, *, live: bool = True
-) -> Group:
-    per_city, risks = state.figures(now)
-    stamp = now.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
-    head = Text(
-        t(f"胶东委托执行看板 · {who} · {stamp}", f"Jiaodong delegation board · {who} · {stamp}"),
-        style="bold",
-    )
-    cities_table = Table(title=t("各市情况", "cities"), title_justify="left")
-    for column in (
+def _rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.0%}"
+
+
+def _cities_table(snap: Snapshot) -> Table:
+    table = Table(title=t("各市情况", "cities"), title_justify="left")
+    columns = [
         t("城市", "city"),
         t("收到未结", "open in"),
         t("发出未结", "open out"),
         t(f"{DUE_SOON_WORKING_DAYS}个工作日内到期", f"due ≤{DUE_SOON_WORKING_DAYS} working days"),
         t("已超期", "breached"),
-    ):
-        cities_table.add_column(column, justify="right" if cities_table.columns else "left")
+    ]
+    if snap.board is not None:
+        columns.append(
+            t(f"按期率（{snap.board.window_days}天）", f"on time ({snap.board.window_days} d)")
+        )
+    for column in columns:
+        table.add_column(column, justify="right" if table.columns else "left")
     total = CityFigures()
-    for city, f in per_city.items():
-        cities_table.add_row(
+    for city, f in snap.cities.items():
+        row: list[str | Text] = [
             city_name(city),
             str(f.open_in),
             str(f.open_out),
             str(f.due_soon),
             Text(str(f.breached), style="bold red" if f.breached else ""),
-        )
+        ]
+        if snap.board is not None:
+            row.append(_rate(f.on_time_rate))
+        table.add_row(*row)
         total.open_in += f.open_in
         total.open_out += f.open_out
         total.due_soon += f.due_soon
         total.breached += f.breached
-    cities_table.add_row(
+    totals: list[str | Text] = [
         Text(t("合计", "total"), style="bold"),
         str(total.open_in),
         str(total.open_out),
         str(total.due_soon),
         str(total.breached),
-        end_section=False,
-    )
+    ]
+    if snap.board is not None:
+        decided = sum(c.decided for c in snap.board.cities)
+        met = sum(c.met_on_time for c in snap.board.cities)
+        totals.append(_rate(met / decided if decided else None))
+    table.add_row(*totals)
+    return table
+
+
+def _queue_table(snap: Snapshot, rows: int) -> Table:
     queue = Table(
         show_edge=False,
         title=t(
@@ -322,19 +427,80 @@ def render_board(
     queue.add_column(t("受托法院 / 状态", "entrusted court / status"), overflow="fold", ratio=2)
     for column in (t("时限", "limit"), t("剩余", "left"), t("预警", "level")):
         queue.add_column(column, ratio=1)
-    for risk in risks[:rows]:
-        d = risk.delegation
+    for row in snap.queue[:rows]:
+        d = row.delegation
         court = court_name(d.entrusted_court) if d.entrusted_court else "-"
         queue.add_row(
             Text(d.id),
             Text(f"{court}\n{status_text(d.status)}"),
-            goal_text(risk.goal.goal),
-            _left(risk.due, now),
-            _badge(risk),
+            goal_text(row.goal),
+            row.left,
+            _badge(row.level),
         )
-    parts: list[object] = [head, cities_table, queue]
-    with state.lock:
-        error = state.stream_error
+    return queue
+
+
+def _operations(board_reply: capi.GetBoardResponse) -> list[object]:
+    """Node health, city pairs with open work, aging and parked messages (GetBoard only)."""
+    parts: list[object] = []
+    nodes = Table(title=t("节点状态", "nodes"), title_justify="left")
+    for column in (
+        t("节点", "node"),
+        t("最近消息", "last message"),
+        t("状态", "state"),
+        t("待发布", "unpublished"),
+        t("未送达", "undelivered"),
+    ):
+        nodes.add_column(column)
+    for n in board_reply.nodes:
+        if n.offline:
+            since = local_time(n.offline_since) if n.offline_since.seconds else "-"
+            state = Text(t(f"离线（自 {since}）", f"offline since {since}"), style="bold red")
+        else:
+            state = Text(t("在线", "online"), style="green")
+        nodes.add_row(
+            f"{city_name(n.city)} ({n.node})",
+            local_time(n.last_seen_at),
+            state,
+            str(n.unpublished),
+            str(n.undelivered),
+        )
+    parts.append(nodes)
+    pairs = sorted(board_reply.pairs, key=lambda p: (-p.breached, -p.open))
+    if pairs:
+        text = "  ".join(
+            f"{city_name(p.from_city)}→{city_name(p.to_city)} {p.open}"
+            + (t(f"（超期 {p.breached}）", f" ({p.breached} breached)") if p.breached else "")
+            for p in pairs
+        )
+        parts.append(Text(t("城市间未结：", "open between cities: ") + text))
+    if board_reply.aging:
+        text = "  ".join(
+            t(f"超过{a.over_days}天 {a.count}", f">{a.over_days} d {a.count}")
+            for a in board_reply.aging
+        )
+        parts.append(Text(t("未结时长：", "open for: ") + text))
+    parked = Text(
+        t(f"搁置消息：{board_reply.parked}", f"parked messages: {board_reply.parked}"),
+        style="bold red" if board_reply.parked else "",
+    )
+    parts.append(parked)
+    for notice in board_reply.notices:
+        parts.append(Text(t("提示：", "notice: ") + notice))
+    return parts
+
+
+def render_board(
+    snap: Snapshot, who: str, rows: int, *, live: bool = True, error: str = ""
+) -> Group:
+    stamp = snap.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+    head = Text(
+        t(f"胶东委托执行看板 · {who} · {stamp}", f"Jiaodong delegation board · {who} · {stamp}"),
+        style="bold",
+    )
+    parts: list[object] = [head, _cities_table(snap), _queue_table(snap, rows)]
+    if snap.board is not None:
+        parts.extend(_operations(snap.board))
     if error:
         parts.append(
             Text(
@@ -347,41 +513,40 @@ def render_board(
     return Group(*parts)  # type: ignore[arg-type]
 
 
-def figures_json(state: BoardState, now: datetime, rows: int) -> str:
-    per_city, risks = state.figures(now)
-    return json.dumps(
-        {
-            "at": now.isoformat(),
-            "cities": {
-                city: {
-                    "open_in": f.open_in,
-                    "open_out": f.open_out,
-                    "due_soon": f.due_soon,
-                    "breached": f.breached,
-                }
-                for city, f in per_city.items()
-            },
-            "at_risk": [
-                {
-                    "id": r.delegation.id,
-                    "requesting_court": r.delegation.requesting_court,
-                    "entrusted_court": r.delegation.entrusted_court,
-                    "status": d_pb.Status.Name(r.delegation.status),
-                    "goal": r.goal.goal,
-                    "due_at": r.due.isoformat(),
-                    "used": round(r.used, 3),
-                    "breached": r.breached,
-                }
-                for r in risks[:rows]
-            ],
+def figures_json(snap: Snapshot, rows: int) -> str:
+    """The board for programs: the headline figures, the queue, and GetBoard's reply as it is."""
+    out: dict[str, Any] = {
+        "at": snap.at.isoformat(),
+        "source": "coordinator" if snap.board is not None else "computed",
+        "cities": {
+            city: {
+                "open_in": f.open_in,
+                "open_out": f.open_out,
+                "due_soon": f.due_soon,
+                "breached": f.breached,
+                "on_time_rate": f.on_time_rate,
+            }
+            for city, f in snap.cities.items()
         },
-        ensure_ascii=False,
-    )
+        "at_risk": [
+            {
+                "id": r.delegation.id,
+                "requesting_court": r.delegation.requesting_court,
+                "entrusted_court": r.delegation.entrusted_court,
+                "status": d_pb.Status.Name(r.delegation.status),
+                "goal": r.goal,
+                "due_at": r.due_at.isoformat() if r.due_at else None,
+                "level": r.level,
+            }
+            for r in snap.queue[:rows]
+        ],
+    }
+    if snap.board is not None:
+        out["board"] = json_format.MessageToDict(snap.board, preserving_proto_field_name=True)
+    return json.dumps(out, ensure_ascii=False)
 
 
 def _who(call: CoordinatorCall) -> str:
-    from jiaodong.cli.lang import identity_name
-
     return identity_name(call.identity) if call.identity is not None else ""
 
 
@@ -390,6 +555,50 @@ def _calendar() -> WorkCalendar:
     from jiaodong.files.calendar import load_calendar
 
     return load_calendar(Settings.from_env().courts_dir)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Feed:
+    """Where the snapshots come from, and when to ask again."""
+
+    stub: cgrpc.CoordinatorServiceStub
+    call: CoordinatorCall
+    state: BoardState
+    city: str
+    rows: int
+    limit: int
+    server: bool  # GetBoard answered: the coordinator counts
+    seen_changes: int = -1
+    fetched_at: float = 0.0
+    last: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        if not self.server:
+            _refresh(self.stub, self.call, self.state, self.city, self.limit)
+            return snapshot_from_state(self.state, datetime.now(UTC), self.rows)
+        with self.state.lock:
+            changes = self.state.changes
+        stale = time.monotonic() - self.fetched_at > SERVER_POLL_SECONDS
+        if self.last is None or changes != self.seen_changes or stale:
+            self.last = snapshot_from_coordinator(self.stub, self.call, self.city, self.rows)
+            self.seen_changes, self.fetched_at = changes, time.monotonic()
+        return self.last
+
+
+SERVER_POLL_SECONDS = 5.0
+
+
+def _has_get_board(stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str) -> bool:
+    try:
+        stub.GetBoard(capi.GetBoardRequest(city=city), timeout=call.timeout)
+    except grpc.RpcError as err:
+        if err.code() == grpc.StatusCode.UNIMPLEMENTED:
+            return False
+        raise
+    return True
 
 
 @coordinator_command(timeout=10.0)
@@ -403,40 +612,45 @@ def board(
         float, typer.Option("--refresh", min=0.2, help="Seconds between redraws.")
     ] = 1.0,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="Open delegations read at most.")
+        int,
+        typer.Option(
+            "--limit", min=1, help="Open delegations read at most (only without GetBoard)."
+        ),
     ] = 5000,
     once: Annotated[
         bool, typer.Option("--once", help="Print the board once and exit (no live view).")
     ] = False,
 ) -> None:
-    """Live board: open in/out, due within 3 working days and breached per city, and the at-risk
-    queue, kept current from the coordinator's WatchBoard stream (--once: one snapshot; with
-    --json the snapshot as JSON)."""
+    """Live board: open in/out, due within 3 working days, breached and on-time rate per city,
+    the at-risk queue, node health and parked messages, kept current from the coordinator's
+    WatchBoard stream (--once: one snapshot; --json: JSON instead of the board)."""
     state = BoardState(_calendar())
     stop = threading.Event()
     try:
         with open_channel(call.address, call.tls) as channel:
             stub = cgrpc.CoordinatorServiceStub(channel)
-            watcher: threading.Thread | None = None
+            server = _has_get_board(stub, call, city)
             if not once:
                 # The stream first, so nothing that changes while the pages are read is missed.
-                watcher = threading.Thread(
-                    target=_watch, args=(stub, state, city, stop), name="watch", daemon=True
-                )
-                watcher.start()
-            for d in _list_open(stub, call, city, limit):
-                state.apply(d)
-            _fetch_goals(stub, call, state, state.take_dirty())
+                threading.Thread(
+                    target=_watch,
+                    args=(stub, state, city, stop, not server),
+                    name="watch",
+                    daemon=True,
+                ).start()
+            if not server:
+                for d in _list_open(stub, call, city, limit):
+                    state.apply(d)
+            feed = Feed(stub, call, state, city, rows, limit, server)
             if once:
-                now = datetime.now(UTC)
+                snap = feed.snapshot()
                 if call.json:
-                    print(figures_json(state, now, rows))
+                    print(figures_json(snap, rows))
                 else:
-                    console(piped_width()).print(
-                        render_board(state, now, _who(call), rows, live=False)
-                    )
+                    out = console(piped_width())
+                    out.print(render_board(snap, _who(call), rows, live=False))
                 return
-            _live(stub, call, state, city, limit, rows, refresh)
+            _live(feed, refresh)
     except grpc.RpcError as err:
         report_rpc_error(err, call.address, "coordinator", call.identity)
     except KeyboardInterrupt:
@@ -465,25 +679,20 @@ def _refresh(
     _fetch_goals(stub, call, state, state.take_dirty())
 
 
-def _live(
-    stub: cgrpc.CoordinatorServiceStub,
-    call: CoordinatorCall,
-    state: BoardState,
-    city: str,
-    limit: int,
-    rows: int,
-    refresh: float,
-) -> None:
+def _live(feed: Feed, refresh: float) -> None:
     """Redraw every ``refresh`` seconds until Ctrl-C; with --json, one JSON line each time."""
-    who = _who(call)
-    if call.json:
+    who = _who(feed.call)
+
+    def error() -> str:
+        with feed.state.lock:
+            return feed.state.stream_error
+
+    if feed.call.json:
         while True:
-            _refresh(stub, call, state, city, limit)
-            print(figures_json(state, datetime.now(UTC), rows), flush=True)
+            print(figures_json(feed.snapshot(), feed.rows), flush=True)
             time.sleep(refresh)
-    first = render_board(state, datetime.now(UTC), who, rows)
+    first = render_board(feed.snapshot(), who, feed.rows)
     with Live(first, console=Console(), auto_refresh=False) as live:
         while True:
-            _refresh(stub, call, state, city, limit)
-            live.update(render_board(state, datetime.now(UTC), who, rows), refresh=True)
             time.sleep(refresh)
+            live.update(render_board(feed.snapshot(), who, feed.rows, error=error()), refresh=True)
