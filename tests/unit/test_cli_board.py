@@ -175,3 +175,20 @@ def test_board_from_the_coordinator_shows_rates_nodes_pairs_and_parked() -> None
     out = json.loads(board.figures_json(_coordinator_snapshot(), 15))
     assert out["source"] == "coordinator" and out["board"]["parked"] == "2"
     assert out["cities"]["yantai"]["on_time_rate"] == 0.75
+
+
+def test_every_coordinator_rpc_has_a_command() -> None:
+    """Issue 12: every CoordinatorService RPC ends in a `jiaodong` command (a new RPC without
+    one fails here)."""
+    from pathlib import Path
+
+    import jiaodong.cli
+
+    source = "".join(p.read_text() for p in Path(jiaodong.cli.__file__).parent.glob("*.py"))
+    service = capi.DESCRIPTOR.services_by_name["CoordinatorService"]
+    missing = [
+        m.name
+        for m in service.methods
+        if f'"{m.name}"' not in source and f".{m.name}(" not in source
+    ]
+    assert missing == []
