@@ -138,9 +138,13 @@ def test_list_shows_court_and_status_names_in_chinese_and_english(
 
     en = ops(layout, "list", "--to-city", "yantai", "--lang", "en")
     assert en.returncode == 0, en.stderr
-    for expected in ("Shinan District People's Court", "delivered", "on-site inspection"):
+    # Names wrap inside their column; each word is there.
+    for expected in ("Shinan", "Zhifu", "delivered", "inspection", "acknowledge"):
         assert expected in en.stdout, (expected, en.stdout)
-    assert "已送达" not in en.stdout
+    assert "已送达" not in en.stdout and "青岛市" not in en.stdout
+    shown_en = ops(layout, "show", to_yantai, "--lang", "en")
+    assert "Shinan District People's Court (370202)" in shown_en.stdout, shown_en.stdout
+    assert "time limits" in shown_en.stdout and "已送达" not in shown_en.stdout
     # The environment variable does the same as --lang.
     by_env = ops(layout, "list", "--to-city", "yantai", env={"JD_LANG": "en"})
     assert "delivered" in by_env.stdout and "已送达" not in by_env.stdout
@@ -307,3 +311,78 @@ def test_board_counts_per_city_and_follows_the_stream(layout: Layout, to_yantai:
     finally:
         live.terminate()
         live.wait(timeout=10)
+
+
+def test_urge_and_annotate_through_the_cli(layout: Layout) -> None:
+    delegation_id = send(layout, "(2026)鲁0202执303号")
+    urged = ops(layout, "urge", delegation_id, "--text", "请尽快签收", "--request-id", "urge-ops-1")
+    assert urged.returncode == 0, urged.stderr
+    assert "已催办" in urged.stdout and "烟台市芝罘区人民法院 (370602)" in urged.stdout
+
+    def urged_at_yantai() -> bool:
+        d = node_view(layout, "yantai", "370602", delegation_id)
+        return any(
+            e["kind"] == "EVENT_KIND_URGED" and e.get("text") == "请尽快签收"
+            for e in d.get("history", [])
+        )
+
+    until(urged_at_yantai)
+
+    noted = ops(layout, "annotate", delegation_id, "--text", "已电话联系受托法院")
+    assert noted.returncode == 0, noted.stderr
+    assert "已添加备注" in noted.stdout and "operator:region" in noted.stdout
+    shown = ops(layout, "show", delegation_id)
+    assert "指挥中心备注" in shown.stdout and "已电话联系受托法院" in shown.stdout
+    notes = ops_json(layout, "show", delegation_id)["notes"]
+    assert [n["text"] for n in notes] == ["已电话联系受托法院"]
+    # Notes are the command centres' own record: the courts' history does not carry them.
+    held = node_view(layout, "yantai", "370602", delegation_id)
+    assert "已电话联系受托法院" not in json.dumps(held, ensure_ascii=False)
+
+    refused = ops(layout, "annotate", delegation_id, "--text", "越权", "--as", "operator:weihai")
+    assert refused.returncode == 2 and "威海市执行指挥中心" in refused.stderr, refused.stderr
+    assert len(ops_json(layout, "show", delegation_id)["notes"]) == 1
+
+
+def test_list_in_due_order_shows_the_next_due_time(layout: Layout, to_yantai: str) -> None:
+    listed = ops_json(layout, "list", "--order", "due", "--to-city", "yantai")
+    entries = {e["delegation_id"]: e for e in listed["entries"]}
+    assert entries[to_yantai]["goal"]
+    text = ops(layout, "list", "--order", "due", "--to-city", "yantai")
+    assert text.returncode == 0, text.stderr
+    assert "剩" in text.stdout or "超期" in text.stdout, text.stdout
+    found = ops_json(layout, "list", "--case-number", "执301号")
+    assert [d["id"] for d in found["delegations"]] == [to_yantai]
+
+
+def test_parked_messages_through_the_cli(layout: Layout) -> None:
+    listed = ops(layout, "parked", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "没有搁置的消息" in listed.stdout or "原因" in listed.stdout
+    assert isinstance(ops_json(layout, "parked", "list").get("parked", []), list)
+    missing = ops(layout, "parked", "show", "999999")
+    assert missing.returncode == 2
+    assert "找不到搁置消息 999999" in missing.stderr, missing.stderr
+    retry = ops(layout, "parked", "retry", "999999", "--reason", "再试一次")
+    assert retry.returncode == 2 and "NOT_FOUND" in retry.stderr
+    discard = ops(layout, "parked", "discard", "999999", "--reason", "x", "--as", "auditor:region")
+    assert discard.returncode == 2 and "PERMISSION_DENIED" in discard.stderr
+
+
+def test_board_uses_the_coordinators_figures(layout: Layout, to_yantai: str) -> None:
+    assert layout.coordinator is not None
+    address = layout.coordinator.address
+    snapshot = jiaodong(layout, "board", "--once", "--json", "--coordinator", address)
+    assert snapshot.returncode == 0, snapshot.stderr
+    figures = json.loads(snapshot.stdout)
+    assert figures["source"] == "coordinator"
+    assert figures["cities"]["yantai"]["open_in"] >= 1
+    assert {n["city"] for n in figures["board"]["nodes"]} >= {"qingdao", "yantai"}
+    text = jiaodong(layout, "board", "--once", "--coordinator", address)
+    for expected in ("按期率", "节点状态", "在线", "搁置消息"):
+        assert expected in text.stdout, (expected, text.stdout)
+    weihai = jiaodong(
+        layout, "board", "--once", "--json", "--coordinator", address, "--as", "operator:weihai"
+    )
+    assert weihai.returncode == 0, weihai.stderr
+    assert to_yantai not in weihai.stdout
