@@ -98,6 +98,15 @@ VALID: dict[str, Callable[[str, str], Message]] = {
     "Escalate": lambda d, r: capi.EscalateRequest(id=d, request_id=r, text="请限期办结"),
     "ExplainSla": lambda d, r: capi.ExplainSlaRequest(id=d),
     "RecomputeSla": lambda d, r: capi.RecomputeSlaRequest(dry_run=True),
+    "GetBoard": lambda d, r: capi.GetBoardRequest(city="qingdao", window_days=30),
+    "CoordinatorUrge": lambda d, r: capi.CoordinatorUrgeRequest(
+        id=d, request_id=r, text="请尽快办理"
+    ),
+    "Annotate": lambda d, r: capi.AnnotateRequest(id=d, request_id=r, text="已电话联系"),
+    "ListParked": lambda d, r: capi.ListParkedRequest(page_size=10),
+    "GetParked": lambda d, r: capi.GetParkedRequest(id=1),
+    "RetryParked": lambda d, r: capi.RetryParkedRequest(id=1, reason="重试"),
+    "DiscardParked": lambda d, r: capi.DiscardParkedRequest(id=1, reason="丢弃"),
 }
 
 

@@ -261,12 +261,21 @@ async def test_queue_filters(coordinator: Coordinator) -> None:
 async def test_bad_queue_filters_are_refused(coordinator: Coordinator) -> None:
     with pytest.raises(InvalidInput) as caught:
         await coordinator.queue(
-            RegionFilter(from_city="x", court="999999", created_from=NOW, created_to=NOW), 0, 0
+            RegionFilter(
+                from_city="x",
+                court="999999",
+                created_from=NOW,
+                created_to=NOW,
+                case_number="执\x00",
+            ),
+            0,
+            0,
         )
     assert {v.field for v in caught.value.violations} == {
         "from_city",
         "court_id",
         "created_before",
+        "case_number",
     }
 
 
@@ -282,3 +291,18 @@ async def test_messages_from_a_node_are_its_last_contact(region: InProcessRegion
     region.clock.advance(timedelta(minutes=2))
     nodes = {n.city: n for n in (await coord.board()).nodes}
     assert nodes["qingdao"].offline_since == region.clock.now() - timedelta(minutes=2)
+
+
+async def test_a_node_reports_its_parked_messages_in_its_digests(region: InProcessRegion) -> None:
+    coord = region.coordinator
+    node_db = region.service("qingdao").db
+    node_db.transaction(
+        lambda s: s.add(
+            DeadLetterRow(subject=f"jd.v1.court.{QD}.sync", reason="x", payload=b"", parked_at=NOW)
+        )
+    )
+    await region.reconcile("qingdao")
+    await region.settle()
+    nodes = {n.city: n for n in (await coord.board()).nodes}
+    assert (nodes["qingdao"].parked, nodes["qingdao"].parked_at) == (1, region.clock.now())
+    assert nodes["yantai"].parked is None  # it has sent no digest

@@ -145,6 +145,7 @@ def board_pb(board: Board) -> api.GetBoardResponse:
         _at(node.offline_since, n.offline_since)
         if n.parked is not None:
             node.parked = n.parked
+        _at(node.parked_reported_at, n.parked_at)
     return out
 
 

@@ -224,10 +224,29 @@ def note_contact(session: Session, node: str, court: str, at: datetime) -> None:
     session.connection().execute(stmt)
 
 
-def contacts(session: Session) -> dict[str, datetime]:
-    """node -> when a message from it was last applied here."""
-    query = select(_NC.c.node, _NC.c.last_seen_at)
-    return {node: to_utc(at) for node, at in _rows(session, query)}
+def note_parked(session: Session, node: str, court: str, parked: int, at: datetime) -> None:
+    """Record the count of parked messages a node's digest reported (and the contact)."""
+    note_contact(session, node, court, at)
+    session.connection().execute(
+        _NC.update().where(_NC.c.node == node).values(parked=parked, parked_at=to_stored(at))
+    )
+
+
+@dataclass(frozen=True)
+class Contact:
+    last_seen_at: datetime
+    parked: int | None
+    parked_at: datetime | None
+
+
+def contacts(session: Session) -> dict[str, Contact]:
+    """node -> when a message from it was last applied here, and its last reported parked
+    count."""
+    query = select(_NC.c.node, _NC.c.last_seen_at, _NC.c.parked, _NC.c.parked_at)
+    return {
+        node: Contact(to_utc(at), parked, to_utc(parked_at) if parked_at else None)
+        for node, at, parked, parked_at in _rows(session, query)
+    }
 
 
 def unpublished_to(session: Session) -> dict[str, int]:
@@ -266,17 +285,19 @@ def parked_count(session: Session, courts: Iterable[str] | None = None) -> int:
 # -- the queue ----------------------------------------------------------------------------------
 
 
-def clock_summary(dialect: str, now: datetime) -> Any:
-    """Per delegation and court with an unmet, unpaused clock: the earliest due time and the
-    highest level. Grouped from the clock index alone, before any delegation is read: join it
-    with ``held_now`` to keep the clocks that run now (grouping after the join cost five times
-    as much on SQLite)."""
+def clock_summary(dialect: str, now: datetime, with_level: bool = False) -> Any:
+    """Per delegation and court with an unmet, unpaused clock: the earliest due time (and, if
+    asked, the highest level: three date conversions a clock, so only when a filter needs it).
+    Grouped from the clock index alone, before any delegation is read: join it with
+    ``held_now`` to keep the clocks that run now (grouping after the join cost five times as
+    much on SQLite)."""
+    level = func.max(level_of(dialect, now)) if with_level else literal(LEVEL_NONE)
     return (
         select(
             _K.delegation_id.label("delegation_id"),
             _K.court.label("court"),
             func.min(_K.due_at).label("next_due"),
-            func.max(level_of(dialect, now)).label("level"),
+            level.label("level"),
         )
         .where(_K.state.in_(_RUNNING_STATES), _K.met_at.is_(None))
         .group_by(_K.delegation_id, _K.court)
@@ -318,7 +339,7 @@ def of_region_due(
     joined: Any = _D_TABLE
     order: list[Any] = [_D.created_at.desc(), _D.id.desc()]
     if where.order == "due" or where.sla_levels or where.sla_states:
-        summary = clock_summary(session.connection().dialect.name, now)
+        summary = clock_summary(session.connection().dialect.name, now, bool(where.sla_levels))
         joined = _D_TABLE.outerjoin(summary, held_now(summary))
         conditions += _sla_conditions(where, summary, now)
         if where.order == "due":

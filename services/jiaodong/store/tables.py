@@ -263,6 +263,10 @@ class NodeContactRow(SQLModel, table=True):
     node: str = Field(primary_key=True, max_length=40)
     court: str = Field(default="", max_length=6)
     last_seen_at: datetime
+    # The node's parked messages as its last digest reported them (None: never reported).
+    # Added by migration 0010.
+    parked: int | None = None
+    parked_at: datetime | None = None
 
 
 class OperatorNoteRow(SQLModel, table=True):

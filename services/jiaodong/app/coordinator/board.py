@@ -104,8 +104,8 @@ class NodeHealth:
       published to the broker.
     - ``undelivered``: delegations routed to the node's courts whose delivery receipt has not
       arrived.
-    - ``parked``: the node's own dead letters. None: not known here (nodes do not report them;
-      they are in the node's own database and log).
+    - ``parked``: the node's own dead letters as its last digest reported them (``parked_at``);
+      None: not reported. The messages themselves stay in the node's database and log.
     """
 
     node: str
@@ -116,6 +116,7 @@ class NodeHealth:
     unpublished: int
     undelivered: int
     parked: int | None = None
+    parked_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -241,7 +242,8 @@ class BoardQueries(CoordinatorBase):
         for city in cities:
             node = self.registry.city(city).node
             courts = [c.court_id for c in self.registry.courts_of_node(node)]
-            last = seen.get(node)
+            contact = seen.get(node)
+            last = contact.last_seen_at if contact else None
             offline = last is None or now - last > interval * OFFLINE_AFTER_INTERVALS
             out.append(
                 NodeHealth(
@@ -252,6 +254,8 @@ class BoardQueries(CoordinatorBase):
                     offline_since=last if offline else None,
                     unpublished=sum(unpublished.get(c, 0) for c in courts),
                     undelivered=sum(undelivered.get(c, 0) for c in courts),
+                    parked=contact.parked if contact else None,
+                    parked_at=contact.parked_at if contact else None,
                 )
             )
         return tuple(out)
@@ -308,5 +312,7 @@ class BoardQueries(CoordinatorBase):
             violations.append(FieldViolation("created_before", "must be later than created_after"))
         if len(where.case_number) > 60:
             violations.append(FieldViolation("case_number", "is at most 60 characters"))
+        elif not where.case_number.isprintable():
+            violations.append(FieldViolation("case_number", "contains control characters"))
         if violations:
             raise InvalidInput(violations)

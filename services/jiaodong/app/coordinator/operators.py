@@ -34,6 +34,8 @@ log = structlog.get_logger("jiaodong.coordinator")
 
 MAX_NOTE = 2000
 MAX_REASON = 2000
+# Parked message ids are the dead_letter table's integer keys.
+MAX_PARKED_ID = 2**31 - 1
 # The courts an operator may see parked messages of (None: every court, the regional centre).
 Courts = Collection[str] | None
 
@@ -209,8 +211,8 @@ class OperatorRecord(InboundHandlers):
         self, parked_id: int, courts: Courts
     ) -> tuple[Parked, list[ParkedAction]]:
         """One parked message and the operators' earlier attempts on it."""
-        if parked_id <= 0:
-            raise InvalidInput.one("id", "is required (a parked message id)")
+        if not 0 < parked_id <= MAX_PARKED_ID:
+            raise InvalidInput.one("id", "is not a parked message id")
 
         def work(session: Session) -> tuple[Parked, list[ParkedAction]]:
             parked = self._visible(record.parked(session, parked_id), parked_id, courts)
@@ -222,8 +224,8 @@ class OperatorRecord(InboundHandlers):
     @staticmethod
     def _check_reason(parked_id: int, reason: str) -> None:
         violations: list[FieldViolation] = []
-        if parked_id <= 0:
-            violations.append(FieldViolation("id", "is required (a parked message id)"))
+        if not 0 < parked_id <= MAX_PARKED_ID:
+            violations.append(FieldViolation("id", "is not a parked message id"))
         check_text(violations, "reason", reason, required=True, limit=MAX_REASON)
         if violations:
             raise InvalidInput(violations)

@@ -27,7 +27,7 @@ from jiaodong.bus.subjects import Kind
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.ids import stable_id
 from jiaodong.domain.lifecycle import Side
-from jiaodong.store import ledger, sla_clocks
+from jiaodong.store import board, ledger, sla_clocks
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.wire import from_ts, to_utc
@@ -56,6 +56,9 @@ class Reconciliation(CoordinatorBase):
 
     def on_digest(self, uow: UnitOfWork, message: Inbound, digest: bus_pb2.Digest) -> None:
         sender = message.court
+        court = self.registry.courts.get(sender)
+        if digest.HasField("parked") and court is not None:  # even a stale digest says this
+            board.note_parked(uow.session, court.node, sender, digest.parked, uow.now)
         interval = self.reconcile_interval
         if digest.HasField("interval") and digest.interval.ToTimedelta() > timedelta(0):
             interval = digest.interval.ToTimedelta()

@@ -27,7 +27,7 @@ from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.flow import Flow
 from jiaodong.bus.subjects import coordinator_consumer, coordinator_digest_consumer, digest_subject
-from jiaodong.store import ledger
+from jiaodong.store import ledger, outbox
 from jiaodong.v1 import bus_pb2
 
 log = structlog.get_logger("jiaodong.node")
@@ -80,6 +80,8 @@ class Reconciliation(NodeBase):
         every = timedelta(seconds=interval)
         entries = 0
         courts = sorted(self.courts)
+        # What the command centre's board shows of this node's dead letters (one count a round).
+        parked = await self.db.read(outbox.parked_count)
         start = self._rounds % len(courts)
         self._rounds += 1
         for court in courts[start:] + courts[:start]:
@@ -105,6 +107,7 @@ class Reconciliation(NodeBase):
                 digest.since.FromDatetime(since)
                 digest.made_at.FromDatetime(made_at)
                 digest.interval.FromTimedelta(every)
+                digest.parked = parked
                 if after is not None:
                     digest.after.CopyFrom(_key(after))
                 if through is not None:
