@@ -141,7 +141,7 @@ def _coordinator_snapshot() -> board.Snapshot:
     reply.cities.add(city="weihai", inbound_open=1)
     reply.pairs.add(from_city="qingdao", to_city="yantai", open=7, breached=1)
     reply.aging.add(over_days=5, up_to_days=10, count=3)
-    node = reply.nodes.add(node="node-weihai", city="weihai", offline=True, unpublished=4)
+    node = reply.nodes.add(node="node-weihai", city="weihai", offline=True, unpublished=4, parked=3)
     node.offline_since.FromDatetime(NOW - timedelta(minutes=10))
     reply.nodes.add(node="node-yantai", city="yantai").last_seen_at.FromDatetime(NOW)
     d = d_pb.Delegation(id="a" * 32, requesting_court="370202", entrusted_court="370602")
@@ -155,7 +155,7 @@ def _coordinator_snapshot() -> board.Snapshot:
 
 @pytest.mark.usefixtures("chinese")
 def test_board_from_the_coordinator_shows_rates_nodes_pairs_and_parked() -> None:
-    console = Console(width=100, file=io.StringIO(), record=True)
+    console = Console(width=120, file=io.StringIO(), record=True)
     console.print(board.render_board(_coordinator_snapshot(), "胶东区域执行指挥中心", 15))
     text = console.export_text()
     for expected in (
@@ -166,6 +166,7 @@ def test_board_from_the_coordinator_shows_rates_nodes_pairs_and_parked() -> None
         "青岛市→烟台市 7（超期 1）",
         "超过5天 3",
         "搁置消息：2",
+        "│ 3 ",
         "提示：2027 未覆盖",
         "a" * 32,
         "已受理",

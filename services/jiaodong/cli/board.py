@@ -450,6 +450,7 @@ def _operations(board_reply: capi.GetBoardResponse) -> list[object]:
         t("状态", "state"),
         t("待发布", "unpublished"),
         t("未送达", "undelivered"),
+        t("搁置", "parked"),
     ):
         nodes.add_column(column)
     for n in board_reply.nodes:
@@ -464,6 +465,10 @@ def _operations(board_reply: capi.GetBoardResponse) -> list[object]:
             state,
             str(n.unpublished),
             str(n.undelivered),
+            # The node's own dead letters as its last digest said; "-": it has not said.
+            Text(str(n.parked), style="bold red" if n.parked else "")
+            if n.HasField("parked")
+            else Text("-"),
         )
     parts.append(nodes)
     pairs = sorted(board_reply.pairs, key=lambda p: (-p.breached, -p.open))
