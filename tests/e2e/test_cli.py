@@ -267,7 +267,7 @@ def test_sla_explain_and_recompute_through_the_cli(layout: Layout) -> None:
     ):
         assert expected in run.stdout, (expected, run.stdout)
     shown = cli(layout, "yantai", "370602", "show", delegation_id)
-    assert "time limits" in shown.stdout and "acknowledge" in shown.stdout
+    assert "办理时限" in shown.stdout and "签收" in shown.stdout  # simplified Chinese by default
 
     # A city command centre may explain its own city's delegations, not another's.
     own = jiaodong(

@@ -15,7 +15,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from rich.console import Console
 
-from jiaodong.cli import connect, names, render, requests
+from jiaodong.cli import connect, lang, names, render, requests
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
 
@@ -208,6 +208,24 @@ def test_field_violations_one_line_each() -> None:
 # --- readable output -----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def english() -> Any:
+    """Print in English (--lang en) for one test."""
+    before = lang.current()
+    lang.use("en")
+    yield
+    lang.use(before)
+
+
+@pytest.fixture
+def chinese() -> Any:
+    """Print in simplified Chinese, the default, for one test."""
+    before = lang.current()
+    lang.use("zh")
+    yield
+    lang.use(before)
+
+
 def _delegation() -> d_pb.Delegation:
     d = d_pb.Delegation(
         id="6f1c2a",
@@ -283,12 +301,15 @@ def test_show_masks_an_organisation() -> None:
     assert "9137**********000X" in text
 
 
+@pytest.mark.usefixtures("english")
 def test_show_header_history_and_requests() -> None:
     text = _render(_delegation())
     assert "6f1c2a" in text
     assert "(2024)鲁0202执123号" in text
-    assert "RETURNED" in text
-    assert "370202 -> 370602" in text
+    assert "returned" in text
+    assert "Shinan District People's Court (370202) -> Zhifu District People's Court (370602)" in (
+        text
+    )
     assert "seizure" in text
     assert "vehicle" in text
     assert "urgent" in text
@@ -297,8 +318,8 @@ def test_show_header_history_and_requests() -> None:
     # Times in Asia/Shanghai (UTC+8), whatever the machine's zone.
     assert "2024-05-01 08:00:00" in text
     assert "2024-05-01 09:00:00" in text
-    assert "reason materials-incomplete; ruling missing" in text
-    assert "-> 370602" in text
+    assert "reason materials incomplete; ruling missing" in text
+    assert "-> Zhifu District People's Court (370602)" in text
     # Refused requests are listed; applied ones are not.
     assert "cancel-1" in text
     assert "too late" in text
@@ -307,25 +328,28 @@ def test_show_header_history_and_requests() -> None:
     assert "seize [bold]the car[/bold]" in text
 
 
+@pytest.mark.usefixtures("english")
 def test_unrouted_delegation_shows_its_target() -> None:
     d = _delegation()
     d.entrusted_court = ""
     d.target.CopyFrom(d_pb.Target(city="yantai", district="芝罘区"))
-    assert "370202 -> yantai/芝罘区 (not routed yet)" in _render(d)
+    assert "Shinan District People's Court (370202) -> yantai/芝罘区 (not routed yet)" in _render(d)
 
 
 def test_local_time_of_an_unset_timestamp() -> None:
     assert render.local_time(d_pb.Delegation().created_at) == "-"
 
 
+@pytest.mark.usefixtures("english")
 def test_summary_lines() -> None:
     d = _delegation()
-    assert render.summary_line("returned", d) == "returned 6f1c2a (status RETURNED, seq 3)"
+    assert render.summary_line("returned", d) == "returned 6f1c2a (status returned, seq 3)"
     assert render.summary_line("cancelled", d, "cancel-1") == (
-        "cancelled 6f1c2a (status RETURNED, seq 3) request cancel-1 refused: too late"
+        "cancelled 6f1c2a (status returned, seq 3) request cancel-1 refused: too late"
     )
 
 
+@pytest.mark.usefixtures("english")
 def test_watch_line_is_one_line() -> None:
     d = _delegation()
     event = d_pb.DelegationEvent()
@@ -333,7 +357,10 @@ def test_watch_line_is_one_line() -> None:
     event.text = "first line\nsecond line"
     line = render.watch_line(node_pb.WatchDelegationsResponse(delegation=d, event=event))
     assert "\n" not in line
-    assert line.startswith("2024-05-01 09:00:00  6f1c2a  #3 RETURNED by 370602 (entrusted)")
+    assert line.startswith(
+        "2024-05-01 09:00:00  6f1c2a  #3 returned by Zhifu District People's Court (370602) "
+        "(entrusted)"
+    )
     assert "first line second line" in line
     refused = render.watch_line(node_pb.WatchDelegationsResponse(delegation=d))
     assert "request refused" in refused
@@ -346,3 +373,69 @@ def test_watch_line_is_one_line() -> None:
     )
     sent = render.watch_line(node_pb.WatchDelegationsResponse(delegation=pending))
     assert "request sent" in sent and "conf-1 pending" in sent and "refused" not in sent
+
+
+@pytest.mark.usefixtures("chinese")
+def test_show_in_chinese_names_courts_statuses_and_tasks() -> None:
+    text = _render(_delegation())
+    for expected in (
+        "委托编号",
+        "已退回",
+        "青岛市市南区人民法院 (370202) -> 烟台市芝罘区人民法院 (370602)",
+        "查封/扣押/冻结",
+        "车辆",
+        "加急",
+        "办理记录",
+        "发起委托",
+        "理由 材料不全; ruling missing",
+        "已拒绝",
+    ):
+        assert expected in text, expected
+    for english_word in ("RETURNED", "returned", "seizure", "urgent"):
+        assert english_word not in text
+    assert NAME not in text and "张**" in text
+
+
+@pytest.mark.usefixtures("chinese")
+def test_summary_and_watch_lines_in_chinese() -> None:
+    d = _delegation()
+    assert render.summary_line("returned", d) == "已退回 6f1c2a（状态 已退回，序号 3）"
+    assert render.summary_line("escalated", d, "esc-1") == (
+        "已督办 6f1c2a（状态 已退回，序号 3） 请求 esc-1"
+    )
+    line = render.watch_line(node_pb.WatchDelegationsResponse(delegation=d, event=d.history[2]))
+    assert "#3 退回" in line and "烟台市芝罘区人民法院 (370602)" in line and "已退回" in line
+
+
+def test_every_enum_value_has_a_chinese_and_an_english_word() -> None:
+    """The shared table covers the proto: a value added there without words fails here."""
+    from jiaodong.domain import labels
+
+    for table, enum, prefix in (
+        (labels.STATUS, d_pb.Status, names.STATUS_PREFIX),
+        (labels.TASK, d_pb.TaskType, names.TASK_PREFIX),
+        (labels.ASSET, d_pb.AssetKind, names.ASSET_PREFIX),
+        (labels.PRIORITY, d_pb.Priority, names.PRIORITY_PREFIX),
+        (labels.EVENT, d_pb.EventKind, names.KIND_PREFIX),
+        (labels.SIDE, d_pb.Side, names.SIDE_PREFIX),
+        (labels.RETURN_REASON, d_pb.ReturnReason, names.REASON_PREFIX),
+        (labels.RESULT, d_pb.CompletionResult, names.RESULT_PREFIX),
+        (labels.SLA_STATE, d_pb.SlaState, names.SLA_STATE_PREFIX),
+    ):
+        for name in enum.keys():  # noqa: SIM118 (a proto enum wrapper, not a dict)
+            short = name.removeprefix(prefix + "_")
+            if short == "UNSPECIFIED" and table is not labels.ASSET:
+                continue
+            zh, en = table[short]
+            assert zh and en and zh != en, name
+
+
+def test_chinese_words_are_simplified() -> None:
+    """督办, not 督辦: every word of the shared table is in GB 2312, the simplified character
+    set (traditional-only characters such as 辦, 託, 達 are not in it)."""
+    from jiaodong.domain import labels
+
+    assert "督辦".encode("gb2312", errors="replace") != "督辦".encode("gb2312", errors="ignore")
+    for table in labels.TABLES.values():
+        for zh, _en in table.values():
+            zh.encode("gb2312")  # raises on a character outside the simplified set

@@ -3,6 +3,9 @@
 Every call is mutual TLS: the CLI presents the certificate of the identity asked for (a court and
 role, or ``ROLE:SCOPE``), and the server takes the caller only from the verified certificate.
 gRPC errors become one message on stderr (with field-level errors one a line) and an exit code.
+The message is in the CLI's language and names the caller and the service by court and city
+name; it keeps the gRPC code's name (``PERMISSION_DENIED``) for scripts, and the server's own
+words after it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import typer
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from jiaodong.cli.lang import city_name, court_city, identity_name, t
 from jiaodong.config import Settings
 from jiaodong.domain.identity import COURT_ROLES, Identity, Role
 from jiaodong.security.certs import TlsFiles, identity_of
@@ -44,7 +48,7 @@ UNREACHABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEAD
 
 
 def usage_error(message: str) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    print(t("错误：", "error: ") + message, file=sys.stderr)
     raise typer.Exit(EXIT_ERROR)
 
 
@@ -59,9 +63,20 @@ def client_tls(identity: Identity) -> TlsFiles:
         files = Settings.from_env().tls_for(identity)
         held = identity_of(files.cert.read_bytes())
     except (OSError, ValueError) as exc:
-        usage_error(f"no client certificate: {exc}")
+        usage_error(
+            t(
+                f"没有{identity_name(identity)}（{identity.label}）的客户端证书：",
+                "no client certificate: ",
+            )
+            + str(exc)
+        )
     if held != identity:
-        usage_error(f"the certificate {files.cert} is {held.label}, not {identity.label}")
+        usage_error(
+            t(
+                f"证书 {files.cert} 属于 {held.label}，不是 {identity.label}",
+                f"the certificate {files.cert} is {held.label}, not {identity.label}",
+            )
+        )
     return files
 
 
@@ -87,6 +102,7 @@ class NodeCall:
     json: bool
     timeout: float
     tls: TlsFiles
+    identity: Identity | None = None
 
 
 def node_call(node: str, as_court: str, role: str, json_out: bool, timeout: float) -> NodeCall:
@@ -99,7 +115,14 @@ def node_call(node: str, as_court: str, role: str, json_out: bool, timeout: floa
     if identity.role not in COURT_ROLES:
         usage_error("--role must be officer or clerk")
     tls = client_tls(identity)
-    return NodeCall(node=node, court=as_court.strip(), json=json_out, timeout=timeout, tls=tls)
+    return NodeCall(
+        node=node,
+        court=as_court.strip(),
+        json=json_out,
+        timeout=timeout,
+        tls=tls,
+        identity=identity,
+    )
 
 
 @dataclass(frozen=True)
@@ -110,12 +133,18 @@ class CoordinatorCall:
     json: bool
     timeout: float
     tls: TlsFiles
+    identity: Identity | None = None
 
 
 def coordinator_call(coordinator: str, who: str, as_json: bool, timeout: float) -> CoordinatorCall:
-    """The call the options of an `sla` command describe; ``who`` is ``ROLE:SCOPE``."""
+    """The call the options of an `sla` or `ops` command describe; ``who`` is ``ROLE:SCOPE``."""
+    identity = parse_identity(who)
     return CoordinatorCall(
-        address=coordinator, json=as_json, timeout=timeout, tls=client_tls(parse_identity(who))
+        address=coordinator,
+        json=as_json,
+        timeout=timeout,
+        tls=client_tls(identity),
+        identity=identity,
     )
 
 
@@ -153,24 +182,102 @@ def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
     return status
 
 
+def service_name(service: str, who: Identity | None = None) -> str:
+    """``协调中心`` / ``青岛市法院节点``: the service called, for people."""
+    if service == "coordinator":
+        return t("协调中心", "the coordinator")
+    if service == "node":
+        city = court_city(who.scope) if who is not None and who.court else ""
+        if city:
+            return t(f"{city_name(city)}法院节点", f"the {city_name(city)} court node")
+        return t("法院节点", "the court node")
+    return t("服务", "the service")
+
+
 def _fail(message: str, code: int, node: str, service: str = "node") -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    print(t("错误：", "error: ") + message, file=sys.stderr)
     if code == EXIT_UNREACHABLE:
         option = "--node / JD_NODE" if service == "node" else "--coordinator / JD_COORDINATOR"
+        name = service_name(service)
         print(
-            f"hint: is the {service} at {node} running? Start the local layout with "
-            f"`jiaodong up`, or point {option} at a running {service}.",
+            t(
+                f"提示：{name}（{node}）是否在运行？可用 `jiaodong up` 启动本地布局，"
+                f"或用 {option} 指向正在运行的{name}。",
+                f"hint: is the {service} at {node} running? Start the local layout with "
+                f"`jiaodong up`, or point {option} at a running {service}.",
+            ),
             file=sys.stderr,
         )
     raise typer.Exit(code)
 
 
-def report_rpc_error(err: grpc.RpcError, node: str, service: str = "node") -> NoReturn:
+def _headline(
+    code: grpc.StatusCode,
+    address: str,
+    service: str,
+    who: Identity | None,
+    subject: str,
+    kind: str = "delegation",
+) -> str:
+    """What went wrong, in the CLI's language, naming the caller and the service."""
+    where = service_name(service, who)
+    caller = (
+        f"{identity_name(who)}（{who.label}）" if who is not None else t("调用方", "the caller")
+    )
+    caller_en = f"{identity_name(who)} ({who.label})" if who is not None else "the caller"
+    if kind == "parked":
+        thing = t(f"搁置消息 {subject}", f"parked message {subject}") if subject else ""
+    else:
+        thing = t(f"委托事项 {subject}", f"delegation {subject}") if subject else ""
+    if code in UNREACHABLE_CODES:
+        return t(f"无法连接{where}（{address}）", f"cannot reach {where} at {address}")
+    if code == grpc.StatusCode.PERMISSION_DENIED:
+        scope = ""
+        if who is not None and who.role is Role.OPERATOR and not who.is_regional:
+            scope = t(
+                f"：{caller}只能查看和处理涉及{city_name(who.scope)}的委托事项",
+                f": {caller_en} sees and acts only on delegations touching {city_name(who.scope)}",
+            )
+        return t(
+            f"{caller}无权执行此操作{('（' + thing + '）') if thing else ''}，未作任何更改{scope}",
+            f"{caller_en} may not do this{(' (' + thing + ')') if thing else ''}; "
+            f"nothing was changed{scope}",
+        )
+    if code == grpc.StatusCode.NOT_FOUND:
+        return t(
+            f"{where}找不到{thing or '所要的对象'}",
+            f"{where} does not know {thing or 'what was asked for'}",
+        )
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return t("请求有误，未作任何更改", "the request is not valid; nothing was changed")
+    if code == grpc.StatusCode.FAILED_PRECONDITION:
+        return t(
+            f"{thing or '该委托事项'}当前的状态不允许此操作，未作任何更改",
+            f"{thing or 'the delegation'} is not in a state that allows this; nothing was changed",
+        )
+    if code == grpc.StatusCode.ALREADY_EXISTS:
+        return t("该请求编号已用于另一请求", "the request id was used for another request")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return t(f"{where}不认可证书", f"{where} does not accept the certificate")
+    return t(f"{where}出错", f"{where} failed")
+
+
+def report_rpc_error(
+    err: grpc.RpcError,
+    node: str,
+    service: str = "node",
+    who: Identity | None = None,
+    subject: str = "",
+    kind: str = "delegation",
+) -> NoReturn:
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     details = err.details() if callable(getattr(err, "details", None)) else None
     status = _rich_status(err)
     lines = violation_lines(status) if status is not None else []
-    message = f"{code.name}: {details or '(no details)'}"
+    message = (
+        f"{_headline(code, node, service, who, subject, kind)} "
+        f"[{code.name}]: {details or t('（无说明）', '(no details)')}"
+    )
     if lines:
         message += "\n" + "\n".join(lines)
     _fail(message, exit_code_for(code), node, service)
@@ -193,14 +300,18 @@ def court_node(
                 try:
                     grpc.channel_ready_future(channel).result(timeout=call.timeout)
                 except grpc.FutureTimeoutError:
+                    where = service_name("node", call.identity)
                     _fail(
-                        f"UNAVAILABLE: no connection to {call.node} within {call.timeout:g} s",
+                        t(
+                            f"{call.timeout:g} 秒内无法连接{where}（{call.node}）[UNAVAILABLE]",
+                            f"UNAVAILABLE: no connection to {call.node} within {call.timeout:g} s",
+                        ),
                         EXIT_UNREACHABLE,
                         call.node,
                     )
             yield node_grpc.CourtNodeServiceStub(channel)
     except grpc.RpcError as err:
-        report_rpc_error(err, call.node)
+        report_rpc_error(err, call.node, "node", call.identity)
 
 
 def call_coordinator(call: CoordinatorCall, rpc: str, request: Any) -> Any:
@@ -210,4 +321,6 @@ def call_coordinator(call: CoordinatorCall, rpc: str, request: Any) -> Any:
             stub = cgrpc.CoordinatorServiceStub(channel)
             return getattr(stub, rpc)(request, timeout=call.timeout)
     except grpc.RpcError as err:
-        report_rpc_error(err, call.address, "coordinator")
+        subject = str(getattr(request, "id", "") or "")
+        kind = "parked" if rpc.endswith("Parked") else "delegation"
+        report_rpc_error(err, call.address, "coordinator", call.identity, subject, kind)

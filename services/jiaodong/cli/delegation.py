@@ -35,6 +35,7 @@ from jiaodong.cli.names import (
 from jiaodong.cli.options import command_group, node_command
 from jiaodong.cli.render import (
     console,
+    piped_width,
     print_json,
     render_delegation,
     render_list,
@@ -198,7 +199,7 @@ def show(delegation_id: IdArgument, call: NodeCall) -> None:
     if call.json:
         print_json(response)
     else:
-        render_delegation(console(), response.delegation)
+        render_delegation(console(piped_width()), response.delegation)
 
 
 @app.command("document")
@@ -258,7 +259,7 @@ def list_(
     if call.json:
         print_json(response)
     else:
-        render_list(console(), response)
+        render_list(console(piped_width()), response)
 
 
 @app.command()

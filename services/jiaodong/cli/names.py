@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Generic, TypeAlias, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar, cast
 
+from jiaodong.cli import lang
+from jiaodong.domain import labels
 from jiaodong.domain.errors import InvalidInput
+from jiaodong.v1 import coordinator_service_pb2 as c_pb
 from jiaodong.v1 import delegation_pb2 as d_pb
 from jiaodong.wire import enum_name, optional_enum
 
@@ -28,6 +31,9 @@ KIND_PREFIX = "EVENT_KIND"
 SIDE_PREFIX = "SIDE"
 PRIORITY_PREFIX = "PRIORITY"
 SLA_STATE_PREFIX = "SLA_STATE"
+SLA_LEVEL_PREFIX = "SLA_LEVEL"
+SLA_SUMMARY_PREFIX = "SLA_SUMMARY"
+ORDER_PREFIX = "LIST_ORDER"
 
 _V = TypeVar("_V", bound=int)
 
@@ -102,6 +108,9 @@ KIND = EnumNames(d_pb.EventKind, KIND_PREFIX)
 SIDE = EnumNames(d_pb.Side, SIDE_PREFIX)
 PRIORITY = EnumNames(d_pb.Priority, PRIORITY_PREFIX)
 SLA_STATE = EnumNames(d_pb.SlaState, SLA_STATE_PREFIX)
+SLA_LEVEL = EnumNames(c_pb.SlaLevel, SLA_LEVEL_PREFIX)
+SLA_SUMMARY = EnumNames(c_pb.SlaSummary, SLA_SUMMARY_PREFIX)
+ORDER = EnumNames(c_pb.ListOrder, ORDER_PREFIX)
 
 # Made at run time from the proto enums, so a value added there is offered here too. Type
 # checkers see StrEnum: the members exist only at run time, and every one is a str.
@@ -111,12 +120,18 @@ if TYPE_CHECKING:
     ReasonChoice: TypeAlias = StrEnum
     ResultChoice: TypeAlias = StrEnum
     StatusChoice: TypeAlias = StrEnum
+    SlaLevelChoice: TypeAlias = StrEnum
+    SlaSummaryChoice: TypeAlias = StrEnum
+    OrderChoice: TypeAlias = StrEnum
 else:
     TaskChoice = TASK.choices("TaskChoice")
     AssetChoice = ASSET.choices("AssetChoice")
     ReasonChoice = REASON.choices("ReasonChoice")
     ResultChoice = RESULT.choices("ResultChoice")
     StatusChoice = STATUS.choices("StatusChoice")
+    SlaLevelChoice = SLA_LEVEL.choices("SlaLevelChoice")
+    SlaSummaryChoice = SLA_SUMMARY.choices("SlaSummaryChoice")
+    OrderChoice = ORDER.choices("OrderChoice")
 
 # Option value -> proto enum value.
 task_type, asset_kind, return_reason = TASK.value, ASSET.value, REASON.value
@@ -136,3 +151,70 @@ def priority_name(value: d_pb.Priority.ValueType) -> str:
 def sla_state_name(value: d_pb.SlaState.ValueType) -> str:
     """``SLA_STATE_RUNNING`` -> ``"running"``."""
     return SLA_STATE.label(value).lower()
+
+
+# --- what people read: the shared table of words (jiaodong.domain.labels), in the CLI's language --
+
+
+def _word(table: labels.Table, names: EnumNames[Any], value: Any) -> str:
+    return labels.label(table, names.label(value), lang.current())
+
+
+def status_text(value: d_pb.Status.ValueType) -> str:
+    """``STATUS_ACKNOWLEDGED`` -> ``已受理`` (``acknowledged`` in English)."""
+    return _word(labels.STATUS, STATUS, value)
+
+
+def task_text(value: d_pb.TaskType.ValueType) -> str:
+    return _word(labels.TASK, TASK, value)
+
+
+def asset_text(value: d_pb.AssetKind.ValueType) -> str:
+    return _word(labels.ASSET, ASSET, value)
+
+
+def priority_text(value: d_pb.Priority.ValueType) -> str:
+    return _word(labels.PRIORITY, PRIORITY, value or d_pb.PRIORITY_NORMAL)
+
+
+def event_text(value: d_pb.EventKind.ValueType) -> str:
+    return _word(labels.EVENT, KIND, value)
+
+
+def side_text(value: d_pb.Side.ValueType) -> str:
+    return _word(labels.SIDE, SIDE, value)
+
+
+def reason_text(value: d_pb.ReturnReason.ValueType) -> str:
+    return _word(labels.RETURN_REASON, REASON, value)
+
+
+def result_text(value: d_pb.CompletionResult.ValueType) -> str:
+    return _word(labels.RESULT, RESULT, value)
+
+
+def sla_state_text(value: d_pb.SlaState.ValueType) -> str:
+    return _word(labels.SLA_STATE, SLA_STATE, value)
+
+
+def goal_text(goal: str) -> str:
+    """A time limit's name (``acknowledge`` -> ``签收``)."""
+    return labels.label(labels.SLA_GOAL, goal, lang.current())
+
+
+def breach_action_text(action: str) -> str:
+    return labels.label(labels.BREACH_ACTION, action, lang.current())
+
+
+def request_state_text(state: str) -> str:
+    return labels.label(labels.REQUEST_STATE, state, lang.current())
+
+
+def sla_level_text(value: c_pb.SlaLevel.ValueType) -> str:
+    """``SLA_LEVEL_THREE_QUARTERS`` -> ``已用75%`` (``75%``)."""
+    return _word(labels.SLA_LEVEL, SLA_LEVEL, value)
+
+
+def parked_action_text(word: str) -> str:
+    """``retry``, ``discard``, ``applied``, ``failed``, ``discarded`` in the CLI's language."""
+    return labels.label(labels.PARKED_ACTION, word, lang.current())

@@ -16,12 +16,14 @@ from typing import Annotated, Any
 
 import typer
 
+from jiaodong.cli import lang
 from jiaodong.cli.connect import (
     DEFAULT_COORDINATOR,
     DEFAULT_NODE,
     coordinator_call,
     node_call,
 )
+from jiaodong.domain.labels import Lang
 
 Command = Callable[..., None]
 
@@ -89,6 +91,19 @@ CoordinatorTimeoutOption = Annotated[
 ]
 
 
+# --- every command that prints for people --------------------------------------------------------
+
+LangOption = Annotated[
+    Lang,
+    typer.Option(
+        "--lang",
+        envvar=lang.ENV,
+        case_sensitive=False,
+        help="Language of tables and messages: zh (simplified Chinese) or en. JSON is unaffected.",
+    ),
+]
+
+
 def _option(
     name: str, annotation: Any, default: Any = inspect.Parameter.empty
 ) -> inspect.Parameter:
@@ -103,15 +118,23 @@ def _with_shared_options(
     after: Sequence[inspect.Parameter],
     make_call: Callable[..., object],
 ) -> Command:
-    """``command`` with its ``call`` parameter replaced by ``in_place`` and ``after`` appended;
-    the values of those options become ``call=make_call(**values)``."""
+    """``command`` with its ``call`` parameter replaced by ``in_place`` and ``after`` appended,
+    and --lang last; the values of those options become ``call=make_call(**values)``, --lang sets
+    the language of what the command prints."""
     own = list(inspect.signature(command, eval_str=True).parameters.values())
     at = next(i for i, p in enumerate(own) if p.name == "call")
-    params = [*own[:at], *in_place, *own[at + 1 :], *after]
+    params = [
+        *own[:at],
+        *in_place,
+        *own[at + 1 :],
+        *after,
+        _option("lang", LangOption, lang.current()),
+    ]
     shared = {p.name for p in (*in_place, *after)}
 
     @functools.wraps(command)
     def run(**values: Any) -> None:
+        lang.use(values.pop("lang"))  # first: the call's own errors are printed in it too
         call = make_call(**{name: values.pop(name) for name in shared})
         command(call=call, **values)
 

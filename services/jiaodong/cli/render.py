@@ -7,6 +7,7 @@ debtor (names, identifiers, phone) is masked here; the full values stay on the n
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC
@@ -20,16 +21,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from jiaodong.cli.lang import city_name, court_label, court_name, t, zh
 from jiaodong.cli.names import (
-    asset_name,
-    kind_label,
-    priority_name,
-    reason_name,
-    result_name,
-    side_name,
-    sla_state_name,
-    status_label,
-    task_name,
+    asset_text,
+    breach_action_text,
+    event_text,
+    goal_text,
+    parked_action_text,
+    priority_text,
+    reason_text,
+    request_state_text,
+    result_text,
+    side_text,
+    sla_level_text,
+    sla_state_text,
+    status_text,
+    task_text,
 )
 from jiaodong.domain.identifiers import mask_name, mask_phone, mask_resident_id
 from jiaodong.v1 import audit_service_pb2 as audit_api
@@ -42,7 +49,6 @@ if TYPE_CHECKING:
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-LIST_COLUMNS = ("id", "case", "status", "courts", "task", "priority", "seq", "updated")
 
 
 def console(width: int | None = None) -> Console:
@@ -51,8 +57,9 @@ def console(width: int | None = None) -> Console:
 
 
 def piped_width() -> int | None:
-    """Tables need room; a pipe or a file gets 120 columns rather than rich's default 80."""
-    return None if sys.stdout.isatty() else 120
+    """Tables need room; a pipe or a file gets 120 columns rather than rich's default 80,
+    unless COLUMNS says how wide the reader's screen is."""
+    return None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
 
 
 def print_json(message: Message, *, compact: bool = False) -> None:
@@ -93,26 +100,32 @@ def masked_debtor(party: d_pb.Party) -> str:
     return text
 
 
-def _courts(d: d_pb.Delegation) -> str:
+def courts_text(d: d_pb.Delegation) -> str:
+    """Requesting court -> entrusted court, by name and id (the target before routing)."""
     if d.entrusted_court:
-        return f"{d.requesting_court} -> {d.entrusted_court}"
-    t = d.target
-    where = t.court_id or "/".join(part for part in (t.city, t.district) if part) or "?"
-    return f"{d.requesting_court} -> {where} (not routed yet)"
+        return f"{court_label(d.requesting_court)} -> {court_label(d.entrusted_court)}"
+    t_ = d.target
+    if t_.court_id:
+        where = court_label(t_.court_id)
+    else:
+        where = "/".join(part for part in (t_.city, t_.district) if part) or "?"
+    return f"{court_label(d.requesting_court)} -> {where} " + t("（尚未分派）", "(not routed yet)")
 
 
 def _event_text(event: d_pb.DelegationEvent) -> str:
     parts: list[str] = []
     if event.court_id:
-        parts.append(f"-> {event.court_id}")
+        parts.append(f"-> {court_label(event.court_id)}")
     if event.return_reason:
-        parts.append(f"reason {reason_name(event.return_reason)}")
+        parts.append(t("理由 ", "reason ") + reason_text(event.return_reason))
     if event.result:
-        parts.append(f"result {result_name(event.result)}")
+        parts.append(t("结果 ", "result ") + result_text(event.result))
     if event.text:
         parts.append(event.text)
     if event.documents:
-        parts.append(f"(+{len(event.documents)} documents)")
+        parts.append(
+            t(f"（附 {len(event.documents)} 份文书）", f"(+{len(event.documents)} documents)")
+        )
     return "; ".join(parts)
 
 
@@ -126,47 +139,59 @@ def _size(size_bytes: int) -> str:
 
 
 def _table(columns: Iterable[str], title: str | None = None) -> Table:
-    """Columns that fold long values (ids, hashes) rather than cut them."""
+    """Columns that fold long values (names, texts) rather than cut them."""
     table = Table(title=title, title_justify="left")
     for column in columns:
         table.add_column(column, overflow="fold")
     return table
 
 
+ID_WIDTH = 32
+
+
+def add_id_column(table: Table, header: str, width: int = ID_WIDTH) -> None:
+    """A column for ids (delegation ids, SHA-256s, request ids): never wrapped, never cut, so an
+    id can be copied whole from the screen; the other columns give way."""
+    table.add_column(header, no_wrap=True, overflow="ignore", min_width=width)
+
+
 def render_delegation(console: Console, d: d_pb.Delegation) -> None:
     """The `show` view: header, masked debtor, district, documents, open requests, history."""
     header = Table.grid(padding=(0, 2))
-    header.add_column(style="bold")
-    header.add_column()
+    header.add_column(style="bold", no_wrap=True)
+    header.add_column(overflow="fold")
 
     def row(key: str, value: str) -> None:
         header.add_row(key, Text(value))
 
-    status = status_label(d.status)
+    status = status_text(d.status)
     if d.result:
-        status += f" (result {result_name(d.result)})"
-    row("delegation", d.id)
-    row("case number", d.case_number)
-    row("status", status)
-    row("courts", _courts(d))
-    row("task", task_name(d.task_type))
-    row("asset", asset_name(d.asset_kind))
+        status += t(f"（结果：{result_text(d.result)}）", f" (result {result_text(d.result)})")
+    header.add_row(t("委托编号", "delegation"), Text(d.id, no_wrap=True, overflow="ignore"))
+    row(t("案号", "case number"), d.case_number)
+    row(t("状态", "status"), status)
+    row(t("法院", "courts"), courts_text(d))
+    row(t("事项", "task"), task_text(d.task_type))
+    row(t("财产", "asset"), asset_text(d.asset_kind))
     if d.plate:
-        row("plate", d.plate)
-    row("priority", priority_name(d.priority))
-    row("seq", str(d.seq))
-    row("created", local_time(d.created_at))
-    row("updated", local_time(d.updated_at))
-    row("debtor", masked_debtor(d.debtor))
-    row("district", d.place.district or "-")
+        row(t("车牌", "plate"), d.plate)
+    row(t("缓急", "priority"), priority_text(d.priority))
+    row(t("序号", "seq"), str(d.seq))
+    row(t("发起时间", "created"), local_time(d.created_at))
+    row(t("更新时间", "updated"), local_time(d.updated_at))
+    row(t("被执行人", "debtor"), masked_debtor(d.debtor))
+    row(t("区县", "district"), d.place.district or "-")
     if d.requested_actions:
-        row("actions", d.requested_actions)
+        row(t("委托内容", "actions"), d.requested_actions)
     for warning in d.warnings:
-        row("warning", warning)
+        row(t("提示", "warning"), warning)
     console.print(header)
 
     if d.documents:
-        docs = _table(("name", "media type", "size", "sha256"), "documents")
+        docs = Table(title=t("文书", "documents"), title_justify="left")
+        for column in (t("名称", "name"), t("类型", "media type"), t("大小", "size")):
+            docs.add_column(column, overflow="fold")
+        add_id_column(docs, "sha256", 64)
         for doc in d.documents:
             docs.add_row(
                 Text(doc.name), Text(doc.media_type), _size(doc.size_bytes), Text(doc.sha256)
@@ -175,29 +200,39 @@ def render_delegation(console: Console, d: d_pb.Delegation) -> None:
 
     open_requests = [r for r in d.requests if r.state != "applied"]
     if open_requests:
-        reqs = _table(("request", "kind", "state", "reason"), "pending and refused requests")
+        reqs = Table(title=t("待处理和被拒绝的请求", "pending and refused requests"))
+        reqs.title_justify = "left"
+        add_id_column(reqs, t("请求编号", "request"), 0)
+        for column in (t("类别", "kind"), t("状态", "state"), t("理由", "reason")):
+            reqs.add_column(column, overflow="fold")
         for r in open_requests:
-            reqs.add_row(Text(r.request_id), kind_label(r.kind), Text(r.state), Text(r.reason))
+            reqs.add_row(
+                Text(r.request_id),
+                event_text(r.kind),
+                Text(request_state_text(r.state)),
+                Text(r.reason),
+            )
         console.print(reqs)
 
     if d.sla:
         render_sla(console, d.sla)
 
     if d.history:
-        history = Table(title="history (Asia/Shanghai)", title_justify="left")
-        history.add_column("seq", justify="right")
-        history.add_column("time", no_wrap=True)
-        history.add_column("kind")
-        history.add_column("side")
-        history.add_column("court")
-        history.add_column("text", overflow="fold")
+        history = Table(title=t("办理记录（北京时间）", "history (Asia/Shanghai)"))
+        history.title_justify = "left"
+        history.add_column(t("序号", "seq"), justify="right")
+        history.add_column(t("时间", "time"), no_wrap=True)
+        history.add_column(t("事件", "kind"))
+        history.add_column(t("一方", "side"))
+        history.add_column(t("法院", "court"), overflow="fold")
+        history.add_column(t("说明", "text"), overflow="fold")
         for event in d.history:
             history.add_row(
                 str(event.seq),
                 local_time(event.at),
-                kind_label(event.kind),
-                side_name(event.side),
-                Text(event.actor_court or "-"),
+                event_text(event.kind),
+                side_text(event.side),
+                Text(court_label(event.actor_court) if event.actor_court else "-"),
                 Text(_event_text(event)),
             )
         console.print(history)
@@ -205,20 +240,37 @@ def render_delegation(console: Console, d: d_pb.Delegation) -> None:
 
 def render_sla(console: Console, goals: Sequence[d_pb.SlaGoal]) -> None:
     """The time limits: goal, limit, state, due (local), what is left, action at breach."""
-    table = Table(title="time limits (official working-day calendar)", title_justify="left")
-    for column in ("goal", "limit", "state", "due (Asia/Shanghai)", "left", "at breach"):
+    table = Table(
+        title=t("办理时限（按法定工作日历）", "time limits (official working-day calendar)"),
+        title_justify="left",
+    )
+    for column in (
+        t("时限", "goal"),
+        t("期限", "limit"),
+        t("状态", "state"),
+        t("到期（北京时间）", "due (Asia/Shanghai)"),
+        t("剩余", "left"),
+        t("超期后", "at breach"),
+    ):
         table.add_column(column)
     for g in goals:
         due = local_time(g.due_at)
         if g.original_due_at.seconds and g.original_due_at != g.due_at:
-            due += f" (was {local_time(g.original_due_at)})"
+            due += t(
+                f"（原 {local_time(g.original_due_at)}）", f" (was {local_time(g.original_due_at)})"
+            )
+        name = goal_text(g.goal)
+        met = t("完成于 ", "met ") + local_time(g.met_at) if g.met_at.seconds else "-"
+        state = sla_state_text(g.state)
+        if g.pause_reason:
+            state += t(f"（{g.pause_reason}）", f" ({g.pause_reason})")
         table.add_row(
-            f"{g.goal} #{g.instance}" if g.instance > 1 else g.goal,
+            f"{name} #{g.instance}" if g.instance > 1 else name,
             g.period,
-            sla_state_name(g.state),
+            Text(state),
             due,
-            Text(g.remaining or ("met " + local_time(g.met_at) if g.met_at.seconds else "-")),
-            g.on_breach,
+            Text(g.remaining or met),
+            breach_action_text(g.on_breach),
         )
     console.print(table)
 
@@ -226,66 +278,149 @@ def render_sla(console: Console, goals: Sequence[d_pb.SlaGoal]) -> None:
 # --- lists and lines -----------------------------------------------------------------------------
 
 
-def render_list(console: Console, response: node_pb.ListDelegationsResponse) -> None:
-    if not response.delegations:
-        console.print("no delegations")
+def _court_pair(d: d_pb.Delegation) -> str:
+    """``青岛市市南区人民法院 → 荣成市人民法院``: names only (ids are in `show`)."""
+    if d.entrusted_court:
+        to = court_name(d.entrusted_court)
+    elif d.target.court_id:
+        to = court_name(d.target.court_id)
     else:
-        table = _table(LIST_COLUMNS)
-        for d in response.delegations:
-            table.add_row(
-                Text(d.id),
-                Text(d.case_number),
-                status_label(d.status),
-                Text(_courts(d)),
-                task_name(d.task_type),
-                priority_name(d.priority),
-                str(d.seq),
-                local_time(d.updated_at),
-            )
-        console.print(table)
+        to = "/".join(p for p in (d.target.city, d.target.district) if p) or "?"
+        to += t("（未分派）", " (not routed)")
+    return f"{court_name(d.requesting_court)} → {to}"
+
+
+def left_text(seconds_left: int, working_days_left: int) -> str:
+    """``剩 2 个工作日`` / ``超期 5 小时`` (``2 working days left`` / ``5 h overdue``)."""
+    if seconds_left < 0:
+        hours = -seconds_left // 3600
+        if hours >= 24:
+            return t(f"超期 {hours // 24} 天", f"{hours // 24} d overdue")
+        return t(f"超期 {hours} 小时", f"{hours} h overdue")
+    if working_days_left >= 0:
+        return t(f"剩 {working_days_left} 个工作日", f"{working_days_left} working days left")
+    hours = seconds_left // 3600
+    return t(f"剩 {hours} 小时", f"{hours} h left")
+
+
+def due_line(entry: capi.QueueEntry) -> str:
+    """A listed delegation's next due time: the limit, what is left, the warning level."""
+    if not entry.goal:
+        return ""
+    line = f"{goal_text(entry.goal)} {left_text(entry.seconds_left, entry.working_days_left)}"
+    if entry.level in (capi.SLA_LEVEL_HALF, capi.SLA_LEVEL_THREE_QUARTERS):
+        line += f" {sla_level_text(entry.level)}"
+    return line
+
+
+def delegation_table(
+    delegations: Iterable[d_pb.Delegation], entries: Sequence[capi.QueueEntry] = ()
+) -> Table:
+    """One row per delegation: the whole id with the case number under it, status (and
+    urgency), courts by name, task, last change. Fits 80 columns without breaking an id."""
+    table = Table(show_edge=False)
+    add_id_column(table, t("委托编号 / 案号", "id / case number"))
+    table.add_column(t("状态", "status"), overflow="fold")
+    table.add_column(t("委托法院 → 受托法院", "requesting → entrusted"), overflow="fold")
+    table.add_column(t("事项", "task"), overflow="fold")
+    table.add_column(t("更新时间", "updated"), min_width=10)
+    due = {e.delegation_id: e for e in entries}
+    for d in delegations:
+        status = status_text(d.status)
+        if d.priority == d_pb.PRIORITY_URGENT:
+            status += "\n" + priority_text(d.priority)
+        if d.id in due and (line := due_line(due[d.id])):
+            status += "\n" + line
+        table.add_row(
+            Text(f"{d.id}\n{d.case_number}"),
+            status,
+            Text(_court_pair(d)),
+            task_text(d.task_type),
+            local_time(d.updated_at).replace(" ", "\n", 1),
+        )
+    return table
+
+
+def render_list(
+    console: Console,
+    response: node_pb.ListDelegationsResponse | capi.CoordinatorListDelegationsResponse,
+) -> None:
+    if not response.delegations:
+        console.print(t("没有委托事项", "no delegations"))
+    else:
+        entries = list(getattr(response, "entries", ()))
+        console.print(delegation_table(response.delegations, entries))
     if response.next_page_token:
-        console.print(Text(f"more: --page-token {response.next_page_token}"))
+        console.print(Text(t("下一页：", "more: ") + f"--page-token {response.next_page_token}"))
+
+
+VERBS = {
+    "created": "已发起",
+    "already created": "此前已发起",
+    "acknowledged": "已签收",
+    "accepted": "已开始办理",
+    "returned": "已退回",
+    "supplemented": "已补正",
+    "progress reported on": "已报告进展",
+    "completed": "已办结",
+    "confirmed": "已确认",
+    "cancelled": "已撤回",
+    "urged": "已催办",
+    "escalated": "已督办",
+    "rerouted": "已改派",
+}
 
 
 def summary_line(verb: str, d: d_pb.Delegation, request_id: str = "") -> str:
     """``acknowledged 6f1c... (status ACKNOWLEDGED, seq 4)``, plus the request and its state."""
-    line = f"{verb} {d.id} (status {status_label(d.status)}, seq {d.seq})"
+    line = t(
+        f"{VERBS.get(verb, verb)} {d.id}（状态 {status_text(d.status)}，序号 {d.seq}）",
+        f"{verb} {d.id} (status {status_text(d.status)}, seq {d.seq})",
+    )
     if request_id:
         request = next((r for r in d.requests if r.request_id == request_id), None)
-        line += f" request {request_id}"
+        line += t(f" 请求 {request_id}", f" request {request_id}")
         if request is not None and request.state:
-            line += f" {request.state}"
+            line += f" {request_state_text(request.state)}"
             if request.reason:
                 line += f": {request.reason}"
     return line
 
 
-def watch_line(change: node_pb.WatchDelegationsResponse) -> str:
+def watch_line(change: node_pb.WatchDelegationsResponse | capi.WatchBoardResponse) -> str:
     """One change as one line (newlines in texts folded to spaces)."""
     d = change.delegation
     if change.HasField("event"):
         e = change.event
-        side = side_name(e.side)
-        actor = f"{e.actor_court} ({side})" if e.actor_court else side
-        line = (
-            f"{local_time(e.at)}  {d.id}  #{e.seq} {kind_label(e.kind)}"
-            f" by {actor} -> {status_label(d.status)}"
+        side = side_text(e.side)
+        if e.actor_court:
+            actor = t(
+                f"{side} {court_label(e.actor_court)}", f"{court_label(e.actor_court)} ({side})"
+            )
+        else:
+            actor = side
+        line = f"{local_time(e.at)}  {d.id}  #{e.seq} {event_text(e.kind)}" + t(
+            f" 由 {actor} -> {status_text(d.status)}", f" by {actor} -> {status_text(d.status)}"
         )
         detail = _event_text(e)
     else:
         # A change without an event concerns a request: just sent (pending) or refused.
         pending = [r for r in d.requests if r.state == "pending"]
         refused = [r for r in d.requests if r.state == "refused"]
-        what = "request refused" if refused and not pending else "request sent"
-        line = f"{local_time(d.updated_at)}  {d.id}  {what} -> {status_label(d.status)}"
+        if refused and not pending:
+            what = t("请求被拒绝", "request refused")
+        else:
+            what = t("请求已发出", "request sent")
+        line = f"{local_time(d.updated_at)}  {d.id}  {what} -> {status_text(d.status)}"
         detail = ""
         if pending:
             last = pending[-1]
-            detail = f"{kind_label(last.kind)} {last.request_id} pending"
+            detail = f"{event_text(last.kind)} {last.request_id} {request_state_text('pending')}"
         if refused:
             last = refused[-1]
             detail += ("; " if detail else "") + (
-                f"{kind_label(last.kind)} {last.request_id} refused: {last.reason}"
+                f"{event_text(last.kind)} {last.request_id} "
+                f"{request_state_text('refused')}: {last.reason}"
             )
     if detail:
         line += "  " + detail
@@ -295,7 +430,7 @@ def watch_line(change: node_pb.WatchDelegationsResponse) -> str:
 def warn(d: d_pb.Delegation) -> None:
     """The node's warnings about a delegation, on stderr (with --json they are in the JSON)."""
     for warning in d.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(t("提示：", "warning: ") + warning, file=sys.stderr)
 
 
 def report(
@@ -313,29 +448,124 @@ def report(
 
 def render_moved(console: Console, reply: capi.RecomputeSlaResponse, dry_run: bool) -> None:
     """`sla recompute`: how many clocks are open, which moved, and the calendar's gaps."""
-    verb = "would move" if dry_run else "moved"
-    console.print(f"{reply.open_clocks} open clocks; {len(reply.moved)} {verb}", markup=False)
+    moved = len(reply.moved)
+    console.print(
+        t(
+            f"{reply.open_clocks} 个未结时限；{'将变动' if dry_run else '已变动'} {moved} 个",
+            f"{reply.open_clocks} open clocks; {moved} {'would move' if dry_run else 'moved'}",
+        ),
+        markup=False,
+    )
     if reply.moved:
         table = Table()
-        for column in ("delegation", "goal", "due before", "due after"):
+        add_id_column(table, t("委托编号", "delegation"))
+        for column in (
+            t("时限", "goal"),
+            t("原到期", "due before"),
+            t("新到期", "due after"),
+        ):
             table.add_column(column)
         for move in reply.moved:
             table.add_row(
                 move.delegation_id,
-                move.goal,
+                goal_text(move.goal),
                 local_time(move.old_due_at),
                 local_time(move.new_due_at),
             )
         console.print(table)
     for warning in reply.warnings:
-        console.print(f"warning: {warning}", markup=False)
+        console.print(t("提示：", "warning: ") + warning, markup=False)
+
+
+def render_notes(console: Console, notes: Sequence[capi.OperatorNote]) -> None:
+    """`ops show`: the command centres' notes, oldest first (not part of the courts' history)."""
+    if not notes:
+        return
+    table = Table(title=t("指挥中心备注", "command-centre notes"), title_justify="left")
+    table.add_column(t("时间", "when"), no_wrap=True)
+    table.add_column(t("操作员", "operator"))
+    table.add_column(t("备注", "note"), overflow="fold")
+    for note in notes:
+        table.add_row(local_time(note.at), Text(note.operator), Text(note.text))
+    console.print(table)
+
+
+def render_parked_list(console: Console, reply: capi.ListParkedResponse) -> None:
+    """`ops parked list`: one row per parked message, newest first."""
+    if not reply.parked:
+        console.print(t("没有搁置的消息", "no parked messages"))
+    else:
+        table = Table(show_edge=False)
+        table.add_column(t("编号", "id"), justify="right", no_wrap=True)
+        table.add_column(t("搁置时间", "parked at"), min_width=10)
+        table.add_column(t("法院 / 委托编号", "court / delegation"), no_wrap=True, min_width=32)
+        table.add_column(t("原因", "reason"), overflow="fold")
+        for p in reply.parked:
+            where = court_label(p.court_id) if p.court_id else "-"
+            if p.delegation_id:
+                where += f"\n{p.delegation_id}"
+            table.add_row(
+                str(p.id),
+                local_time(p.parked_at).replace(" ", "\n", 1),
+                Text(where),
+                Text(p.reason),
+            )
+        console.print(table)
+    if reply.next_page_token:
+        console.print(Text(t("下一页：", "more: ") + f"--page-token {reply.next_page_token}"))
+
+
+def parked_action_line(action: capi.ParkedAction) -> str:
+    """``重试（operator:region，2026-11-30 14:00:00）：已应用；理由 ...``."""
+    what = parked_action_text(action.action)
+    # The outcome starts with one word (applied, failed, discarded), then the server's details.
+    word, _, rest = action.outcome.partition(" ")
+    word = word.rstrip(":")
+    outcome = parked_action_text(word)
+    rest = rest.strip()
+    line = t(
+        f"{what}（{action.operator}，{local_time(action.at)}）：{outcome}",
+        f"{what} ({action.operator}, {local_time(action.at)}): {outcome}",
+    )
+    if rest:
+        line += f" {rest}"
+    if action.reason:
+        line += t(f"；理由：{action.reason}", f"; reason: {action.reason}")
+    return line
+
+
+def render_parked(console: Console, reply: capi.GetParkedResponse) -> None:
+    """`ops parked show`: subject, reason, when, the masked summary, earlier actions."""
+    p = reply.parked
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(t("编号", "id"), str(p.id))
+    grid.add_row(t("主题", "subject"), Text(p.subject))
+    grid.add_row(t("消息编号", "message id"), Text(p.message_id, no_wrap=True))
+    grid.add_row(t("法院", "court"), Text(court_label(p.court_id) if p.court_id else "-"))
+    if p.delegation_id:
+        grid.add_row(t("委托编号", "delegation"), Text(p.delegation_id, no_wrap=True))
+    grid.add_row(t("搁置时间", "parked at"), local_time(p.parked_at))
+    grid.add_row(t("原因", "reason"), Text(p.reason))
+    grid.add_row(t("内容摘要", "summary"), Text(p.summary))
+    console.print(grid)
+    for action in reply.actions:
+        console.print(Text(parked_action_line(action)))
 
 
 def render_reads(console: Console, reads: Sequence[audit_api.DataRead]) -> None:
     """`audit reads`: one row per recorded read of personal data."""
-    table = Table(title=f"{len(reads)} recorded reads of personal data")
-    for column in ("when", "reader", "delegation", "rpc", "recorded by"):
-        table.add_column(column)
+    table = Table(
+        title=t(
+            f"共 {len(reads)} 次个人信息读取记录", f"{len(reads)} recorded reads of personal data"
+        )
+    )
+    table.add_column(t("时间", "when"), no_wrap=True)
+    table.add_column(t("读取者", "reader"))
+    add_id_column(table, t("委托编号", "delegation"))
+    table.add_column("rpc", overflow="fold")
+    table.add_column(t("记录方", "recorded by"))
     for read in reads:
         table.add_row(local_time(read.at), read.reader, read.delegation_id, read.rpc, read.service)
     console.print(table)
@@ -351,18 +581,28 @@ def render_rows(console: Console, columns: Sequence[str], rows: Iterable[Sequenc
     console.print(table)
 
 
-def render_courts(console: Console, courts: Sequence[Court]) -> None:
-    """`courts`: the registry, Chinese and English names together, districts joined by 、."""
-    table = Table(title=f"{len(courts)} courts")
-    for column in ("id", "code", "name", "city", "level", "node", "districts"):
-        table.add_column(column)
+def render_courts(console: Console, courts: Sequence[Court | capi.Court]) -> None:
+    """`courts`, `ops courts`: the registry, Chinese and English names together, districts
+    joined by 、."""
+    table = Table(title=t(f"共 {len(courts)} 个法院", f"{len(courts)} courts"))
+    for column in (
+        t("法院编号", "id"),
+        t("代字", "code"),
+        t("名称", "name"),
+        t("城市", "city"),
+        t("级别", "level"),
+        t("节点", "node"),
+        t("管辖区县", "districts"),
+    ):
+        table.add_column(column, no_wrap=column in ("id", "法院编号"))
     for c in courts:
+        names = (c.name_zh, c.name_en) if zh() else (c.name_en, c.name_zh)
         table.add_row(
             c.court_id,
             c.case_code,
-            f"{c.name_zh}\n{c.name_en}",
-            c.city,
-            c.level,
+            "\n".join(names),
+            city_name(c.city),
+            t({"basic": "基层", "intermediate": "中级"}.get(c.level, c.level), c.level),
             c.node,
             "、".join(c.districts),
         )
