@@ -101,7 +101,7 @@ async def test_board_shows_live_data_in_chinese(browser: Any, board: Board) -> N
     await page.wait_for_selector(
         f"#at-risk tr[data-id='{d.id}'][data-status=ACKNOWLEDGED]", timeout=LIVE
     )
-    assert "已签收" in await page.locator(f"#at-risk tr[data-id='{d.id}'] .status").inner_text()
+    assert "已受理" in await page.locator(f"#at-risk tr[data-id='{d.id}'] .status").inner_text()
     print(
         f"on the board {routed:.2f} s after the create, "
         f"{time.monotonic() - acknowledged:.2f} s after the acknowledgement"
