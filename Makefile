@@ -85,9 +85,10 @@ browser-deps: ## Debian's chromium and CJK fonts for the browser tests (installe
 browser: setup browser-deps ## Browser tests of the web board (headless Debian chromium via Playwright)
 	$(BIN)/pytest tests/browser $(ARGS)
 
-bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the whole layout against its ceiling, ~10 min)
+bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the web board's first paint; the whole layout against its ceiling, ~12 min)
 	$(PY) -m bench.sla_sweep $(ARGS)
 	JD_LOG_LEVEL=warning $(PY) -m bench.security
+	$(PY) -m bench.board_paint
 	$(PY) -m bench.layout $(LAYOUT_ARGS)
 
 faults: setup ## Every fault row (kills, broker faults, frozen link, CPU hog, overload); ARGS="--only ROW", "--ci"
