@@ -88,7 +88,7 @@ browser: setup browser-deps ## Browser tests of the web board (headless Debian c
 bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the web board's first paint; the whole layout against its ceiling, ~12 min)
 	$(PY) -m bench.sla_sweep $(ARGS)
 	JD_LOG_LEVEL=warning $(PY) -m bench.security
-	$(PY) -m bench.board_paint
+	-$(PY) -m bench.board_paint  # exit 1 when not under 1 s; the other benches still run
 	$(PY) -m bench.layout $(LAYOUT_ARGS)
 
 faults: setup ## Every fault row (kills, broker faults, frozen link, CPU hog, overload); ARGS="--only ROW", "--ci"
