@@ -42,8 +42,8 @@ class BreachAction(StrEnum):
     """What the platform does when a goal's time limit runs out."""
 
     NONE = "none"
-    URGE = "urge"  # an automatic 催辦 to the entrusted court
-    ESCALATE = "escalate"  # 督辦 to the command centre of the entrusted court's city
+    URGE = "urge"  # an automatic 催办 to the entrusted court
+    ESCALATE = "escalate"  # 督办 to the command centre of the entrusted court's city
     WITHDRAW = "withdraw"  # treat the delegation as withdrawn: only for SUPPLEMENT
 
 
