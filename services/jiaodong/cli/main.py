@@ -237,7 +237,6 @@ def up(
         f"logs in {settings.data_dir / 'logs'}; try: "
         f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
     )
-    console.print("press Ctrl-C to stop")
     presses = 0
 
     def _on_signal(*_: object) -> None:
@@ -249,8 +248,11 @@ def up(
             console.print("stopping at once ...")
             layout.kill()
 
+    # The handlers before the prompt: a Ctrl-C right after "press Ctrl-C" must stop the layout,
+    # not raise KeyboardInterrupt past the clean-up (and leave the services running).
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    console.print("press Ctrl-C to stop")
     try:
         while not presses:
             layout.check_alive()
