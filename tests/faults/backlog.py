@@ -28,7 +28,14 @@ from jiaodong.security.clients import act_as
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.faults.flow import FlowMonitor
-from tests.faults.harness import Calls, FaultLayout, OutOfTime, blocking, broker_backlog
+from tests.faults.harness import (
+    Calls,
+    FaultLayout,
+    OutOfTime,
+    blocking,
+    bounded_close,
+    broker_backlog,
+)
 from tests.faults.invariants import Report, check
 
 if TYPE_CHECKING:
@@ -318,7 +325,7 @@ async def drive_offline_backlog(
             task.cancel()
         await asyncio.gather(*clerk_tasks, return_exceptions=True)
         await monitor.stop()
-        await calls.close()
+        await bounded_close(calls)
 
 
 async def _settled(

@@ -918,6 +918,15 @@ class Traffic(Calls):
         }
 
 
+async def bounded_close(calls: Calls, timeout: float = 10.0) -> None:
+    """Close the driver's channels, waiting at most ``timeout``: a row ends even if a channel
+    does not (its end is left to the event loop's shutdown)."""
+    closing = asyncio.ensure_future(calls.close())
+    await asyncio.wait({closing}, timeout=timeout)
+    if closing.done() and not closing.cancelled():
+        closing.exception()  # retrieved: a failed close is nothing to report here
+
+
 async def blocking(fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking harness action without stopping the traffic."""
     return await asyncio.to_thread(fn, *args)

@@ -35,6 +35,7 @@ from tests.faults.harness import (
     FaultLayout,
     Traffic,
     blocking,
+    bounded_close,
     broker_backlog,
     log_warnings,
     stream_leader,
@@ -684,7 +685,7 @@ async def _drive(scenario: Scenario, layout: FaultLayout, options: Options, row:
         row.why = why
     finally:
         await monitor.stop()
-        await traffic.close()
+        await bounded_close(traffic)
 
 
 def run_scenario(scenario: Scenario, options: Options) -> Row:
