@@ -57,17 +57,6 @@ def is_open() -> ColumnElement[bool]:
     return listed
 
 
-def running_clock() -> ColumnElement[bool]:
-    """Joined with delegation: a clock that runs now."""
-    return and_(
-        _K.delegation_id == _D.id,
-        _K.state.in_(_RUNNING_STATES),
-        _K.met_at.is_(None),
-        _K.court == _D.entrusted_court,
-        is_open(),
-    )
-
-
 def _epoch(dialect: str, column: Any) -> Any:
     """Seconds since the epoch of a stored time, in the database's own arithmetic."""
     if dialect == "postgresql":
@@ -407,18 +396,28 @@ class RunningClock:
 
 
 def running_clocks_of(
-    session: Session, delegation_ids: Sequence[str]
+    session: Session, rows: Sequence[DelegationRow]
 ) -> dict[str, list[RunningClock]]:
-    """delegation -> its running clocks, earliest due first: one query a page."""
-    if not delegation_ids:
+    """delegation -> its running clocks, earliest due first: one query a page.
+
+    The clocks are read by their primary key alone and the delegation's side of a running
+    clock (open, held by the clock's court) is checked here on the rows the page already
+    holds: joined in SQL, the planners walked the board index over every running clock of the
+    region instead (a page took 218 ms at 10,000 open, 2,040 ms at 100,000)."""
+    holder = {r.id: r.entrusted_court for r in rows if r.status in _OPEN}
+    if not holder:
         return {}
-    query = (
-        select(_K.delegation_id, _K.goal, _K.started_at, _K.due_at, _K.original_due_at, _K.period)
-        .select_from(_K_TABLE.join(_D_TABLE, running_clock()))
-        .where(_K.delegation_id.in_(list(delegation_ids)))
+    query = select(
+        _K.delegation_id, _K.court, _K.goal, _K.started_at, _K.due_at, _K.original_due_at, _K.period
+    ).where(
+        _K.delegation_id.in_(list(holder)),
+        _K.state.in_(_RUNNING_STATES),
+        _K.met_at.is_(None),
     )
     out: dict[str, list[RunningClock]] = {}
-    for delegation_id, goal, started, due, first, period in _rows(session, query):
+    for delegation_id, court, goal, started, due, first, period in _rows(session, query):
+        if court != holder[delegation_id]:
+            continue
         clock = RunningClock(goal, to_utc(started), to_utc(due), to_utc(first), period)
         out.setdefault(delegation_id, []).append(clock)
     for clocks in out.values():

@@ -275,7 +275,7 @@ class BoardQueries(CoordinatorBase):
         def work(session: Session) -> QueuePage:
             found, total, capped = figures.of_region_due(session, where, now, offset, size + 1)
             more, found = len(found) > size, found[:size]
-            clocks = figures.running_clocks_of(session, [r.id for r in found])
+            clocks = figures.running_clocks_of(session, found)
             items = []
             for row in found:
                 running = clocks.get(row.id, [])
