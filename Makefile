@@ -85,7 +85,7 @@ browser-deps: ## Debian's chromium and CJK fonts for the browser tests (installe
 browser: setup browser-deps ## Browser tests of the web board (headless Debian chromium via Playwright)
 	$(BIN)/pytest tests/browser $(ARGS)
 
-bench: setup ## Benchmarks (SLA sweep; what mTLS costs; the web board's first paint; the whole layout against its ceiling, ~12 min)
+bench: setup browser-deps ## Benchmarks (SLA sweep; what mTLS costs; the web board's first paint; the whole layout against its ceiling, ~12 min)
 	$(PY) -m bench.sla_sweep $(ARGS)
 	JD_LOG_LEVEL=warning $(PY) -m bench.security
 	-$(PY) -m bench.board_paint  # exit 1 when not under 1 s; the other benches still run

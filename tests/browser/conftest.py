@@ -1,7 +1,7 @@
 """Browser tests of the web board: headless Chromium from Debian's ``chromium`` package, driven by
 Playwright with ``executable_path`` set to the system browser (Playwright's own browser download
-is never used). The browser and the CJK fonts are installed here when missing (apt-get, as root);
-the tests skip with the reason only where that cannot be done, and fail instead in CI.
+is never used). ``make browser-deps`` installs the browser and the CJK fonts; where they are
+missing the tests skip with the reason, and fail instead in CI.
 
 The region is real: coordinator and four city nodes over a real nats-server and mutual-TLS gRPC
 (tests/helpers/network.py); the coordinator serves the board on a free loopback port."""
@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,30 +22,22 @@ from jiaodong.domain.identity import Identity
 from tests.helpers.network import Region, start_region
 
 CHROMIUM = Path("/usr/bin/chromium")
-PACKAGES = ("chromium", "fonts-noto-cjk")
+_NEEDS = {"chromium": CHROMIUM, "fonts-noto-cjk": Path("/usr/share/fonts/opentype/noto")}
 CITIES = ["qingdao", "yantai", "weihai", "rizhao"]
 
 
-def _install_problem() -> str | None:
-    """Install the browser and the fonts if missing; the reason it could not be, or None."""
-    fonts = Path("/usr/share/fonts/opentype/noto")
-    if CHROMIUM.exists() and fonts.exists():
+def _missing() -> str | None:
+    """What the browser tests lack, or None. Installing is ``make browser-deps``'s job alone
+    (``make test``, ``make pytest`` and ``make browser`` run it first): one place does it."""
+    lacking = [p for p, path in _NEEDS.items() if not path.exists()]
+    if not lacking:
         return None
-    if shutil.which("apt-get") is None:
-        return "no apt-get to install chromium and fonts-noto-cjk"
-    if os.geteuid() != 0:
-        return "chromium and fonts-noto-cjk are missing and installing them needs root"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", *PACKAGES]):
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        if done.returncode != 0:
-            return f"{' '.join(command)} failed: {done.stderr.strip()[-300:]}"
-    return None if CHROMIUM.exists() else "apt-get ran but /usr/bin/chromium is still missing"
+    return f"{' and '.join(lacking)} missing: run `make browser-deps` (as root)"
 
 
 @pytest.fixture(scope="session")
 def chromium() -> Path:
-    problem = _install_problem()
+    problem = _missing()
     try:
         import playwright  # noqa: F401
     except ImportError:
