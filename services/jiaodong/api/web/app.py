@@ -53,7 +53,7 @@ from jiaodong.domain.errors import (
     NotFound,
 )
 from jiaodong.domain.identity import BadIdentity
-from jiaodong.domain.lifecycle import CLOSED, EventKind
+from jiaodong.domain.lifecycle import RULES, EventKind, Status
 from jiaodong.domain.routing import check_reroute
 from jiaodong.store.ledger import RegionFilter
 from jiaodong.v1 import delegation_pb2 as pb
@@ -69,8 +69,6 @@ ACTION_HEADER = "x-jd-board-action"
 SSE_PING_SECONDS = 15.0
 AT_RISK = ("RUNNING", "BREACHED")
 # Each operator step and the CoordinatorService RPC whose permission it takes.
-# Where an urge is allowed (the lifecycle's rule: before acceptance, or while in progress).
-URGEABLE = frozenset({"ROUTED", "DELIVERED", "ACKNOWLEDGED", "ACCEPTED"})
 STEER_METHODS = {
     EventKind.ESCALATED: "Escalate",
     EventKind.REROUTED: "Reroute",
@@ -274,7 +272,7 @@ class Board:
         )
         notes = await coordinator.notes(delegation_id, viewer.guard("GetDelegation", self.city_of))
         status = optional_enum(pb.Status, "STATUS", delegation.status)
-        can_steer = viewer.may("Escalate") and status not in {str(s) for s in CLOSED}
+        moves = _moves(viewer, status)
         return self.render(
             request,
             template,
@@ -286,11 +284,12 @@ class Board:
             events=[_event_row(e) for e in delegation.history],
             clocks=[_clock_row(g) for g in delegation.sla],
             lines=lines,
-            can_steer=can_steer,
-            can_urge=can_steer and status in URGEABLE,
+            can_escalate=EventKind.ESCALATED in moves,
+            can_reroute=EventKind.REROUTED in moves,
+            can_urge=EventKind.URGED in moves,
             can_annotate=viewer.may("Annotate"),
             notes=notes,
-            reroute_to=self._reroute_choices(delegation) if can_steer else [],
+            reroute_to=self._reroute_choices(delegation) if EventKind.REROUTED in moves else [],
             request_id=uuid.uuid4().hex,
         )
 
@@ -618,6 +617,19 @@ class EventRow:
     court_id: str
     return_reason: str
     result: str
+
+
+def _moves(viewer: Viewer, status: str) -> frozenset[EventKind]:
+    """The operator steps the board offers on a delegation in ``status``: those the lifecycle's
+    rules allow from it (the one place that says so) and the viewer's permissions grant."""
+    if status not in Status.__members__:
+        return frozenset()
+    here = Status(status)
+    return frozenset(
+        kind
+        for kind, method in STEER_METHODS.items()
+        if here in RULES[kind].moves and viewer.may(method)
+    )
 
 
 def _event_row(e: pb.DelegationEvent) -> EventRow:
