@@ -38,12 +38,14 @@ from jiaodong.cli.lang import cities, city_name, court_city, court_name, identit
 from jiaodong.cli.names import goal_text, status_text
 from jiaodong.cli.options import coordinator_command
 from jiaodong.cli.render import add_id_column, console, left_text, local_time, piped_width
+from jiaodong.domain import lifecycle
 from jiaodong.domain.calendar import SHANGHAI, WorkCalendar
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import delegation_pb2 as d_pb
 
-CLOSED = frozenset({d_pb.STATUS_CONFIRMED, d_pb.STATUS_CANCELLED, d_pb.STATUS_ROUTING_FAILED})
+# The wire values of the lifecycle's closed statuses (the lifecycle says which they are).
+CLOSED = frozenset(d_pb.Status.Value(f"STATUS_{s.value}") for s in lifecycle.CLOSED)
 OPEN_STATUSES = [s for s in d_pb.Status.values() if s and s not in CLOSED]
 DUE_SOON_WORKING_DAYS = 3
 PAGE = 500
@@ -301,10 +303,16 @@ LEVELS = {
 
 
 def snapshot_from_coordinator(
-    stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str, rows: int
+    stub: cgrpc.CoordinatorServiceStub,
+    call: CoordinatorCall,
+    city: str,
+    rows: int,
+    board_reply: capi.GetBoardResponse | None = None,
 ) -> Snapshot:
-    """The coordinator's figures (GetBoard) and its queue (ListDelegations in due order)."""
-    board_reply = stub.GetBoard(capi.GetBoardRequest(city=city), timeout=call.timeout)
+    """The coordinator's figures (GetBoard, unless ``board_reply`` holds them already) and its
+    queue (ListDelegations in due order)."""
+    if board_reply is None:
+        board_reply = stub.GetBoard(capi.GetBoardRequest(city=city), timeout=call.timeout)
     listed = stub.ListDelegations(
         capi.CoordinatorListDelegationsRequest(
             to_city=city,
@@ -596,14 +604,20 @@ class Feed:
 SERVER_POLL_SECONDS = 5.0
 
 
-def _has_get_board(stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str) -> bool:
+def _first_board(
+    stub: cgrpc.CoordinatorServiceStub, call: CoordinatorCall, city: str
+) -> capi.GetBoardResponse | None:
+    """The coordinator's first figures, or None where it has no GetBoard (an older one): asked
+    once, and the first snapshot is built from the same reply."""
     try:
-        stub.GetBoard(capi.GetBoardRequest(city=city), timeout=call.timeout)
+        reply: capi.GetBoardResponse = stub.GetBoard(
+            capi.GetBoardRequest(city=city), timeout=call.timeout
+        )
     except grpc.RpcError as err:
         if err.code() == grpc.StatusCode.UNIMPLEMENTED:
-            return False
+            return None
         raise
-    return True
+    return reply
 
 
 @coordinator_command(timeout=10.0)
@@ -634,7 +648,8 @@ def board(
     try:
         with open_channel(call.address, call.tls) as channel:
             stub = cgrpc.CoordinatorServiceStub(channel)
-            server = _has_get_board(stub, call, city)
+            first = _first_board(stub, call, city)
+            server = first is not None
             if not once:
                 # The stream first, so nothing that changes while the pages are read is missed.
                 threading.Thread(
@@ -647,6 +662,9 @@ def board(
                 for d in _list_open(stub, call, city, limit):
                     state.apply(d)
             feed = Feed(stub, call, state, city, rows, limit, server)
+            if first is not None:
+                feed.last = snapshot_from_coordinator(stub, call, city, rows, first)
+                feed.seen_changes, feed.fetched_at = 0, time.monotonic()
             if once:
                 snap = feed.snapshot()
                 if call.json:

@@ -237,26 +237,8 @@ def up(
         f"logs in {settings.data_dir / 'logs'}; try: "
         f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
     )
-    presses = 0
-
-    def _on_signal(*_: object) -> None:
-        # The first Ctrl-C (or SIGTERM) stops the layout gracefully; another one meanwhile ends
-        # every process at once (SIGKILL), so none is ever left running.
-        nonlocal presses
-        presses += 1
-        if presses == 2:
-            console.print("stopping at once ...")
-            layout.kill()
-
-    # The handlers before the prompt: a Ctrl-C right after "press Ctrl-C" must stop the layout,
-    # not raise KeyboardInterrupt past the clean-up (and leave the services running).
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    console.print("press Ctrl-C to stop")
     try:
-        while not presses:
-            layout.check_alive()
-            time.sleep(0.5)
+        _run_until_signalled(layout, "press Ctrl-C to stop")
     finally:
         console.print("stopping ... (Ctrl-C again: stop at once)")
         layout.stop()
@@ -357,7 +339,9 @@ def demo(
             else:
                 print_report(console, report)
                 print_board(layout)
-            _serve_until_stopped(layout)
+            _run_until_signalled(
+                layout, "the region keeps running for the board; press Ctrl-C to stop"
+            )
     finally:
         layout.stop()
         if not keep and data_dir is None:
@@ -376,18 +360,25 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
-def _serve_until_stopped(layout: Layout) -> None:
-    """Leave the demo's region running for people at the board, until Ctrl-C or SIGTERM."""
-    console.print("the region keeps running for the board; press Ctrl-C to stop")
-    stopped = False
+def _run_until_signalled(layout: Layout, prompt: str) -> None:
+    """Keep the layout running until Ctrl-C or SIGTERM (``jiaodong up``, ``demo --serve``).
+    The first signal returns here, for the caller to stop the layout gracefully; another one
+    meanwhile ends every process at once (SIGKILL), so none is ever left running."""
+    presses = 0
 
     def _on_signal(*_: object) -> None:
-        nonlocal stopped
-        stopped = True
+        nonlocal presses
+        presses += 1
+        if presses == 2:
+            console.print("stopping at once ...")
+            layout.kill()
 
+    # The handlers before the prompt: a Ctrl-C right after "press Ctrl-C" must stop the layout,
+    # not raise KeyboardInterrupt past the clean-up (and leave the services running).
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    while not stopped:
+    console.print(prompt)
+    while not presses:
         layout.check_alive()
         time.sleep(0.5)
 

@@ -148,11 +148,6 @@ def priority_name(value: d_pb.Priority.ValueType) -> str:
     return PRIORITY.cli_name(value or d_pb.PRIORITY_NORMAL)
 
 
-def sla_state_name(value: d_pb.SlaState.ValueType) -> str:
-    """``SLA_STATE_RUNNING`` -> ``"running"``."""
-    return SLA_STATE.label(value).lower()
-
-
 # --- what people read: the shared table of words (jiaodong.domain.labels), in the CLI's language --
 
 

@@ -138,14 +138,6 @@ def _size(size_bytes: int) -> str:
     return f"{size_bytes} B"
 
 
-def _table(columns: Iterable[str], title: str | None = None) -> Table:
-    """Columns that fold long values (names, texts) rather than cut them."""
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    return table
-
-
 ID_WIDTH = 32
 
 
