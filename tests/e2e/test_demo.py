@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -94,9 +95,26 @@ def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> Non
         with browser.open(login, timeout=20) as page:
             body = page.read().decode()
         assert "胶东跨域委托执行指挥看板" in body and "青岛市" in body
+        # The region runs in real time after the demo: every city's node shows online within
+        # a reconciliation interval (30 s) of the report, and stays so.
+        deadline = time.monotonic() + 120
+        while True:
+            with browser.open(login.split("/login")[0] + "/", timeout=20) as page:
+                nodes = _node_states(page.read().decode())
+            if len(nodes) == 5 and set(nodes.values()) == {"在线"}:
+                break
+            assert time.monotonic() < deadline, f"nodes not all online after the demo: {nodes}"
+            time.sleep(1.0)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=90)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _node_states(page: str) -> dict[str, str]:
+    """node -> the state word the board's node table shows for it."""
+    import re
+
+    return dict(re.findall(r'<tr data-node="([^"]+)"><th>[^<]*</th><td[^>]*>([^<]*)</td>', page))
