@@ -18,11 +18,10 @@ from jiaodong.app.coordinator import (
     Coordinator,
     Guard,
     Note,
-    Parked,
-    ParkedAction,
     QueueItem,
 )
 from jiaodong.app.leadership import Replica
+from jiaodong.app.parked import parked_action_pb, parked_pb
 from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_delegation, city_filter
 from jiaodong.domain.errors import FieldViolation, InvalidInput
@@ -70,28 +69,6 @@ def note_pb(note: Note) -> api.OperatorNote:
         request_id=note.request_id,
     )
     out.at.FromDatetime(note.at)
-    return out
-
-
-def parked_pb(parked: Parked) -> api.ParkedMessage:
-    out = api.ParkedMessage(
-        id=parked.id,
-        subject=parked.subject,
-        message_id=parked.message_id,
-        reason=parked.reason,
-        court_id=parked.court_id,
-        summary=parked.summary,
-        delegation_id=parked.delegation_id,
-    )
-    out.parked_at.FromDatetime(parked.parked_at)
-    return out
-
-
-def parked_action_pb(action: ParkedAction) -> api.ParkedAction:
-    out = api.ParkedAction(
-        action=action.action, operator=action.operator, reason=action.reason, outcome=action.outcome
-    )
-    out.at.FromDatetime(action.at)
     return out
 
 
@@ -306,26 +283,44 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         )
         return api.AnnotateResponse(note=note_pb(note))
 
-    def _courts(self) -> frozenset[str] | None:
-        """The courts whose parked messages the caller may see (None: all, regional)."""
-        city = city_filter(caller(), "")
-        if not city:
+    def _courts(self, city: str = "") -> frozenset[str] | None:
+        """The courts whose parked messages the caller may see (None: all, regional); with
+        ``city`` (a node's), refused unless the caller's scope covers that city."""
+        registry = self.coordinator.registry
+        if city and city not in registry.cities:
+            raise InvalidInput.one("city", f"unknown city {city!r}")
+        scope = city_filter(caller(), city)
+        if not scope or (city and caller().is_regional):
             return None
-        return frozenset(c.court_id for c in self.coordinator.registry.courts_in_city(city))
+        return frozenset(c.court_id for c in registry.courts_in_city(scope))
 
     @handles_domain_errors
     async def ListParked(
         self, request: api.ListParkedRequest, context: Ctx
     ) -> api.ListParkedResponse:
         offset, size = page_of(request.page_size, request.page_token)
-        items, more = await self.coordinator.parked_messages(self._courts(), offset, size)
+        courts = self._courts(request.city)
+        if request.city:
+            self._require_active()  # only the active replica has a link to the nodes
+            items, more = await self.coordinator.node_parked_messages(
+                request.city, courts, offset, size
+            )
+        else:
+            items, more = await self.coordinator.parked_messages(courts, offset, size)
         return api.ListParkedResponse(
             parked=[parked_pb(p) for p in items], next_page_token=next_page(offset, size, more)
         )
 
     @handles_domain_errors
     async def GetParked(self, request: api.GetParkedRequest, context: Ctx) -> api.GetParkedResponse:
-        parked, actions = await self.coordinator.parked_message(request.id, self._courts())
+        courts = self._courts(request.city)
+        if request.city:
+            self._require_active()
+            parked, actions = await self.coordinator.node_parked_message(
+                request.city, request.id, courts
+            )
+        else:
+            parked, actions = await self.coordinator.parked_message(request.id, courts)
         return api.GetParkedResponse(
             parked=parked_pb(parked), actions=[parked_action_pb(a) for a in actions]
         )
@@ -335,9 +330,15 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.RetryParkedRequest, context: Ctx
     ) -> api.RetryParkedResponse:
         self._require_active()
-        applied, action = await self.coordinator.retry_parked(
-            request.id, request.reason, caller().label, self._courts()
-        )
+        courts = self._courts(request.city)
+        if request.city:
+            applied, action = await self.coordinator.node_retry_parked(
+                request.city, request.id, request.reason, caller().label, courts
+            )
+        else:
+            applied, action = await self.coordinator.retry_parked(
+                request.id, request.reason, caller().label, courts
+            )
         return api.RetryParkedResponse(applied=applied, action=parked_action_pb(action))
 
     @handles_domain_errors
@@ -345,9 +346,15 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.DiscardParkedRequest, context: Ctx
     ) -> api.DiscardParkedResponse:
         self._require_active()
-        action = await self.coordinator.discard_parked(
-            request.id, request.reason, caller().label, self._courts()
-        )
+        courts = self._courts(request.city)
+        if request.city:
+            action = await self.coordinator.node_discard_parked(
+                request.city, request.id, request.reason, caller().label, courts
+            )
+        else:
+            action = await self.coordinator.discard_parked(
+                request.id, request.reason, caller().label, courts
+            )
         return api.DiscardParkedResponse(action=parked_action_pb(action))
 
     @streams_domain_errors

@@ -27,6 +27,7 @@ from jiaodong.domain.errors import (
     NotAllowed,
     NotFound,
     RoutingRefused,
+    Unreachable,
 )
 
 log = structlog.get_logger("jiaodong.grpc")
@@ -65,7 +66,9 @@ def status_for(exc: DomainError) -> status_pb2.Status:
             )
         )
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
-    if isinstance(exc, NotFound):
+    if isinstance(exc, Unreachable):
+        code = code_pb2.UNAVAILABLE
+    elif isinstance(exc, NotFound):
         code = code_pb2.NOT_FOUND
     elif isinstance(exc, AlreadyExists):
         code = code_pb2.ALREADY_EXISTS
