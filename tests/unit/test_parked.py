@@ -20,7 +20,14 @@ from jiaodong.app.parked import (
     refusal_pb,
     summarise,
 )
-from jiaodong.domain.errors import DomainError, FieldViolation, InvalidInput, NotAllowed, NotFound
+from jiaodong.domain.errors import (
+    DomainError,
+    FieldViolation,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    Unreachable,
+)
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 
@@ -72,3 +79,16 @@ def test_parked_and_actions_round_trip_through_the_wire() -> None:
     assert parked_from_pb(parked_pb(parked)) == parked
     action = ParkedAction("retry", "operator:yantai", at, "节点已恢复", "applied")
     assert parked_action_from_pb(parked_action_pb(action)) == action
+
+
+def test_a_silent_node_is_unavailable_naming_its_city() -> None:
+    from google.rpc import code_pb2
+
+    from jiaodong.api.errors import status_for
+    from jiaodong.cli.connect import silent_node
+
+    status = status_for(Unreachable("yantai", "烟台市", "no answer within 5s"))
+    assert status.code == code_pb2.UNAVAILABLE
+    assert "节点 烟台市 未应答" in status.message and "yantai" in status.message
+    assert silent_node(status) == "yantai"
+    assert silent_node(status_for(NotFound("x"))) == ""

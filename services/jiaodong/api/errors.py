@@ -67,8 +67,15 @@ def status_for(exc: DomainError) -> status_pb2.Status:
         )
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
     if isinstance(exc, Unreachable):
-        code = code_pb2.UNAVAILABLE
-    elif isinstance(exc, NotFound):
+        # Which node, for programs (and the CLI's wording): ErrorInfo.metadata["city"].
+        info = any_pb2.Any()
+        info.Pack(
+            error_details_pb2.ErrorInfo(
+                reason="NODE_UNREACHABLE", domain="jiaodong", metadata={"city": exc.city}
+            )
+        )
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
+    if isinstance(exc, NotFound):
         code = code_pb2.NOT_FOUND
     elif isinstance(exc, AlreadyExists):
         code = code_pb2.ALREADY_EXISTS
