@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import grpc
 import nats
 from nats.aio.msg import Msg
 from sqlmodel import Session, select
 
+from jiaodong.api.web.access import SESSION_COOKIE, DevLogin
+from jiaodong.api.web.app import BoardSettings, create_board
 from jiaodong.bus.subjects import Kind, ops_subject, to_court
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.store.tables import DeadLetterRow, OperatorActionRow
@@ -179,3 +182,77 @@ async def test_a_node_that_does_not_answer_is_unavailable_within_the_bound(
         assert len(heard) == 1
     finally:
         await nc.close()
+
+
+async def asgi(
+    app: Any, method: str, path: str, identity: Identity, body: bytes = b""
+) -> tuple[int, str]:
+    """One HTTP exchange with the board's ASGI app in this event loop: (status, body)."""
+    target, _, query = path.partition("?")
+    cookie = f"{SESSION_COOKIE}={BOARD_LOGIN.cookie_for(identity)}"
+    headers = [(b"cookie", cookie.encode()), (b"host", b"board")]
+    if method == "POST":
+        headers += [
+            (b"x-jd-board-action", b"1"),
+            (b"content-type", b"application/x-www-form-urlencoded"),
+        ]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": target,
+        "raw_path": target.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("board", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    request = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return request.pop(0) if request else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    text = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return status, text.decode()
+
+
+BOARD_LOGIN = DevLogin("board-test-token")
+
+
+async def test_the_board_links_a_nodes_count_to_its_parked_page(region: Region) -> None:
+    parked = park_at_node(region, "yantai", YT, b"\xff\xffnot an envelope", "sync")
+    board = create_board(region.coordinator.service, None, BoardSettings(dev_login=BOARD_LOGIN))
+    regional = Identity(Role.OPERATOR, REGION)
+
+    async def yantai_link() -> str:
+        return (await asgi(board, "GET", "/fragment/board", regional))[1]
+
+    status, page = await asgi(board, "GET", "/parked?city=yantai", regional)
+    assert status == 200, page
+    assert "烟台市节点" in page and f'data-parked="{parked}"' in page
+    assert 'data-city="yantai"' in page and "unreadable" in page
+    # Another city's centre may not open it; an unknown city is a bad request.
+    status, _ = await asgi(board, "GET", "/parked?city=yantai", QINGDAO)
+    assert status == 403
+    status, _ = await asgi(board, "GET", "/parked?city=atlantis", regional)
+    assert status == 400
+    # Discarded from the page, with the reason, recorded at the node.
+    status, answer = await asgi(
+        board, "POST", f"/parked/{parked}/discard?city=yantai", YANTAI, "text=无法解析".encode()
+    )
+    assert status == 200 and '"ok":true' in answer.replace(" ", ""), answer
+    assert node_parked(region, "yantai") == []
+    actions = table_rows(region.nodes["yantai"], OperatorActionRow)
+    assert [(a.action, a.operator, a.reason) for a in actions] == [
+        ("discard", "operator:yantai", "无法解析")
+    ]
+    # The board's node row links its count to that page, once the node has reported one.
+    await eventually(yantai_link, lambda html: "/parked?city=yantai" in html)

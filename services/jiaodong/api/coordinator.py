@@ -23,7 +23,7 @@ from jiaodong.app.coordinator import (
 from jiaodong.app.leadership import Replica
 from jiaodong.app.parked import parked_action_pb, parked_pb
 from jiaodong.app.watch import Change
-from jiaodong.domain.authz import check_delegation, city_filter
+from jiaodong.domain.authz import check_delegation, city_filter, parked_scope
 from jiaodong.domain.errors import FieldViolation, InvalidInput
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.security.grpc_auth import caller, caller_grant
@@ -284,43 +284,33 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         return api.AnnotateResponse(note=note_pb(note))
 
     def _courts(self, city: str = "") -> frozenset[str] | None:
-        """The courts whose parked messages the caller may see (None: all, regional); with
-        ``city`` (a node's), refused unless the caller's scope covers that city."""
-        registry = self.coordinator.registry
-        if city and city not in registry.cities:
-            raise InvalidInput.one("city", f"unknown city {city!r}")
-        scope = city_filter(caller(), city)
-        if not scope or (city and caller().is_regional):
-            return None
-        return frozenset(c.court_id for c in registry.courts_in_city(scope))
+        """The courts whose parked messages the caller may see (None: all, regional): the
+        coordinator's, or with ``city`` that city's node's (refused outside the caller's city)."""
+        return parked_scope(caller(), city, self.coordinator.registry)
+
+    def _parked_at(self, city: str) -> frozenset[str] | None:
+        """The caller's scope for ``city``'s parked messages; a node's are asked over the active
+        replica's bus link only (a standby answers UNAVAILABLE naming the active one)."""
+        courts = self._courts(city)
+        if city:
+            self._require_active()
+        return courts
 
     @handles_domain_errors
     async def ListParked(
         self, request: api.ListParkedRequest, context: Ctx
     ) -> api.ListParkedResponse:
         offset, size = page_of(request.page_size, request.page_token)
-        courts = self._courts(request.city)
-        if request.city:
-            self._require_active()  # only the active replica has a link to the nodes
-            items, more = await self.coordinator.node_parked_messages(
-                request.city, courts, offset, size
-            )
-        else:
-            items, more = await self.coordinator.parked_messages(courts, offset, size)
+        courts = self._parked_at(request.city)
+        items, more = await self.coordinator.parked_messages_at(request.city, courts, offset, size)
         return api.ListParkedResponse(
             parked=[parked_pb(p) for p in items], next_page_token=next_page(offset, size, more)
         )
 
     @handles_domain_errors
     async def GetParked(self, request: api.GetParkedRequest, context: Ctx) -> api.GetParkedResponse:
-        courts = self._courts(request.city)
-        if request.city:
-            self._require_active()
-            parked, actions = await self.coordinator.node_parked_message(
-                request.city, request.id, courts
-            )
-        else:
-            parked, actions = await self.coordinator.parked_message(request.id, courts)
+        courts = self._parked_at(request.city)
+        parked, actions = await self.coordinator.parked_message_at(request.city, request.id, courts)
         return api.GetParkedResponse(
             parked=parked_pb(parked), actions=[parked_action_pb(a) for a in actions]
         )
@@ -330,15 +320,9 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.RetryParkedRequest, context: Ctx
     ) -> api.RetryParkedResponse:
         self._require_active()
-        courts = self._courts(request.city)
-        if request.city:
-            applied, action = await self.coordinator.node_retry_parked(
-                request.city, request.id, request.reason, caller().label, courts
-            )
-        else:
-            applied, action = await self.coordinator.retry_parked(
-                request.id, request.reason, caller().label, courts
-            )
+        applied, action = await self.coordinator.retry_parked_at(
+            request.city, request.id, request.reason, caller().label, self._courts(request.city)
+        )
         return api.RetryParkedResponse(applied=applied, action=parked_action_pb(action))
 
     @handles_domain_errors
@@ -346,15 +330,9 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.DiscardParkedRequest, context: Ctx
     ) -> api.DiscardParkedResponse:
         self._require_active()
-        courts = self._courts(request.city)
-        if request.city:
-            action = await self.coordinator.node_discard_parked(
-                request.city, request.id, request.reason, caller().label, courts
-            )
-        else:
-            action = await self.coordinator.discard_parked(
-                request.id, request.reason, caller().label, courts
-            )
+        action = await self.coordinator.discard_parked_at(
+            request.city, request.id, request.reason, caller().label, self._courts(request.city)
+        )
         return api.DiscardParkedResponse(action=parked_action_pb(action))
 
     @streams_domain_errors

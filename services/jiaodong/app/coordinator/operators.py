@@ -151,19 +151,25 @@ class OperatorRecord(ParkedRecord, InboundHandlers):
             raise refusal_error(answer.refused)
         return answer
 
-    async def node_parked_messages(
+    async def parked_messages_at(
         self, city: str, courts: Courts, offset: int = 0, size: int = 50
     ) -> tuple[list[Parked], bool]:
-        """A page of ``city``'s node's parked messages, newest first, and whether more follow."""
+        """A page of ``city``'s node's parked messages (empty ``city``: the coordinator's),
+        newest first, and whether more follow."""
+        if not city:
+            return await self.parked_messages(courts, offset, size)
         self._check_city(city)
         request = capi.ListParkedRequest(page_size=size, page_token=str(offset) if offset else "")
         answer = await self._ask_node(city, courts, bus_pb2.ParkedAsk(list=request))
         return [parked_from_pb(p) for p in answer.list.parked], bool(answer.list.next_page_token)
 
-    async def node_parked_message(
+    async def parked_message_at(
         self, city: str, parked_id: int, courts: Courts
     ) -> tuple[Parked, list[ParkedAction]]:
-        """One of ``city``'s node's parked messages and the operators' attempts on it."""
+        """One of ``city``'s node's parked messages (empty ``city``: the coordinator's) and the
+        operators' attempts on it."""
+        if not city:
+            return await self.parked_message(parked_id, courts)
         self._check_city(city)
         if not 0 < parked_id <= MAX_PARKED_ID:
             raise InvalidInput.one("id", "is not a parked message id")
@@ -173,10 +179,13 @@ class OperatorRecord(ParkedRecord, InboundHandlers):
             parked_action_from_pb(a) for a in answer.get.actions
         ]
 
-    async def node_retry_parked(
+    async def retry_parked_at(
         self, city: str, parked_id: int, reason: str, operator: str, courts: Courts
     ) -> tuple[bool, ParkedAction]:
-        """Have ``city``'s node apply one of its parked messages again (recorded there)."""
+        """Have ``city``'s node apply one of its parked messages again, recorded there (empty
+        ``city``: the coordinator's own)."""
+        if not city:
+            return await self.retry_parked(parked_id, reason, operator, courts)
         self._check_city(city)
         check_reason(parked_id, reason)
         retry = capi.RetryParkedRequest(id=parked_id, reason=reason)
@@ -186,10 +195,13 @@ class OperatorRecord(ParkedRecord, InboundHandlers):
         log.info("node_parked_retried", city=city, parked_id=parked_id, operator=operator)
         return answer.retry.applied, parked_action_from_pb(answer.retry.action)
 
-    async def node_discard_parked(
+    async def discard_parked_at(
         self, city: str, parked_id: int, reason: str, operator: str, courts: Courts
     ) -> ParkedAction:
-        """Have ``city``'s node drop one of its parked messages (recorded there)."""
+        """Have ``city``'s node drop one of its parked messages, recorded there (empty ``city``:
+        the coordinator's own)."""
+        if not city:
+            return await self.discard_parked(parked_id, reason, operator, courts)
         self._check_city(city)
         check_reason(parked_id, reason)
         discard = capi.DiscardParkedRequest(id=parked_id, reason=reason)
