@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from google.protobuf.message import DecodeError
 from sqlmodel import Session
 
 from jiaodong.app.coordinator.base import Guard, check_guard
@@ -141,12 +142,14 @@ class OperatorRecord(ParkedRecord, InboundHandlers):
         try:
             payload = await link(ops_subject(city), ask.SerializeToString(), self.node_ask_seconds)
         except NoAnswer as exc:
+            # Why: nobody listens (the node is down or off the bus), or no answer in time.
             log.warning("node_ask_unanswered", city=city, reason=str(exc))
-            raise Unreachable(
-                city, info.name_zh, f"no answer within {self.node_ask_seconds:g}s"
-            ) from None
+            raise Unreachable(city, info.name_zh, str(exc)) from None
         answer = bus_pb2.ParkedAnswer()
-        answer.ParseFromString(payload)
+        try:
+            answer.ParseFromString(payload)
+        except DecodeError:
+            raise Unreachable(city, info.name_zh, "its answer could not be read") from None
         if answer.WhichOneof("answer") == "refused":
             raise refusal_error(answer.refused)
         return answer
