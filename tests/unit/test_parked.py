@@ -29,6 +29,7 @@ from jiaodong.domain.errors import (
     Unreachable,
 )
 from jiaodong.v1 import bus_pb2
+from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import delegation_pb2 as pb
 
 
@@ -92,3 +93,15 @@ def test_a_silent_node_is_unavailable_naming_its_city() -> None:
     assert "节点 烟台市 未应答" in status.message and "yantai" in status.message
     assert silent_node(status) == "yantai"
     assert silent_node(status_for(NotFound("x"))) == ""
+
+
+async def test_a_node_acts_only_for_a_named_operator() -> None:
+    from jiaodong.app.parked import ParkedRecord
+
+    record = ParkedRecord.__new__(ParkedRecord)  # refused before any database is touched
+    ask = bus_pb2.ParkedAsk(discard=capi.DiscardParkedRequest(id=1, reason="x"), all_courts=True)
+    answer = await record.answer_parked(ask)
+    assert answer.refused.code == "INVALID_ARGUMENT" and list(answer.refused.fields) == ["operator"]
+    garbage = bus_pb2.ParkedAnswer()
+    garbage.ParseFromString(await record.answer_parked_request(b"\xff\xff"))
+    assert garbage.refused.code == "INVALID_ARGUMENT"

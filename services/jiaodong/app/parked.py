@@ -272,6 +272,9 @@ class ParkedRecord(Receiver):
         out = bus_pb2.ParkedAnswer()
         try:
             kind = ask.WhichOneof("ask")
+            if kind in ("retry", "discard") and not ask.operator:
+                # Recorded with who asked: the coordinator always says, so nobody is refused.
+                raise InvalidInput.one("operator", "is required to retry or discard")
             if kind == "list":
                 # The coordinator checked the page; on the bus the token is the plain offset.
                 size = max(1, min(ask.list.page_size or 50, MAX_PAGE))
