@@ -34,6 +34,7 @@ from jiaodong.bus.subjects import (
     coordinator_consumer,
     coordinator_digest_consumer,
     node_consumer,
+    ops_subject,
 )
 from jiaodong.bus.transport import BusSettings, Transport
 from jiaodong.config import Settings
@@ -212,6 +213,8 @@ async def start_node(
         settings, node_id, db, clock, provision=not secured(settings), watch=flow_watch(own)
     )
     node.set_relay_wake(transport.wake)
+    # The command centres' questions on this node's parked messages, relayed by the coordinator.
+    await transport.serve(ops_subject(city_info.city), node.answer_parked_request)
     await transport.start(own, node.on_message, node.on_messages)
     server, bound, health_servicer = await serve(
         settings,

@@ -369,6 +369,38 @@ def test_parked_messages_through_the_cli(layout: Layout) -> None:
     assert discard.returncode == 2 and "PERMISSION_DENIED" in discard.stderr
 
 
+def test_a_nodes_parked_messages_through_the_cli(layout: Layout) -> None:
+    # Asked of the Yantai node through the coordinator, over the secured broker.
+    listed = ops(layout, "parked", "list", "--city", "yantai")
+    assert listed.returncode == 0, listed.stderr
+    assert "烟台市节点" in listed.stdout, listed.stdout
+    assert ops_json(layout, "parked", "list", "--city", "yantai").get("parked", []) == []
+    missing = ops(layout, "parked", "show", "999999", "--city", "yantai")
+    assert missing.returncode == 2 and "NOT_FOUND" in missing.stderr, missing.stderr
+    # A city's centre asks its own node only; the auditor never acts.
+    other = ops(layout, "parked", "list", "--city", "yantai", "--as", "operator:qingdao")
+    assert other.returncode == 2 and "PERMISSION_DENIED" in other.stderr, other.stderr
+    own = ops(layout, "parked", "list", "--city", "qingdao", "--as", "operator:qingdao")
+    assert own.returncode == 0, own.stderr
+    retry = ops(
+        layout,
+        "parked",
+        "retry",
+        "1",
+        "--reason",
+        "x",
+        "--city",
+        "yantai",
+        "--as",
+        "auditor:region",
+    )
+    assert retry.returncode == 2 and "PERMISSION_DENIED" in retry.stderr
+    unknown = ops(layout, "parked", "list", "--city", "atlantis")
+    assert unknown.returncode == 2 and "city" in unknown.stderr
+    no_reason = ops(layout, "parked", "discard", "1", "--reason", "", "--city", "yantai")
+    assert no_reason.returncode == 2 and "reason" in no_reason.stderr
+
+
 def test_board_uses_the_coordinators_figures(layout: Layout, to_yantai: str) -> None:
     assert layout.coordinator is not None
     address = layout.coordinator.address

@@ -21,6 +21,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
@@ -33,6 +34,7 @@ from jiaodong.bus.subjects import (
     coordinator_digest_consumer,
     digest_subject,
     node_consumer,
+    ops_subject,
     to_coordinator,
     to_court,
 )
@@ -279,6 +281,19 @@ async def test_node_cannot_fetch_from_another_nodes_consumer(
     assert info.num_pending == 1 and info.num_ack_pending == 0 and info.delivered.stream_seq == 0
 
 
+async def test_node_answers_the_coordinator_on_its_own_city_subject(
+    qingdao: Client, coordinator: Client
+) -> None:
+    async def answer(msg: Msg) -> None:
+        await msg.respond(b"pong:" + msg.data)
+
+    await qingdao.nc.subscribe(ops_subject("qingdao"), cb=answer)
+    await qingdao.nc.flush()
+    reply = await coordinator.nc.request(ops_subject("qingdao"), b"ping", timeout=5)
+    assert reply.data == b"pong:ping"
+    assert not qingdao.errors and not coordinator.errors
+
+
 async def test_node_cannot_read_the_streams_directly(qingdao: Client) -> None:
     await refused(
         qingdao,
@@ -293,7 +308,16 @@ async def test_node_cannot_read_the_streams_directly(qingdao: Client) -> None:
 
 @pytest.mark.parametrize(
     "subject",
-    [f"jd.v1.court.{YT}.>", "jd.v1.>", ">", "_INBOX_node-yantai.>", "_INBOX.>", "$JS.ACK.>"],
+    [
+        f"jd.v1.court.{YT}.>",
+        "jd.v1.>",
+        ">",
+        "_INBOX_node-yantai.>",
+        "_INBOX.>",
+        "$JS.ACK.>",
+        ops_subject("yantai"),  # another city's operator questions
+        "jd.v1.ops.*.parked",
+    ],
 )
 async def test_node_cannot_subscribe_outside_its_inbox(qingdao: Client, subject: str) -> None:
     async def listen() -> object:
@@ -312,6 +336,8 @@ async def test_node_cannot_subscribe_outside_its_inbox(qingdao: Client, subject:
         to_court(QD, Kind.SYNC),  # impersonating the coordinator, even to its own court
         to_court(YT, Kind.WANT),
         f"jd.v1.coord.{QD}.sync.extra",  # not the subject layout
+        ops_subject("yantai"),  # asking another node, as if it were the coordinator
+        "_INBOX_coordinator.forged",  # answering what it was never asked
     ],
 )
 async def test_node_cannot_publish_for_others(qingdao: Client, subject: str) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import grpc
 from sqlmodel import Session, select
 
+from jiaodong.bootstrap import Running
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.store.tables import DeadLetterRow, OperatorActionRow, OperatorNoteRow
 from jiaodong.v1 import bus_pb2
@@ -181,11 +182,11 @@ async def test_detail_notes_and_urge(region: Region) -> None:
     assert err.code() == INVALID and field_violations(err) == ["request_id"]
 
 
-def park(region: Region, court: str, payload: bytes, kind: str = "sync") -> int:
-    """Park a message at the coordinator as its transport would."""
-    with Session(region.coordinator.db.engine) as session:
+def park_in(service: Running, subject: str, payload: bytes) -> int:
+    """Park a message in a service's database as its transport would."""
+    with Session(service.db.engine) as session:
         row = DeadLetterRow(
-            subject=f"jd.v1.coord.{court}.{kind}",
+            subject=subject,
             message_id=uuid.uuid4().hex,
             reason="Permanent: test",
             payload=payload,
@@ -195,6 +196,11 @@ def park(region: Region, court: str, payload: bytes, kind: str = "sync") -> int:
         session.commit()
         assert row.id is not None
         return row.id
+
+
+def park(region: Region, court: str, payload: bytes, kind: str = "sync") -> int:
+    """Park a message at the coordinator as its transport would."""
+    return park_in(region.coordinator, f"jd.v1.coord.{court}.{kind}", payload)
 
 
 def parked_ids(region: Region) -> list[int]:

@@ -176,6 +176,10 @@ async def test_standby_reads_refuses_writes_and_takes_over(replicas: Replicas) -
     board = await standby_stub.GetBoard(capi.GetBoardRequest())
     assert {c.city: c.outbound_open for c in board.cities}["qingdao"] == 1
     assert list((await standby_stub.ListParked(capi.ListParkedRequest())).parked) == []
+    # A node's parked messages are asked over the bus, which only the active replica holds.
+    asked = await rpc_error(standby_stub.ListParked(capi.ListParkedRequest(city="yantai")))
+    assert asked.code() == grpc.StatusCode.UNAVAILABLE
+    assert active.address in (asked.details() or "")
 
     await active.stop(0)  # the active one goes away (gracefully: its lease session ends)
     await eventually(
@@ -184,6 +188,9 @@ async def test_standby_reads_refuses_writes_and_takes_over(replicas: Replicas) -
         timeout=10,
     )
     await delivered_through(region, standby)  # routing resumed on the new active replica
+    # ... and so did the operators' questions to the nodes, on its own bus link.
+    listed = await standby_stub.ListParked(capi.ListParkedRequest(city="yantai"))
+    assert list(listed.parked) == []
 
 
 @pytest.mark.postgres

@@ -47,6 +47,7 @@ def parse_users(text: str) -> dict[str, Permissions]:
         users[name] = Permissions(
             tuple(json.loads(v) for v in pub.group(1).split()),
             tuple(json.loads(v) for v in sub.group(1).split()),
+            "allow_responses: true" in block,
         )
     return users
 
@@ -78,7 +79,10 @@ def test_every_node_publishes_for_exactly_its_courts(pki: Path, tmp_path: Path) 
                 "$JS.API.CONSUMER.INFO.JD_DIGEST.coordinator-digest",
             ]
         )
-        assert perms.subscribe == (f"_INBOX_{node}.>",)
+        # Its own inbox, and its own city's operator questions (answered once each).
+        city = REGISTRY.courts_of_node(node)[0].city
+        assert perms.subscribe == (f"_INBOX_{node}.>", f"jd.v1.ops.{city}.parked")
+        assert perms.allow_responses
         # Nothing of anyone else, no wildcard over courts, streams or the JetStream API.
         others = [n for n in REGISTRY.nodes() if n != node]
         for subject in perms.publish + perms.subscribe:
@@ -92,6 +96,8 @@ def test_every_node_publishes_for_exactly_its_courts(pki: Path, tmp_path: Path) 
 def test_coordinator_provisions_but_never_deletes() -> None:
     perms = coordinator_permissions()
     assert "jd.v1.court.*.*" in perms.publish
+    assert "jd.v1.ops.*.parked" in perms.publish  # asks the nodes; answers come to its inbox
+    assert not perms.allow_responses
     assert not [s for s in perms.publish if s.startswith("jd.v1.coord")]
     for verb in ("DELETE", "PURGE", "UPDATE", "MSG.GET", "LIST"):
         assert not [s for s in perms.publish if f".{verb}." in s or s.endswith(f".{verb}")]
@@ -107,11 +113,11 @@ def test_coordinator_provisions_but_never_deletes() -> None:
 
 def test_node_permissions_follow_the_consumer_it_binds_to() -> None:
     spec = node_consumer("node-qingdao", ["370202", "370200"])
-    perms = node_permissions("node-qingdao", ["370202", "370200", "370202"])
+    perms = node_permissions("node-qingdao", ["370202", "370200", "370202"], city="qingdao")
     assert perms.publish[:2] == ("jd.v1.coord.370200.*", "jd.v1.coord.370202.*")
     assert f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}" in perms.publish
     with pytest.raises(ValueError):
-        node_permissions("node-empty", [])
+        node_permissions("node-empty", [], city="")
 
 
 def test_node_consumers_cover_every_node_with_its_courts() -> None:

@@ -18,13 +18,12 @@ from jiaodong.app.coordinator import (
     Coordinator,
     Guard,
     Note,
-    Parked,
-    ParkedAction,
     QueueItem,
 )
 from jiaodong.app.leadership import Replica
+from jiaodong.app.parked import parked_action_pb, parked_pb
 from jiaodong.app.watch import Change
-from jiaodong.domain.authz import check_delegation, city_filter
+from jiaodong.domain.authz import check_delegation, city_filter, parked_scope
 from jiaodong.domain.errors import FieldViolation, InvalidInput
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.security.grpc_auth import caller, caller_grant
@@ -70,28 +69,6 @@ def note_pb(note: Note) -> api.OperatorNote:
         request_id=note.request_id,
     )
     out.at.FromDatetime(note.at)
-    return out
-
-
-def parked_pb(parked: Parked) -> api.ParkedMessage:
-    out = api.ParkedMessage(
-        id=parked.id,
-        subject=parked.subject,
-        message_id=parked.message_id,
-        reason=parked.reason,
-        court_id=parked.court_id,
-        summary=parked.summary,
-        delegation_id=parked.delegation_id,
-    )
-    out.parked_at.FromDatetime(parked.parked_at)
-    return out
-
-
-def parked_action_pb(action: ParkedAction) -> api.ParkedAction:
-    out = api.ParkedAction(
-        action=action.action, operator=action.operator, reason=action.reason, outcome=action.outcome
-    )
-    out.at.FromDatetime(action.at)
     return out
 
 
@@ -306,26 +283,34 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         )
         return api.AnnotateResponse(note=note_pb(note))
 
-    def _courts(self) -> frozenset[str] | None:
-        """The courts whose parked messages the caller may see (None: all, regional)."""
-        city = city_filter(caller(), "")
-        if not city:
-            return None
-        return frozenset(c.court_id for c in self.coordinator.registry.courts_in_city(city))
+    def _courts(self, city: str = "") -> frozenset[str] | None:
+        """The courts whose parked messages the caller may see (None: all, regional): the
+        coordinator's, or with ``city`` that city's node's (refused outside the caller's city)."""
+        return parked_scope(caller(), city, self.coordinator.registry)
+
+    def _parked_at(self, city: str) -> frozenset[str] | None:
+        """The caller's scope for ``city``'s parked messages; a node's are asked over the active
+        replica's bus link only (a standby answers UNAVAILABLE naming the active one)."""
+        courts = self._courts(city)
+        if city:
+            self._require_active()
+        return courts
 
     @handles_domain_errors
     async def ListParked(
         self, request: api.ListParkedRequest, context: Ctx
     ) -> api.ListParkedResponse:
         offset, size = page_of(request.page_size, request.page_token)
-        items, more = await self.coordinator.parked_messages(self._courts(), offset, size)
+        courts = self._parked_at(request.city)
+        items, more = await self.coordinator.parked_messages_at(request.city, courts, offset, size)
         return api.ListParkedResponse(
             parked=[parked_pb(p) for p in items], next_page_token=next_page(offset, size, more)
         )
 
     @handles_domain_errors
     async def GetParked(self, request: api.GetParkedRequest, context: Ctx) -> api.GetParkedResponse:
-        parked, actions = await self.coordinator.parked_message(request.id, self._courts())
+        courts = self._parked_at(request.city)
+        parked, actions = await self.coordinator.parked_message_at(request.city, request.id, courts)
         return api.GetParkedResponse(
             parked=parked_pb(parked), actions=[parked_action_pb(a) for a in actions]
         )
@@ -335,8 +320,8 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.RetryParkedRequest, context: Ctx
     ) -> api.RetryParkedResponse:
         self._require_active()
-        applied, action = await self.coordinator.retry_parked(
-            request.id, request.reason, caller().label, self._courts()
+        applied, action = await self.coordinator.retry_parked_at(
+            request.city, request.id, request.reason, caller().label, self._courts(request.city)
         )
         return api.RetryParkedResponse(applied=applied, action=parked_action_pb(action))
 
@@ -345,8 +330,8 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         self, request: api.DiscardParkedRequest, context: Ctx
     ) -> api.DiscardParkedResponse:
         self._require_active()
-        action = await self.coordinator.discard_parked(
-            request.id, request.reason, caller().label, self._courts()
+        action = await self.coordinator.discard_parked_at(
+            request.city, request.id, request.reason, caller().label, self._courts(request.city)
         )
         return api.DiscardParkedResponse(action=parked_action_pb(action))
 

@@ -27,6 +27,7 @@ from jiaodong.domain.errors import (
     NotAllowed,
     NotFound,
     RoutingRefused,
+    Unreachable,
 )
 
 log = structlog.get_logger("jiaodong.grpc")
@@ -62,6 +63,15 @@ def status_for(exc: DomainError) -> status_pb2.Status:
         info.Pack(
             error_details_pb2.ErrorInfo(
                 reason="COORDINATOR_STANDBY", domain="jiaodong", metadata={"active": exc.active}
+            )
+        )
+        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
+    if isinstance(exc, Unreachable):
+        # Which node, for programs (and the CLI's wording): ErrorInfo.metadata["city"].
+        info = any_pb2.Any()
+        info.Pack(
+            error_details_pb2.ErrorInfo(
+                reason="NODE_UNREACHABLE", domain="jiaodong", metadata={"city": exc.city}
             )
         )
         return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])

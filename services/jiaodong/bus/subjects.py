@@ -5,7 +5,8 @@ them all. The coordinator publishes on ``jd.v1.court.<court>.<kind>`` (the court
 each city node consumes the subjects of the courts it hosts with one durable pull consumer.
 Reconciliation digests travel apart, on ``jd.v1.digest.<court>.digest`` in a stream of their own
 that keeps them minutes, not days, read by a second coordinator consumer: they never queue in
-front of real traffic.
+front of real traffic. Operators' questions to a node (its parked messages) are no traffic to keep:
+the coordinator asks on ``jd.v1.ops.<city>.parked`` with core NATS request/reply, in no stream.
 """
 
 from __future__ import annotations
@@ -84,6 +85,12 @@ def to_court(court_id: str, kind: Kind) -> str:
 def digest_subject(court_id: str) -> str:
     """Where a node publishes the digests of one of its courts (the court is the sender)."""
     return f"jd.v1.digest.{court_id}.{Kind.DIGEST.value}"
+
+
+def ops_subject(city: str) -> str:
+    """Where a city's node answers the operators' questions on its parked messages, relayed by
+    the coordinator: NATS core request/reply, in no stream (an answer now or none)."""
+    return f"jd.v1.ops.{city}.parked"
 
 
 def court_of(subject: str) -> str:

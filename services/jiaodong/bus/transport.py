@@ -60,6 +60,8 @@ from jiaodong.v1 import bus_pb2
 log = structlog.get_logger("jiaodong.bus")
 
 Handler = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
+# Answers a request (core NATS request/reply): the request's payload in, the reply's out.
+Responder = Callable[[bytes], Awaitable[bytes]]
 # Applies a fetched batch in one transaction; per message None (applied) or why it failed.
 BatchHandler = Callable[
     [Sequence[tuple[str, bus_pb2.Envelope]]], Awaitable[Sequence[BaseException | None]]
@@ -164,6 +166,11 @@ class NatsUnreachable(RuntimeError):
 
 class PublishStuck(Exception):
     """A publish did not finish within its bound (the link may be frozen)."""
+
+
+class NoAnswer(Exception):
+    """A request (core NATS request/reply) got no answer in time: nobody listens on the subject,
+    the listener did not answer, or this service has no link."""
 
 
 def shown_url(url: str) -> str:
@@ -371,6 +378,8 @@ class Transport:
         self._flow_task: asyncio.Task[None] | None = None
         # Each consumer's backlog as the broker last gave it: (num_pending, event-loop time).
         self._counted: dict[str, tuple[int, float]] = {}
+        # Subjects this service answers requests on (subscribed again on every new connection).
+        self._responders: dict[str, Responder] = {}
 
     async def start(
         self,
@@ -407,6 +416,8 @@ class Transport:
             settings=self.settings,
         )
         self.js = self.nc.jetstream()
+        for subject, responder in self._responders.items():
+            await self._subscribe(subject, responder)
         log.info("nats_connected", service=self.settings.name, url=shown_url(self.settings.url))
 
     async def _reconnected(self) -> None:
@@ -452,6 +463,50 @@ class Transport:
         await self._publish(
             subject, envelope.SerializeToString(deterministic=True), envelope.message_id
         )
+
+    # -- request/reply (core NATS, no stream: operators' questions that want an answer now) ----
+
+    async def serve(self, subject: str, responder: Responder) -> None:
+        """Answer requests on ``subject`` with ``responder``, on this connection and on every one
+        that replaces it. A responder that raises sends no answer (the asker's bound runs out)."""
+        self._responders[subject] = responder
+        if self.nc is not None and self.nc.is_connected:
+            await self._subscribe(subject, responder)
+
+    async def _subscribe(self, subject: str, responder: Responder) -> None:
+        nc = self.nc
+        assert nc is not None
+
+        async def answer(msg: Msg) -> None:
+            if not msg.reply:
+                return
+            try:
+                reply = await responder(msg.data)
+            except Exception as exc:  # noqa: BLE001 - no answer; the asker times out and says so
+                log.error("request_unanswered", subject=subject, error_type=type(exc).__name__)
+                return
+            with contextlib.suppress(nats.errors.Error):
+                await msg.respond(reply)
+
+        await nc.subscribe(subject, cb=answer)
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
+        """Ask on ``subject`` and wait at most ``timeout`` seconds for the answer (``NoAnswer``
+        otherwise: nobody listening, no answer in time, or no link)."""
+        nc = self.nc
+        if nc is None or not nc.is_connected:
+            raise NoAnswer("not connected to NATS")
+        task = await _within(nc.request(subject, payload, timeout=timeout), timeout + 1, "ask")
+        if not task.done():
+            raise NoAnswer(f"no answer within {timeout:g}s")
+        try:
+            return task.result().data
+        except nats.errors.NoRespondersError:
+            raise NoAnswer("nobody answers on this subject") from None
+        except (nats.errors.TimeoutError, TimeoutError):
+            raise NoAnswer(f"no answer within {timeout:g}s") from None
+        except nats.errors.Error as exc:
+            raise NoAnswer(f"{type(exc).__name__}") from None
 
     async def _publish(self, subject: str, payload: bytes, message_id: str) -> None:
         """Publish and wait for the broker's answer, within a bound. The publish runs as a task

@@ -174,6 +174,18 @@ def violation_lines(status: status_pb2.Status) -> list[str]:
     return lines
 
 
+def silent_node(status: status_pb2.Status | None) -> str:
+    """The city whose node did not answer the coordinator's question (UNAVAILABLE with the
+    ErrorInfo NODE_UNREACHABLE), or empty: the coordinator itself is up."""
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            if info.reason == "NODE_UNREACHABLE":
+                return info.metadata.get("city", "") or "?"
+    return ""
+
+
 def _rich_status(err: grpc.RpcError) -> status_pb2.Status | None:
     try:
         status: status_pb2.Status | None = rpc_status.from_call(err)
@@ -274,6 +286,21 @@ def report_rpc_error(
     details = err.details() if callable(getattr(err, "details", None)) else None
     status = _rich_status(err)
     lines = violation_lines(status) if status is not None else []
+    city = silent_node(status)
+    if city:
+        name = city_name(city)
+        print(
+            t(
+                f"错误：{name}节点未应答（经{service_name(service)} {node} 转问），未作任何更改 "
+                f"[{code.name}]: {details or ''}\n提示：{name}节点是否在运行并连接着消息总线？"
+                "请稍后重试。",
+                f"error: the {name} node did not answer (asked through {service_name(service)} "
+                f"at {node}); nothing was changed [{code.name}]: {details or ''}\nhint: is the "
+                f"{name} node running and connected to the bus? Try again later.",
+            ),
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_UNREACHABLE)
     message = (
         f"{_headline(code, node, service, who, subject, kind)} "
         f"[{code.name}]: {details or t('（无说明）', '(no details)')}"

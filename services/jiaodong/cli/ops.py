@@ -3,8 +3,10 @@
 One command per RPC: `ops courts` (ListCourts), `ops list` (ListDelegations), `ops show`
 (GetDelegation), `ops urge` (Urge, 催办), `ops escalate` (Escalate, 督办), `ops reroute` (Reroute,
 改派), `ops annotate` (Annotate), `ops parked list|show|retry|discard` (ListParked, GetParked,
-RetryParked, DiscardParked). The time-limit RPCs are `sla explain` (ExplainSla) and `sla recompute`
-(RecomputeSla); the live view is `jiaodong board` (WatchBoard and GetBoard).
+RetryParked, DiscardParked; the coordinator's parked messages, or with `--city` those of that
+city's node, which the coordinator asks over the bus). The time-limit RPCs are `sla explain`
+(ExplainSla) and `sla recompute` (RecomputeSla); the live view is `jiaodong board` (WatchBoard
+and GetBoard).
 
 Every call presents an operator's (or the auditor's) certificate, ``--as operator:region`` by
 default: the coordinator limits a city's centre to the delegations touching its city, lets the
@@ -60,7 +62,8 @@ app = command_group(
     "registry it routes by."
 )
 parked_app = command_group(
-    "The coordinator's parked messages (dead letters): list, inspect, retry or discard them."
+    "Parked messages (dead letters): the coordinator's, or with --city a city node's (asked "
+    "through the coordinator): list, inspect, retry or discard them."
 )
 app.add_typer(parked_app, name="parked")
 
@@ -297,6 +300,15 @@ def annotate(
 
 ParkedId = Annotated[int, typer.Argument(metavar="ID", help="Parked message id (a number).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why (required); recorded.")]
+CityOption = Annotated[
+    str,
+    typer.Option(
+        "--city",
+        metavar="CITY",
+        help="That city's node's parked messages (qingdao, yantai, ...; default: the "
+        "coordinator's).",
+    ),
+]
 
 
 @parked_app.command("list")
@@ -305,23 +317,25 @@ def parked_list(
     call: CoordinatorCall,
     page_size: Annotated[int, typer.Option("--page-size", min=1, max=500)] = 50,
     page_token: Annotated[str, typer.Option("--page-token", help="From the previous page.")] = "",
+    city: CityOption = "",
 ) -> None:
     """Parked messages, newest first (a city's centre: those from its courts or about its
-    delegations)."""
-    request = capi.ListParkedRequest(page_size=page_size, page_token=page_token)
+    delegations; with --city, that city's node's: a city's centre may ask for its own only)."""
+    request = capi.ListParkedRequest(page_size=page_size, page_token=page_token, city=city)
     reply = call_coordinator(call, "ListParked", request)
     if call.json:
         print_json(reply)
         return
-    render_parked_list(console(piped_width()), reply)
+    render_parked_list(console(piped_width()), reply, city)
 
 
 @parked_app.command("show")
 @coordinator_command()
-def parked_show(parked_id: ParkedId, call: CoordinatorCall) -> None:
+def parked_show(parked_id: ParkedId, call: CoordinatorCall, city: CityOption = "") -> None:
     """One parked message: subject, reason, when, a summary without personal data, and the
     retries and discards so far."""
-    reply = call_coordinator(call, "GetParked", capi.GetParkedRequest(id=parked_id))
+    request = capi.GetParkedRequest(id=parked_id, city=city)
+    reply = call_coordinator(call, "GetParked", request)
     if call.json:
         print_json(reply)
         return
@@ -330,10 +344,12 @@ def parked_show(parked_id: ParkedId, call: CoordinatorCall) -> None:
 
 @parked_app.command("retry")
 @coordinator_command()
-def parked_retry(parked_id: ParkedId, call: CoordinatorCall, reason: ReasonOption) -> None:
-    """Apply a parked message again; it leaves the list once applied (exit code 1 when it
-    failed again and stays parked)."""
-    request = capi.RetryParkedRequest(id=parked_id, reason=reason)
+def parked_retry(
+    parked_id: ParkedId, call: CoordinatorCall, reason: ReasonOption, city: CityOption = ""
+) -> None:
+    """Apply a parked message again (a node's: through that node's own handler); it leaves the
+    list once applied (exit code 1 when it failed again and stays parked)."""
+    request = capi.RetryParkedRequest(id=parked_id, reason=reason, city=city)
     reply = call_coordinator(call, "RetryParked", request)
     if call.json:
         print_json(reply)
@@ -345,9 +361,12 @@ def parked_retry(parked_id: ParkedId, call: CoordinatorCall, reason: ReasonOptio
 
 @parked_app.command("discard")
 @coordinator_command()
-def parked_discard(parked_id: ParkedId, call: CoordinatorCall, reason: ReasonOption) -> None:
-    """Drop a parked message for good, with the reason (recorded with the operator's identity)."""
-    request = capi.DiscardParkedRequest(id=parked_id, reason=reason)
+def parked_discard(
+    parked_id: ParkedId, call: CoordinatorCall, reason: ReasonOption, city: CityOption = ""
+) -> None:
+    """Drop a parked message for good, with the reason (recorded with the operator's identity,
+    where the message was parked)."""
+    request = capi.DiscardParkedRequest(id=parked_id, reason=reason, city=city)
     reply = call_coordinator(call, "DiscardParked", request)
     if call.json:
         print_json(reply)

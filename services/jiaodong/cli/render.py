@@ -482,11 +482,21 @@ def render_notes(console: Console, notes: Sequence[capi.OperatorNote]) -> None:
     console.print(table)
 
 
-def render_parked_list(console: Console, reply: capi.ListParkedResponse) -> None:
-    """`ops parked list`: one row per parked message, newest first."""
+def parked_holder(city: str) -> str:
+    """Whose parked messages: ``烟台市节点`` / ``the Yantai node``, or the coordinator's."""
+    if not city:
+        return t("协调器", "the coordinator")
+    return t(f"{city_name(city)}节点", f"the {city_name(city)} node")
+
+
+def render_parked_list(console: Console, reply: capi.ListParkedResponse, city: str = "") -> None:
+    """`ops parked list`: one row per parked message, newest first (whose: ``city``'s node, or
+    the coordinator's)."""
+    holder = parked_holder(city)
     if not reply.parked:
-        console.print(t("没有搁置的消息", "no parked messages"))
+        console.print(t(f"{holder}没有搁置的消息", f"no parked messages at {holder}"))
     else:
+        console.print(Text(t(f"{holder}的搁置消息", f"parked messages at {holder}")))
         table = Table(show_edge=False)
         table.add_column(t("编号", "id"), justify="right", no_wrap=True)
         table.add_column(t("搁置时间", "parked at"), min_width=10)
@@ -533,6 +543,7 @@ def render_parked(console: Console, reply: capi.GetParkedResponse) -> None:
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
     grid.add_row(t("编号", "id"), str(p.id))
+    grid.add_row(t("搁置于", "held by"), parked_holder(p.city))
     grid.add_row(t("主题", "subject"), Text(p.subject))
     grid.add_row(t("消息编号", "message id"), Text(p.message_id, no_wrap=True))
     grid.add_row(t("法院", "court"), Text(court_label(p.court_id) if p.court_id else "-"))

@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jiaodong.domain.errors import NotAllowed
+from jiaodong.domain.errors import InvalidInput, NotAllowed
 from jiaodong.domain.identity import COURT_ROLES, Identity, Role
+from jiaodong.domain.registry import Registry
 
 NODE_SERVICE = "jiaodong.v1.CourtNodeService"
 COORDINATOR_SERVICE = "jiaodong.v1.CoordinatorService"
@@ -201,6 +202,19 @@ def city_filter(identity: Identity, requested: str) -> str:
     if requested and requested != identity.scope:
         raise NotAllowed(f"{identity.label} sees its own city only, not {requested}")
     return identity.scope
+
+
+def parked_scope(identity: Identity, city: str, registry: Registry) -> frozenset[str] | None:
+    """The courts whose parked messages ``identity`` may see and handle: the coordinator's
+    (``city`` empty) or ``city``'s node's. None: every court (regional identities). A city's
+    operator: its own city's courts, and its own city's node only (another is NotAllowed). An
+    unknown ``city`` is InvalidInput on the field ``city``."""
+    if city and city not in registry.cities:
+        raise InvalidInput.one("city", f"unknown city {city!r}")
+    scope = city_filter(identity, city)
+    if not scope or identity.is_regional:
+        return None
+    return frozenset(c.court_id for c in registry.courts_in_city(scope))
 
 
 def _describe(grant: Grant) -> str:

@@ -85,3 +85,15 @@ class NotActive(DomainError):
             f"this coordinator is a standby and takes no writes: {where}; retry there "
             f"(本协调器为备用实例，不受理写操作；请向主用实例 {active or '（暂未选出）'} 重试)"
         )
+
+
+class Unreachable(DomainError):
+    """A city's node did not answer a question asked on an operator's behalf in time
+    (gRPC UNAVAILABLE, naming the node's city)."""
+
+    def __init__(self, city: str, name_zh: str, why: str) -> None:
+        self.city = city
+        super().__init__(
+            f"the node of {city} did not answer: {why}; try again later "
+            f"(节点 {name_zh or city} 未应答，请稍后重试)"
+        )

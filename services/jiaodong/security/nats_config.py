@@ -12,10 +12,12 @@ Permissions are allow lists (everything else is denied):
   digests on ``jd.v1.digest.<Ci>.digest``), asks for the next messages of, reads the info of and
   acks only its own durable consumer on JD_COURT, reads the info (the backlog, to pace its
   reconciliation) of the coordinator's two consumers, and subscribes only to its own inbox prefix
-  ``_INBOX_<N>`` (JetStream replies and deliveries).
+  ``_INBOX_<N>`` (JetStream replies and deliveries) and to its city's operator subject
+  ``jd.v1.ops.<city>.parked``, answering each request there once (``allow_responses``).
   It cannot create, delete or purge streams, create or delete consumers, read another consumer
   or the streams directly, or subscribe to any ``jd.v1`` subject.
-* the coordinator publishes to the courts (``jd.v1.court.*.*``), creates and inspects the three
+* the coordinator publishes to the courts (``jd.v1.court.*.*``), asks the nodes on
+  ``jd.v1.ops.*.parked`` (the answers come to its inbox), creates and inspects the three
   streams and every consumer on JD_COURT (it provisions the nodes' consumers), consumes and acks
   its own durables on JD_COORD and JD_DIGEST and subscribes only to ``_INBOX_coordinator``. It
   deletes nothing.
@@ -45,6 +47,7 @@ from jiaodong.bus.subjects import (
     coordinator_digest_consumer,
     digest_subject,
     node_consumer,
+    ops_subject,
 )
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Registry
@@ -56,10 +59,13 @@ JS_API = "$JS.API"
 
 @dataclass(frozen=True)
 class Permissions:
-    """What one NATS user may publish to and subscribe to (allow lists; the rest is denied)."""
+    """What one NATS user may publish to and subscribe to (allow lists; the rest is denied).
+    ``allow_responses``: it may also answer, once, a request it received (publish to that
+    request's reply subject, and to no other inbox)."""
 
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
+    allow_responses: bool = False
 
 
 def service_identity(service: str) -> Identity:
@@ -110,7 +116,7 @@ def _consume(spec: ConsumerSpec) -> list[str]:
     ]
 
 
-def node_permissions(node: str, court_ids: Iterable[str]) -> Permissions:
+def node_permissions(node: str, court_ids: Iterable[str], *, city: str) -> Permissions:
     courts = sorted(set(court_ids))
     if not courts:
         raise ValueError(f"node {node} hosts no court")
@@ -123,12 +129,16 @@ def node_permissions(node: str, court_ids: Iterable[str]) -> Permissions:
         f"{JS_API}.CONSUMER.INFO.{spec.stream}.{spec.durable}"
         for spec in (coordinator_consumer(), coordinator_digest_consumer())
     ]
-    return Permissions(tuple(publish), (f"{inbox_prefix(node)}.>",))
+    # The operators' questions on its parked messages, which the coordinator relays: its own
+    # city's subject only, answered through the asker's reply subject (allow_responses).
+    subscribe = (f"{inbox_prefix(node)}.>", ops_subject(city))
+    return Permissions(tuple(publish), subscribe, allow_responses=True)
 
 
 def coordinator_permissions() -> Permissions:
     own = coordinator_consumer()
-    publish = ["jd.v1.court.*.*"]
+    # To the courts; and the operators' questions to each city's node (request/reply).
+    publish = ["jd.v1.court.*.*", ops_subject("*")]
     for stream in STREAMS:
         publish += [
             f"{JS_API}.STREAM.INFO.{stream.name}",
@@ -159,7 +169,10 @@ def permissions(registry: Registry) -> dict[str, Permissions]:
     """Every bus service's permissions, by service name (``coordinator``, then the nodes)."""
     out = {COORDINATOR: coordinator_permissions()}
     for node in registry.nodes():
-        out[node] = node_permissions(node, [c.court_id for c in registry.courts_of_node(node)])
+        courts = registry.courts_of_node(node)
+        out[node] = node_permissions(
+            node, [c.court_id for c in courts], city=courts[0].city if courts else ""
+        )
     return out
 
 
@@ -221,6 +234,7 @@ def render_server_config(
             "      permissions: {",
             f"        publish: {{ allow: {_list(perms.publish, '        ')} }}",
             f"        subscribe: {{ allow: {_list(perms.subscribe, '        ')} }}",
+            *(["        allow_responses: true"] if perms.allow_responses else []),
             "      }",
             "    }",
         ]

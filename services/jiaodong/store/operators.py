@@ -1,6 +1,7 @@
-"""The command centres' own record at the coordinator: notes on delegations, the operator
+"""The command centres' own record: notes on delegations (at the coordinator), the operator
 actions (who asked for what, when), and the parked messages (dead letters) they inspect, retry
-or discard. Every function takes an open Session; the caller owns the transaction."""
+or discard (at the coordinator and at each node, in the same tables). Every function takes an open
+Session; the caller owns the transaction."""
 
 from __future__ import annotations
 

@@ -287,10 +287,11 @@ class OperatorNoteRow(SQLModel, table=True):
 
 
 class OperatorActionRow(SQLModel, table=True):
-    """What an operator did at the coordinator, by whom and when (coordinator only): urges,
-    escalations, reroutes, notes, and retries and discards of parked messages. The action's
-    effect lives where it always did (the request, the history, the dead letter); this row
-    records the operator identity of the certificate that asked for it."""
+    """What an operator did, by whom and when: at the coordinator urges, escalations, reroutes,
+    notes, and retries and discards of its parked messages; at a node the retries and discards
+    of its own parked messages (asked through the coordinator). The action's effect lives where
+    it always did (the request, the history, the dead letter); this row records the operator
+    identity of the certificate that asked for it."""
 
     __tablename__ = "operator_action"
     __table_args__ = (Index("ix_operator_action_target", "target", "id"),)

@@ -44,6 +44,7 @@ from jiaodong.app.coordinator.board import Board as BoardFigures
 from jiaodong.app.coordinator.board import QueueItem, QueuePage
 from jiaodong.app.leadership import Replica
 from jiaodong.app.watch import Change, WatchBehind
+from jiaodong.domain.authz import parked_scope
 from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.delegation import TaskType
 from jiaodong.domain.errors import (
@@ -51,6 +52,7 @@ from jiaodong.domain.errors import (
     NotActive,
     NotAllowed,
     NotFound,
+    Unreachable,
 )
 from jiaodong.domain.identity import BadIdentity
 from jiaodong.domain.lifecycle import RULES, EventKind, Status
@@ -165,7 +167,7 @@ class Board:
             return self._refusal(request, 403, "not_allowed", str(exc))
         except NotFound as exc:
             return self._refusal(request, 404, "not_found", str(exc))
-        except NotActive as exc:
+        except (NotActive, Unreachable) as exc:
             return self._refusal(request, 503, "refused", str(exc))
         except DomainError as exc:
             return self._refusal(request, 400, "refused", str(exc))
@@ -365,12 +367,13 @@ class Board:
 
     # -- parked messages --
 
-    def _parked_courts(self, viewer: Viewer) -> frozenset[str] | None:
-        """The courts whose parked messages the viewer may see (None: all, regional)."""
-        if not viewer.city:
-            return None
-        registry = self.coordinator.registry
-        return frozenset(c.court_id for c in registry.courts_in_city(viewer.city))
+    def _parked_courts(self, viewer: Viewer, city: str) -> frozenset[str] | None:
+        """The courts whose parked messages the viewer may see (None: all, regional): the
+        coordinator's, or with ``city`` that city's node's (a city's centre: its own only)."""
+        courts = parked_scope(viewer.identity, city, self.coordinator.registry)
+        if city and self.replica is not None:
+            self.replica.require_active()  # only the active replica has a link to the nodes
+        return courts
 
     async def parked_page(self, request: Request) -> Response:
         return await self.guarded(request, lambda v: self._parked(request, v))
@@ -378,8 +381,10 @@ class Board:
     async def _parked(self, request: Request, viewer: Viewer) -> Response:
         viewer.grant("ListParked")
         page = max(1, _int(request.query_params.get("page"), 1))
-        items, more = await self.coordinator.parked_messages(
-            self._parked_courts(viewer), (page - 1) * PAGE_SIZE, PAGE_SIZE
+        city = request.query_params.get("city", "")
+        courts = self._parked_courts(viewer, city)
+        items, more = await self.coordinator.parked_messages_at(
+            city, courts, (page - 1) * PAGE_SIZE, PAGE_SIZE
         )
         return self.render(
             request,
@@ -388,6 +393,7 @@ class Board:
             items=items,
             page=page,
             more=more,
+            city=city,
             can_act=viewer.may("RetryParked"),
             request_id=uuid.uuid4().hex,
         )
@@ -403,16 +409,21 @@ class Board:
             request, viewer, "RetryParked" if action == "retry" else "DiscardParked"
         )
         parked_id = _int(request.path_params["parked_id"], 0)
-        courts = self._parked_courts(viewer)
+        city = request.query_params.get("city", "")
+        courts = self._parked_courts(viewer, city)
         reason = form.get("text", "")
         if action == "retry":
-            applied, done = await self.coordinator.retry_parked(
-                parked_id, reason, viewer.label, courts
+            applied, done = await self.coordinator.retry_parked_at(
+                city, parked_id, reason, viewer.label, courts
             )
         else:
-            done = await self.coordinator.discard_parked(parked_id, reason, viewer.label, courts)
+            done = await self.coordinator.discard_parked_at(
+                city, parked_id, reason, viewer.label, courts
+            )
             applied = True
-        log.info("board_parked", action=action, parked_id=parked_id, operator=viewer.label)
+        log.info(
+            "board_parked", action=action, parked_id=parked_id, city=city, operator=viewer.label
+        )
         return JSONResponse({"ok": applied, "outcome": done.outcome, "error": done.outcome})
 
     # -- live updates --

@@ -19,8 +19,9 @@ from jiaodong.app.coordinator.board import (
 )
 from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
-from jiaodong.app.coordinator.operators import Note, OperatorRecord, Parked, ParkedAction
+from jiaodong.app.coordinator.operators import Note, OperatorRecord
 from jiaodong.app.coordinator.queries import Queries
+from jiaodong.app.parked import Parked, ParkedAction
 
 __all__ = [
     "AgingBucket",

@@ -58,6 +58,8 @@ class CoordinatorDuty:
             coordinator.on_messages,
             also=[(coordinator_digest_consumer(), coordinator.on_message)],
         )
+        # Operators' questions to the nodes go out on this replica's link while it is active.
+        coordinator.set_node_link(self.transport.request)
         self._tasks = [
             asyncio.create_task(coordinator.run_sweeper(self.sweep_seconds), name="sla-sweeper")
         ]
@@ -68,6 +70,7 @@ class CoordinatorDuty:
         """Sweeps first (they only write the database), then the bus, bounded in time."""
         await cancel_all(self._tasks)
         self.coordinator.set_relay_wake(lambda: None)
+        self.coordinator.set_node_link(None)
         # Open board watches end: this replica hears of no further change (clients reconnect).
         self.coordinator.broadcaster.close()
         try:

@@ -43,6 +43,7 @@ class NodeBase:
             raise NotFound(f"no court in the registry is hosted by node {node_id!r}")
         self.courts = {c.court_id for c in hosted}
         self.city = hosted[0].city
+        self.parked_city = self.city  # what its parked messages are shown as held by
 
     @property
     def broadcaster(self) -> Broadcaster:

@@ -130,7 +130,8 @@
       if (!form.reportValidity() || !window.confirm(button.dataset.confirm)) return;
       result.textContent = result.dataset.sent;
       result.className = "sent";
-      fetch("/parked/" + form.dataset.parked + "/" + button.dataset.action, {
+      var where = form.dataset.city ? "?city=" + encodeURIComponent(form.dataset.city) : "";
+      fetch("/parked/" + form.dataset.parked + "/" + button.dataset.action + where, {
         method: "POST",
         credentials: "same-origin",
         headers: {
