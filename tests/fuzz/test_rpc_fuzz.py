@@ -202,7 +202,7 @@ def exercise(live: Live, target: Target, request: Request, send: Callable[[], Ou
     first = request[0] if isinstance(request, list) and request else request
     kind = "rpc, raw bytes" if isinstance(first, bytes) else "rpc, messages"
     TALLY[kind, outcome.code.name] += 1
-    check_outcome(outcome, what)
+    check_outcome(outcome, what, target.method.name)
     if outcome.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "retry in" in outcome.details:
         # The per-court rate limit: wait for the bucket to refill, so later examples get through.
         time.sleep(min(5.0, float(outcome.details.rsplit("retry in", 1)[1].split()[0]) + 0.05))
