@@ -316,10 +316,10 @@ def test_auditor_lists_reads_of_personal_data_and_a_court_may_not(layout: Layout
 def test_certs_init_makes_a_ca_and_every_identity(tmp_path: Path) -> None:
     run = jiaodong(tmp_path, "certs", "init", str(tmp_path / "pki"), "--host", "court.example")
     assert run.returncode == 0, run.stderr
-    assert "107 certificates written" in run.stdout
+    assert "写入 107 份证书" in run.stdout
     assert (tmp_path / "pki" / "ca.key").stat().st_mode & 0o077 == 0
     again = jiaodong(tmp_path, "certs", "init", str(tmp_path / "pki"))
-    assert "0 certificates written" in again.stdout
+    assert "写入 0 份证书" in again.stdout
     listed = jiaodong(tmp_path, "certs", "list", str(tmp_path / "pki"))
     assert "officer:370202" in listed.stdout and "auditor:region" in listed.stdout
 

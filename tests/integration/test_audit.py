@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -16,12 +17,13 @@ from tests.helpers.network import Region, as_court, eventually
 QD, YT = "370202", "370602"
 
 
-def verify(path: str) -> subprocess.CompletedProcess[str]:
+def verify(path: str, lang: str = "zh") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jiaodong.cli.main", "audit", "verify", path],
         capture_output=True,
         text=True,
         timeout=60,
+        env={**os.environ, "JD_LANG": lang},
     )
 
 
@@ -45,7 +47,7 @@ async def test_audit_verify_names_the_first_altered_event(region: Region) -> Non
 
     clean = verify(path)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "0 broken" in clean.stdout
+    assert "0 份损坏" in clean.stdout
 
     # Someone edits the text of event 4 (the acknowledgement) directly in the database.
     with sqlite3.connect(path) as conn:
@@ -55,4 +57,7 @@ async def test_audit_verify_names_the_first_altered_event(region: Region) -> Non
         )
     tampered = verify(path)
     assert tampered.returncode == 1
-    assert f"BROKEN {d.id} at event 4" in tampered.stdout
+    assert f"已损坏 {d.id}：第 4 个事件，哈希或链接与内容不符" in tampered.stdout
+    in_english = verify(path, "en")
+    assert in_english.returncode == 1
+    assert f"BROKEN {d.id} at event 4: hash or link does not match" in in_english.stdout

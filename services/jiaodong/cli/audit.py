@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlmodel import Session, col, select
 
 from jiaodong.cli.connect import client_tls, open_channel, parse_identity, report_rpc_error
+from jiaodong.cli.lang import t
 from jiaodong.cli.options import command_group
 from jiaodong.cli.render import console, print_json, render_reads
 from jiaodong.domain.lifecycle import verify_chain
@@ -54,6 +55,13 @@ def broken_chains(url: str) -> tuple[int, list[tuple[str, int, str]]]:
     return checked, broken
 
 
+# What a broken history is, in the words an auditor reads (the English is broken_chains' own).
+_WHY_ZH = {
+    "hash or link does not match the content": "哈希或链接与内容不符",
+    "the delegation row disagrees with its history": "委托记录与其历史不一致",
+}
+
+
 @app.command()
 def verify(
     database: Annotated[
@@ -64,13 +72,29 @@ def verify(
     """Check every delegation's hash chain; name the first broken event of each bad one."""
     url = database if "://" in database else sqlite_url(Path(database))
     if "://" not in database and not Path(database).exists():
-        Console(stderr=True).print(f"[red]no such database file: {database}[/red]")
+        Console(stderr=True).print(
+            t(f"错误：没有这个数据库文件：{database}", f"no such database file: {database}"),
+            style="red",
+            markup=False,
+        )
         raise typer.Exit(2)
     checked, broken = broken_chains(url)
     out = console()
     for delegation_id, seq, why in broken:
-        out.print(f"BROKEN {delegation_id} at event {seq}: {why}", markup=False)
-    out.print(f"{checked} histories checked, {len(broken)} broken", markup=False)
+        out.print(
+            t(
+                f"已损坏 {delegation_id}：第 {seq} 个事件，{_WHY_ZH.get(why, why)}",
+                f"BROKEN {delegation_id} at event {seq}: {why}",
+            ),
+            markup=False,
+        )
+    out.print(
+        t(
+            f"共核验 {checked} 份历史，{len(broken)} 份损坏",
+            f"{checked} histories checked, {len(broken)} broken",
+        ),
+        markup=False,
+    )
     raise typer.Exit(1 if broken else 0)
 
 

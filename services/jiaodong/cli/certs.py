@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from jiaodong.cli.connect import parse_identity, usage_error
+from jiaodong.cli.lang import t
 from jiaodong.cli.options import command_group
 from jiaodong.cli.render import console, render_rows
 from jiaodong.files.registry import load_registry
@@ -47,8 +48,12 @@ def init(
     )
     total = len(list(folder.glob("*.pem")))
     print(
-        f"{folder}: {len(written)} certificates written, {total} in all "
-        f"(keys are mode 0600; keep {folder / 'ca.key'} private)"
+        t(
+            f"{folder}：写入 {len(written)} 份证书，共 {total} 份"
+            f"（私钥权限 0600；{folder / 'ca.key'} 务必妥善保管，不得外传）",
+            f"{folder}: {len(written)} certificates written, {total} in all "
+            f"(keys are mode 0600; keep {folder / 'ca.key'} private)",
+        )
     )
 
 
@@ -66,7 +71,7 @@ def issue(
         usage_error(f"no CA in {folder}: run `jiaodong certs init {folder}` first")
     who = parse_identity(identity)
     out = certs.issue(folder, certs.stem_for(who), who, hosts=host or [], days=days)
-    print(f"wrote {out.cert} and {out.key}")
+    print(t(f"已写入 {out.cert} 和 {out.key}", f"wrote {out.cert} and {out.key}"))
 
 
 @app.command("list")
@@ -107,4 +112,9 @@ def nats_config(
     except FileNotFoundError as exc:
         usage_error(str(exc))
     write_server_config(out, text)
-    print(f"wrote {out}; check it with `nats-server -t -c {out}`")
+    print(
+        t(
+            f"已写入 {out}；可用 `nats-server -t -c {out}` 检查",
+            f"wrote {out}; check it with `nats-server -t -c {out}`",
+        )
+    )
