@@ -108,9 +108,7 @@ def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> Non
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=90)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def _node_states(page: str) -> dict[str, str]:
@@ -118,3 +116,22 @@ def _node_states(page: str) -> dict[str, str]:
     import re
 
     return dict(re.findall(r'<tr data-node="([^"]+)"><th>[^<]*</th><td[^>]*>([^<]*)</td>', page))
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """End a `demo --serve` that is still running, its region with it: SIGTERM stops the region
+    gracefully and a second one at once (SIGKILL of each of its processes, which run in sessions
+    of their own: a SIGKILL of the CLI alone would leave the region running)."""
+    import signal
+
+    for _ in range(2):
+        if proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
