@@ -146,13 +146,22 @@ async def measure(url: str, token: str, runs: int) -> dict[str, Any]:
         paints, answers, rows = [], [], 0
         for _ in range(runs):
             page = await context.new_page()
+            await page.bring_to_front()  # a tab in the background is not painted
             await page.goto(url + "/", wait_until="load")
+            # The paint entry may be recorded after the load event (Chromium 156.0.8078.114 does
+            # so headless): wait for it with an observer, at most 10 s, rather than read it once.
             timing = await page.evaluate(
-                """() => {
+                """() => new Promise((resolve) => {
                   const nav = performance.getEntriesByType('navigation')[0];
-                  const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-                  return {answer: nav.responseEnd, paint: fcp ? fcp.startTime : null};
-                }"""
+                  const done = (paint) => resolve({answer: nav.responseEnd, paint: paint});
+                  const now = performance.getEntriesByName('first-contentful-paint')[0];
+                  if (now) { done(now.startTime); return; }
+                  new PerformanceObserver((list) => {
+                    const fcp = list.getEntriesByName('first-contentful-paint')[0];
+                    if (fcp) done(fcp.startTime);
+                  }).observe({type: 'paint', buffered: true});
+                  setTimeout(() => done(null), 10000);
+                })"""
             )
             answers.append(timing["answer"])
             paints.append(timing["paint"])
