@@ -497,7 +497,23 @@ def _operations(board_reply: capi.GetBoardResponse) -> list[object]:
         t(f"搁置消息：{board_reply.parked}", f"parked messages: {board_reply.parked}"),
         style="bold red" if board_reply.parked else "",
     )
+    if board_reply.parked:
+        parked.append(t("（查看：jiaodong ops parked list）", " (see: jiaodong ops parked list)"))
     parts.append(parked)
+    # Where a node holds parked messages, the command that lists them (through the coordinator).
+    for n in board_reply.nodes:
+        if n.HasField("parked") and n.parked:
+            parts.append(
+                Text(
+                    t(
+                        f"{city_name(n.city)}节点搁置 {n.parked} 条："
+                        f"jiaodong ops parked list --city {n.city}",
+                        f"{city_name(n.city)} node holds {n.parked} parked: "
+                        f"jiaodong ops parked list --city {n.city}",
+                    ),
+                    style="bold red",
+                )
+            )
     for notice in board_reply.notices:
         parts.append(Text(t("提示：", "notice: ") + notice))
     return parts
