@@ -35,6 +35,13 @@ log = structlog.get_logger("jiaodong.grpc")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _unavailable(exc: DomainError, reason: str, **metadata: str) -> status_pb2.Status:
+    """UNAVAILABLE, with an ErrorInfo saying why and where to go for programs."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="jiaodong", metadata=metadata))
+    return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
+
+
 def status_for(exc: DomainError) -> status_pb2.Status:
     """The google.rpc.Status for a domain error."""
     if isinstance(exc, InvalidInput | RoutingRefused):
@@ -59,22 +66,10 @@ def status_for(exc: DomainError) -> status_pb2.Status:
         )
     if isinstance(exc, NotActive):
         # Where to retry, for programs: ErrorInfo.metadata["active"] (empty while unknown).
-        info = any_pb2.Any()
-        info.Pack(
-            error_details_pb2.ErrorInfo(
-                reason="COORDINATOR_STANDBY", domain="jiaodong", metadata={"active": exc.active}
-            )
-        )
-        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
+        return _unavailable(exc, "COORDINATOR_STANDBY", active=exc.active)
     if isinstance(exc, Unreachable):
         # Which node, for programs (and the CLI's wording): ErrorInfo.metadata["city"].
-        info = any_pb2.Any()
-        info.Pack(
-            error_details_pb2.ErrorInfo(
-                reason="NODE_UNREACHABLE", domain="jiaodong", metadata={"city": exc.city}
-            )
-        )
-        return status_pb2.Status(code=code_pb2.UNAVAILABLE, message=str(exc), details=[info])
+        return _unavailable(exc, "NODE_UNREACHABLE", city=exc.city)
     if isinstance(exc, NotFound):
         code = code_pb2.NOT_FOUND
     elif isinstance(exc, AlreadyExists):

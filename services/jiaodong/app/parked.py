@@ -131,13 +131,44 @@ def action_of(row: OperatorActionRow) -> ParkedAction:
     return ParkedAction(row.action, row.operator, to_utc(row.at), row.reason, row.outcome)
 
 
+def _id_violations(parked_id: int) -> list[FieldViolation]:
+    if 0 < parked_id <= MAX_PARKED_ID:
+        return []
+    return [FieldViolation("id", "is not a parked message id")]
+
+
+def check_id(parked_id: int) -> None:
+    if violations := _id_violations(parked_id):
+        raise InvalidInput(violations)
+
+
 def check_reason(parked_id: int, reason: str) -> None:
-    violations: list[FieldViolation] = []
-    if not 0 < parked_id <= MAX_PARKED_ID:
-        violations.append(FieldViolation("id", "is not a parked message id"))
+    violations = _id_violations(parked_id)
     check_text(violations, "reason", reason, required=True, limit=MAX_REASON)
     if violations:
         raise InvalidInput(violations)
+
+
+def _record(
+    session: Session,
+    at: datetime,
+    parked_id: int,
+    action: str,
+    operator: str,
+    reason: str,
+    outcome: str,
+) -> ParkedAction:
+    """An operator's retry or discard of a parked message, recorded where it is parked."""
+    row = record.record_action(
+        session,
+        at=at,
+        operator=operator,
+        action=action,
+        target=record.parked_target(parked_id),
+        reason=reason,
+        outcome=outcome,
+    )
+    return action_of(row)
 
 
 class ParkedRecord(Receiver):
@@ -173,8 +204,7 @@ class ParkedRecord(Receiver):
         self, parked_id: int, courts: Courts
     ) -> tuple[Parked, list[ParkedAction]]:
         """One parked message and the operators' earlier attempts on it."""
-        if not 0 < parked_id <= MAX_PARKED_ID:
-            raise InvalidInput.one("id", "is not a parked message id")
+        check_id(parked_id)
 
         def work(session: Session) -> tuple[Parked, list[ParkedAction]]:
             parked = self._visible(record.parked(session, parked_id), parked_id, courts)
@@ -209,16 +239,7 @@ class ParkedRecord(Receiver):
         def finish(session: Session) -> ParkedAction:
             if outcome == "applied":
                 record.drop_parked(session, parked_id)
-            row = record.record_action(
-                session,
-                at=self.clock.now(),
-                operator=operator,
-                action="retry",
-                target=record.parked_target(parked_id),
-                reason=reason,
-                outcome=outcome,
-            )
-            return action_of(row)
+            return _record(session, self.clock.now(), parked_id, "retry", operator, reason, outcome)
 
         action = await self.db.run(finish)
         log.info(
@@ -240,16 +261,10 @@ class ParkedRecord(Receiver):
         def work(session: Session) -> ParkedAction:
             parked = self._visible(record.parked(session, parked_id), parked_id, courts)
             record.drop_parked(session, parked_id)
-            row = record.record_action(
-                session,
-                at=self.clock.now(),
-                operator=operator,
-                action="discard",
-                target=record.parked_target(parked_id),
-                reason=reason,
-                outcome=f"discarded ({parked.summary})",
+            outcome = f"discarded ({parked.summary})"
+            return _record(
+                session, self.clock.now(), parked_id, "discard", operator, reason, outcome
             )
-            return action_of(row)
 
         action = await self.db.run(work)
         log.info("parked_discarded", parked_id=parked_id, operator=operator, city=self.parked_city)

@@ -22,11 +22,11 @@ from sqlmodel import Session
 from jiaodong.app.coordinator.base import Guard, check_guard
 from jiaodong.app.coordinator.inbound import InboundHandlers
 from jiaodong.app.parked import (
-    MAX_PARKED_ID,
     Courts,
     Parked,
     ParkedAction,
     ParkedRecord,
+    check_id,
     check_reason,
     parked_action_from_pb,
     parked_from_pb,
@@ -174,8 +174,7 @@ class OperatorRecord(ParkedRecord, InboundHandlers):
         if not city:
             return await self.parked_message(parked_id, courts)
         self._check_city(city)
-        if not 0 < parked_id <= MAX_PARKED_ID:
-            raise InvalidInput.one("id", "is not a parked message id")
+        check_id(parked_id)
         ask = bus_pb2.ParkedAsk(get=capi.GetParkedRequest(id=parked_id))
         answer = await self._ask_node(city, courts, ask)
         return parked_from_pb(answer.get.parked), [
