@@ -305,3 +305,57 @@ class OperatorActionRow(SQLModel, table=True):
     request_id: str = Field(default="", max_length=64)
     reason: str = ""
     outcome: str = ""
+
+
+class ReportFactRow(SQLModel, table=True):
+    """What one delegation contributes to the SLA reports (coordinator only): recomputed from its
+    history and clocks on every change (domain/report.py ``fact_of``), so a report is a few
+    aggregations over this table and never a fold of every history (docs/reports.md).
+
+    Days are ordinals (``date.toordinal()``) of local (Asia/Shanghai) days, so weeks and ages are
+    integer arithmetic in any SQL dialect. Per time limit: ``*_outcome`` (domain Outcome),
+    ``*_due`` (the running instance's due instant, to tell late from running at report time) and
+    ``*_due_week`` (the Monday of the week it ran out: which weeks a court was listed late)."""
+
+    __tablename__ = "report_fact"
+    __table_args__ = (
+        Index("ix_report_fact_sent", "sent_day"),
+        # Aging reads only open delegations.
+        Index("ix_report_fact_open", "state", "sent_day"),
+    )
+
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    requesting_court: str = Field(max_length=6)
+    requesting_city: str = Field(max_length=20)
+    entrusted_court: str = Field(default="", max_length=6)
+    entrusted_city: str = Field(default="", max_length=20)
+    task_type: str = Field(max_length=30)
+    asset_kind: str = Field(max_length=20)
+    priority: str = Field(max_length=10)
+    state: int
+    sent_day: int
+    sent_week: int
+    closed_day: int | None = None
+    acknowledge_days: int | None = None
+    complete_days: int | None = None
+    acknowledge_outcome: int = 0
+    acknowledge_due: datetime | None = None
+    acknowledge_due_week: int | None = None
+    start_outcome: int = 0
+    start_due: datetime | None = None
+    start_due_week: int | None = None
+    progress_outcome: int = 0
+    progress_due: datetime | None = None
+    progress_due_week: int | None = None
+    complete_outcome: int = 0
+    complete_due: datetime | None = None
+    complete_due_week: int | None = None
+    supplement_outcome: int = 0
+    supplement_due: datetime | None = None
+    supplement_due_week: int | None = None
+    returns_jurisdiction: int = 0
+    returns_materials: int = 0
+    returns_unclear: int = 0
+    returns_other: int = 0
+    urges: int = 0
+    escalations: int = 0
