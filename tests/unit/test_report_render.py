@@ -243,3 +243,16 @@ def test_change_from_the_previous_period() -> None:
     assert change(90, 100, Kind.COUNT) == "−10"
     assert change(3, 3, Kind.COUNT) == "持平"
     assert change(None, 0.9, Kind.RATE) == "—"
+
+
+def test_a_report_with_nothing_in_its_lists_renders_in_every_format() -> None:
+    report = sample_report()
+    for key in ("pairs", "task_types", "asset_kinds", "courts", "aging", "weekly"):
+        report[key] = []
+    report["ranking"] = {"best": [], "worst": [], "late_three_weeks": []}
+    for fmt in reports.FORMATS:
+        assert reports.render(report, fmt)
+    page = reports.render(report, "html").decode("utf-8")
+    assert page.count("<svg") >= 5
+    assert "本期无数据" in page
+    assert "本期无连续三周超期的法院" in page

@@ -269,20 +269,29 @@ def days_bars(report: Report) -> Figure:
     return fig
 
 
-# The charts in page order: (anchor, caption, how to draw it).
-CHARTS: tuple[tuple[str, str, Callable[[Report], Figure]], ...] = (
-    ("chart-goals", "各时限目标按时率", goal_bars),
-    ("chart-pairs", "城市对按时率热力图", pair_heatmap),
-    ("chart-days", "签收与办结用时", days_bars),
-    ("chart-aging", "未结案件账龄", aging_bars),
-    ("chart-weekly", "周趋势", weekly_trend),
+def no_data(caption: str) -> Figure:
+    """A chart's place when the report has nothing to draw in it."""
+    fig = _figure(height=1.2)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, f"{caption}：本期无数据", ha="center", va="center", fontsize=11)
+    return fig
+
+
+# The charts in page order: (anchor, caption, the report's list it draws, how to draw it).
+CHARTS: tuple[tuple[str, str, str, Callable[[Report], Figure]], ...] = (
+    ("chart-goals", "各时限目标按时率", "goals", goal_bars),
+    ("chart-pairs", "城市对按时率热力图", "pairs", pair_heatmap),
+    ("chart-days", "签收与办结用时", "pairs", days_bars),
+    ("chart-aging", "未结案件账龄", "aging", aging_bars),
+    ("chart-weekly", "周趋势", "weekly", weekly_trend),
 )
 
 
 def draw(report: Report) -> dict[str, str]:
     """Every chart as inline SVG text, by anchor."""
     drawn = {}
-    for key, _, build in CHARTS:
+    for key, caption, source, build in CHARTS:
         with _style(key):
-            drawn[key] = _svg(build(report))
+            drawn[key] = _svg(build(report) if report[source] else no_data(caption))
     return drawn

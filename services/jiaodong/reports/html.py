@@ -106,7 +106,7 @@ def render_html(report: Mapping[str, Any]) -> bytes:
             sections=SECTIONS,
             tables={t.key: t for t in all_tables(report)},
             charts={key: Markup(svg) for key, svg in draw(report).items()},
-            captions={key: caption for key, caption, _ in CHARTS},
+            captions={key: caption for key, caption, _, _ in CHARTS},
             kpis=kpis(report),
             late=report["ranking"]["late_three_weeks"],
         )
