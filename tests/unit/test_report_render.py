@@ -192,6 +192,7 @@ def test_write_replaces_the_file_whole(report: dict[str, Any], tmp_path: Path) -
     assert reports.write(report, "csv", out) == out
     assert out.read_bytes() == reports.render(report, "csv")
     assert [p.name for p in out.parent.iterdir()] == ["报告.csv"]
+    assert out.stat().st_mode & 0o777 == 0o644
 
 
 def test_write_leaves_nothing_behind_on_a_bad_format(

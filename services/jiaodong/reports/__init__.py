@@ -61,6 +61,7 @@ def write(report: Report, fmt: str, out: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the report from the clerks' group
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
