@@ -62,6 +62,10 @@ def fact(n: int, to: str, sent: str, state: State, **goals: Any) -> dict[str, An
         row[f"{goal}_due_week"] = week_of(day(week)) if week else None
         row[f"{goal}_due"] = due
     assert not goals, goals
+    outcomes = [
+        row[f"{g}_outcome"] for g in ("acknowledge", "start", "progress", "complete", "supplement")
+    ]
+    row["met_count"], row["late_count"] = outcomes.count(MET), outcomes.count(LATE)
     return row
 
 

@@ -382,7 +382,7 @@ class Inputs:
     cells: Sequence[Cell]
     acknowledge_days: Sequence[HistogramRow]
     complete_days: Sequence[HistogramRow]
-    weekly: Mapping[int, Sums]
+    weekly: Mapping[int, tuple[int, int, int, int]]  # Monday -> sent, completed, met, late
     late_weeks: Mapping[str, Iterable[int]]
     aging: Sequence[AgingRow]
 
@@ -500,13 +500,12 @@ def _weekly(inputs: Inputs) -> list[dict[str, object]]:
     return out
 
 
-def _week(monday: int, weekly: Mapping[int, Sums]) -> dict[str, object]:
-    s = weekly.get(monday, Sums())
-    met, late = sum(s.met.values()), sum(s.late.values())
+def _week(monday: int, weekly: Mapping[int, tuple[int, int, int, int]]) -> dict[str, object]:
+    sent, completed, met, late = weekly.get(monday, (0, 0, 0, 0))
     return {
         "week": day_text(monday),
-        "sent": s.sent,
-        "completed": s.completed,
+        "sent": sent,
+        "completed": completed,
         "on_time_rate": rate(met, met + late),
         "breaches": late,
     }

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, insert, literal, or_, select, union_all
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from jiaodong.domain.calendar import local_day
@@ -33,7 +32,7 @@ from jiaodong.domain.report import (
     week_of,
 )
 from jiaodong.store.tables import DelegationRow, ReportFactRow
-from jiaodong.wire import to_stored
+from jiaodong.wire import to_stored, to_utc
 
 _F = ReportFactRow.__table__.c  # type: ignore[attr-defined]
 _FACTS = ReportFactRow.__table__  # type: ignore[attr-defined]
@@ -75,6 +74,8 @@ def fact_values(row: DelegationRow, asset_kind: str, fact: Fact) -> dict[str, An
         "complete_days": fact.complete_days,
         "urges": fact.urges,
         "escalations": fact.escalations,
+        "met_count": sum(g.outcome is Outcome.MET for g in fact.goals.values()),
+        "late_count": sum(g.outcome is Outcome.LATE for g in fact.goals.values()),
     }
     for reason, column in _RETURN_COLUMNS.items():
         values[column] = fact.returns.get(reason, 0)
@@ -86,15 +87,25 @@ def fact_values(row: DelegationRow, asset_kind: str, fact: Fact) -> dict[str, An
 
 
 def save_fact(session: Session, values: dict[str, Any]) -> None:
-    """Insert or replace one delegation's fact: one upsert."""
+    """Insert one delegation's fact, or update the columns that changed (each column is in
+    several of the report's indexes: an unchanged one is not rewritten)."""
     conn = session.connection()
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(_FACTS).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["delegation_id"],
-        set_={k: stmt.excluded[k] for k in values if k != "delegation_id"},
-    )
-    conn.execute(stmt)
+    old = conn.execute(select(_FACTS).where(_F.delegation_id == values["delegation_id"])).first()
+    if old is None:
+        conn.execute(insert(_FACTS), [values])
+        return
+    stored = old._mapping
+    changed = {k: v for k, v in values.items() if not _same(stored[k], v)}
+    if changed:
+        conn.execute(
+            _FACTS.update().where(_F.delegation_id == values["delegation_id"]).values(**changed)
+        )
+
+
+def _same(stored: Any, value: Any) -> bool:
+    if isinstance(value, datetime) and isinstance(stored, datetime):
+        return bool(to_utc(stored) == value)
+    return bool(stored == value)
 
 
 def insert_facts(session: Session, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
@@ -127,20 +138,42 @@ class Scope:
     as_of: datetime
     city: str | None = None
 
-    def where(self, first: int, last: int) -> list[ColumnElement[bool]]:
-        out = [_F.sent_day >= first, _F.sent_day <= last]
-        if self.city:
-            out.append(or_(_F.requesting_city == self.city, _F.entrusted_city == self.city))
-        return out
+    def sent(self, first: int, last: int) -> list[ColumnElement[bool]]:
+        return [_F.sent_day >= first, _F.sent_day <= last, *self.in_city()]
+
+    def in_city(self) -> list[ColumnElement[bool]]:
+        if not self.city:
+            return []
+        return [or_(_F.requesting_city == self.city, _F.entrusted_city == self.city)]
+
+    @property
+    def current(self) -> tuple[int, int]:
+        return self.period.first.toordinal(), self.period.last.toordinal()
+
+    @property
+    def previous(self) -> tuple[int, int]:
+        before = self.period.previous()
+        return before.first.toordinal(), before.last.toordinal()
 
 
-def _late(goal: str, as_of: datetime) -> ColumnElement[Any]:
-    """1 when the goal's limit ran out unmet (or was met late) by ``as_of``."""
-    outcome, due = _F[f"{goal}_outcome"], _F[f"{goal}_due"]
-    return or_(
-        outcome == int(Outcome.LATE),
-        and_(outcome == int(Outcome.RUNNING), due.is_not(None), due <= to_stored(as_of)),
-    )
+def _fixed(value: int) -> Any:
+    """A constant written into the SQL text: the partial indexes' conditions must be seen."""
+    return literal(value, literal_execute=True)
+
+
+_OPEN = _F.state == _fixed(int(State.OPEN))
+_RUNNING = _fixed(int(Outcome.RUNNING))
+
+
+def _running_late(goal: str, as_of: datetime) -> ColumnElement[bool]:
+    """A running limit whose due time has passed by ``as_of``."""
+    due = _F[f"{goal}_due"]
+    return and_(_F[f"{goal}_outcome"] == _RUNNING, due.is_not(None), due <= to_stored(as_of))
+
+
+def _late(goal: str, as_of: datetime) -> ColumnElement[bool]:
+    """Met late or ran out unmet (by ``as_of``)."""
+    return or_(_F[f"{goal}_outcome"] == _fixed(int(Outcome.LATE)), _running_late(goal, as_of))
 
 
 def _count(condition: ColumnElement[Any], name: str) -> Any:
@@ -173,84 +206,109 @@ def _sums(r: Any) -> Sums:
     )
 
 
-_CUBE_KEYS = ("requesting_city", "entrusted_city", "entrusted_court", "task_type", "asset_kind")
-
-
-def _current(scope: Scope) -> Any:
-    """1 for the period, 0 for the previous one."""
-    return case((_F.sent_day >= scope.period.first.toordinal(), 1), else_=0).label("current")
-
-
-def _both(scope: Scope) -> list[ColumnElement[bool]]:
-    return scope.where(scope.period.previous().first.toordinal(), scope.period.last.toordinal())
+_GROUPING = ("requesting_city", "entrusted_court", "task_type", "asset_kind")
 
 
 def cube(session: Session, scope: Scope) -> list[Cell]:
-    """The sums of both periods by requesting city, entrusted court, task type and asset kind:
-    every other grouping of the report is a roll-up of these cells."""
-    keys = [_F[k] for k in _CUBE_KEYS]
-    current = _current(scope)
-    query = (
-        select(current, *keys, *_sum_columns(scope.as_of))
-        .where(*_both(scope))
-        .group_by(current, *keys)
-    )
-    rows = session.connection().execute(query).all()
-    return [
-        Cell(
-            bool(r.current),
-            r.requesting_city,
-            r.entrusted_city,
-            r.entrusted_court,
-            r.task_type,
-            r.asset_kind,
-            _sums(r),
+    """The sums of each period by requesting city, entrusted court, task type and asset kind (the
+    table's own order: no sort); every other grouping of the report rolls these cells up."""
+    keys = [_F[k] for k in _GROUPING]
+    out = []
+    for current, (first, last) in ((True, scope.current), (False, scope.previous)):
+        query = (
+            select(*keys, func.max(_F.entrusted_city).label("entrusted_city"))
+            .add_columns(*_sum_columns(scope.as_of))
+            .where(*scope.sent(first, last))
+            .group_by(*keys)
         )
-        for r in rows
-    ]
+        out += [
+            Cell(
+                current,
+                r.requesting_city,
+                r.entrusted_city,
+                r.entrusted_court,
+                r.task_type,
+                r.asset_kind,
+                _sums(r),
+            )
+            for r in session.connection().execute(query)
+        ]
+    return out
 
 
 def day_histograms(session: Session, scope: Scope, column: str) -> list[HistogramRow]:
     """(current, requesting city, entrusted court, task type, asset kind, days, delegations) for
-    ``column`` (``acknowledge_days`` or ``complete_days``) where it is known."""
+    ``column`` (``acknowledge_days`` or ``complete_days``) where it is known: read from the
+    index that holds exactly these columns in this order."""
     days = _F[column]
-    keys = [_F[k] for k in _CUBE_KEYS if k != "entrusted_city"]
-    current = _current(scope)
+    keys = [_F[k] for k in _GROUPING]
+    (first, last), (before, _) = scope.current, scope.previous
+    in_period = and_(_F.sent_day >= first, _F.sent_day <= last)
     query = (
-        select(current, *keys, days, func.count())
-        .where(*_both(scope), days.is_not(None))
-        .group_by(current, *keys, days)
+        select(
+            *keys,
+            days,
+            _count(in_period, "now"),
+            _count(_F.sent_day < first, "before"),
+        )
+        .where(*scope.sent(before, last), days.is_not(None))
+        .group_by(*keys, days)
     )
-    return [
-        (bool(r[0]), r[1], r[2], r[3], r[4], int(r[5]), int(r[6]))
-        for r in session.connection().execute(query)
-    ]
+    out: list[HistogramRow] = []
+    for r in session.connection().execute(query):
+        for current, n in ((True, r.now), (False, r.before)):
+            if n:
+                out.append((current, r[0], r[1], r[2], r[3], int(r[4]), int(n)))
+    return out
 
 
-def weekly(session: Session, scope: Scope) -> dict[int, Sums]:
-    """Monday ordinal -> the sums of the delegations sent that week (both periods)."""
+def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int]]:
+    """Monday ordinal -> (sent, completed, limits met, limits late) of the delegations sent that
+    week (both periods): the week index's counts, plus running limits now past due (open
+    delegations only, from their partial index)."""
+    before, last = scope.previous[0], scope.current[1]
     query = (
-        select(_F.sent_week, *_sum_columns(scope.as_of)).where(*_both(scope)).group_by(_F.sent_week)
+        select(
+            _F.sent_week,
+            func.count(),
+            _count(_F.state == int(State.COMPLETED), "completed"),
+            func.sum(_F.met_count),
+            func.sum(_F.late_count),
+        )
+        .where(*scope.sent(before, last))
+        .group_by(_F.sent_week)
     )
-    return {int(r.sent_week): _sums(r) for r in session.connection().execute(query)}
+    out = {int(w): [int(n), int(c or 0), int(m or 0), int(late or 0)] for w, n, c, m, late in
+           session.connection().execute(query)}  # fmt: skip
+    running = [_count(_running_late(g.value, scope.as_of), g.value) for g in GOALS]
+    overdue = (
+        select(_F.sent_week, *running)
+        .where(_OPEN, *scope.sent(before, last))
+        .group_by(_F.sent_week)
+    )
+    for r in session.connection().execute(overdue):
+        out[int(r[0])][3] += sum(int(v or 0) for v in r[1:])
+    return {w: (v[0], v[1], v[2], v[3]) for w, v in out.items()}
 
 
 def late_weeks(session: Session, scope: Scope) -> dict[str, set[int]]:
     """Entrusted court -> the Mondays of the weeks of the period in which a time limit of one of
-    its delegations (in scope, sent at any time) ran out unmet."""
+    its delegations (in scope, sent at any time) ran out unmet: each limit's late ones from its
+    partial index, and the running ones now past due from the open delegations' index."""
     first = week_of(scope.period.first.toordinal())
     last = scope.period.last.toordinal()
     parts = []
     for goal in GOALS:
         week = _F[f"{goal.value}_due_week"]
-        where = [_late(goal.value, scope.as_of), week >= first, week <= last]
-        if scope.city:
-            where.append(or_(_F.requesting_city == scope.city, _F.entrusted_city == scope.city))
-        parts.append(
-            select(_F.entrusted_court.label("court"), week.label("week"))
-            .where(*where)
-            .group_by(_F.entrusted_court, week)
-        )
+        for late in (
+            _F[f"{goal.value}_outcome"] == _fixed(int(Outcome.LATE)),
+            and_(_OPEN, _running_late(goal.value, scope.as_of)),
+        ):
+            parts.append(
+                select(_F.entrusted_court.label("court"), week.label("week"))
+                .where(late, week >= first, week <= last, *scope.in_city())
+                .group_by(_F.entrusted_court, week)
+            )
     out: dict[str, set[int]] = {}
     for court, week in session.connection().execute(union_all(*parts)):
         if court:
@@ -260,27 +318,17 @@ def late_weeks(session: Session, scope: Scope) -> dict[str, set[int]]:
 
 def aging(session: Session, scope: Scope) -> list[tuple[str, str, list[int]]]:
     """(requesting city, entrusted city, [open, over 5, over 10, over 15, over 30 days]) of the
-    delegations open at the report's end that were sent on or before its last day."""
-    as_of_day = _as_of_day(scope)
-    where: list[ColumnElement[bool]] = [
-        _F.state == int(State.OPEN),
-        _F.sent_day <= scope.period.last.toordinal(),
-    ]
-    if scope.city:
-        where.append(or_(_F.requesting_city == scope.city, _F.entrusted_city == scope.city))
+    delegations open at the report's instant that were sent on or before its last day."""
+    as_of_day = local_day(scope.as_of).toordinal()
     buckets = [func.count()] + [
         func.sum(case((_F.sent_day < literal(as_of_day - days), 1), else_=0)) for days in AGING_DAYS
     ]
     query = (
         select(_F.requesting_city, _F.entrusted_city, *buckets)
-        .where(*where)
+        .where(_OPEN, _F.sent_day <= scope.period.last.toordinal(), *scope.in_city())
         .group_by(_F.requesting_city, _F.entrusted_city)
     )
     return [(r[0], r[1], [int(v or 0) for v in r[2:]]) for r in session.connection().execute(query)]
-
-
-def _as_of_day(scope: Scope) -> int:
-    return local_day(scope.as_of).toordinal()
 
 
 def fact_count(session: Session, ids: Iterable[str] | None = None) -> int:
