@@ -109,10 +109,13 @@ def _same(stored: Any, value: Any) -> bool:
 
 
 def insert_facts(session: Session, rows: Sequence[dict[str, Any]], chunk: int = 5000) -> None:
-    """Bulk-insert new facts (the backfill and the report benchmark): executemany in chunks."""
+    """Bulk-insert new facts (the report benchmark's load): executemany in chunks, in the
+    table's key order (SQLite stores the table in that order: appending is cheaper than
+    inserting all over it)."""
     conn = session.connection()
-    for start in range(0, len(rows), chunk):
-        conn.execute(insert(_FACTS), list(rows[start : start + chunk]))
+    ordered = sorted(rows, key=lambda r: tuple(r[k] for k in (*_GROUPING, "delegation_id")))
+    for start in range(0, len(ordered), chunk):
+        conn.execute(insert(_FACTS), ordered[start : start + chunk])
 
 
 def without_fact(session: Session, limit: int) -> list[str]:
@@ -138,8 +141,12 @@ class Scope:
     as_of: datetime
     city: str | None = None
 
-    def sent(self, first: int, last: int) -> list[ColumnElement[bool]]:
-        return [_F.sent_day >= first, _F.sent_day <= last, *self.in_city()]
+    def sent(self, first: int, last: int, indexed: bool = True) -> list[ColumnElement[bool]]:
+        """Sent from ``first`` to ``last`` (day ordinals). ``indexed=False`` for a query that
+        reads every row in its grouping's order anyway: SQLite must not pick an index on the
+        sent day (and then sort all it finds) instead (docs/benchmarks.md, "SLA report")."""
+        day = _F.sent_day if indexed else _F.sent_day + 0
+        return [day >= first, day <= last, *self.in_city()]
 
     def in_city(self) -> list[ColumnElement[bool]]:
         if not self.city:
@@ -171,38 +178,46 @@ def _running_late(goal: str, as_of: datetime) -> ColumnElement[bool]:
     return and_(_F[f"{goal}_outcome"] == _RUNNING, due.is_not(None), due <= to_stored(as_of))
 
 
-def _late(goal: str, as_of: datetime) -> ColumnElement[bool]:
-    """Met late or ran out unmet (by ``as_of``)."""
-    return or_(_F[f"{goal}_outcome"] == _fixed(int(Outcome.LATE)), _running_late(goal, as_of))
-
-
 def _count(condition: ColumnElement[Any], name: str) -> Any:
     return func.sum(case((condition, 1), else_=0)).label(name)
 
 
-def _sum_columns(as_of: datetime) -> list[Any]:
-    cols: list[Any] = [func.count().label("sent")]
-    cols += [_count(_F.state == int(state), name) for name, state in _STATE_COLUMNS.items()]
+def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
+    """The sums of a group's rows for which ``when`` holds, labelled ``NAME_tag``."""
+    cols: list[Any] = [_count(when, f"sent_{tag}")]
+    cols += [
+        _count(and_(when, _F.state == int(state)), f"{name}_{tag}")
+        for name, state in _STATE_COLUMNS.items()
+    ]
     for goal in GOALS:
-        cols.append(_count(_F[f"{goal.value}_outcome"] == int(Outcome.MET), f"met_{goal.value}"))
-        cols.append(_count(_late(goal.value, as_of), f"late_{goal.value}"))
-    cols += [func.sum(_F[c]).label(c) for c in (*_RETURN_COLUMNS.values(), "urges", "escalations")]
+        outcome = _F[f"{goal.value}_outcome"]
+        cols.append(_count(and_(when, outcome == int(Outcome.MET)), f"met_{goal.value}_{tag}"))
+        # Running limits now past due are counted from the open delegations (``overdue``).
+        cols.append(_count(and_(when, outcome == int(Outcome.LATE)), f"late_{goal.value}_{tag}"))
+    cols += [
+        func.sum(case((when, _F[c]), else_=0)).label(f"{c}_{tag}")
+        for c in (*_RETURN_COLUMNS.values(), "urges", "escalations")
+    ]
     return cols
 
 
-def _sums(r: Any) -> Sums:
+def _sums(r: Any, tag: str) -> Sums:
     m = r._mapping
+
+    def n(name: str) -> int:
+        return int(m[f"{name}_{tag}"] or 0)
+
     return Sums(
-        sent=int(m["sent"]),
-        completed=int(m["completed"] or 0),
-        open=int(m["open"] or 0),
-        cancelled=int(m["cancelled"] or 0),
-        withdrawn=int(m["withdrawn"] or 0),
-        met={g.value: int(m[f"met_{g.value}"] or 0) for g in GOALS},
-        late={g.value: int(m[f"late_{g.value}"] or 0) for g in GOALS},
-        returns={r: int(m[c] or 0) for r, c in _RETURN_COLUMNS.items()},
-        urges=int(m["urges"] or 0),
-        escalations=int(m["escalations"] or 0),
+        sent=n("sent"),
+        completed=n("completed"),
+        open=n("open"),
+        cancelled=n("cancelled"),
+        withdrawn=n("withdrawn"),
+        met={g.value: n(f"met_{g.value}") for g in GOALS},
+        late={g.value: n(f"late_{g.value}") for g in GOALS},
+        returns={r: n(c) for r, c in _RETURN_COLUMNS.items()},
+        urges=n("urges"),
+        escalations=n("escalations"),
     )
 
 
@@ -210,29 +225,66 @@ _GROUPING = ("requesting_city", "entrusted_court", "task_type", "asset_kind")
 
 
 def cube(session: Session, scope: Scope) -> list[Cell]:
-    """The sums of each period by requesting city, entrusted court, task type and asset kind (the
-    table's own order: no sort); every other grouping of the report rolls these cells up."""
+    """The sums of the period and of the previous one by requesting city, entrusted court, task
+    type and asset kind, in one pass over the rows in the table's own order (no sort); every
+    other grouping of the report rolls these cells up."""
     keys = [_F[k] for k in _GROUPING]
+    first = scope.current[0]
+    now, before = _F.sent_day >= first, _F.sent_day < first
+    query = (
+        select(*keys, func.max(_F.entrusted_city).label("entrusted_city"))
+        .add_columns(*_sum_columns(now, "now"))
+        .add_columns(*_sum_columns(before, "before"))
+        .where(*scope.sent(scope.previous[0], scope.current[1], indexed=False))
+        .group_by(*keys)
+    )
     out = []
-    for current, (first, last) in ((True, scope.current), (False, scope.previous)):
-        query = (
-            select(*keys, func.max(_F.entrusted_city).label("entrusted_city"))
-            .add_columns(*_sum_columns(scope.as_of))
-            .where(*scope.sent(first, last))
-            .group_by(*keys)
-        )
-        out += [
-            Cell(
-                current,
-                r.requesting_city,
-                r.entrusted_city,
-                r.entrusted_court,
-                r.task_type,
-                r.asset_kind,
-                _sums(r),
+    for r in session.connection().execute(query):
+        for current, tag in ((True, "now"), (False, "before")):
+            sums = _sums(r, tag)
+            if sums.sent:
+                out.append(
+                    Cell(
+                        current,
+                        r.requesting_city,
+                        r.entrusted_city,
+                        r.entrusted_court,
+                        r.task_type,
+                        r.asset_kind,
+                        sums,
+                    )
+                )
+    return out
+
+
+def overdue(session: Session, scope: Scope) -> list[Cell]:
+    """The running limits now past due, as cells of late counts only (added to ``cube``'s):
+    read from the open delegations' partial index, so it costs what is open, not what is
+    stored."""
+    keys = [_F[k] for k in _GROUPING]
+    current = case((_F.sent_day >= scope.current[0], 1), else_=0).label("current")
+    late = [_count(_running_late(g.value, scope.as_of), g.value) for g in GOALS]
+    query = (
+        select(current, *keys, func.max(_F.entrusted_city).label("entrusted_city"), *late)
+        .where(_OPEN, *scope.sent(scope.previous[0], scope.current[1]))
+        .group_by(current, *keys)
+    )
+    out = []
+    for r in session.connection().execute(query):
+        counts = {g.value: int(r._mapping[g.value] or 0) for g in GOALS}
+        if any(counts.values()):
+            sums = Sums(late=counts)
+            out.append(
+                Cell(
+                    bool(r.current),
+                    r.requesting_city,
+                    r.entrusted_city,
+                    r.entrusted_court,
+                    r.task_type,
+                    r.asset_kind,
+                    sums,
+                )
             )
-            for r in session.connection().execute(query)
-        ]
     return out
 
 
@@ -251,8 +303,9 @@ def day_histograms(session: Session, scope: Scope, column: str) -> list[Histogra
             _count(in_period, "now"),
             _count(_F.sent_day < first, "before"),
         )
-        .where(*scope.sent(before, last), days.is_not(None))
+        .where(*scope.sent(before, last, indexed=False), days.is_not(None))
         .group_by(*keys, days)
+        .with_hint(_FACTS, f"INDEXED BY ix_report_fact_{column.removesuffix('_days')}", "sqlite")
     )
     out: list[HistogramRow] = []
     for r in session.connection().execute(query):

@@ -320,6 +320,7 @@ def _late_index(goal: str) -> Index:
         "entrusted_court",
         "requesting_city",
         "entrusted_city",
+        f"{goal}_outcome",  # covered: the query need not read the row to check it
         sqlite_where=where,
         postgresql_where=where,
     )

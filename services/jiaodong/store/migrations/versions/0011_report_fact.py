@@ -95,7 +95,13 @@ def upgrade() -> None:
         op.create_index(
             f"ix_report_fact_late_{goal}",
             "report_fact",
-            [f"{goal}_due_week", "entrusted_court", "requesting_city", "entrusted_city"],
+            [
+                f"{goal}_due_week",
+                "entrusted_court",
+                "requesting_city",
+                "entrusted_city",
+                f"{goal}_outcome",
+            ],
             sqlite_where=late,
             postgresql_where=late,
         )
