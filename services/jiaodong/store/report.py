@@ -179,7 +179,9 @@ def _running_late(goal: str, as_of: datetime) -> ColumnElement[bool]:
 
 
 def _count(condition: ColumnElement[Any], name: str) -> Any:
-    return func.sum(case((condition, 1), else_=0)).label(name)
+    # An aggregate FILTER, not SUM(CASE ...): on SQLite it costs less than half as much per row
+    # (docs/benchmarks.md, "SLA report"); both databases have it (SQLite 3.30, PostgreSQL 9.4).
+    return func.count().filter(condition).label(name)
 
 
 def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
@@ -195,7 +197,7 @@ def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
         # Running limits now past due are counted from the open delegations (``overdue``).
         cols.append(_count(and_(when, outcome == int(Outcome.LATE)), f"late_{goal.value}_{tag}"))
     cols += [
-        func.sum(case((when, _F[c]), else_=0)).label(f"{c}_{tag}")
+        func.sum(_F[c]).filter(when).label(f"{c}_{tag}")
         for c in (*_RETURN_COLUMNS.values(), "urges", "escalations")
     ]
     return cols
@@ -374,7 +376,7 @@ def aging(session: Session, scope: Scope) -> list[tuple[str, str, list[int]]]:
     delegations open at the report's instant that were sent on or before its last day."""
     as_of_day = local_day(scope.as_of).toordinal()
     buckets = [func.count()] + [
-        func.sum(case((_F.sent_day < literal(as_of_day - days), 1), else_=0)) for days in AGING_DAYS
+        _count(_F.sent_day < literal(as_of_day - days), f"over_{days}") for days in AGING_DAYS
     ]
     query = (
         select(_F.requesting_city, _F.entrusted_city, *buckets)

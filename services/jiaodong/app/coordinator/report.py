@@ -31,29 +31,33 @@ class Reports(CoordinatorBase):
             raise InvalidInput(violations)
         scope = facts.Scope(report.Period(first, last), self.clock.now(), city)
 
-        # Two halves at once, each on a report thread (SQLite and PostgreSQL run a query without
-        # holding the interpreter): the one pass over every fact of both periods, and the rest.
-        def sums(session: Session) -> list[report.Cell]:
-            return facts.cube(session, scope)
+        # Two halves of about equal cost at once, each on a report thread (SQLite and PostgreSQL
+        # run a query without holding the interpreter): the one pass over every fact of both
+        # periods with one histogram, and the rest.
+        def sums(session: Session) -> dict[str, Any]:
+            return {
+                "cells": facts.cube(session, scope),
+                "acknowledge_days": facts.day_histograms(session, scope, "acknowledge_days"),
+            }
 
         def the_rest(session: Session) -> dict[str, Any]:
             return {
                 "overdue": facts.overdue(session, scope),
-                "acknowledge_days": facts.day_histograms(session, scope, "acknowledge_days"),
                 "complete_days": facts.day_histograms(session, scope, "complete_days"),
                 "weekly": facts.weekly(session, scope),
                 "late_weeks": facts.late_weeks(session, scope),
                 "aging": facts.aging(session, scope),
             }
 
-        cells, rest = await asyncio.gather(
+        half, rest = await asyncio.gather(
             self.db.read(sums, long=True), self.db.read(the_rest, long=True)
         )
         inputs = report.Inputs(
             period=scope.period,
             as_of=scope.as_of,
             city=city,
-            cells=[*cells, *rest.pop("overdue")],
+            cells=[*half.pop("cells"), *rest.pop("overdue")],
+            **half,
             **rest,
         )
         return await asyncio.to_thread(report.build, inputs, self.registry)
