@@ -380,6 +380,11 @@ class ReportFactRow(SQLModel, table=True):
             "sent_week",
             "requesting_city",
             "entrusted_city",
+            # The grouping again: SQLite's indexes of a WITHOUT ROWID table hold the primary key
+            # anyway, PostgreSQL's must name it to answer from the index alone.
+            "entrusted_court",
+            "task_type",
+            "asset_kind",
             *(f"{g}_{part}" for g in _GOALS for part in ("outcome", "due", "due_week")),
             sqlite_where=_OPEN,
             postgresql_where=_OPEN,

@@ -35,12 +35,14 @@ class Reports(CoordinatorBase):
         # run a query without holding the interpreter): the one pass over every fact of both
         # periods with one histogram, and the rest.
         def sums(session: Session) -> dict[str, Any]:
+            facts.for_reports(session)
             return {
                 "cells": facts.cube(session, scope),
                 "acknowledge_days": facts.day_histograms(session, scope, "acknowledge_days"),
             }
 
         def the_rest(session: Session) -> dict[str, Any]:
+            facts.for_reports(session)
             return {
                 "overdue": facts.overdue(session, scope),
                 "complete_days": facts.day_histograms(session, scope, "complete_days"),

@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_report_fact_open",
         "report_fact",
-        ["state", "sent_day", "sent_week", "requesting_city", "entrusted_city"]
+        ["state", "sent_day", "sent_week", "requesting_city", "entrusted_city", *GROUPING[1:]]
         + [f"{g}_{part}" for g in GOALS for part in ("outcome", "due", "due_week")],
         sqlite_where=is_open,
         postgresql_where=is_open,
