@@ -129,16 +129,22 @@ def measure(db: Database, rows: list[dict[str, Any]], runs: int) -> dict[str, An
     scope = facts.Scope(Period(FIRST, LAST), AS_OF)
     queries = {
         "cube": lambda s: facts.cube(s, scope),
+        "overdue": lambda s: facts.overdue(s, scope),
         "acknowledge_days": lambda s: facts.day_histograms(s, scope, "acknowledge_days"),
         "complete_days": lambda s: facts.day_histograms(s, scope, "complete_days"),
         "weekly": lambda s: facts.weekly(s, scope),
         "late_weeks": lambda s: facts.late_weeks(s, scope),
         "aging": lambda s: facts.aging(s, scope),
     }
-    per_query = {
-        name: round(timed(lambda q=q: db.transaction(q))[0] * 1000, 1)  # type: ignore[misc]
-        for name, q in queries.items()
-    }
+
+    def alone(query: Callable[[Any], Any]) -> float:
+        def work(session: Any) -> Any:
+            facts.for_reports(session)
+            return query(session)
+
+        return round(timed(lambda: db.transaction(work))[0] * 1000, 1)
+
+    per_query = {name: alone(q) for name, q in queries.items()}
     city_seconds, _ = timed(lambda: asyncio.run(coordinator.sla_report(FIRST, LAST, "weihai")))
     return {
         "delegations": len(rows),
@@ -210,4 +216,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
