@@ -99,6 +99,9 @@ def facts_for(n: int, seed: int) -> list[dict[str, Any]]:
             row[f"{g}_outcome"] = int(outcome)
             row[f"{g}_due"] = due
             row[f"{g}_due_week"] = week_of(sent + 15) if outcome is not Outcome.NONE else None
+        outcomes = [row[f"{g.value}_outcome"] for g in GOALS]
+        row["met_count"] = outcomes.count(int(Outcome.MET))
+        row["late_count"] = outcomes.count(int(Outcome.LATE))
         rows.append(row)
     return rows
 

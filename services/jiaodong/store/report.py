@@ -114,8 +114,24 @@ def insert_facts(session: Session, rows: Sequence[dict[str, Any]], chunk: int = 
     inserting all over it)."""
     conn = session.connection()
     ordered = sorted(rows, key=lambda r: tuple(r[k] for k in (*_GROUPING, "delegation_id")))
+    if conn.dialect.name == "postgresql" and ordered:
+        _copy(conn, ordered)
+        return
     for start in range(0, len(ordered), chunk):
         conn.execute(insert(_FACTS), ordered[start : start + chunk])
+
+
+def _copy(conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """PostgreSQL's own bulk path: COPY, a tenth of the time of batched INSERTs."""
+    names = [c.name for c in _FACTS.columns]
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY report_fact ({', '.join(names)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row([_copied(r.get(n)) for n in names])
+
+
+def _copied(value: Any) -> Any:
+    return to_stored(value) if isinstance(value, datetime) else value
 
 
 def without_fact(session: Session, limit: int) -> list[str]:
