@@ -271,23 +271,19 @@ def cube(session: Session, scope: Scope) -> list[Cell]:
         .where(*scope.sent(scope.previous[0], scope.current[1], session))
         .group_by(*keys)
     )
-    out = []
-    for r in session.connection().execute(query):
-        for current, tag in ((True, "now"), (False, "before")):
-            sums = _sums(r, tag)
-            if sums.sent:
-                out.append(
-                    Cell(
-                        current,
-                        r.requesting_city,
-                        r.entrusted_city,
-                        r.entrusted_court,
-                        r.task_type,
-                        r.asset_kind,
-                        sums,
-                    )
-                )
-    return out
+    return [
+        _cell(current, r, sums)
+        for r in session.connection().execute(query)
+        for current, tag in ((True, "now"), (False, "before"))
+        if (sums := _sums(r, tag)).sent
+    ]
+
+
+def _cell(current: bool, r: Any, sums: Sums) -> Cell:
+    return Cell(
+        current, r.requesting_city, r.entrusted_city, r.entrusted_court, r.task_type,
+        r.asset_kind, sums,
+    )  # fmt: skip
 
 
 def overdue(session: Session, scope: Scope) -> list[Cell]:
@@ -306,18 +302,7 @@ def overdue(session: Session, scope: Scope) -> list[Cell]:
     for r in session.connection().execute(query):
         counts = {g.value: int(r._mapping[g.value] or 0) for g in GOALS}
         if any(counts.values()):
-            sums = Sums(late=counts)
-            out.append(
-                Cell(
-                    bool(r.current),
-                    r.requesting_city,
-                    r.entrusted_city,
-                    r.entrusted_court,
-                    r.task_type,
-                    r.asset_kind,
-                    sums,
-                )
-            )
+            out.append(_cell(bool(r.current), r, Sums(late=counts)))
     return out
 
 
