@@ -17,6 +17,7 @@ from jiaodong.domain.report import (
     day_figures,
     fact_of,
     late_runs,
+    listed,
     mondays,
     quantile,
     ranking,
@@ -115,3 +116,12 @@ def test_weeks_begin_on_monday() -> None:
         "2026-03-16",
     ]
     assert period.previous() == Period(date(2026, 2, 19), date(2026, 3, 3))
+
+
+def test_each_week_lists_the_five_courts_with_most_limits_run_out() -> None:
+    w1, w2 = (week_of(date(2026, 3, d).toordinal()) for d in (2, 9))
+    late = {c: {w1: n} for c, n in zip("ABCDEF", (3, 1, 2, 2, 5, 1), strict=True)}
+    late["B"][w2] = 1
+    late["G"] = {w2: 0}
+    # Week 1: E 5, A 3, C 2, D 2, then B and F with 1 each: B by its id. Week 2: B alone.
+    assert listed(late) == {"E": [w1], "A": [w1], "C": [w1], "D": [w1], "B": [w1, w2]}

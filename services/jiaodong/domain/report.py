@@ -41,6 +41,8 @@ AGING_DAYS = (5, 10, 15, 30)
 RANK_MIN_DECIDED = 5
 RANK_SIZE = 5
 LATE_RUN_WEEKS = 3
+# The courts listed each week: the worst few by time limits run out unmet that week.
+LIST_SIZE = 5
 MAX_PERIOD_DAYS = 3660
 
 
@@ -322,12 +324,27 @@ def ranking(courts: Mapping[str, Sums]) -> tuple[list[str], list[str], list[str]
     return order, ranked[:RANK_SIZE], worst[:RANK_SIZE]
 
 
+def listed(late_weeks: Mapping[str, Mapping[int, int]]) -> dict[str, list[int]]:
+    """Court -> the Mondays of the weeks it was listed (通报): in each week, the ``LIST_SIZE``
+    courts with the most time limits that ran out unmet that week (at least one; ties: the court
+    id), as a weekly ranking names the worst."""
+    by_week: dict[int, list[tuple[int, str]]] = {}
+    for court, weeks in late_weeks.items():
+        for monday, late in weeks.items():
+            if late > 0:
+                by_week.setdefault(monday, []).append((-late, court))
+    out: dict[str, list[int]] = {}
+    for monday, courts in sorted(by_week.items()):
+        for _, court in sorted(courts)[:LIST_SIZE]:
+            out.setdefault(court, []).append(monday)
+    return out
+
+
 def late_runs(
     late_weeks: Mapping[str, Iterable[int]], weeks: int = LATE_RUN_WEEKS
 ) -> dict[str, list[int]]:
-    """Courts listed as late at least ``weeks`` weeks running -> the Mondays (ordinals) of their
-    longest run (the first such run when two are as long). A court is listed in a week when a time
-    limit of one of its delegations ran out in that week unmet."""
+    """Courts listed at least ``weeks`` weeks running -> the Mondays (ordinals) of their longest
+    run (the first such run when two are as long); ``late_weeks``: the weeks each was listed."""
     out: dict[str, list[int]] = {}
     for court, listed in late_weeks.items():
         best: list[int] = []
@@ -383,7 +400,7 @@ class Inputs:
     acknowledge_days: Sequence[HistogramRow]
     complete_days: Sequence[HistogramRow]
     weekly: Mapping[int, tuple[int, int, int, int]]  # Monday -> sent, completed, met, late
-    late_weeks: Mapping[str, Iterable[int]]
+    late_weeks: Mapping[str, Mapping[int, int]]  # court -> Monday -> limits run out unmet
     aging: Sequence[AgingRow]
 
 
@@ -440,7 +457,7 @@ def build(inputs: Inputs, registry: Registry) -> dict[str, object]:
         k[0]: v for k, v in by(lambda c: (c.entrusted_court,), lambda h: (h[2],)).items() if k[0]
     }
     order, best, worst = ranking(courts)
-    late = late_runs(inputs.late_weeks)
+    late = late_runs(listed(inputs.late_weeks))
     aging_totals = [0] * (len(AGING_DAYS) + 1)
     for _, _, counts in inputs.aging:
         aging_totals = [a + b for a, b in zip(aging_totals, counts, strict=True)]

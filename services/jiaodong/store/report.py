@@ -362,10 +362,10 @@ def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int
     return {w: (v[0], v[1], v[2], v[3]) for w, v in out.items()}
 
 
-def late_weeks(session: Session, scope: Scope) -> dict[str, set[int]]:
-    """Entrusted court -> the Mondays of the weeks of the period in which a time limit of one of
-    its delegations (in scope, sent at any time) ran out unmet: each limit's late ones from its
-    partial index, and the running ones now past due from the open delegations' index."""
+def late_weeks(session: Session, scope: Scope) -> dict[str, dict[int, int]]:
+    """Entrusted court -> Monday -> how many time limits of its delegations (in scope, sent at
+    any time) ran out unmet in that week of the period: each limit's late ones from its partial
+    index, and the running ones now past due from the open delegations' index."""
     first = week_of(scope.period.first.toordinal())
     last = scope.period.last.toordinal()
     parts = []
@@ -376,14 +376,15 @@ def late_weeks(session: Session, scope: Scope) -> dict[str, set[int]]:
             and_(_OPEN, _running_late(goal.value, scope.as_of)),
         ):
             parts.append(
-                select(_F.entrusted_court.label("court"), week.label("week"))
+                select(_F.entrusted_court.label("court"), week.label("week"), func.count())
                 .where(late, week >= first, week <= last, *scope.in_city())
                 .group_by(_F.entrusted_court, week)
             )
-    out: dict[str, set[int]] = {}
-    for court, week in session.connection().execute(union_all(*parts)):
+    out: dict[str, dict[int, int]] = {}
+    for court, week, n in session.connection().execute(union_all(*parts)):
         if court:
-            out.setdefault(court, set()).add(int(week))
+            weeks = out.setdefault(court, {})
+            weeks[int(week)] = weeks.get(int(week), 0) + int(n)
     return out
 
 
