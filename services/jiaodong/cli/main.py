@@ -364,6 +364,73 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days to simulate")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same report")] = 1,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario file (TOML); default courts/simulate.toml"),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for report.json/html/xlsx and trace.json")
+    ] = Path("sim-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    data_dir: DataDir = None,
+    keep: Annotated[bool, typer.Option(help="Keep the data folder afterwards")] = False,
+) -> None:
+    """Simulate five-city traffic on virtual time against the real coordinator and nodes;
+    write the SLA report and a trace of what the simulated officers did."""
+    from jiaodong.devtools.scenario import ScenarioError, default_scenario_path, load_scenario
+    from jiaodong.devtools.simulate import SIM_ENV, run_simulation
+    from jiaodong.files.calendar import load_calendar
+
+    settings = Settings.from_env()
+    try:
+        registry = load_registry(settings.courts_dir)
+        calendar = load_calendar(settings.courts_dir)
+        from jiaodong.files.registry import default_courts_dir
+
+        path = scenario or default_scenario_path(settings.courts_dir or default_courts_dir())
+        plan = load_scenario(path, registry)
+    except (RegistryError, ScenarioError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-sim-"))
+    configure("warning", json=True)
+    err.print(
+        f"simulating {days} days from {plan.start} (seed {seed}, scenario {path}) in {folder} ..."
+    )
+    try:
+        outcome = run_simulation(
+            folder,
+            registry,
+            calendar,
+            plan,
+            seed=seed,
+            days=days,
+            out=out,
+            progress=err,
+            extra_env=SIM_ENV,
+        )
+    finally:
+        if not keep and data_dir is None:
+            import shutil
+
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+    summary = {**outcome.figures, "seed": seed, "days": days, "out": str(out)}
+    summary["final"] = outcome.trace["totals"]["final"]
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    console.print(
+        f"{summary['delegations']} delegations over {days} days in {summary['steps']} steps, "
+        f"{summary['wall_seconds']}s ({summary['steps_per_second']} steps/s); "
+        f"written to {out}: {', '.join(summary['files'])}"
+    )
+
+
 def _run_until_signalled(layout: Layout, prompt: str) -> None:
     """Keep the layout running until Ctrl-C or SIGTERM (``jiaodong up``, ``demo --serve``).
     The first signal returns here, for the caller to stop the layout gracefully; another one
