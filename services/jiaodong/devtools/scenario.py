@@ -84,6 +84,7 @@ class Scenario:
     slots: tuple[time, ...]
     volume: dict[str, float]  # delegations per working day sent by each city's courts
     court_weights: dict[str, float]  # entrusted courts chosen more (or less) often; default 1
+    city_weights: dict[str, float]  # entrusted cities' weights; default the city's volume + 0.5
     tasks: tuple[TaskMix, ...]
     delays: dict[str, Range]
     shares: dict[str, float]
@@ -92,6 +93,9 @@ class Scenario:
     slow_court: str
     slow_multiplier: float
     outage: Outage | None
+    # "exact": time stops at every instant an SLA clock owes something; "ticks": at the next
+    # officers' slot or local midnight after it (far fewer steps; schedule.sla_tick).
+    sla_steps: str = "ticks"
     source: str = field(default="", compare=False)
 
 
@@ -214,7 +218,13 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
                 )
 
     sim = table("simulation")
-    unknown_keys("simulation", sim, ("start", "slots"))
+    unknown_keys("simulation", sim, ("start", "slots", "sla_steps"))
+    sla_steps = sim.get("sla_steps", "ticks")
+    if sla_steps not in ("ticks", "exact"):
+        fail(
+            lines.key("simulation", "sla_steps"),
+            f'sla_steps must be "ticks" or "exact", not {sla_steps!r}',
+        )
     start = sim.get("start", date(2026, 1, 1))
     if not isinstance(start, date) or isinstance(start, datetime):
         fail(lines.key("simulation", "start"), "start must be a date written YYYY-MM-DD")
@@ -249,7 +259,15 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
         fail(lines.section("volume"), "[volume] sends nothing: give some city a volume > 0")
 
     targets = table("targets", required=False)
-    unknown_keys("targets", targets, ("weights",))
+    unknown_keys("targets", targets, ("weights", "cities"))
+    city_weights: dict[str, float] = {}
+    for city, w in targets.get("cities", {}).items():
+        line = lines.key("targets", "cities")
+        if city not in registry.cities:
+            fail(line, f"[targets] cities: unknown city `{city}`")
+        if isinstance(w, bool) or not isinstance(w, int | float) or w < 0:
+            fail(line, f"[targets] cities.{city} must be a weight >= 0, not {w!r}")
+        city_weights[city] = float(w)
     court_weights: dict[str, float] = {}
     for court, w in targets.get("weights", {}).items():
         line = lines.key("targets", "weights")
@@ -275,9 +293,12 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
                 )
         task = block.get("type")
         if task not in TASK_TYPES:
-            fail(header, f"[[task]] type must be one of {', '.join(TASK_TYPES)}, not {task!r}")
+            fail(
+                lines.key("task", "type", index),
+                f"[[task]] type must be one of {', '.join(TASK_TYPES)}, not {task!r}",
+            )
         if any(t.task == task for t in tasks):
-            fail(header, f"[[task]] type `{task}` appears twice")
+            fail(lines.key("task", "type", index), f"[[task]] type `{task}` appears twice")
         weight = block.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
             fail(lines.key("task", "weight", index), f"[[task]] weight must be >= 0: {weight!r}")
@@ -367,6 +388,7 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
         slots=tuple(slots),
         volume=volume,
         court_weights=court_weights,
+        city_weights=city_weights,
         tasks=tuple(tasks),
         delays=delays,
         shares=shares,
@@ -375,5 +397,6 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
         slow_court=slow_court,
         slow_multiplier=multiplier,
         outage=outage,
+        sla_steps=sla_steps,
         source=file,
     )

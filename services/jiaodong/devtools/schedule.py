@@ -166,6 +166,17 @@ def next_instant(
     return max(min(candidates), now)
 
 
+def sla_tick(calendar: WorkCalendar, at: datetime, slots: Sequence[time]) -> datetime:
+    """The first tick at or after ``at`` at which the simulator lets the coordinator's sweep
+    act (scenario ``sla_steps = "ticks"``): an officers' slot on a working day, or local
+    midnight (when the day limits end). Nothing an officer sees happens between two ticks, so
+    only the SLA events' times move (to the tick), never a limit's due time."""
+    midnight = local(local_day(at), time(0))
+    if midnight < at:
+        midnight = local(local_day(at) + timedelta(days=1), time(0))
+    return min(first_slot_from(calendar, at, slots), midnight)
+
+
 def working_days(calendar: WorkCalendar, first: date, days: int) -> Iterator[date]:
     """The working days among ``days`` calendar days from ``first``."""
     for i in range(days):

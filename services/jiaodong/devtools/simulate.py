@@ -115,6 +115,7 @@ class Tracked:
     entrusted_court: str = ""
     delivered_at: datetime | None = None
     ack_planned: bool = False
+    created_at: datetime | None = None
     cycle: int = 0  # supplements applied so far
 
 
@@ -229,7 +230,11 @@ class Driver:
     def make_plan(self, serial: int, key: str, city: str) -> Plan:
         s, r = self.scenario, sch.rng(self.seed, "plan", key)
         from_court = r.choice(sorted(self.registry.courts_in_city(city), key=lambda c: c.court_id))
-        others = {c: s.volume.get(c, 0.0) + 0.5 for c in self.layout.nodes if c != city}
+        others = {
+            c: s.city_weights.get(c, s.volume.get(c, 0.0) + 0.5)
+            for c in self.layout.nodes
+            if c != city
+        }
         to_city = sch.weighted(r, others)
         basic = {
             c.court_id: s.court_weights.get(c.court_id, 1.0)
@@ -387,7 +392,7 @@ class Driver:
             reply = await self.nodes[plan.from_court.city].CreateDelegation(
                 plan.request, metadata=act_as(plan.from_court.court_id)
             )
-            t.id, t.status = reply.delegation.id, "CREATED"
+            t.id, t.status, t.created_at = reply.delegation.id, "CREATED", action.at
             self.by_id[t.id] = plan.serial
             return True
         node = (
@@ -515,6 +520,8 @@ class Driver:
                 while True:
                     await self.observe()
                     clock_at = await asyncio.to_thread(self.probe.next_clock)
+                    if clock_at is not None and self.scenario.sla_steps == "ticks":
+                        clock_at = sch.sla_tick(self.calendar, clock_at, self.scenario.slots)
                     nxt = sch.next_instant(self.agenda.next_at(), clock_at, self.now)
                     if nxt is None or nxt >= self.end_at:
                         break
@@ -580,6 +587,28 @@ class Driver:
 
     # -- results -------------------------------------------------------------------------------
 
+    def outage_figures(self) -> dict[str, Any] | None:
+        """Delegations sent to the outage city while its node was down, and when they arrived."""
+        if self.outage is None:
+            return None
+        during = [
+            t
+            for t in self.tracked.values()
+            if t.created_at is not None
+            and self.outage_from <= t.created_at < self.outage_to
+            and t.entrusted_court
+            and self.registry.court(t.entrusted_court).city == self.outage.city
+        ]
+        delivered = sorted(t.delivered_at for t in during if t.delivered_at is not None)
+        return {
+            "city": self.outage.city,
+            "sent_to_it_while_down": len(during),
+            "delivered_after_restart": sum(1 for d in delivered if d >= self.outage_to),
+            "delivered_before_restart": sum(1 for d in delivered if d < self.outage_to),
+            "first_delivery": delivered[0].isoformat() if delivered else None,
+            "actions_put_off": sum(sum(c.values()) for c in self.trace.deferred.values()),
+        }
+
     def trace_json(self) -> dict[str, Any]:
         events: dict[str, Counter[str]] = defaultdict(Counter)
         for _, at, kind in self.probe.events():
@@ -611,6 +640,7 @@ class Driver:
                 "final": dict(sorted(final.items())),
             },
             "outages": self.trace.outages,
+            "outage": self.outage_figures(),
             "days": [
                 {
                     "day": day,
