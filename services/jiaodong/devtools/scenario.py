@@ -359,9 +359,10 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
 
     slow = table("slow")
     unknown_keys("slow", slow, ("court", "multiplier"))
-    slow_court = slow.get("court")
-    if not isinstance(slow_court, str) or slow_court not in registry.courts:
-        fail(lines.key("slow", "court"), f"[slow] court {slow_court!r} is not in the registry")
+    named = slow.get("court")
+    if not isinstance(named, str) or named not in registry.courts:
+        fail(lines.key("slow", "court"), f"[slow] court {named!r} is not in the registry")
+    slow_court = named
     if not registry.court(slow_court).districts:
         fail(lines.key("slow", "court"), f"[slow] court {slow_court} is not a basic court")
     multiplier = number("slow", "multiplier", slow.get("multiplier", 3.0), 1, 20)
@@ -370,9 +371,9 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
     raw_outage = table("outage", required=False)
     if raw_outage:
         unknown_keys("outage", raw_outage, ("city", "start", "days"))
-        city = raw_outage.get("city")
-        if city not in registry.cities:
-            fail(lines.key("outage", "city"), f"[outage] unknown city {city!r}")
+        down = raw_outage.get("city")
+        if not isinstance(down, str) or down not in registry.cities:
+            fail(lines.key("outage", "city"), f"[outage] unknown city {down!r}")
         first = raw_outage.get("start")
         if not isinstance(first, date) or isinstance(first, datetime):
             fail(lines.key("outage", "start"), "[outage] start must be a date written YYYY-MM-DD")
@@ -381,7 +382,7 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
         days = number("outage", "days", raw_outage.get("days", 2), 1, 30)
         if days != int(days):
             fail(lines.key("outage", "days"), "[outage] days must be a whole number")
-        outage = Outage(str(city), first, int(days))
+        outage = Outage(down, first, int(days))
 
     return Scenario(
         start=start,
