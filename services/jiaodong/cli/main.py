@@ -298,7 +298,8 @@ def demo(
     ] = False,
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
-    from jiaodong.devtools.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
+    from jiaodong.devtools.demo import VIRTUAL_START, print_report, run_demo
+    from jiaodong.devtools.simulate import SIM_ENV
     from jiaodong.files.clock import FileClock
 
     if delegations < 1:
@@ -306,19 +307,20 @@ def demo(
         raise typer.Exit(2)
     folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-demo-"))
     configure("warning", json=True)
-    progress = err if not as_json else None
+    # Progress on stderr, with --json too (stdout then holds the one JSON object).
+    progress = err
     started = time.monotonic()
-    if progress:
-        progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
+    progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
     folder.mkdir(parents=True, exist_ok=True)
     clock_file = folder / "virtual-clock"
-    FileClock.write(clock_file, VIRTUAL_START, VIRTUAL_RATE)
+    # Frozen virtual time: the simulator's driver moves it once the region is quiescent.
+    FileClock.write(clock_file, VIRTUAL_START, 0.0)
     layout = start_layout(
         folder,
         base_port=0,
         log_level="warning",
         database_url=database_url,
-        extra_env={"JD_CLOCK": f"file:{clock_file}", "JD_SLA_SWEEP_SECONDS": "0.05"},
+        extra_env={"JD_CLOCK": f"file:{clock_file}", **SIM_ENV},
         board_port=0 if serve else None,
     )
     try:
@@ -333,9 +335,8 @@ def demo(
             )
         )
         if serve:
-            # The demo ran an hour a second; the region left for the board runs in real time
-            # from where the demo ended (else every node looked offline at once: its contacts,
-            # seconds apart, were virtual hours apart).
+            # The demo ran on frozen virtual time; the region left for the board runs in real
+            # time from where the demo ended.
             FileClock.write(clock_file, FileClock(clock_file).now(), 1.0)
             report["seconds"] = round(time.monotonic() - started, 1)
             if as_json:

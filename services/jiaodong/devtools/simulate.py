@@ -38,8 +38,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jiaodong.config import Settings
 from jiaodong.devtools import schedule as sch
-from jiaodong.devtools.demo import COMPANIES, GIVEN, PLATE_LETTERS, SURNAMES, credit_code
-from jiaodong.devtools.demo import resident_id as make_resident_id
+from jiaodong.devtools.fakes import COMPANIES, GIVEN, PLATE_LETTERS, SURNAMES, credit_code
+from jiaodong.devtools.fakes import resident_id as make_resident_id
 from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.devtools.quiet import Probe
 from jiaodong.devtools.scenario import Scenario
@@ -103,6 +103,7 @@ class Plan:
     cancel: bool
     progress: bool
     result: str
+    hold: int = 0  # working days the entrusted court leaves it untouched before acknowledging
 
 
 @dataclass
@@ -156,8 +157,15 @@ class Driver:
         clock_file: Path,
         days: int,
         progress: Console | None = None,
+        *,
+        plans: list[tuple[datetime, Plan]] | None = None,
+        concurrency: int = CONCURRENCY,
     ) -> None:
+        """``plans``: the delegations to send and when (the demo's); without them, the
+        scenario's volumes over ``days``. With them the run ends once every delegation is
+        closed and nothing is owed (``days`` then only bounds it)."""
         self.layout = layout
+        self.given = plans
         self.registry = registry
         self.calendar = calendar
         self.scenario = scenario
@@ -194,7 +202,7 @@ class Driver:
         self.down: set[str] = set()  # cities whose node is stopped
         self.trace = Trace()
         self.figures = Figures()
-        self.gate = asyncio.Semaphore(CONCURRENCY)
+        self.gate = asyncio.Semaphore(concurrency)
         self.outage = scenario.outage
         if self.outage is not None:
             self.outage_from = sch.local(self.outage.start, time(8))
@@ -207,6 +215,11 @@ class Driver:
     def plan_creations(self) -> None:
         """Every delegation of the period: per working day and city a Poisson number, each at a
         slot; serials in (day, city, n) order."""
+        if self.given is not None:
+            for at, plan in self.given:
+                self.tracked[plan.serial] = Tracked(plan)
+                self.agenda.add(sch.Action(at, sch.Phase.ENTRUSTED, plan.serial, "create"))
+            return
         serial = 0
         cities = sorted(c for c in self.scenario.volume if c in self.layout.nodes)
         for day in sch.working_days(self.calendar, self.first, self.days):
@@ -306,6 +319,7 @@ class Driver:
         the task's) working days after ``base``, slower at the slow court."""
         s = self.scenario
         r = sch.rng(self.seed, "delay", t.plan.key, step, cycle)
+        hold = t.plan.hold if step == "ack" else 0
         low, high = (
             next(m.complete for m in s.tasks if m.task == t.plan.task)
             if delay == "complete"
@@ -313,7 +327,7 @@ class Driver:
         )
         multiplier = s.slow_multiplier if entrusted and t.entrusted_court == s.slow_court else 1.0
         return sch.officer_time(
-            self.calendar, base, sch.scaled(r, low, high, multiplier), s.slots, r
+            self.calendar, base, sch.scaled(r, low, high, multiplier) + hold, s.slots, r
         )
 
     def plan_step(
@@ -514,7 +528,8 @@ class Driver:
         progress = self._progress()
         try:
             with progress:
-                task = progress.add_task(self.first.isoformat(), total=self.days, **self._fields())
+                total = len(self.tracked) if self.given is not None else self.days
+                task = progress.add_task(self.first.isoformat(), total=total, **self._fields())
                 last_note = wallclock.monotonic()
                 await self.quiesce()
                 while True:
@@ -543,6 +558,8 @@ class Driver:
                         self.figures.phases += 1
                         await self.quiesce()
                     elapsed = (sch.local_day(nxt) - self.first).days
+                    if self.given is not None:
+                        elapsed = self._fields()["closed"]
                     progress.update(
                         task,
                         completed=elapsed,
@@ -552,10 +569,11 @@ class Driver:
                     if not progress.console.is_terminal and wallclock.monotonic() - last_note > 10:
                         last_note = wallclock.monotonic()
                         progress.console.print(self._line(nxt))
-                self.set_time(max(self.now, self.end_at - timedelta(seconds=1)))
+                if self.given is None:  # the report's period ends at its last local midnight
+                    self.set_time(max(self.now, self.end_at - timedelta(seconds=1)))
                 await self.quiesce()
                 await self.observe()
-                progress.update(task, completed=self.days, **self._fields())
+                progress.update(task, completed=total, **self._fields())
         finally:
             await self.probe.close()
             await self.pool.close()
@@ -576,7 +594,7 @@ class Driver:
     def _fields(self) -> dict[str, Any]:
         sent = sum(1 for t in self.tracked.values() if t.id)
         closed = sum(1 for t in self.tracked.values() if t.id and t.status in CLOSED)
-        return {"sent": sent, "open": sent - closed, "steps": self.figures.steps}
+        return {"sent": sent, "open": sent - closed, "closed": closed, "steps": self.figures.steps}
 
     def _line(self, at: datetime) -> str:
         f = self._fields()
