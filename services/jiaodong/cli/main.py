@@ -320,7 +320,13 @@ def demo(
         base_port=0,
         log_level="warning",
         database_url=database_url,
-        extra_env={"JD_CLOCK": f"file:{clock_file}", **SIM_ENV},
+        extra_env={
+            "JD_CLOCK": f"file:{clock_file}",
+            **SIM_ENV,
+            # The region left running for the board: nodes report every 30 s, so the board
+            # sees each online within an interval of the switch to real time.
+            **({"JD_RECONCILE_SECONDS": "30"} if serve else {}),
+        },
         board_port=0 if serve else None,
     )
     try:
