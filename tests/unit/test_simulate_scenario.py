@@ -30,7 +30,7 @@ def test_the_default_scenario_parses() -> None:
         "forced_eviction",
         "service_of_documents",
     }
-    assert s.delays["acknowledge"] == (0, 3)
+    assert s.delays["acknowledge"] == (0, 2)
     assert set(s.return_reasons) == {
         "MATERIALS_INCOMPLETE",
         "REQUEST_UNCLEAR",
@@ -59,14 +59,14 @@ def line_of(text: str, needle: str) -> int:
     [
         ("qingdao = 6.0", "beijing = 6.0", "beijing = 6.0", "unknown city `beijing`"),
         ("qingdao = 6.0", "qingdao = -1", "qingdao = -1", "[volume] qingdao must be between"),
-        ("acknowledge = [0, 3]", "acknowledge = [3, 0]", "acknowledge = [3, 0]", "[LOW, HIGH]"),
+        ("acknowledge = [0, 2]", "acknowledge = [3, 0]", "acknowledge = [3, 0]", "[LOW, HIGH]"),
         ("return = 0.10", "return = 1.5", "return = 1.5", "[shares] return must be between"),
         ('court = "370785"', 'court = "370700"', 'court = "370700"', "not a basic court"),
         ('court = "370785"', 'court = "999999"', 'court = "999999"', "not in the registry"),
         ('city = "weihai"', 'city = "paris"', 'city = "paris"', "[outage] unknown city"),
         ("OTHER = 1 ", "ELSE = 1 ", "ELSE = 1", "[return_reasons] unknown `ELSE`"),
         ('type = "seizure"', 'type = "arrest"', 'type = "arrest"', "[[task]] type must be"),
-        ("complete = [5, 20]", "complete = [5, 20]\ncolour = 1", "colour = 1", "unknown key"),
+        ("complete = [5, 14]", "complete = [5, 14]\ncolour = 1", "colour = 1", "unknown key"),
         (
             'slots = ["09:00"',
             'slots = ["08:00"',

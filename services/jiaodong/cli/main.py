@@ -299,13 +299,13 @@ def demo(
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
     from jiaodong.devtools.demo import VIRTUAL_START, print_report, run_demo
-    from jiaodong.devtools.simulate import SIM_ENV
+    from jiaodong.devtools.simulate import SIM_ENV, scratch_folder
     from jiaodong.files.clock import FileClock
 
     if delegations < 1:
         err.print("[red]--delegations must be at least 1[/red]")
         raise typer.Exit(2)
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-demo-"))
+    folder = data_dir or scratch_folder("jiaodong-demo-")
     configure("warning", json=True)
     # Progress on stderr, with --json too (stdout then holds the one JSON object).
     progress = err
@@ -389,7 +389,7 @@ def simulate(
     """Simulate five-city traffic on virtual time against the real coordinator and nodes;
     write the SLA report and a trace of what the simulated officers did."""
     from jiaodong.devtools.scenario import ScenarioError, default_scenario_path, load_scenario
-    from jiaodong.devtools.simulate import SIM_ENV, run_simulation
+    from jiaodong.devtools.simulate import SIM_ENV, run_simulation, scratch_folder
     from jiaodong.files.calendar import load_calendar
 
     settings = Settings.from_env()
@@ -403,7 +403,7 @@ def simulate(
     except (RegistryError, ScenarioError) as exc:
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-sim-"))
+    folder = data_dir or scratch_folder("jiaodong-sim-")
     configure("warning", json=True)
     err.print(
         f"simulating {days} days from {plan.start} (seed {seed}, scenario {path}) in {folder} ..."

@@ -23,8 +23,11 @@ under any load. Personal data in the requests is fictitious and never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
+import os
+import tempfile
 import time as wallclock
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -843,6 +846,19 @@ def interim_report(driver: Driver) -> dict[str, Any]:
             for (week, city), hours in sorted(weekly.items())
         ],
     }
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new throwaway folder for a run's databases and broker store: in /dev/shm when it is
+    there with room to spare (memory: every commit's fsync is then nearly free, about a fifth of
+    the wall time of a simulation on disk), else in the usual temporary folder."""
+    shm = Path("/dev/shm")
+    base: Path | None = None
+    with contextlib.suppress(OSError):
+        stats = os.statvfs(shm)
+        if os.access(shm, os.W_OK) and stats.f_bavail * stats.f_frsize > 2 * 1024**3:
+            base = shm
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
 def run_simulation(
