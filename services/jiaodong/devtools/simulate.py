@@ -205,6 +205,8 @@ class Driver:
         self.down: set[str] = set()  # cities whose node is stopped
         self.trace = Trace()
         self.figures = Figures()
+        # Every step's instant and why (the next action, the earliest clock): for comparing runs.
+        self.steps_log: list[str] = []
         self.gate = asyncio.Semaphore(concurrency)
         self.outage = scenario.outage
         if self.outage is not None:
@@ -537,10 +539,11 @@ class Driver:
                 await self.quiesce()
                 while True:
                     await self.observe()
-                    clock_at = await asyncio.to_thread(self.probe.next_clock)
+                    clock_at = raw = await asyncio.to_thread(self.probe.next_clock)
                     if clock_at is not None and self.scenario.sla_steps == "ticks":
                         clock_at = sch.sla_tick(self.calendar, clock_at, self.scenario.slots)
                     nxt = sch.next_instant(self.agenda.next_at(), clock_at, self.now)
+                    self.steps_log.append(f"{nxt} agenda={self.agenda.next_at()} clock={raw}")
                     if nxt is None or nxt >= self.end_at:
                         break
                     self.set_time(nxt)
@@ -578,6 +581,9 @@ class Driver:
                 await self.observe()
                 progress.update(task, completed=total, **self._fields())
         finally:
+            (self.layout.data_dir / "sim-steps.log").write_text(
+                "\n".join(self.steps_log) + "\n", encoding="ascii"
+            )
             await self.probe.close()
             await self.pool.close()
 
