@@ -214,7 +214,7 @@ class Probe:
                             self._unapplied.pop(found, None)
         return sum(1 for node in self._unapplied.values() if node not in down)
 
-    async def wait(self, now: datetime, down: set[str], timeout: float = 120.0) -> float:
+    async def wait(self, now: datetime, down: set[str], timeout: float = 300.0) -> float:
         """Wait until quiescent (bounded); returns the seconds it took."""
         loop = asyncio.get_running_loop()
         started = loop.time()
