@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from google.protobuf import json_format
 from rich.cells import cell_len
 
 from jiaodong.devtools.layout import Layout, start_layout
+from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.security.certs import files_for
 from jiaodong.security.grpc_auth import sync_channel
@@ -418,3 +421,49 @@ def test_board_uses_the_coordinators_figures(layout: Layout, to_yantai: str) -> 
     )
     assert weihai.returncode == 0, weihai.stderr
     assert to_yantai not in weihai.stdout
+
+
+def report(layout: Layout, *args: str) -> subprocess.CompletedProcess[str]:
+    assert layout.coordinator is not None
+    today = datetime.now(SHANGHAI).date().isoformat()
+    return jiaodong(
+        layout, "report", "sla", "--from", today, "--to", today, *args,
+        "--coordinator", layout.coordinator.address,
+    )  # fmt: skip
+
+
+def test_the_sla_report_through_the_cli_in_every_format(
+    layout: Layout, to_yantai: str, tmp_path: Path
+) -> None:
+    shown = report(layout)
+    assert shown.returncode == 0, shown.stderr
+    assert "青岛市" in shown.stdout and "烟台市" in shown.stdout and "按时率" in shown.stdout
+    for suffix in ("html", "csv", "xlsx", "json"):
+        written = report(layout, "--out", str(tmp_path / f"报表.{suffix}"))
+        assert written.returncode == 0, written.stderr
+        assert "已写入" in written.stdout
+    data = json.loads((tmp_path / "报表.json").read_text(encoding="utf-8"))
+    assert data["schema_version"] == 1
+    pairs = {(p["requesting_city"], p["entrusted_city"]): p for p in data["pairs"]}
+    assert pairs["qingdao", "yantai"]["sent"] >= 1
+    assert (tmp_path / "报表.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert "<svg" in (tmp_path / "报表.html").read_text(encoding="utf-8")
+
+
+def test_the_sla_report_is_scoped_like_the_board_and_bad_input_is_refused(
+    layout: Layout, to_yantai: str
+) -> None:
+    weihai = report(layout, "--as", "operator:weihai", "--json")
+    assert weihai.returncode == 0, weihai.stderr
+    figures = json.loads(weihai.stdout)
+    assert figures["scope"]["city"] == "weihai"
+    assert all("weihai" in (p["requesting_city"], p["entrusted_city"]) for p in figures["pairs"])
+    other = report(layout, "--as", "operator:weihai", "--city", "yantai")
+    assert other.returncode != 0 and "yantai" in other.stderr
+    backwards = jiaodong(
+        layout, "report", "sla", "--from", "2026-03-02", "--to", "2026-03-01",
+        "--coordinator", layout.coordinator.address if layout.coordinator else "",
+    )  # fmt: skip
+    assert backwards.returncode != 0 and "早于" in backwards.stderr
+    not_a_date = report(layout, "--out", "x.pdf")
+    assert not_a_date.returncode != 0

@@ -99,6 +99,9 @@ VALID: dict[str, Callable[[str, str], Message]] = {
     "ExplainSla": lambda d, r: capi.ExplainSlaRequest(id=d),
     "RecomputeSla": lambda d, r: capi.RecomputeSlaRequest(dry_run=True),
     "GetBoard": lambda d, r: capi.GetBoardRequest(city="qingdao", window_days=30),
+    "GetSlaReport": lambda d, r: capi.GetSlaReportRequest(
+        from_date="2025-03-01", to_date="2025-03-31", city="qingdao"
+    ),
     "CoordinatorUrge": lambda d, r: capi.CoordinatorUrgeRequest(
         id=d, request_id=r, text="请尽快办理"
     ),

@@ -133,6 +133,7 @@ BOARDS = (
     "CoordinatorService.WatchBoard",
     "CoordinatorService.GetBoard",
     "CoordinatorService.ListParked",
+    "CoordinatorService.GetSlaReport",
 )
 
 
@@ -168,7 +169,7 @@ def test_docs_show_exactly_the_enforced_table() -> None:
         "docs/security.md must contain the table rendered by jiaodong.domain.authz.render_markdown"
     )
     documented = documented_table()
-    assert len(documented) == len(RULES) == 31
+    assert len(documented) == len(RULES) == 32
 
 
 @dataclass
@@ -296,6 +297,9 @@ class Walk:
             "Escalate": lambda: capi.EscalateRequest(id=delegation_id, request_id=rid, text="督办"),
             "ExplainSla": lambda: capi.ExplainSlaRequest(id=delegation_id),
             "GetBoard": lambda: capi.GetBoardRequest(),
+            "GetSlaReport": lambda: capi.GetSlaReportRequest(
+                from_date="2025-01-01", to_date="2025-12-31"
+            ),
             "Annotate": lambda: capi.AnnotateRequest(
                 id=delegation_id, request_id=rid, text="已电话催促"
             ),

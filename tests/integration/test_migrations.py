@@ -340,7 +340,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0010"
+    assert migrate.current(engine) == migrate.head() == "0011"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -348,7 +348,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0010 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0011 add.
     # ("add_column", schema, table, column); the others ("add_x", x).
     missing = {(d[0], (d[3] if d[0] == "add_column" else d[1]).name) for d in _diff(engine)}
     assert missing == {
@@ -384,6 +384,21 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_index", "ix_sla_clock_board"),
         # 0010: each node's parked count, from its digests (node_contact is new since 0008, so
         # its columns come with the table here).
+        # 0011: the SLA reports' facts.
+        ("add_table", "report_fact"),
+        *(
+            ("add_index", f"ix_report_fact_{name}")
+            for name in (
+                "acknowledge",
+                "complete",
+                "week",
+                "open",
+                *(
+                    f"late_{g}"
+                    for g in ("acknowledge", "start", "progress", "complete", "supplement")
+                ),
+            )
+        ),
     }
 
     migrate.upgrade(engine)
@@ -483,7 +498,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0010"
+        assert migrate.current(db.engine) == migrate.head() == "0011"
     finally:
         db.close()
 

@@ -91,6 +91,7 @@ EXPECTED: dict[str, dict[Identity, Scope]] = {
     "CoordinatorService/GetParked": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
     "CoordinatorService/RetryParked": {OP_QD: CITY, OP_REGION: CITY},
     "CoordinatorService/DiscardParked": {OP_QD: CITY, OP_REGION: CITY},
+    "CoordinatorService/GetSlaReport": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
     "AuditService/ListDataReads": {AUDITOR: REGION},
 }
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeAlias
 
 import grpc
@@ -23,6 +24,7 @@ from jiaodong.app.coordinator import (
 from jiaodong.app.leadership import Replica
 from jiaodong.app.parked import parked_action_pb, parked_pb
 from jiaodong.app.watch import Change
+from jiaodong.domain import report
 from jiaodong.domain.authz import check_delegation, city_filter, parked_scope
 from jiaodong.domain.errors import FieldViolation, InvalidInput
 from jiaodong.domain.lifecycle import EventKind
@@ -261,6 +263,21 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         return board_pb(board)
 
     @handles_domain_errors
+    async def GetSlaReport(
+        self, request: api.GetSlaReportRequest, context: Ctx
+    ) -> api.GetSlaReportResponse:
+        first = _date("from_date", request.from_date)
+        last = _date("to_date", request.to_date)
+        if request.city and request.city not in self.coordinator.registry.cities:
+            raise InvalidInput.one("city", f"未知城市 {request.city!r}")
+        city = city_filter(caller(), request.city)
+        figures = await self.coordinator.sla_report(first, last, city or None)
+        return api.GetSlaReportResponse(
+            report_json=json.dumps(figures, ensure_ascii=False),
+            schema_version=report.SCHEMA_VERSION,
+        )
+
+    @handles_domain_errors
     async def Urge(
         self, request: api.CoordinatorUrgeRequest, context: Ctx
     ) -> api.CoordinatorUrgeResponse:
@@ -406,3 +423,11 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             move.old_due_at.FromDatetime(old)
             move.new_due_at.FromDatetime(new)
         return out
+
+
+def _date(name: str, text: str) -> date:
+    """A YYYY-MM-DD field, or InvalidInput naming it."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput.one(name, f"日期格式应为 YYYY-MM-DD，收到 {text!r}") from None

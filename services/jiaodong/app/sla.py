@@ -23,14 +23,15 @@ from sqlmodel import Session
 
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_court
-from jiaodong.domain import sla
+from jiaodong.domain import report, sla
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import Event, Side, Status
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.sla_policy import BreachAction, Goal, GoalPolicy, SlaPolicy
-from jiaodong.store.mapper import asset_key
+from jiaodong.store import report as facts
+from jiaodong.store.mapper import asset_key, asset_name
 from jiaodong.store.tables import DelegationRow, OutboxRow, SlaClockRow
 from jiaodong.wire import to_stored, to_utc
 
@@ -123,18 +124,30 @@ class SlaEngine:
     def clocks(self, row: DelegationRow, history: list[Event]) -> list[sla.Clock]:
         return sla.fold(history, goals_for(self.policy, row), self.calendar)
 
+    def fact(
+        self, row: DelegationRow, history: list[Event], clocks: list[sla.Clock]
+    ) -> dict[str, Any]:
+        """The delegation's ``report_fact`` row, from the same fold as its clocks."""
+        fact = report.fact_of(
+            to_utc(row.created_at), history, clocks, self.calendar, self.clock.now()
+        )
+        return facts.fact_values(row, asset_name(row), fact)
+
     # -- keeping the stored clocks in step with the history ------------------------------------
 
     def refresh(self, session: Session, row: DelegationRow, history: list[Event]) -> None:
         """Recompute this delegation's current clocks and store those that changed (claims are
-        kept). SQLAlchemy Core, not ORM objects: this runs on every change of every delegation,
-        and most changes leave most clocks as they were (docs/benchmarks.md, the profile)."""
+        kept), and its report fact. SQLAlchemy Core, not ORM objects: this runs on every change of
+        every delegation, and most changes leave most clocks as they were (docs/benchmarks.md,
+        the profile)."""
         now = self.clock.now()
         done = sla.fired(history)
         conn = session.connection()
         stored = {r.goal: r for r in conn.execute(_READ_CLOCKS, {"b_delegation": row.id})}
         new: list[dict[str, Any]] = []
-        for clock in sla.current_clocks(self.clocks(row, history)):
+        every = self.clocks(row, history)
+        facts.save_fact(session, self.fact(row, history, every))
+        for clock in sla.current_clocks(every):
             v = sla.view(clock)
             warned, breached = sla.claimed(v, done)
             existing = stored.get(clock.goal.value)

@@ -23,6 +23,7 @@ from jiaodong.cli import board as cli_board
 from jiaodong.cli import certs as cli_certs
 from jiaodong.cli import delegation as cli_delegation
 from jiaodong.cli import ops as cli_ops
+from jiaodong.cli import report as cli_report
 from jiaodong.cli import sla as cli_sla
 from jiaodong.cli.render import courts_json, piped_width, render_courts, render_layout
 from jiaodong.config import Settings
@@ -40,6 +41,7 @@ app = typer.Typer(
 app.add_typer(cli_delegation.app, name="delegation")
 app.add_typer(cli_sla.app, name="sla")
 app.add_typer(cli_ops.app, name="ops")
+app.add_typer(cli_report.app, name="report")
 app.command("board")(cli_board.board)
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_certs.app, name="certs")

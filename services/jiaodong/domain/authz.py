@@ -112,6 +112,7 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(CO, "GetParked", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
     RpcRule(CO, "RetryParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
     RpcRule(CO, "DiscardParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
+    RpcRule(CO, "GetSlaReport", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
     RpcRule(AUDIT_SERVICE, "ListDataReads", _g(Scope.REGION, AU), Data.NONE),
 )
 BY_NAME = {rule.full_name: rule for rule in RULES}

@@ -68,7 +68,7 @@ def make_engine(url: str, *, reader: bool = False) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, hide_parameters=True)
 
 
 def ensure_postgres_database(url: URL) -> None:
@@ -112,6 +112,9 @@ class Database:
         # own engine, so they never queue behind the writer's groups (docs/benchmarks.md).
         self._reader: Engine | None = None
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="db-read")
+        # Reports: long reads of their own, so the board's and the API's reads never wait behind
+        # them; two threads, as a report's queries run in two halves at once.
+        self._long_readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="db-report")
         self._pending: deque[_Pending[Any]] = deque()
         self._lock = threading.Lock()
         self._draining = False
@@ -139,9 +142,10 @@ class Database:
                 self._executor.submit(self._drain)
         return await future
 
-    async def read(self, work: Callable[[Session], T]) -> T:
+    async def read(self, work: Callable[[Session], T], *, long: bool = False) -> T:
         """Run read-only ``work`` on a reader thread, in a transaction that is rolled back: it
-        sees what is committed, and does not wait for the writer thread."""
+        sees what is committed, and does not wait for the writer thread. ``long``: on the
+        report threads instead (seconds of work that must not hold up short reads)."""
         if self._reader is None:
             # SQLite: an engine of its own on the same file; an in-memory database has no file
             # another connection could open, so its reads share the writer's engine.
@@ -160,7 +164,8 @@ class Database:
                 finally:
                     session.rollback()
 
-        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        pool = self._long_readers if long else self._readers
+        return await asyncio.get_running_loop().run_in_executor(pool, run)
 
     def _next(self) -> _Pending[Any] | None:
         with self._lock:
@@ -223,6 +228,7 @@ class Database:
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._readers.shutdown(wait=True)
+        self._long_readers.shutdown(wait=True)
         if self._reader is not None and self._reader is not self.engine:
             self._reader.dispose()
         self.engine.dispose()

@@ -133,9 +133,14 @@ def content_of(row: DelegationRow) -> pb.Delegation:
     return content
 
 
+def asset_name(row: DelegationRow) -> str:
+    """The asset kind's name without its prefix (``VEHICLE``; ``UNSPECIFIED`` when none)."""
+    return pb.AssetKind.Name(content_of(row).asset_kind).removeprefix("ASSET_KIND_")
+
+
 def asset_key(row: DelegationRow) -> str:
     """The asset kind as the SLA policy matches it ("*" when none is given)."""
-    asset = pb.AssetKind.Name(content_of(row).asset_kind).removeprefix("ASSET_KIND_")
+    asset = asset_name(row)
     return "*" if asset == "UNSPECIFIED" else asset
 
 

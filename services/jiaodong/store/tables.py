@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -305,3 +305,125 @@ class OperatorActionRow(SQLModel, table=True):
     request_id: str = Field(default="", max_length=64)
     reason: str = ""
     outcome: str = ""
+
+
+_GOALS = ("acknowledge", "start", "progress", "complete", "supplement")
+_OPEN = text("state = 0")
+
+
+def _late_index(goal: str) -> Index:
+    """The delegations whose ``goal`` limit was late (few): which weeks a court was listed."""
+    where = text(f"{goal}_outcome = 3")
+    return Index(
+        f"ix_report_fact_late_{goal}",
+        f"{goal}_due_week",
+        "entrusted_court",
+        "requesting_city",
+        "entrusted_city",
+        f"{goal}_outcome",  # covered: the query need not read the row to check it
+        sqlite_where=where,
+        postgresql_where=where,
+    )
+
+
+class ReportFactRow(SQLModel, table=True):
+    """What one delegation contributes to the SLA reports (coordinator only): recomputed from its
+    history and clocks on every change (domain/report.py ``fact_of``), so a report is a few
+    aggregations over this table and never a fold of every history (docs/reports.md).
+
+    Days are ordinals (``date.toordinal()``) of local (Asia/Shanghai) days, so weeks and ages are
+    integer arithmetic in any SQL dialect. Per time limit: ``*_outcome`` (domain Outcome),
+    ``*_due`` (the running instance's due instant, to tell late from running at report time) and
+    ``*_due_week`` (the Monday of the week it ran out: which weeks a court was listed late).
+
+    Laid out for the report's grouped queries (docs/benchmarks.md, "SLA report"): on SQLite the
+    table is stored in the order of its primary key, the report's grouping (requesting city,
+    entrusted court, task type, asset kind), so the sums stream without a sort; each other query
+    reads an index that holds every column it needs, in the order it groups by. The open
+    delegations and the late limits have partial indexes of their own."""
+
+    __tablename__ = "report_fact"
+    __table_args__ = (
+        UniqueConstraint("delegation_id", name="uq_report_fact_delegation"),
+        Index(
+            "ix_report_fact_acknowledge",
+            "requesting_city",
+            "entrusted_court",
+            "task_type",
+            "asset_kind",
+            "acknowledge_days",
+            "sent_day",
+        ),
+        Index(
+            "ix_report_fact_complete",
+            "requesting_city",
+            "entrusted_court",
+            "task_type",
+            "asset_kind",
+            "complete_days",
+            "sent_day",
+        ),
+        Index(
+            "ix_report_fact_week",
+            "sent_week",
+            "sent_day",
+            "state",
+            "requesting_city",
+            "entrusted_city",
+            "met_count",
+            "late_count",
+        ),
+        Index(
+            "ix_report_fact_open",
+            "state",
+            "sent_day",
+            "sent_week",
+            "requesting_city",
+            "entrusted_city",
+            *(f"{g}_{part}" for g in _GOALS for part in ("outcome", "due", "due_week")),
+            sqlite_where=_OPEN,
+            postgresql_where=_OPEN,
+        ),
+        *(_late_index(g) for g in _GOALS),
+        {"sqlite_with_rowid": False},
+    )
+
+    # The primary key is the report's grouping, then the delegation (unique on its own).
+    requesting_city: str = Field(primary_key=True, max_length=20)
+    entrusted_court: str = Field(primary_key=True, max_length=6)
+    task_type: str = Field(primary_key=True, max_length=30)
+    asset_kind: str = Field(primary_key=True, max_length=20)
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    requesting_court: str = Field(max_length=6)
+    entrusted_city: str = Field(default="", max_length=20)
+    priority: str = Field(max_length=10)
+    state: int
+    sent_day: int
+    sent_week: int
+    closed_day: int | None = None
+    acknowledge_days: int | None = None
+    complete_days: int | None = None
+    # Limits met and late when the fact was written (running ones are in neither).
+    met_count: int = 0
+    late_count: int = 0
+    acknowledge_outcome: int = 0
+    acknowledge_due: datetime | None = None
+    acknowledge_due_week: int | None = None
+    start_outcome: int = 0
+    start_due: datetime | None = None
+    start_due_week: int | None = None
+    progress_outcome: int = 0
+    progress_due: datetime | None = None
+    progress_due_week: int | None = None
+    complete_outcome: int = 0
+    complete_due: datetime | None = None
+    complete_due_week: int | None = None
+    supplement_outcome: int = 0
+    supplement_due: datetime | None = None
+    supplement_due_week: int | None = None
+    returns_jurisdiction: int = 0
+    returns_materials: int = 0
+    returns_unclear: int = 0
+    returns_other: int = 0
+    urges: int = 0
+    escalations: int = 0

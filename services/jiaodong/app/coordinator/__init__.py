@@ -21,6 +21,7 @@ from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
 from jiaodong.app.coordinator.operators import Note, OperatorRecord
 from jiaodong.app.coordinator.queries import Queries
+from jiaodong.app.coordinator.report import Reports
 from jiaodong.app.parked import Parked, ParkedAction
 
 __all__ = [
@@ -40,5 +41,5 @@ __all__ = [
 ]
 
 
-class Coordinator(Commands, OperatorRecord, Queries, BoardQueries, Deadlines):
+class Coordinator(Commands, OperatorRecord, Queries, BoardQueries, Deadlines, Reports):
     """Region-wide routing and record."""

@@ -61,7 +61,8 @@ class CoordinatorDuty:
         # Operators' questions to the nodes go out on this replica's link while it is active.
         coordinator.set_node_link(self.transport.request)
         self._tasks = [
-            asyncio.create_task(coordinator.run_sweeper(self.sweep_seconds), name="sla-sweeper")
+            asyncio.create_task(coordinator.run_sweeper(self.sweep_seconds), name="sla-sweeper"),
+            asyncio.create_task(self._backfill(), name="report-backfill"),
         ]
         if self.background is not None:
             self._tasks.append(asyncio.create_task(self.background(), name="housekeeping"))
@@ -77,6 +78,12 @@ class CoordinatorDuty:
             await asyncio.wait_for(self.transport.stop(), timeout=20)
         except TimeoutError:
             log.error("stop_stage_timed_out", service="coordinator", stage="bus", seconds=20)
+
+    async def _backfill(self) -> None:
+        """Delegations stored before the report facts existed get theirs (once; a no-op after)."""
+        written = await self.coordinator.backfill_facts()
+        if written:
+            log.info("report_facts_backfilled", delegations=written)
 
     def _reload_sla(self) -> None:
         reload = self.coordinator._reload

@@ -1,0 +1,117 @@
+"""The report's pure parts: a delegation's fact from its history and clocks, working days, the
+nearest-rank quantiles, the ranking and the courts late three weeks running (docs/reports.md).
+
+Calendar facts (checked in test_sla_clocks): 2025 National Day Oct 1-8, make-up working days
+Sun Sep 28 and Sat Oct 11."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from jiaodong.domain.lifecycle import EventKind as K
+from jiaodong.domain.report import (
+    Outcome,
+    Period,
+    State,
+    Sums,
+    day_figures,
+    fact_of,
+    late_runs,
+    mondays,
+    quantile,
+    ranking,
+    week_of,
+    working_days_between,
+)
+from jiaodong.domain.sla_policy import Goal
+from tests.unit.test_sla_clocks import CAL, routed, sh
+
+
+def test_working_days_skip_the_starting_day_and_national_day_and_count_makeup_days() -> None:
+    assert working_days_between(CAL, sh(2025, 9, 26), sh(2025, 9, 26, 17)) == 0
+    # Sat 27 no, Sun 28 make-up yes, Mon 29, Tue 30.
+    assert working_days_between(CAL, sh(2025, 9, 26), sh(2025, 9, 30)) == 3
+    # ... then Oct 1-8 holiday, Thu 9, Fri 10.
+    assert working_days_between(CAL, sh(2025, 9, 26), sh(2025, 10, 10)) == 5
+
+
+def test_a_delegation_acknowledged_in_time_and_completed_after_national_day() -> None:
+    story = routed(sh(2025, 9, 26))
+    story.add(K.ACKNOWLEDGED, sh(2025, 9, 30)).add(K.ACCEPTED, sh(2025, 9, 30, 11))
+    story.add(K.URGED, sh(2025, 10, 9)).add(K.COMPLETED, sh(2025, 10, 10))
+    fact = fact_of(sh(2025, 9, 26, 9), story.events, story.clocks(), CAL, sh(2025, 10, 20))
+    assert fact.state is State.COMPLETED
+    assert (fact.acknowledge_days, fact.complete_days) == (3, 5)
+    assert fact.goals[Goal.ACKNOWLEDGE].outcome is Outcome.MET
+    assert fact.goals[Goal.START].outcome is Outcome.MET
+    assert fact.goals[Goal.COMPLETE].outcome is Outcome.MET
+    assert fact.goals[Goal.SUPPLEMENT].outcome is Outcome.NONE
+    assert fact.urges == 1 and fact.escalations == 0
+    assert fact.sent_day == date(2025, 9, 26).toordinal()
+    assert fact.closed_day == date(2025, 10, 10).toordinal()
+
+
+def test_a_running_limit_is_late_once_it_has_run_out_and_a_return_is_counted() -> None:
+    story = routed(sh(2025, 9, 26))
+    at_delivery = fact_of(sh(2025, 9, 26, 9), story.events, story.clocks(), CAL, sh(2025, 9, 26))
+    acknowledge = at_delivery.goals[Goal.ACKNOWLEDGE]
+    assert acknowledge.outcome is Outcome.RUNNING and acknowledge.due is not None
+    # The last day inside the 3 working days is Tue Sep 30: its week begins Mon Sep 29.
+    assert acknowledge.due_day == date(2025, 9, 30).toordinal()
+
+    story.add(K.ACKNOWLEDGED, sh(2025, 10, 9))  # after the limit ran out: late
+    story.add(K.RETURNED, sh(2025, 10, 9, 11), return_reason="MATERIALS_INCOMPLETE")
+    later = fact_of(sh(2025, 9, 26, 9), story.events, story.clocks(), CAL, sh(2025, 10, 9, 12))
+    assert later.goals[Goal.ACKNOWLEDGE].outcome is Outcome.LATE
+    assert later.goals[Goal.SUPPLEMENT].outcome is Outcome.RUNNING
+    assert later.returns["MATERIALS_INCOMPLETE"] == 1
+    assert later.state is State.OPEN and later.acknowledge_days == 4
+
+
+def test_a_cancelled_delegation_is_closed_and_its_running_limits_count_neither_way() -> None:
+    story = routed(sh(2025, 9, 26)).add(K.CANCELLED, sh(2025, 9, 29))
+    fact = fact_of(sh(2025, 9, 26, 9), story.events, story.clocks(), CAL, sh(2025, 12, 1))
+    assert fact.state is State.CANCELLED
+    assert fact.goals[Goal.COMPLETE].outcome is Outcome.CANCELLED
+
+
+def test_nearest_rank_quantiles() -> None:
+    assert quantile({1: 1, 2: 1, 4: 1, 5: 1, 6: 1}, 0.5) == 4.0
+    assert quantile({1: 1, 2: 1, 4: 1, 5: 1, 6: 1}, 0.9) == 6.0
+    assert quantile({1: 1, 2: 1}, 0.5) == 1.0
+    assert quantile({3: 10}, 0.9) == 3.0
+    # 10 values 0..9: the 5th and the 9th.
+    assert quantile(dict.fromkeys(range(10), 1), 0.5) == 4.0
+    assert quantile(dict.fromkeys(range(10), 1), 0.9) == 8.0
+    assert quantile({}, 0.5) is None
+    assert day_figures({1: 2, 4: 1}) == {"n": 3, "mean": 2.0, "median": 1.0, "p90": 4.0}
+
+
+def test_ranking_orders_by_rate_and_names_only_courts_with_enough_decided() -> None:
+    def sums(met: int, late: int) -> Sums:
+        return Sums(met={"acknowledge": met}, late={"acknowledge": late})
+
+    order, best, worst = ranking(
+        {"A": sums(9, 1), "B": sums(5, 5), "C": sums(1, 0), "D": sums(10, 0)}
+    )
+    assert order == ["D", "C", "A", "B"]  # C has a perfect rate but one limit decided
+    assert best == ["D", "A", "B"]
+    assert worst == ["B", "A", "D"]
+
+
+def test_courts_late_three_weeks_running() -> None:
+    m = [week_of(date(2026, 3, 2).toordinal()) + 7 * i for i in range(6)]
+    runs = late_runs({"A": [m[0], m[1], m[3], m[4], m[5]], "B": [m[0], m[2], m[4]], "C": m[:3]})
+    assert runs == {"A": m[3:6], "C": m[:3]}
+
+
+def test_weeks_begin_on_monday() -> None:
+    assert date.fromordinal(week_of(date(2026, 3, 8).toordinal())) == date(2026, 3, 2)
+    assert date.fromordinal(week_of(date(2026, 3, 9).toordinal())) == date(2026, 3, 9)
+    period = Period(date(2026, 3, 4), date(2026, 3, 16))
+    assert [date.fromordinal(d).isoformat() for d in mondays(period)] == [
+        "2026-03-02",
+        "2026-03-09",
+        "2026-03-16",
+    ]
+    assert period.previous() == Period(date(2026, 2, 19), date(2026, 3, 3))
