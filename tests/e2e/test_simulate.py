@@ -86,8 +86,20 @@ def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path:
 
     trace = json.loads((tmp_path / "quiet" / "trace.json").read_text(encoding="utf-8"))
     report = json.loads((tmp_path / "quiet" / "report.json").read_text(encoding="utf-8"))
+    assert report["schema"] == "jiaodong.sla-report"
+    assert report["period"] == {"from": "2026-03-09", "to": "2026-03-23", "days": 15}
+    for name in ("report.html", "report.xlsx"):
+        assert (tmp_path / "quiet" / name).stat().st_size > 0
     # The slow court is the worst of the ranking.
     assert report["ranking"]["worst"][0] == SLOW_COURT, report["ranking"]
+    slow = next(c for c in report["courts"] if c["court"] == SLOW_COURT)
+    assert slow["rank"] == max(c["rank"] for c in report["courts"] if c["on_time_rate"] is not None)
+    # The outage's week (Weihai's officers could not act for two days: acknowledgements and
+    # other limits ran out) is worse than the week after.
+    outage_week, next_week = report["weekly"][0], report["weekly"][1]
+    assert outage_week["week"] == "2026-03-09"
+    assert outage_week["on_time_rate"] < next_week["on_time_rate"], report["weekly"]
+    assert outage_week["breaches"] > next_week["breaches"], report["weekly"]
     # Weihai's node was down from Wednesday 08:00 to Friday 08:00: what was sent to it meanwhile
     # waited in JetStream and was delivered once it was back, none before.
     outage = trace["outage"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import os
 import tempfile
@@ -686,14 +685,10 @@ class Driver:
 # -- the report --------------------------------------------------------------------------------
 
 
-async def fetch_report(
-    layout: Layout, first: date, last: date, city: str = ""
-) -> dict[str, Any] | None:
-    """The coordinator's SLA report for the period (GetSlaReport, report_json), or None when the
-    coordinator's API has no such call yet. The one place the simulator asks for it."""
-    request_type = getattr(capi, "GetSlaReportRequest", None)
-    if request_type is None:
-        return None
+async def fetch_report(layout: Layout, first: date, last: date, city: str = "") -> dict[str, Any]:
+    """The coordinator's SLA report of the period (GetSlaReport's report_json), asked as the
+    regional command centre. Its ``as_of`` is the coordinator's clock: frozen at the end of the
+    period, so the report is the same in every run."""
     settings = Settings(data_dir=layout.data_dir, tls_dir=layout.pki)
     pool = ChannelPool(settings.tls_for)
     try:
@@ -703,32 +698,27 @@ async def fetch_report(
             layout.coordinator.address,
             Identity(Role.OPERATOR, REGION),
         )
-        call = getattr(stub, "GetSlaReport")  # noqa: B009 - not in every generated stub yet
-        reply = await call(
-            request_type(from_date=first.isoformat(), to_date=last.isoformat(), city=city),
-            timeout=300,
+        request = capi.GetSlaReportRequest(
+            from_date=first.isoformat(), to_date=last.isoformat(), city=city
         )
+        reply = await stub.GetSlaReport(request, timeout=600)
         return json.loads(reply.report_json)  # type: ignore[no-any-return]
     finally:
         await pool.close()
 
 
 def write_reports(report: dict[str, Any], out: Path) -> list[str]:
-    """report.json always (sorted keys: byte for byte the same for the same figures), and the
-    HTML and XLSX renderings where ``jiaodong.reports`` is available. Returns the files."""
+    """report.json (sorted keys: byte for byte the same for the same figures), report.html and
+    report.xlsx (jiaodong.reports). Returns the files written."""
+    from jiaodong import reports  # matplotlib and openpyxl: only when a report is written
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(
         json.dumps(report, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8"
     )
-    written = ["report.json"]
-    try:
-        reports = importlib.import_module("jiaodong.reports")
-    except ImportError:
-        return written
     for fmt in ("html", "xlsx"):
         reports.write(report, fmt, out / f"report.{fmt}")
-        written.append(f"report.{fmt}")
-    return written
+    return ["report.json", "report.html", "report.xlsx"]
 
 
 @dataclass
@@ -754,8 +744,6 @@ async def simulate(
     await driver.run()
     trace = driver.trace_json()
     report = await fetch_report(layout, driver.first, driver.last)
-    if report is None:
-        report = interim_report(driver)
     out.mkdir(parents=True, exist_ok=True)
     files = write_reports(report, out)
     (out / "trace.json").write_text(
@@ -773,85 +761,6 @@ async def simulate(
         "files": [*files, "trace.json"],
     }
     return Outcome(report, trace, figures)
-
-
-def interim_report(driver: Driver) -> dict[str, Any]:
-    """Until the coordinator answers GetSlaReport: a few figures from its database, enough to
-    see the slow court and the outage. Not the report's schema."""
-    import sqlalchemy as sa
-
-    from jiaodong.store.tables import DelegationRow, SlaClockRow
-
-    engine = driver.probe.engines.get("coordinator") or sa.create_engine(
-        driver.settings.database_for("coordinator")
-    )
-    clocks = SlaClockRow.__table__  # type: ignore[attr-defined]
-    rows_table = DelegationRow.__table__  # type: ignore[attr-defined]
-    as_of = driver.end_at
-    with engine.connect() as conn:
-        clock_rows = conn.execute(
-            sa.select(clocks.c.court, clocks.c.goal, clocks.c.due_at, clocks.c.met_at)
-        ).all()
-        delegations = conn.execute(
-            sa.select(
-                rows_table.c.entrusted_city,
-                rows_table.c.entrusted_court,
-                rows_table.c.created_at,
-                rows_table.c.delivered_at,
-            )
-        ).all()
-    from jiaodong.wire import to_utc
-
-    per_court: dict[str, Counter[str]] = defaultdict(Counter)
-    for r in clock_rows:
-        due = to_utc(r.due_at)
-        if r.met_at is not None:
-            per_court[r.court]["met" if to_utc(r.met_at) <= due else "late"] += 1
-        elif due <= as_of:
-            per_court[r.court]["late"] += 1
-    courts: list[dict[str, Any]] = []
-    for court, c in per_court.items():
-        decided = c["met"] + c["late"]
-        if decided:
-            courts.append(
-                {
-                    "court": court,
-                    "court_name": driver.registry.court(court).name_zh,
-                    "met": c["met"],
-                    "late": c["late"],
-                    "on_time_rate": round(c["met"] / decided, 4),
-                }
-            )
-    courts.sort(key=lambda x: (-x["on_time_rate"], x["court"]))
-    ranked = [x for x in courts if x["met"] + x["late"] >= 5]
-    weekly: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for d in delegations:
-        if d.delivered_at is None:
-            continue
-        created, delivered = to_utc(d.created_at), to_utc(d.delivered_at)
-        day = sch.local_day(created)
-        monday = (day - timedelta(days=day.weekday())).isoformat()
-        weekly[(monday, d.entrusted_city)].append((delivered - created).total_seconds() / 3600)
-    return {
-        "schema": "jiaodong.sim-interim-report",
-        "schema_version": 1,
-        "note": "GetSlaReport is not available on this coordinator; interim figures",
-        "period": {"from": driver.first.isoformat(), "to": driver.last.isoformat()},
-        "courts": courts,
-        "ranking": {
-            "best": [x["court"] for x in ranked[:5]],
-            "worst": [x["court"] for x in reversed(ranked[-5:])],
-        },
-        "delivery_hours_by_week": [
-            {
-                "week": week,
-                "entrusted_city": city,
-                "delivered": len(hours),
-                "max_hours": round(max(hours), 1),
-            }
-            for (week, city), hours in sorted(weekly.items())
-        ],
-    }
 
 
 def scratch_folder(prefix: str) -> Path:
