@@ -93,7 +93,8 @@ def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path:
     # The slow court is the worst of the ranking.
     assert report["ranking"]["worst"][0] == SLOW_COURT, report["ranking"]
     slow = next(c for c in report["courts"] if c["court"] == SLOW_COURT)
-    assert slow["rank"] == max(c["rank"] for c in report["courts"] if c["on_time_rate"] is not None)
+    ranked = [c for c in report["courts"] if c["court"] in report["ranking"]["worst"]]
+    assert all(slow["on_time_rate"] <= c["on_time_rate"] for c in ranked)
     # The outage's week (Weihai's officers could not act for two days: acknowledgements and
     # other limits ran out) is worse than the week after.
     outage_week, next_week = report["weekly"][0], report["weekly"][1]
