@@ -10,7 +10,7 @@ GEN_STAMP := services/jiaodong/v1/.generated
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup proto demo up test lint format typecheck unit handlers integration e2e browser browser-deps pytest bench faults fuzz clean
+.PHONY: help setup proto demo simulate up test lint format typecheck unit handlers integration e2e browser browser-deps pytest bench faults fuzz clean
 
 help: ## List every target
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ setup: $(STAMP) ## Create .venv, generate code, install the package with dev too
 
 demo: setup ## Run the five-city demo (ARGS="--delegations 500 --seed 7 --json")
 	$(BIN)/jiaodong demo $(ARGS)
+
+simulate: setup ## Simulate a year of five-city traffic on virtual time into sim-out/ (ARGS="--days 30 --seed 2 --out DIR")
+	$(BIN)/jiaodong simulate $(if $(ARGS),$(ARGS),--days 365 --seed 1 --out sim-out)
 
 up: setup ## Start NATS, the coordinator and five city nodes on loopback until Ctrl-C
 	$(BIN)/jiaodong up $(ARGS)

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated
@@ -300,27 +299,35 @@ def demo(
     ] = False,
 ) -> None:
     """Run the five-city demo: simulated officers, a per-city-pair table, an agreement check."""
-    from jiaodong.devtools.demo import VIRTUAL_RATE, VIRTUAL_START, print_report, run_demo
+    from jiaodong.devtools.demo import VIRTUAL_START, print_report, run_demo
+    from jiaodong.devtools.simulate import SIM_ENV, scratch_folder
     from jiaodong.files.clock import FileClock
 
     if delegations < 1:
         err.print("[red]--delegations must be at least 1[/red]")
         raise typer.Exit(2)
-    folder = data_dir or Path(tempfile.mkdtemp(prefix="jiaodong-demo-"))
+    folder = data_dir or scratch_folder("jiaodong-demo-")
     configure("warning", json=True)
-    progress = err if not as_json else None
+    # Progress on stderr, with --json too (stdout then holds the one JSON object).
+    progress = err
     started = time.monotonic()
-    if progress:
-        progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
+    progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
     folder.mkdir(parents=True, exist_ok=True)
     clock_file = folder / "virtual-clock"
-    FileClock.write(clock_file, VIRTUAL_START, VIRTUAL_RATE)
+    # Frozen virtual time: the simulator's driver moves it once the region is quiescent.
+    FileClock.write(clock_file, VIRTUAL_START, 0.0)
     layout = start_layout(
         folder,
         base_port=0,
         log_level="warning",
         database_url=database_url,
-        extra_env={"JD_CLOCK": f"file:{clock_file}", "JD_SLA_SWEEP_SECONDS": "0.05"},
+        extra_env={
+            "JD_CLOCK": f"file:{clock_file}",
+            **SIM_ENV,
+            # The region left running for the board: nodes report every 30 s, so the board
+            # sees each online within an interval of the switch to real time.
+            **({"JD_RECONCILE_SECONDS": "30"} if serve else {}),
+        },
         board_port=0 if serve else None,
     )
     try:
@@ -335,9 +342,8 @@ def demo(
             )
         )
         if serve:
-            # The demo ran an hour a second; the region left for the board runs in real time
-            # from where the demo ended (else every node looked offline at once: its contacts,
-            # seconds apart, were virtual hours apart).
+            # The demo ran on frozen virtual time; the region left for the board runs in real
+            # time from where the demo ended.
             FileClock.write(clock_file, FileClock(clock_file).now(), 1.0)
             report["seconds"] = round(time.monotonic() - started, 1)
             if as_json:
@@ -364,6 +370,73 @@ def demo(
         print_report(console, report)
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def simulate(
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Days to simulate")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same report")] = 1,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario file (TOML); default courts/simulate.toml"),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option(help="Folder for report.json/html/xlsx and trace.json")
+    ] = Path("sim-out"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    data_dir: DataDir = None,
+    keep: Annotated[bool, typer.Option(help="Keep the data folder afterwards")] = False,
+) -> None:
+    """Simulate five-city traffic on virtual time against the real coordinator and nodes;
+    write the SLA report and a trace of what the simulated officers did."""
+    from jiaodong.devtools.scenario import ScenarioError, default_scenario_path, load_scenario
+    from jiaodong.devtools.simulate import SIM_ENV, run_simulation, scratch_folder
+    from jiaodong.files.calendar import load_calendar
+
+    settings = Settings.from_env()
+    try:
+        registry = load_registry(settings.courts_dir)
+        calendar = load_calendar(settings.courts_dir)
+        from jiaodong.files.registry import default_courts_dir
+
+        path = scenario or default_scenario_path(settings.courts_dir or default_courts_dir())
+        plan = load_scenario(path, registry)
+    except (RegistryError, ScenarioError) as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
+    folder = data_dir or scratch_folder("jiaodong-sim-")
+    configure("warning", json=True)
+    err.print(
+        f"simulating {days} days from {plan.start} (seed {seed}, scenario {path}) in {folder} ..."
+    )
+    try:
+        outcome = run_simulation(
+            folder,
+            registry,
+            calendar,
+            plan,
+            seed=seed,
+            days=days,
+            out=out,
+            progress=err,
+            extra_env=SIM_ENV,
+        )
+    finally:
+        if not keep and data_dir is None:
+            import shutil
+
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+    summary = {**outcome.figures, "seed": seed, "days": days, "out": str(out)}
+    summary["final"] = outcome.trace["totals"]["final"]
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+        return
+    console.print(
+        f"{summary['delegations']} delegations over {days} days in {summary['steps']} steps, "
+        f"{summary['wall_seconds']}s ({summary['steps_per_second']} steps/s); "
+        f"written to {out}: {', '.join(summary['files'])}"
+    )
 
 
 def _run_until_signalled(layout: Layout, prompt: str) -> None:

@@ -7,15 +7,12 @@ characters for the cities' area codes, and nothing here is logged.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
 import statistics
-import time
+import time as time_module
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +20,23 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
-from jiaodong.devtools.layout import Layout
-from jiaodong.domain.identifiers import (
-    SOCIAL_CREDIT_ALPHABET,
-    resident_id_check_char,
-    social_credit_check_char,
+from jiaodong.devtools import schedule as sch
+from jiaodong.devtools.fakes import (
+    COMPANIES,
+    GIVEN,
+    PLATE_LETTERS,
+    SURNAMES,
+    credit_code,
+    resident_id,
 )
+from jiaodong.devtools.layout import Layout
+from jiaodong.devtools.scenario import Scenario, TaskMix
+from jiaodong.devtools.simulate import Driver
+from jiaodong.devtools.simulate import Plan as SimPlan
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
+from jiaodong.files.calendar import load_calendar
 from jiaodong.files.clock import FileClock
 from jiaodong.files.registry import load_registry
 from jiaodong.security.clients import ChannelPool, act_as
@@ -40,10 +46,6 @@ from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
 
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
-GIVEN = ("伟", "芳", "娜", "敏", "静", "强", "磊", "军", "洋", "勇", "艳", "杰", "涛", "明", "超")
-COMPANIES = ("海达", "鲁信", "蓝海", "金港", "东方", "恒泰", "瑞丰", "华通")
-PLATE_LETTERS = {"qingdao": "B", "yantai": "F", "weifang": "G", "weihai": "K", "rizhao": "L"}
 TASKS: list[tuple[int, tuple[int, ...]]] = [
     (
         pb.TASK_TYPE_PROPERTY_INQUIRY,
@@ -70,17 +72,6 @@ TASKS: list[tuple[int, tuple[int, ...]]] = [
 ]
 FINAL = (pb.STATUS_CONFIRMED, pb.STATUS_CANCELLED, pb.STATUS_ROUTING_FAILED)
 # Characters of a unified social credit code (GB 32100-2015: digits and letters but I, O, S, V, Z).
-
-
-def resident_id(rng: random.Random, area: str) -> str:
-    body = f"{area}{rng.randint(1960, 2000)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    body += f"{rng.randint(0, 999):03d}"
-    return body + resident_id_check_char(body)
-
-
-def credit_code(rng: random.Random, area: str) -> str:
-    body = "91" + area + "".join(rng.choice(SOCIAL_CREDIT_ALPHABET) for _ in range(9))
-    return body + social_credit_check_char(body)
 
 
 @dataclass
@@ -185,78 +176,12 @@ def meta(court: str) -> list[tuple[str, str]]:
     return act_as(court)
 
 
-@dataclass
-class Observer:
-    """Latest view of every delegation per node, fed by WatchDelegations streams of every court."""
+class Agreement:
+    """What the agreement check asks with: stubs of every node and of the coordinator, and the
+    delegations the demo created (by plan index)."""
 
-    latest: dict[tuple[str, str], pb.Delegation] = field(default_factory=dict)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    async def follow(self, city: str, stub: ngrpc.CourtNodeServiceStub, court: str) -> None:
-        with contextlib.suppress(grpc.aio.AioRpcError, asyncio.CancelledError):
-            async for change in stub.WatchDelegations(
-                api.WatchDelegationsRequest(), metadata=meta(court)
-            ):
-                await self.offer(city, change.delegation)
-
-    async def offer(self, city: str, d: pb.Delegation) -> None:
-        key = (city, d.id)
-        known = self.latest.get(key)
-        if known is None or d.seq >= known.seq:
-            self.latest[key] = d
-        async with self.changed:
-            self.changed.notify_all()
-
-    async def until(
-        self,
-        city: str,
-        stub: ngrpc.CourtNodeServiceStub,
-        court: str,
-        delegation_id: str,
-        check: Callable[[pb.Delegation], bool],
-        timeout: float = 60.0,
-    ) -> pb.Delegation:
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.latest.get((city, delegation_id))
-            if current is not None and check(current):
-                return current
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"delegation {delegation_id} did not reach the expected state")
-            try:
-                async with self.changed:
-                    await asyncio.wait_for(self.changed.wait(), timeout=min(1.0, left))
-            except TimeoutError:
-                # Safety net if a watch stream missed something: ask directly.
-                with contextlib.suppress(grpc.aio.AioRpcError):
-                    got = await stub.GetDelegation(
-                        api.GetDelegationRequest(id=delegation_id), metadata=meta(court)
-                    )
-                    await self.offer(city, got.delegation)
-
-
-def has_event(kind: int, after_seq: int = 0) -> Callable[[pb.Delegation], bool]:
-    return lambda d: (
-        any(e.kind == kind and e.seq > after_seq for e in d.history)
-        or (d.seq > after_seq and _last_kind(d) == kind)
-    )
-
-
-def _last_kind(d: pb.Delegation) -> int:
-    return d.history[-1].kind if d.history else 0
-
-
-def status_is(*statuses: int) -> Callable[[pb.Delegation], bool]:
-    return lambda d: d.status in statuses
-
-
-class Simulation:
-    def __init__(self, layout: Layout, registry: Registry, progress: Console | None) -> None:
+    def __init__(self, layout: Layout, registry: Registry) -> None:
         self.registry = registry
-        # Mutual TLS everywhere: each court acts with its own certificate, the board is read as
-        # the regional command centre.
         self.pool = ChannelPool(layout.settings().tls_for)
         self.nodes: dict[str, ngrpc.CourtNodeServiceStub] = {
             city: self.pool.stub(ngrpc.CourtNodeServiceStub, svc.address)
@@ -268,118 +193,10 @@ class Simulation:
             layout.coordinator.address,
             Identity(Role.OPERATOR, REGION),
         )
-        self.observer = Observer()
-        self.progress = progress
         self.created: dict[int, pb.Delegation] = {}
-        self.errors: list[str] = []
-        self.done = 0
-        self.parked = 0
-        self.parked_changed = asyncio.Event()
-        self.month_passed = asyncio.Event()
-
-    async def start_watching(self) -> None:
-        for city, stub in self.nodes.items():
-            for court in self.registry.courts_in_city(city):
-                self.observer.tasks.append(
-                    asyncio.create_task(self.observer.follow(city, stub, court.court_id))
-                )
-        await asyncio.sleep(0.3)
 
     async def close(self) -> None:
-        for task in self.observer.tasks:
-            task.cancel()
-        await asyncio.gather(*self.observer.tasks, return_exceptions=True)
         await self.pool.close()
-
-    async def run_plan(self, plan: Plan) -> None:
-        req_city, req_court = plan.from_court.city, plan.from_court.court_id
-        requester = self.nodes[req_city]
-        created = await requester.CreateDelegation(plan.request, metadata=meta(req_court))
-        d = created.delegation
-        self.created[plan.index] = d
-        await self.observer.offer(req_city, d)
-
-        async def at_requester(done: Callable[[pb.Delegation], bool]) -> pb.Delegation:
-            return await self.observer.until(req_city, requester, req_court, d.id, done)
-
-        to_court = (await at_requester(lambda x: bool(x.entrusted_court))).entrusted_court
-        to_city = self.registry.court(to_court).city
-        entrusted = self.nodes[to_city]
-        mine, theirs = meta(to_court), meta(req_court)
-
-        async def at_entrusted(done: Callable[[pb.Delegation], bool]) -> pb.Delegation:
-            return await self.observer.until(to_city, entrusted, to_court, d.id, done)
-
-        await at_entrusted(status_is(pb.STATUS_DELIVERED))
-        if plan.fate == "idle":
-            await self.wait_for_the_month(plan)
-        if plan.fate == "cancel":
-            text = "债务人已履行"
-            await requester.Cancel(
-                api.CancelRequest(id=d.id, request_id=f"cancel-{d.id}", text=text), metadata=theirs
-            )
-            await at_requester(status_is(pb.STATUS_CANCELLED))
-            return
-        if plan.fate == "urge":
-            urge = api.UrgeRequest(id=d.id, request_id=f"urge-{d.id}", text="请尽快办理")
-            await requester.Urge(urge, metadata=theirs)
-            await at_entrusted(has_event(pb.EVENT_KIND_URGED))
-        await entrusted.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=mine)
-        if plan.fate in ("abandon", "return"):
-            # Returned for missing materials: abandoned ones are never supplemented.
-            missing = "缺少财产线索材料" if plan.fate == "abandon" else "缺少执行依据副本"
-            reason = pb.RETURN_REASON_MATERIALS_INCOMPLETE
-            await entrusted.Return(
-                api.ReturnRequest(id=d.id, reason=reason, text=missing), metadata=mine
-            )
-            await at_requester(status_is(pb.STATUS_RETURNED))
-        if plan.fate == "abandon":
-            await self.wait_for_the_month(plan)
-            await at_requester(status_is(pb.STATUS_CANCELLED))
-            return
-        if plan.fate == "return":
-            supplied = api.SupplementRequest(
-                id=d.id, request_id=f"supp-{d.id}", text="已补充执行依据"
-            )
-            await requester.Supplement(supplied, metadata=theirs)
-            await at_entrusted(has_event(pb.EVENT_KIND_SUPPLEMENTED))
-        await entrusted.Accept(api.AcceptRequest(id=d.id), metadata=mine)
-        if plan.report_progress:
-            await entrusted.ReportProgress(
-                api.ReportProgressRequest(id=d.id, text="已到现场核实"), metadata=mine
-            )
-        await entrusted.Complete(
-            api.CompleteRequest(id=d.id, result=plan.result, text="已按委托办理"),  # type: ignore[arg-type]
-            metadata=mine,
-        )
-        await at_requester(status_is(pb.STATUS_COMPLETED))
-        confirm = api.ConfirmRequest(id=d.id, request_id=f"confirm-{d.id}")
-        await requester.Confirm(confirm, metadata=theirs)
-        await at_requester(status_is(pb.STATUS_CONFIRMED))
-
-    async def wait_for_the_month(self, plan: Plan) -> None:
-        """Park until the controller has moved virtual time a month on."""
-        self.parked += 1
-        self.parked_changed.set()
-        await self.month_passed.wait()
-
-    async def guarded(self, plan: Plan, gate: asyncio.Semaphore) -> None:
-        slow = plan.fate in SLOW_FATES
-        async with contextlib.nullcontext() if slow else gate:
-            try:
-                await self.run_plan(plan)
-            except (grpc.aio.AioRpcError, TimeoutError) as exc:
-                detail = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
-                self.errors.append(f"delegation #{plan.index} ({plan.fate}): {detail}")
-                if slow:
-                    self.parked += 1
-                    self.parked_changed.set()
-            self.done += 1
-
-    async def report_progress(self, total: int) -> None:
-        while self.progress is not None and self.done < total:
-            await asyncio.sleep(2)
-            self.progress.print(f"  {self.done}/{total} delegations finished")
 
 
 async def fetch(stub: Any, request: Any, court: str | None) -> pb.Delegation | None:
@@ -390,7 +207,7 @@ async def fetch(stub: Any, request: Any, court: str | None) -> pb.Delegation | N
         return None
 
 
-async def check_agreement(sim: Simulation) -> dict[str, Any]:
+async def check_agreement(sim: Agreement) -> dict[str, Any]:
     """Ask all three sides about every delegation; count lost, duplicated, disagreeing."""
     lost = duplicated = disagree = 0
     finals: Counter[str] = Counter()
@@ -494,26 +311,86 @@ def pair_rows(
 
 
 # Virtual time of the demo: Monday 2025-09-22 09:00 in Shanghai, the week before the National Day
-# holiday; one real second is one virtual hour while officers work.
+# holiday. Time stands still (FileClock rate 0) and the simulator's driver moves it on once the
+# region is quiescent (devtools/simulate.py), so one seed gives the same figures in every run.
 VIRTUAL_START = datetime(2025, 9, 22, 1, 0, tzinfo=UTC)
-VIRTUAL_RATE = 3600.0
-MONTH_DAYS = 32
+# The demo's officers are quick (working days, [low, high]), but an idle court leaves its
+# delegation untouched this many working days first: its limits run out (warnings, breaches,
+# automatic urges, 督办), then it handles it.
+DEMO_DELAYS = {
+    "acknowledge": (0, 1),
+    "accept": (0, 2),
+    "progress": (1, 3),
+    "confirm": (0, 1),
+    "supplement": (0, 2),
+    "cancel": (0, 1),
+    "urge": (0, 1),
+}
+IDLE_HOLD = 23
+# Delegations created per slot of the first days.
+PER_SLOT = 50
 
 
-async def move_a_month(sim: Simulation, clock_file: Path, slow: int) -> None:
-    """Once the fast work is done and every slow delegation is parked, move virtual time on a
-    day at a time (the coordinator sweeps in between), then let the slow officers go on."""
-    while sim.parked < slow:
-        sim.parked_changed.clear()
-        await sim.parked_changed.wait()
-    clock = FileClock(clock_file)
-    if sim.progress and slow:
-        sim.progress.print(f"  moving virtual time {MONTH_DAYS} days on for {slow} idle cases ...")
-    for _ in range(MONTH_DAYS if slow else 0):
-        FileClock.write(clock_file, clock.now() + timedelta(days=1), VIRTUAL_RATE)
-        await asyncio.sleep(0.12)
-    await asyncio.sleep(0.5)
-    sim.month_passed.set()
+def demo_scenario() -> Scenario:
+    """The officers' timing for the demo (the plans themselves come from make_plans)."""
+    slots = (time(9), time(11), time(14), time(16))
+    return Scenario(
+        start=VIRTUAL_START.astimezone(sch.SHANGHAI).date(),
+        slots=slots,
+        volume={},
+        court_weights={},
+        city_weights={},
+        tasks=tuple(
+            TaskMix(task, 1.0, {"unspecified": 1.0}, (1, 5))
+            for task in (
+                "property_inquiry",
+                "seizure",
+                "on_site_inspection",
+                "handover",
+                "forced_eviction",
+                "service_of_documents",
+            )
+        ),
+        delays=dict(DEMO_DELAYS),
+        shares={},
+        return_reasons={},
+        results={},
+        slow_court="",
+        slow_multiplier=1.0,
+        outage=None,
+        sla_steps="ticks",
+    )
+
+
+def driver_plans(
+    plans: list[Plan], calendar: WorkCalendar, slots: tuple[time, ...]
+) -> list[tuple[datetime, SimPlan]]:
+    """The demo's plans as the driver's: created ``PER_SLOT`` at a time from the first slot."""
+    out = []
+    at = sch.first_slot_from(calendar, VIRTUAL_START, slots)
+    for plan in plans:
+        if plan.index and plan.index % PER_SLOT == 0:
+            at = sch.officer_time(calendar, at, 0, slots, sch.rng(0, "demo"))
+        returned = "MATERIALS_INCOMPLETE" if plan.fate in ("return", "abandon") else ""
+        sim = SimPlan(
+            serial=plan.index,
+            key=f"demo/{plan.index}",
+            from_court=plan.from_court,
+            to_city=plan.to_city,
+            task=pb.TaskType.Name(plan.request.task_type).removeprefix("TASK_TYPE_").lower(),
+            request=plan.request,
+            returned=returned,
+            supplemented=plan.fate == "return",
+            urge=plan.fate == "urge",
+            cancel=plan.fate == "cancel",
+            progress=plan.report_progress,
+            result=pb.CompletionResult.Name(plan.result).removeprefix(  # type: ignore[arg-type]
+                "COMPLETION_RESULT_"
+            ),
+            hold=IDLE_HOLD if plan.fate == "idle" else 0,
+        )
+        out.append((at, sim))
+    return out
 
 
 async def run_demo(
@@ -525,27 +402,46 @@ async def run_demo(
     concurrency: int = 40,
     progress: Console | None = None,
 ) -> dict[str, Any]:
+    """Send ``n`` delegations with the fates of make_plans and let the simulated officers handle
+    them on frozen virtual time (the simulator's driver) until every one is closed; then check
+    that all three sides agree."""
     registry = load_registry()
+    calendar = load_calendar()
     plans = make_plans(registry, n, seed)
-    sim = Simulation(layout, registry, progress)
-    started = time.monotonic()
+    scenario = demo_scenario()
+    FileClock.write(clock_file, VIRTUAL_START, 0.0)
+    driver = Driver(
+        layout,
+        registry,
+        calendar,
+        scenario,
+        seed,
+        clock_file,
+        days=240,
+        progress=progress,
+        plans=driver_plans(plans, calendar, scenario.slots),
+        concurrency=concurrency,
+    )
+    started = time_module.monotonic()
+    if progress:
+        progress.print(f"simulated officers handling {n} delegations (seed {seed}) ...")
+    await driver.run()
+    traffic_seconds = time_module.monotonic() - started
+    agreement = Agreement(layout, registry)
     try:
-        await sim.start_watching()
-        if progress:
-            progress.print(f"simulated officers handling {n} delegations (seed {seed}) ...")
-        gate = asyncio.Semaphore(concurrency)
-        reporter = asyncio.create_task(sim.report_progress(n))
-        fast = [p for p in plans if p.fate not in SLOW_FATES]
-        slow = [p for p in plans if p.fate in SLOW_FATES]
-        slow_tasks = [asyncio.create_task(sim.guarded(p, gate)) for p in slow]
-        await asyncio.gather(*(sim.guarded(p, gate) for p in fast))
-        await move_a_month(sim, clock_file, len(slow))
-        await asyncio.gather(*slow_tasks)
-        reporter.cancel()
-        traffic_seconds = time.monotonic() - started
-        checked = await check_agreement(sim)
+        for serial, t in driver.tracked.items():
+            if t.id:
+                agreement.created[serial] = pb.Delegation(
+                    id=t.id, requesting_court=t.plan.from_court.court_id
+                )
+        checked = await check_agreement(agreement)
     finally:
-        await sim.close()
+        await agreement.close()
+    errors = [
+        f"{what} refused ({count}x, {day})"
+        for day, counts in sorted(driver.trace.refused.items())
+        for what, count in sorted(counts.items())
+    ]
     views = checked.pop("views")
     cities = sorted(registry.cities)
     pairs = pair_rows(plans, views, registry)
@@ -553,13 +449,13 @@ async def run_demo(
         "cities": len(cities),
         "city_names": cities,
         "delegations": n,
-        "created": len(sim.created),
+        "created": len(agreement.created),
         "final": checked["final"],
-        "agree": checked["disagree"] == 0 and not sim.errors,
+        "agree": checked["disagree"] == 0 and not errors,
         "disagree": checked["disagree"],
-        "lost": checked["lost"] + (n - len(sim.created)),
+        "lost": checked["lost"] + (n - len(agreement.created)),
         "duplicated": checked["duplicated"],
-        "errors": sim.errors[:20],
+        "errors": errors[:20],
         "pairs": pairs,
         "sla": sla_summary(views),
         "automatic": automatic_actions(views),
@@ -567,6 +463,7 @@ async def run_demo(
             "start": VIRTUAL_START.isoformat(),
             "end": FileClock(clock_file).now().isoformat(timespec="seconds"),
         },
+        "steps": driver.figures.steps,
         "traffic_seconds": round(traffic_seconds, 1),
         "seed": seed,
     }

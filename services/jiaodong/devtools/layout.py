@@ -52,6 +52,9 @@ class Layout:
     # The web board of the first coordinator (empty: none) and its development login token.
     board_url: str = ""
     board_token: str = ""
+    # The environment the services were started with (a node stopped and started again, as the
+    # simulator's outage does, gets the same).
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def board_login(self) -> str:
@@ -91,6 +94,31 @@ class Layout:
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
+
+    def stop_node(self, city: str, timeout: float = 15.0) -> None:
+        """Stop one city's node (SIGTERM, then SIGKILL after ``timeout``); its port is kept for
+        ``start_node``."""
+        svc = self.nodes[city]
+        if svc.process.poll() is None:
+            svc.process.send_signal(signal.SIGTERM)
+            try:
+                svc.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                svc.process.kill()
+                svc.process.wait()
+
+    def start_node(self, city: str, timeout: float = 30.0) -> None:
+        """Start a stopped city node again on its port, with its environment; wait until it
+        answers its health check."""
+        old = self.nodes[city]
+        if old.process.poll() is None:
+            raise RuntimeError(f"{old.name} is still running")
+        self.nodes[city] = spawn(
+            old.name, ["node", "--city", city], old.port, self.data_dir, self.env
+        )
+        wait_healthy(
+            [self.nodes[city]], files_for(self.pki, Identity(Role.COORDINATOR, REGION)), timeout
+        )
 
     def check_alive(self) -> None:
         """Raise if a node, or every coordinator replica, has exited (a replica may die while
@@ -187,7 +215,7 @@ def start_layout(
         nats = secured_broker(data_dir / "nats", registry, pki).start()
         nats_url = nats.url
     layout = Layout(data_dir, nats, nats_url, pki)
-    env = dict(os.environ)
+    env = layout.env = dict(os.environ)
     env.update(
         {
             "JD_NATS_URL": nats_url,

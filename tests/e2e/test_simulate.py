@@ -1,0 +1,117 @@
+"""`jiaodong simulate` through its real entry point: the coordinator and five nodes as processes,
+a real nats-server on free ports, SQLite. The same seed twice, the second time under CPU load,
+gives byte-identical report.json and trace.json; the slow court ranks worst and the deliveries
+to the city whose node was down arrive once it is back."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = Path(__file__).parent / "data" / "simulate-short.toml"
+SLOW_COURT = "370785"
+
+
+def simulate(out: Path, data: Path, seed: int = 3) -> dict[str, object]:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jiaodong.cli.main",
+            "simulate",
+            "--days",
+            "15",
+            "--seed",
+            str(seed),
+            "--scenario",
+            str(SCENARIO),
+            "--out",
+            str(out),
+            "--data-dir",
+            str(data),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    # Progress went to stderr while it ran, even with --json.
+    assert "sent" in run.stderr and "steps" in run.stderr, run.stderr[-2000:]
+    summary: dict[str, object] = json.loads(run.stdout)
+    return summary
+
+
+@contextlib.contextmanager
+def cpu_load() -> Iterator[None]:
+    """Busy processes on every core (stress-ng when installed, else Python busy loops)."""
+    cores = os.cpu_count() or 2
+    if shutil.which("stress-ng"):
+        hogs = [subprocess.Popen(["stress-ng", "--cpu", str(cores), "--quiet"])]
+    else:
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.terminate()
+        for hog in hogs:
+            try:
+                hog.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                hog.kill()
+                hog.wait()
+
+
+def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path: Path) -> None:
+    quiet = simulate(tmp_path / "quiet", tmp_path / "quiet-data")
+    with cpu_load():
+        loaded = simulate(tmp_path / "loaded", tmp_path / "loaded-data")
+    for name in ("report.json", "trace.json"):
+        a = (tmp_path / "quiet" / name).read_bytes()
+        b = (tmp_path / "loaded" / name).read_bytes()
+        assert a == b, f"{name} differs between two runs of one seed"
+    assert quiet["steps"] == loaded["steps"]
+    assert quiet["delegations"] == loaded["delegations"]
+
+    trace = json.loads((tmp_path / "quiet" / "trace.json").read_text(encoding="utf-8"))
+    report = json.loads((tmp_path / "quiet" / "report.json").read_text(encoding="utf-8"))
+    assert report["schema"] == "jiaodong.sla-report"
+    assert report["period"] == {"from": "2026-03-09", "to": "2026-03-23", "days": 15}
+    for name in ("report.html", "report.xlsx"):
+        assert (tmp_path / "quiet" / name).stat().st_size > 0
+    # The slow court is the worst of the ranking.
+    assert report["ranking"]["worst"][0] == SLOW_COURT, report["ranking"]
+    slow = next(c for c in report["courts"] if c["court"] == SLOW_COURT)
+    ranked = [c for c in report["courts"] if c["court"] in report["ranking"]["worst"]]
+    assert all(slow["on_time_rate"] <= c["on_time_rate"] for c in ranked)
+    # The outage's week (Weihai's officers could not act for two days: acknowledgements and
+    # other limits ran out) is worse than the week after.
+    outage_week, next_week = report["weekly"][0], report["weekly"][1]
+    assert outage_week["week"] == "2026-03-09"
+    assert outage_week["on_time_rate"] < next_week["on_time_rate"], report["weekly"]
+    assert outage_week["breaches"] > next_week["breaches"], report["weekly"]
+    # Weihai's node was down from Wednesday 08:00 to Friday 08:00: what was sent to it meanwhile
+    # waited in JetStream and was delivered once it was back, none before.
+    outage = trace["outage"]
+    assert [o["node"] for o in trace["outages"]] == ["stop", "start"]
+    assert outage["sent_to_it_while_down"] > 0, outage
+    assert outage["delivered_after_restart"] == outage["sent_to_it_while_down"], outage
+    assert outage["delivered_before_restart"] == 0
+    assert outage["first_delivery"] >= trace["outages"][1]["at"]
+    assert outage["actions_put_off"] > 0
+    # Returns and supplements happened; every day's events were counted.
+    done = {k for day in trace["days"] for k in day["done"]}
+    assert {"create", "acknowledge", "accept", "return", "supplement"} <= done, done
+    events = {k for day in trace["days"] for k in day["events"]}
+    assert {"DELIVERED", "RETURNED", "SUPPLEMENTED", "SLA_BREACHED"} <= events, events
