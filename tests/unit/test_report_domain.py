@@ -124,4 +124,7 @@ def test_each_week_lists_the_five_courts_with_most_limits_run_out() -> None:
     late["B"][w2] = 1
     late["G"] = {w2: 0}
     # Week 1: E 5, A 3, C 2, D 2, then B and F with 1 each: B by its id. Week 2: B alone.
-    assert listed(late) == {"E": [w1], "A": [w1], "C": [w1], "D": [w1], "B": [w1, w2]}
+    assert listed(late, {}) == {"E": [w1], "A": [w1], "C": [w1], "D": [w1], "B": [w1, w2]}
+    # E decides 10 limits in an average week, F one: F's one is worse than E's five.
+    assert "F" in listed(late, {"E": 10.0, "F": 1.0})
+    assert w1 not in listed(late, {"E": 10.0, "F": 1.0}).get("E", [])

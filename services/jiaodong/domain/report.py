@@ -324,15 +324,20 @@ def ranking(courts: Mapping[str, Sums]) -> tuple[list[str], list[str], list[str]
     return order, ranked[:RANK_SIZE], worst[:RANK_SIZE]
 
 
-def listed(late_weeks: Mapping[str, Mapping[int, int]]) -> dict[str, list[int]]:
+def listed(
+    late_weeks: Mapping[str, Mapping[int, int]], weekly_decided: Mapping[str, float]
+) -> dict[str, list[int]]:
     """Court -> the Mondays of the weeks it was listed (通报): in each week, the ``LIST_SIZE``
-    courts with the most time limits that ran out unmet that week (at least one; ties: the court
-    id), as a weekly ranking names the worst."""
-    by_week: dict[int, list[tuple[int, str]]] = {}
+    courts with the most time limits run out unmet that week for their size, as a weekly ranking
+    names the worst: the count divided by the limits the court decides in an average week of the
+    period (``weekly_decided``; at least one), so a busy court is not listed for its volume
+    alone. At least one limit run out; ties: the court id."""
+    by_week: dict[int, list[tuple[float, str]]] = {}
     for court, weeks in late_weeks.items():
+        size = max(1.0, weekly_decided.get(court, 0.0))
         for monday, late in weeks.items():
             if late > 0:
-                by_week.setdefault(monday, []).append((-late, court))
+                by_week.setdefault(monday, []).append((-late / size, court))
     out: dict[str, list[int]] = {}
     for monday, courts in sorted(by_week.items()):
         for _, court in sorted(courts)[:LIST_SIZE]:
@@ -457,7 +462,9 @@ def build(inputs: Inputs, registry: Registry) -> dict[str, object]:
         k[0]: v for k, v in by(lambda c: (c.entrusted_court,), lambda h: (h[2],)).items() if k[0]
     }
     order, best, worst = ranking(courts)
-    late = late_runs(listed(inputs.late_weeks))
+    weeks = max(1, len(mondays(inputs.period)))
+    decided = {c: (sum(s.met.values()) + sum(s.late.values())) / weeks for c, s in courts.items()}
+    late = late_runs(listed(inputs.late_weeks, decided))
     aging_totals = [0] * (len(AGING_DAYS) + 1)
     for _, _, counts in inputs.aging:
         aging_totals = [a + b for a, b in zip(aging_totals, counts, strict=True)]
