@@ -77,7 +77,7 @@ def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path:
     quiet = simulate(tmp_path / "quiet", tmp_path / "quiet-data")
     with cpu_load():
         loaded = simulate(tmp_path / "loaded", tmp_path / "loaded-data")
-    for name in ("report.json", "trace.json"):
+    for name in ("report.json", "report-weihai.json", "trace.json"):
         a = (tmp_path / "quiet" / name).read_bytes()
         b = (tmp_path / "loaded" / name).read_bytes()
         assert a == b, f"{name} differs between two runs of one seed"
@@ -88,8 +88,11 @@ def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path:
     report = json.loads((tmp_path / "quiet" / "report.json").read_text(encoding="utf-8"))
     assert report["schema"] == "jiaodong.sla-report"
     assert report["period"] == {"from": "2026-03-09", "to": "2026-03-23", "days": 15}
-    for name in ("report.html", "report.xlsx"):
+    for name in ("report.html", "report.xlsx", "report-weihai.html", "report-weihai.xlsx"):
         assert (tmp_path / "quiet" / name).stat().st_size > 0
+    weihai = json.loads((tmp_path / "quiet" / "report-weihai.json").read_text(encoding="utf-8"))
+    assert weihai["scope"]["city"] == "weihai"
+    assert all("weihai" in (p["requesting_city"], p["entrusted_city"]) for p in weihai["pairs"])
     # The slow court is the worst of the ranking.
     assert report["ranking"]["worst"][0] == SLOW_COURT, report["ranking"]
     slow = next(c for c in report["courts"] if c["court"] == SLOW_COURT)

@@ -708,18 +708,18 @@ async def fetch_report(layout: Layout, first: date, last: date, city: str = "") 
         await pool.close()
 
 
-def write_reports(report: dict[str, Any], out: Path) -> list[str]:
-    """report.json (sorted keys: byte for byte the same for the same figures), report.html and
-    report.xlsx (jiaodong.reports). Returns the files written."""
+def write_reports(report: dict[str, Any], out: Path, stem: str = "report") -> list[str]:
+    """STEM.json (sorted keys: byte for byte the same for the same figures), STEM.html and
+    STEM.xlsx (jiaodong.reports). Returns the files written."""
     from jiaodong import reports  # matplotlib and openpyxl: only when a report is written
 
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(
+    (out / f"{stem}.json").write_text(
         json.dumps(report, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8"
     )
     for fmt in ("html", "xlsx"):
-        reports.write(report, fmt, out / f"report.{fmt}")
-    return ["report.json", "report.html", "report.xlsx"]
+        reports.write(report, fmt, out / f"{stem}.{fmt}")
+    return [f"{stem}.{fmt}" for fmt in ("json", "html", "xlsx")]
 
 
 @dataclass
@@ -750,6 +750,12 @@ async def simulate(
     report = await fetch_report(layout, driver.first, driver.last)
     out.mkdir(parents=True, exist_ok=True)
     files = write_reports(report, out)
+    if scenario.outage is not None:
+        # The outage is a city's: its own report shows it undiluted by the other four.
+        city = scenario.outage.city
+        files += write_reports(
+            await fetch_report(layout, driver.first, driver.last, city), out, f"report-{city}"
+        )
     (out / "trace.json").write_text(
         json.dumps(trace, ensure_ascii=False, sort_keys=True, indent=1) + "\n", encoding="utf-8"
     )
