@@ -98,8 +98,9 @@ def test_same_seed_same_bytes_under_load_slow_court_worst_outage_waits(tmp_path:
     slow = next(c for c in report["courts"] if c["court"] == SLOW_COURT)
     ranked = [c for c in report["courts"] if c["court"] in report["ranking"]["worst"]]
     assert all(slow["on_time_rate"] <= c["on_time_rate"] for c in ranked)
-    # The outage's week (Weihai's officers could not act for two days: acknowledgements and
-    # other limits ran out) is worse than the week after.
+    # The first week (Weihai's two days down, and the slow court's late acknowledgements) is
+    # worse than the week after. The outage itself is checked in the trace below: the report
+    # counts limits from delivery, so two days fit mostly within them.
     outage_week, next_week = report["weekly"][0], report["weekly"][1]
     assert outage_week["week"] == "2026-03-09"
     assert outage_week["on_time_rate"] < next_week["on_time_rate"], report["weekly"]
