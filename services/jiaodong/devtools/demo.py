@@ -30,7 +30,7 @@ from jiaodong.devtools.fakes import (
     resident_id,
 )
 from jiaodong.devtools.layout import Layout
-from jiaodong.devtools.scenario import Scenario, TaskMix
+from jiaodong.devtools.scenario import TASK_TYPES, Scenario, TaskMix
 from jiaodong.devtools.simulate import Driver
 from jiaodong.devtools.simulate import Plan as SimPlan
 from jiaodong.domain.calendar import WorkCalendar
@@ -340,17 +340,7 @@ def demo_scenario() -> Scenario:
         volume={},
         court_weights={},
         city_weights={},
-        tasks=tuple(
-            TaskMix(task, 1.0, {"unspecified": 1.0}, (1, 5))
-            for task in (
-                "property_inquiry",
-                "seizure",
-                "on_site_inspection",
-                "handover",
-                "forced_eviction",
-                "service_of_documents",
-            )
-        ),
+        tasks=tuple(TaskMix(task, 1.0, {"unspecified": 1.0}, (1, 5)) for task in TASK_TYPES),
         delays=dict(DEMO_DELAYS),
         shares={},
         return_reasons={},

@@ -9,7 +9,7 @@ computed from those few hundred groups in Python (domain/report.py). Definitions
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -401,10 +401,3 @@ def aging(session: Session, scope: Scope) -> list[tuple[str, str, list[int]]]:
         .group_by(_F.requesting_city, _F.entrusted_city)
     )
     return [(r[0], r[1], [int(v or 0) for v in r[2:]]) for r in session.connection().execute(query)]
-
-
-def fact_count(session: Session, ids: Iterable[str] | None = None) -> int:
-    query = select(func.count()).select_from(_FACTS)
-    if ids is not None:
-        query = query.where(_F.delegation_id.in_(list(ids)))
-    return int(session.connection().execute(query).scalar_one())
