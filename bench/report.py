@@ -85,6 +85,8 @@ def facts_for(n: int, seed: int) -> list[dict[str, Any]]:
             "returns_other": 0,
             "urges": int(rng.random() < 0.1),
             "escalations": int(rng.random() < 0.02),
+            # Delivered within a minute, but one in 200 held up for hours by an outage.
+            "delivery_minutes": rng.randrange(60, 3000) if rng.random() < 0.005 else 0,
         }
         for goal in GOALS:
             g = goal.value

@@ -74,3 +74,25 @@ async def test_delegations_without_a_fact_get_one_and_the_same_one(
     assert await region.coordinator.backfill_facts() == 3
     assert {i: fact(region, i) for i in ids} == before
     assert await region.coordinator.backfill_facts() == 0
+
+
+async def test_a_delivery_held_up_by_a_node_outage_shows_in_the_fact_and_the_report(
+    region: InProcessRegion,
+) -> None:
+    """Yantai's node is down for two days: the coordinator routes at once, but the delivery (the
+    node's receipt) comes when the node is back; the fact holds the minutes in between."""
+    on_time, _ = await region.node("qingdao").create(QD, draft())
+    await region.settle()
+    region.down("node-yantai")
+    held, _ = await region.node("qingdao").create(QD, draft())
+    await region.settle()
+    assert fact(region, held.id)["delivery_minutes"] is None
+    region.clock.advance(timedelta(days=2))  # type: ignore[attr-defined]
+    region.up("node-yantai")
+    await region.settle()
+
+    assert fact(region, on_time.id)["delivery_minutes"] == 0
+    assert fact(region, held.id)["delivery_minutes"] == 2 * 24 * 60
+    report = await region.coordinator.sla_report(date(2025, 3, 1), date(2025, 3, 31))
+    assert report["totals"]["delivery"] == {"delivered": 2, "delayed": 1, "longest_hours": 48.0}
+    assert sum(w["delayed_deliveries"] for w in report["weekly"]) == 1

@@ -57,6 +57,11 @@ def row(sent: int, completed: int, met: int, late: int, scale: float = 1.0) -> d
         },
         "urges": late,
         "escalations": late // 3,
+        "delivery": {
+            "delivered": sent,
+            "delayed": late // 4,
+            "longest_hours": round(0.1 + 12 * scale, 1) if late >= 4 else 0.0,
+        },
     }
 
 
@@ -82,6 +87,7 @@ def _week(
         "completed": completed,
         "on_time_rate": rate,
         "breaches": breaches,
+        "delayed_deliveries": breaches // 5,
     }
 
 

@@ -340,7 +340,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0011"
+    assert migrate.current(engine) == migrate.head() == "0012"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -348,7 +348,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0011 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0012 add.
     # ("add_column", schema, table, column); the others ("add_x", x).
     missing = {(d[0], (d[3] if d[0] == "add_column" else d[1]).name) for d in _diff(engine)}
     assert missing == {
@@ -384,7 +384,7 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_index", "ix_sla_clock_board"),
         # 0010: each node's parked count, from its digests (node_contact is new since 0008, so
         # its columns come with the table here).
-        # 0011: the SLA reports' facts.
+        # 0011: the SLA reports' facts (0012 adds a column and widens the week index).
         ("add_table", "report_fact"),
         *(
             ("add_index", f"ix_report_fact_{name}")
@@ -498,7 +498,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0011"
+        assert migrate.current(db.engine) == migrate.head() == "0012"
     finally:
         db.close()
 
@@ -539,3 +539,32 @@ def test_tables_matching_no_revision_are_refused(engine: Engine) -> None:
         migrate.upgrade(engine)
 
     assert _tables(engine) == {"inbox", "sla_clock"}
+
+
+def test_0012_clears_the_facts_for_the_backfill_and_adds_the_delivery_figure(
+    engine: Engine,
+) -> None:
+    """Facts written before 0012 lack the delivery figure: 0012 removes them (derived data: the
+    coordinator's backfill writes every one again from the histories) and adds the column."""
+    migrate.upgrade(engine, "0011")
+    goals = ("acknowledge", "start", "progress", "complete", "supplement")
+    row: dict[str, Any] = {
+        "requesting_city": "qingdao", "entrusted_court": "370602", "task_type": "seizure",
+        "asset_kind": "vehicle", "delegation_id": "d1", "requesting_court": "370202",
+        "entrusted_city": "yantai", "priority": "NORMAL", "state": 0, "sent_day": 739617,
+        "sent_week": 739615, "met_count": 0, "late_count": 0, "returns_jurisdiction": 0,
+        "returns_materials": 0, "returns_unclear": 0, "returns_other": 0, "urges": 0,
+        "escalations": 0, **{f"{g}_outcome": 0 for g in goals},
+    }  # fmt: skip
+    facts = sa.table("report_fact", *(sa.column(name) for name in row))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(facts), [row])
+
+    migrate.upgrade(engine)
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM report_fact")).scalar_one() == 0
+        columns = {c["name"] for c in sa.inspect(conn).get_columns("report_fact")}
+        week = {i["name"]: i["column_names"] for i in sa.inspect(conn).get_indexes("report_fact")}
+    assert "delivery_minutes" in columns
+    assert week["ix_report_fact_week"][-1] == "delivery_minutes"

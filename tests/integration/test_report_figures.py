@@ -33,7 +33,8 @@ def day(text: str) -> int:
 
 def fact(n: int, to: str, sent: str, state: State, **goals: Any) -> dict[str, Any]:
     """A fact row; ``goals``: acknowledge=(outcome, due week "YYYY-MM-DD" or None, due) ...,
-    and acknowledge_days / complete_days / urges / escalations."""
+    and acknowledge_days / complete_days / urges / escalations / delivery_minutes (default 0:
+    delivered at once)."""
     row: dict[str, Any] = {
         "delegation_id": f"d{n}",
         "requesting_court": QD,
@@ -55,6 +56,7 @@ def fact(n: int, to: str, sent: str, state: State, **goals: Any) -> dict[str, An
         "returns_other": 0,
         "urges": goals.pop("urges", 0),
         "escalations": goals.pop("escalations", 0),
+        "delivery_minutes": goals.pop("delivery_minutes", 0),
     }
     for goal in ("acknowledge", "start", "progress", "complete", "supplement"):
         outcome, week, due = goals.pop(goal, (0, None, None))
@@ -100,6 +102,7 @@ ROWS = [
         acknowledge=(MET, None, None),
         acknowledge_days=2,
         complete=(RUNNING, "2026-04-20", datetime(2026, 4, 20, 16, 0, tzinfo=UTC)),
+        delivery_minutes=60,  # an hour: not yet late
     ),
     # Never acknowledged: running, ran out on 2026-03-06, so late at the report's time.
     fact(
@@ -119,14 +122,22 @@ ROWS = [
         start=(RUNNING, "2026-03-24", datetime(2026, 3, 24, 16, 0, tzinfo=UTC)),
         escalations=1,
         returns_materials=1,
+        delivery_minutes=61,
     ),
+    # Delivered two days late: Weifang's node was down.
     fact(
-        6, B, "2026-03-16", State.OPEN, acknowledge=(LATE, "2026-03-19", None), acknowledge_days=6
+        6,
+        B,
+        "2026-03-16",
+        State.OPEN,
+        acknowledge=(LATE, "2026-03-19", None),
+        acknowledge_days=6,
+        delivery_minutes=2880,
     ),
     # The previous period (2026-02-02 to 2026-03-01).
     fact(7, A, "2026-02-10", State.COMPLETED, acknowledge=(MET, None, None), acknowledge_days=0),
     # Sent long before: not in the period's figures, but open, so in the aging.
-    fact(8, B, "2026-01-05", State.OPEN),
+    fact(8, B, "2026-01-05", State.OPEN, delivery_minutes=None),
 ]
 
 
@@ -230,7 +241,20 @@ async def test_weekly_trend_against_the_previous_period(region: InProcessRegion)
         "completed": 1,
         "on_time_rate": 1.0,
         "breaches": 0,
+        "delayed_deliveries": 0,
     }
+    assert [w["delayed_deliveries"] for w in weeks.values()] == [0, 1, 1, 0]
+
+
+async def test_late_deliveries_by_pair_with_the_longest(region: InProcessRegion) -> None:
+    """Over 60 minutes from sending to the first delivery is late (5 and 6, not 3 at exactly 60);
+    the longest is in hours; 8, never delivered and sent before both periods, counts nowhere."""
+    r = await report(region)
+    assert r["totals"]["delivery"] == {"delivered": 6, "delayed": 2, "longest_hours": 48.0}
+    assert r["previous_totals"]["delivery"] == {"delivered": 1, "delayed": 0, "longest_hours": 0.0}
+    pairs = {(p["requesting_city"], p["entrusted_city"]): p["delivery"] for p in r["pairs"]}
+    assert pairs["qingdao", "weifang"] == {"delivered": 3, "delayed": 2, "longest_hours": 48.0}
+    assert pairs["qingdao", "yantai"] == {"delivered": 3, "delayed": 0, "longest_hours": 1.0}
 
 
 async def test_a_city_gets_its_own_rows(region: InProcessRegion) -> None:

@@ -21,6 +21,7 @@ from jiaodong.domain.report import (
     mondays,
     quantile,
     ranking,
+    row,
     week_of,
     working_days_between,
 )
@@ -50,6 +51,29 @@ def test_a_delegation_acknowledged_in_time_and_completed_after_national_day() ->
     assert fact.urges == 1 and fact.escalations == 0
     assert fact.sent_day == date(2025, 9, 26).toordinal()
     assert fact.closed_day == date(2025, 10, 10).toordinal()
+
+
+def test_the_delivery_figure_is_minutes_from_sending_to_the_first_delivery() -> None:
+    """A reroute's second delivery is the platform working, not a delay: the first one counts."""
+    delivered_at = sh(2025, 9, 26)
+    story = routed(delivered_at)  # sent two hours before
+    fact = fact_of(story.events[0].at, story.events, story.clocks(), CAL, sh(2025, 9, 27))
+    assert fact.delivery_minutes == 120
+    story.add(K.REROUTED, sh(2025, 9, 29), court_id="370602").add(K.DELIVERED, sh(2025, 9, 30))
+    again = fact_of(story.events[0].at, story.events, story.clocks(), CAL, sh(2025, 10, 1))
+    assert again.delivery_minutes == 120
+    sent = routed(delivered_at).events[:2]  # created and routed, the node is down
+    waiting = fact_of(sent[0].at, sent, [], CAL, sh(2025, 9, 27))
+    assert waiting.delivery_minutes is None
+
+
+def test_delivery_sums_add_counts_and_keep_the_longest() -> None:
+    total = Sums(delivered=3, delivery_delayed=1, delivery_longest=2880)
+    total.add(Sums(delivered=2, delivery_delayed=0, delivery_longest=1))
+    total.add(Sums())  # a group with nothing delivered
+    assert (total.delivered, total.delivery_delayed, total.delivery_longest) == (5, 1, 2880)
+    assert row(total)["delivery"] == {"delivered": 5, "delayed": 1, "longest_hours": 48.0}
+    assert row(Sums())["delivery"] == {"delivered": 0, "delayed": 0, "longest_hours": None}
 
 
 def test_a_running_limit_is_late_once_it_has_run_out_and_a_return_is_counted() -> None:

@@ -44,6 +44,11 @@ LATE_RUN_WEEKS = 3
 # The courts listed each week: the worst few by time limits run out unmet that week.
 LIST_SIZE = 5
 MAX_PERIOD_DAYS = 3660
+# A delegation reached the entrusted court's node late when its first delivery came more than
+# this many minutes after it was sent: the platform delivers in seconds, so a later delivery means
+# a node or a link was down (the receiving city's outage shows here, not in its time limits, which
+# count from delivery).
+DELIVERY_DELAYED_MINUTES = 60
 
 
 class Outcome(IntEnum):
@@ -86,6 +91,8 @@ class Fact:
     returns: Mapping[str, int]
     urges: int
     escalations: int
+    # Whole minutes (calendar time) from sending to the first delivery; None until delivered.
+    delivery_minutes: int | None = None
 
 
 def week_of(day: int) -> int:
@@ -136,6 +143,7 @@ def fact_of(
     """The fact of one delegation: ``clocks`` is every instance ``sla.fold`` gives."""
     state, closed_at = State.OPEN, None
     delivered_at: datetime | None = None
+    delivery_minutes: int | None = None
     ack_days = complete_days = None
     returns = dict.fromkeys(RETURN_REASONS, 0)
     urges = escalations = 0
@@ -143,6 +151,8 @@ def fact_of(
         kind = event.kind
         if kind is EventKind.DELIVERED:
             delivered_at = event.at
+            if delivery_minutes is None:
+                delivery_minutes = max(0, int((event.at - created_at).total_seconds() // 60))
         elif kind is EventKind.ACKNOWLEDGED and delivered_at is not None:
             ack_days = working_days_between(cal, delivered_at, event.at)
         elif kind is EventKind.COMPLETED:
@@ -171,6 +181,7 @@ def fact_of(
         returns=returns,
         urges=urges,
         escalations=escalations,
+        delivery_minutes=delivery_minutes,
     )
 
 
@@ -200,11 +211,18 @@ class Sums:
     escalations: int = 0
     acknowledge_days: dict[int, int] = field(default_factory=dict)  # days -> delegations
     complete_days: dict[int, int] = field(default_factory=dict)
+    delivered: int = 0
+    delivery_delayed: int = 0  # first delivered over DELIVERY_DELAYED_MINUTES after sending
+    delivery_longest: int | None = None  # minutes, of the slowest first delivery
 
     def add(self, other: Sums) -> None:
         for name in ("sent", "completed", "open", "cancelled", "withdrawn", "urges"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.escalations += other.escalations
+        self.delivered += other.delivered
+        self.delivery_delayed += other.delivery_delayed
+        if other.delivery_longest is not None:
+            self.delivery_longest = max(self.delivery_longest or 0, other.delivery_longest)
         for mine, theirs in (
             (self.met, other.met),
             (self.late, other.late),
@@ -277,6 +295,13 @@ def row(s: Sums) -> dict[str, object]:
         "returns": {r: s.returns.get(r, 0) for r in RETURN_REASONS},
         "urges": s.urges,
         "escalations": s.escalations,
+        "delivery": {
+            "delivered": s.delivered,
+            "delayed": s.delivery_delayed,
+            "longest_hours": None
+            if s.delivery_longest is None
+            else round(s.delivery_longest / 60, 1),
+        },
     }
 
 
@@ -404,7 +429,8 @@ class Inputs:
     cells: Sequence[Cell]
     acknowledge_days: Sequence[HistogramRow]
     complete_days: Sequence[HistogramRow]
-    weekly: Mapping[int, tuple[int, int, int, int]]  # Monday -> sent, completed, met, late
+    # Monday -> sent, completed, met, late, first delivered late
+    weekly: Mapping[int, tuple[int, int, int, int, int]]
     late_weeks: Mapping[str, Mapping[int, int]]  # court -> Monday -> limits run out unmet
     aging: Sequence[AgingRow]
 
@@ -524,14 +550,15 @@ def _weekly(inputs: Inputs) -> list[dict[str, object]]:
     return out
 
 
-def _week(monday: int, weekly: Mapping[int, tuple[int, int, int, int]]) -> dict[str, object]:
-    sent, completed, met, late = weekly.get(monday, (0, 0, 0, 0))
+def _week(monday: int, weekly: Mapping[int, tuple[int, int, int, int, int]]) -> dict[str, object]:
+    sent, completed, met, late, delayed = weekly.get(monday, (0, 0, 0, 0, 0))
     return {
         "week": day_text(monday),
         "sent": sent,
         "completed": completed,
         "on_time_rate": rate(met, met + late),
         "breaches": late,
+        "delayed_deliveries": delayed,
     }
 
 

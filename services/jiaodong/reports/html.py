@@ -43,6 +43,7 @@ KPIS = (
     (label(EVENT, "ESCALATED"), "escalations", Kind.COUNT),
     (label(EVENT, "CANCELLED"), "cancelled", Kind.COUNT),
     (label(EVENT, "WITHDRAWN"), "withdrawn", Kind.COUNT),
+    ("逾时送达", "delivery.delayed", Kind.COUNT),
 )
 
 
@@ -68,14 +69,22 @@ def change(now: float | None, before: float | None, kind: Kind) -> str:
     return f"{sign}{abs(diff):g}"
 
 
+def figure(row: Mapping[str, Any], key: str) -> Any:
+    """A ROW's figure by its key; a dotted key reaches into a nested one (``delivery.delayed``)."""
+    value: Any = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
+
+
 def kpis(report: Mapping[str, Any]) -> list[Kpi]:
     now, before = report["totals"], report["previous_totals"]
     return [
         Kpi(
             name,
-            shown(now.get(key), kind),
-            shown(before.get(key), kind),
-            change(now.get(key), before.get(key), kind),
+            shown(figure(now, key), kind),
+            shown(figure(before, key), kind),
+            change(figure(now, key), figure(before, key), kind),
         )
         for name, key, kind in KPIS
     ]

@@ -24,6 +24,7 @@ class Kind(StrEnum):
     COUNT = "count"  # a whole number
     RATE = "rate"  # a fraction in [0, 1]
     DAYS = "days"  # working days, one decimal
+    HOURS = "hours"  # calendar hours, one decimal
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,6 @@ def shown(value: Cell, kind: Kind) -> str:
         return DASH
     if kind is Kind.RATE and isinstance(value, int | float):
         return percent(value)
-    if kind is Kind.DAYS and isinstance(value, int | float):
+    if kind in (Kind.DAYS, Kind.HOURS) and isinstance(value, int | float):
         return f"{value:.1f}"
     return str(value)

@@ -54,6 +54,8 @@ ROW_COLUMNS: tuple[tuple[Column, Getter], ...] = (
     (Column("退回", Kind.COUNT), _returns),
     (Column(label(EVENT, "URGED"), Kind.COUNT), _field("urges")),
     (Column(label(EVENT, "ESCALATED"), Kind.COUNT), _field("escalations")),
+    (Column("逾时送达", Kind.COUNT), _days("delivery", "delayed")),
+    (Column("最长送达（小时）", Kind.HOURS), _days("delivery", "longest_hours")),
 )
 
 PREVIOUS_COLUMNS: tuple[tuple[Column, Getter], ...] = (
@@ -90,6 +92,7 @@ WEEK_COLUMNS: tuple[tuple[Column, Getter], ...] = (
     (Column("办结", Kind.COUNT), _field("completed")),
     (Column("按时率", Kind.RATE), _field("on_time_rate")),
     (Column("超期次数", Kind.COUNT), _field("breaches")),
+    (Column("逾时送达", Kind.COUNT), _field("delayed_deliveries")),
 )
 
 

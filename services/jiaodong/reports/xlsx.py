@@ -19,7 +19,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from jiaodong.reports.model import Kind, Table
 
-NUMBER_FORMATS = {Kind.RATE: "0.0%", Kind.DAYS: "0.0", Kind.COUNT: "0"}
+NUMBER_FORMATS = {Kind.RATE: "0.0%", Kind.DAYS: "0.0", Kind.HOURS: "0.0", Kind.COUNT: "0"}
 BOLD = Font(bold=True)
 MARK = PatternFill("solid", fgColor="FDE2E1")
 FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})

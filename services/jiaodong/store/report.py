@@ -20,6 +20,7 @@ from sqlmodel import Session
 from jiaodong.domain.calendar import local_day
 from jiaodong.domain.report import (
     AGING_DAYS,
+    DELIVERY_DELAYED_MINUTES,
     GOALS,
     RETURN_REASONS,
     Cell,
@@ -74,6 +75,7 @@ def fact_values(row: DelegationRow, asset_kind: str, fact: Fact) -> dict[str, An
         "complete_days": fact.complete_days,
         "urges": fact.urges,
         "escalations": fact.escalations,
+        "delivery_minutes": fact.delivery_minutes,
         "met_count": sum(g.outcome is Outcome.MET for g in fact.goals.values()),
         "late_count": sum(g.outcome is Outcome.LATE for g in fact.goals.values()),
     }
@@ -231,7 +233,16 @@ def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
         func.sum(_F[c]).filter(when).label(f"{c}_{tag}")
         for c in (*_RETURN_COLUMNS.values(), "urges", "escalations")
     ]
+    minutes = _F.delivery_minutes
+    cols += [
+        _count(and_(when, minutes.is_not(None)), f"delivered_{tag}"),
+        _count(and_(when, _DELAYED), f"delivery_delayed_{tag}"),
+        func.max(minutes).filter(when).label(f"delivery_longest_{tag}"),
+    ]
     return cols
+
+
+_DELAYED = _F.delivery_minutes > DELIVERY_DELAYED_MINUTES
 
 
 def _sums(r: Any, tag: str) -> Sums:
@@ -251,6 +262,9 @@ def _sums(r: Any, tag: str) -> Sums:
         returns={r: n(c) for r, c in _RETURN_COLUMNS.items()},
         urges=n("urges"),
         escalations=n("escalations"),
+        delivered=n("delivered"),
+        delivery_delayed=n("delivery_delayed"),
+        delivery_longest=m[f"delivery_longest_{tag}"],
     )
 
 
@@ -333,10 +347,10 @@ def day_histograms(session: Session, scope: Scope, column: str) -> list[Histogra
     return out
 
 
-def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int]]:
-    """Monday ordinal -> (sent, completed, limits met, limits late) of the delegations sent that
-    week (both periods): the week index's counts, plus running limits now past due (open
-    delegations only, from their partial index)."""
+def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int, int]]:
+    """Monday ordinal -> (sent, completed, limits met, limits late, first delivered late) of the
+    delegations sent that week (both periods): the week index's counts, plus running limits now
+    past due (open delegations only, from their partial index)."""
     before, last = scope.previous[0], scope.current[1]
     query = (
         select(
@@ -345,12 +359,13 @@ def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int
             _count(_F.state == int(State.COMPLETED), "completed"),
             func.sum(_F.met_count),
             func.sum(_F.late_count),
+            _count(_DELAYED, "delayed"),
         )
         .where(*scope.sent(before, last))
         .group_by(_F.sent_week)
     )
-    out = {int(w): [int(n), int(c or 0), int(m or 0), int(late or 0)] for w, n, c, m, late in
-           session.connection().execute(query)}  # fmt: skip
+    out = {int(w): [int(n), int(c or 0), int(m or 0), int(late or 0), int(d or 0)]
+           for w, n, c, m, late, d in session.connection().execute(query)}  # fmt: skip
     running = [_count(_running_late(g.value, scope.as_of), g.value) for g in GOALS]
     overdue = (
         select(_F.sent_week, *running)
@@ -359,7 +374,7 @@ def weekly(session: Session, scope: Scope) -> dict[int, tuple[int, int, int, int
     )
     for r in session.connection().execute(overdue):
         out[int(r[0])][3] += sum(int(v or 0) for v in r[1:])
-    return {w: (v[0], v[1], v[2], v[3]) for w, v in out.items()}
+    return {w: (v[0], v[1], v[2], v[3], v[4]) for w, v in out.items()}
 
 
 def late_weeks(session: Session, scope: Scope) -> dict[str, dict[int, int]]:

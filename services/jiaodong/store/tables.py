@@ -372,6 +372,7 @@ class ReportFactRow(SQLModel, table=True):
             "entrusted_city",
             "met_count",
             "late_count",
+            "delivery_minutes",
         ),
         Index(
             "ix_report_fact_open",
@@ -432,3 +433,5 @@ class ReportFactRow(SQLModel, table=True):
     returns_other: int = 0
     urges: int = 0
     escalations: int = 0
+    # Minutes from sending to the first delivery (None until delivered): outages show here.
+    delivery_minutes: int | None = None
