@@ -34,14 +34,12 @@ from jiaodong.devtools.scenario import TASK_TYPES, Scenario, TaskMix
 from jiaodong.devtools.simulate import Driver
 from jiaodong.devtools.simulate import Plan as SimPlan
 from jiaodong.domain.calendar import WorkCalendar
-from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
 from jiaodong.files.calendar import load_calendar
 from jiaodong.files.clock import FileClock
 from jiaodong.files.registry import load_registry
-from jiaodong.security.clients import ChannelPool, act_as
+from jiaodong.security.clients import act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
-from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
@@ -182,17 +180,8 @@ class Agreement:
 
     def __init__(self, layout: Layout, registry: Registry) -> None:
         self.registry = registry
-        self.pool = ChannelPool(layout.settings().tls_for)
-        self.nodes: dict[str, ngrpc.CourtNodeServiceStub] = {
-            city: self.pool.stub(ngrpc.CourtNodeServiceStub, svc.address)
-            for city, svc in layout.nodes.items()
-        }
-        assert layout.coordinator is not None
-        self.coordinator = self.pool.stub(
-            cgrpc.CoordinatorServiceStub,
-            layout.coordinator.address,
-            Identity(Role.OPERATOR, REGION),
-        )
+        clients = layout.clients()
+        self.pool, self.nodes, self.coordinator = clients.pool, clients.nodes, clients.coordinator
         self.created: dict[int, pb.Delegation] = {}
 
     async def close(self) -> None:

@@ -21,8 +21,11 @@ from jiaodong.config import Settings
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
+from jiaodong.security.clients import ChannelPool
 from jiaodong.security.grpc_auth import sync_channel
 from jiaodong.security.nats_config import secured_broker
+from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
+from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 
 
 @dataclass
@@ -35,6 +38,16 @@ class Service:
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The simulated officers' and operators' way in: one pool, a stub per node and one of the
+    coordinator."""
+
+    pool: ChannelPool
+    nodes: dict[str, ngrpc.CourtNodeServiceStub]
+    coordinator: cgrpc.CoordinatorServiceStub
 
 
 @dataclass
@@ -64,6 +77,22 @@ class Layout:
     def settings(self) -> Settings:
         """Client settings for talking to this layout (its certificates)."""
         return Settings(data_dir=self.data_dir, tls_dir=self.pki)
+
+    def clients(self) -> Clients:
+        """A channel pool with a stub of every node and of the coordinator (asked as the
+        regional command centre); the caller closes the pool."""
+        pool = ChannelPool(self.settings().tls_for)
+        nodes = {
+            city: pool.stub(ngrpc.CourtNodeServiceStub, svc.address)
+            for city, svc in self.nodes.items()
+        }
+        assert self.coordinator is not None
+        coordinator = pool.stub(
+            cgrpc.CoordinatorServiceStub,
+            self.coordinator.address,
+            Identity(Role.OPERATOR, REGION),
+        )
+        return Clients(pool, nodes, coordinator)
 
     @property
     def services(self) -> list[Service]:

@@ -194,6 +194,20 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
             fail(line, f"[{section}] {key}: the weights add up to nothing")
         return out
 
+    def section_weights(section: str, allowed: tuple[str, ...]) -> dict[str, float]:
+        """A section that is one weight per name of ``allowed`` (a name left out weighs 0)."""
+        found = dict.fromkeys(allowed, 0.0)
+        for name, w in table(section).items():
+            if name not in allowed:
+                fail(
+                    lines.key(section, name),
+                    f"[{section}] unknown `{name}`; expected {', '.join(allowed)}",
+                )
+            found[name] = number(section, name, w, 0, None)
+        if not any(found.values()):
+            fail(lines.section(section), f"[{section}] weights add up to nothing")
+        return found
+
     def day_range(section: str, key: str, value: Any, index: int = 0) -> Range:
         line = lines.key(section, key, index)
         if (
@@ -333,29 +347,8 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
     if shares["return"] + shares["cancel"] > 1:
         fail(lines.key("shares", "cancel"), "[shares] return + cancel must not exceed 1")
 
-    reasons_table = table("return_reasons")
-    reasons = {r: 0.0 for r in RETURN_REASONS}
-    for reason, w in reasons_table.items():
-        if reason not in RETURN_REASONS:
-            fail(
-                lines.key("return_reasons", reason),
-                f"[return_reasons] unknown `{reason}`; expected {', '.join(RETURN_REASONS)}",
-            )
-        reasons[reason] = number("return_reasons", reason, w, 0, None)
-    if not any(reasons.values()):
-        fail(lines.section("return_reasons"), "[return_reasons] weights add up to nothing")
-
-    results_table = table("results")
-    results = {r: 0.0 for r in RESULTS}
-    for result, w in results_table.items():
-        if result not in RESULTS:
-            fail(
-                lines.key("results", result),
-                f"[results] unknown `{result}`; expected {', '.join(RESULTS)}",
-            )
-        results[result] = number("results", result, w, 0, None)
-    if not any(results.values()):
-        fail(lines.section("results"), "[results] weights add up to nothing")
+    reasons = section_weights("return_reasons", RETURN_REASONS)
+    results = section_weights("results", RESULTS)
 
     slow = table("slow")
     unknown_keys("slow", slow, ("court", "multiplier"))

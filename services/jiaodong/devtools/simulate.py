@@ -47,14 +47,11 @@ from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.devtools.quiet import Probe
 from jiaodong.devtools.scenario import Scenario
 from jiaodong.domain.calendar import WorkCalendar
-from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.domain.registry import Court, Registry
 from jiaodong.files.clock import FileClock
-from jiaodong.security.clients import ChannelPool, act_as
+from jiaodong.security.clients import act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
-from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2 as api
-from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 from jiaodong.v1 import delegation_pb2 as pb
 
 # The services' settings under the simulator: the coordinator sweeps 20 times a (real) second,
@@ -181,23 +178,13 @@ class Driver:
         self.end_at = sch.local(self.last + timedelta(days=1), time(0))
         self.now = self.start_at
         self.console = progress
-        settings = Settings(data_dir=layout.data_dir, tls_dir=layout.pki)
         self.settings = Settings.from_env(
             data_dir=layout.data_dir,
             tls_dir=layout.pki,
             database_url=layout.env.get("JD_DATABASE_URL", ""),
         )
-        self.pool = ChannelPool(settings.tls_for)
-        self.nodes: dict[str, ngrpc.CourtNodeServiceStub] = {
-            city: self.pool.stub(ngrpc.CourtNodeServiceStub, svc.address)
-            for city, svc in layout.nodes.items()
-        }
-        assert layout.coordinator is not None
-        self.coordinator = self.pool.stub(
-            cgrpc.CoordinatorServiceStub,
-            layout.coordinator.address,
-            Identity(Role.OPERATOR, REGION),
-        )
+        clients = layout.clients()
+        self.pool, self.nodes, self.coordinator = clients.pool, clients.nodes, clients.coordinator
         self.probe = Probe(layout, registry, self.settings)
         self.agenda = sch.Agenda()
         self.tracked: dict[int, Tracked] = {}
@@ -690,15 +677,9 @@ async def fetch_report(layout: Layout, first: date, last: date, city: str = "") 
     """The coordinator's SLA report of the period (GetSlaReport's report_json), asked as the
     regional command centre. Its ``as_of`` is the coordinator's clock: frozen at the end of the
     period, so the report is the same in every run."""
-    settings = Settings(data_dir=layout.data_dir, tls_dir=layout.pki)
-    pool = ChannelPool(settings.tls_for)
+    clients = layout.clients()
+    pool, stub = clients.pool, clients.coordinator
     try:
-        assert layout.coordinator is not None
-        stub = pool.stub(
-            cgrpc.CoordinatorServiceStub,
-            layout.coordinator.address,
-            Identity(Role.OPERATOR, REGION),
-        )
         request = capi.GetSlaReportRequest(
             from_date=first.isoformat(), to_date=last.isoformat(), city=city
         )
@@ -740,11 +721,12 @@ async def simulate(
     clock_file: Path,
     out: Path,
     progress: Console | None = None,
+    driver_type: type[Driver] = Driver,
 ) -> Outcome:
     # asyncio's "returning true from eof_received() has no effect when using ssl" as the probe's
     # TLS link to the broker closes: noise on stderr.
     logging.getLogger("asyncio").setLevel(logging.ERROR)
-    driver = Driver(layout, registry, calendar, scenario, seed, clock_file, days, progress)
+    driver = driver_type(layout, registry, calendar, scenario, seed, clock_file, days, progress)
     await driver.run()
     trace = driver.trace_json()
     report = await fetch_report(layout, driver.first, driver.last)
@@ -798,6 +780,7 @@ def run_simulation(
     progress: Console | None = None,
     extra_env: dict[str, str] | None = None,
     database_url: str = "",
+    driver_type: type[Driver] = Driver,
 ) -> Outcome:
     """Start the layout on a frozen clock in ``folder``, simulate, stop every process."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -822,6 +805,7 @@ def run_simulation(
                 clock_file=clock_file,
                 out=out,
                 progress=progress,
+                driver_type=driver_type,
             )
         )
     finally:
