@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from jiaodong.domain.labels import EVENT, label
 from jiaodong.reports.charts import CHARTS, draw
-from jiaodong.reports.model import DASH, Kind, percent, shown
+from jiaodong.reports.model import DASH, Kind, figure, percent, shown
 from jiaodong.reports.tables import all_tables, local_time, period_text
 
 HERE = Path(__file__).parent
@@ -67,14 +67,6 @@ def change(now: float | None, before: float | None, kind: Kind) -> str:
     if kind is Kind.RATE:
         return f"{sign}{percent(abs(diff)).rstrip('%')} 个百分点"
     return f"{sign}{abs(diff):g}"
-
-
-def figure(row: Mapping[str, Any], key: str) -> Any:
-    """A ROW's figure by its key; a dotted key reaches into a nested one (``delivery.delayed``)."""
-    value: Any = row
-    for part in key.split("."):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def kpis(report: Mapping[str, Any]) -> list[Kpi]:

@@ -8,9 +8,11 @@ figure), a ``str`` or ``None`` (nothing decided). Each format decides how to sho
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import Any
 
 Cell = int | float | str | None
 
@@ -55,6 +57,15 @@ def percent(rate: float | None) -> str:
         return DASH
     shown = (Decimal(str(rate)) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     return f"{shown}%"
+
+
+def figure(row: Mapping[str, Any], key: str) -> Any:
+    """A ROW's figure by its key; a dotted key reaches into a nested one (``delivery.delayed``,
+    ``complete_days.median``); None where a part is missing."""
+    value: Any = row
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def shown(value: Cell, kind: Kind) -> str:

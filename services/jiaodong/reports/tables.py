@@ -13,19 +13,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jiaodong.domain.labels import EVENT, label
-from jiaodong.reports.model import Cell, Column, Kind, Table
+from jiaodong.reports.model import Cell, Column, Kind, Table, figure
 
 Report = Mapping[str, Any]
 Getter = Callable[[Mapping[str, Any]], Cell]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-def _field(name: str) -> Getter:
-    return lambda row: row.get(name)
-
-
-def _days(name: str, stat: str) -> Getter:
-    return lambda row: (row.get(name) or {}).get(stat)
+def _field(key: str) -> Getter:
+    """A figure of the row; a dotted key reaches into a nested one (``model.figure``)."""
+    return lambda row: figure(row, key)
 
 
 def _returns(row: Mapping[str, Any]) -> Cell:
@@ -47,15 +44,15 @@ ROW_COLUMNS: tuple[tuple[Column, Getter], ...] = (
     (Column("办结率", Kind.RATE), _field("completion_rate")),
     (Column("按时率", Kind.RATE), _field("on_time_rate")),
     (Column("超期次数", Kind.COUNT), _field("breaches")),
-    (Column("签收用时中位数（工作日）", Kind.DAYS), _days("acknowledge_days", "median")),
-    (Column("签收用时P90（工作日）", Kind.DAYS), _days("acknowledge_days", "p90")),
-    (Column("办结用时中位数（工作日）", Kind.DAYS), _days("complete_days", "median")),
-    (Column("办结用时P90（工作日）", Kind.DAYS), _days("complete_days", "p90")),
+    (Column("签收用时中位数（工作日）", Kind.DAYS), _field("acknowledge_days.median")),
+    (Column("签收用时P90（工作日）", Kind.DAYS), _field("acknowledge_days.p90")),
+    (Column("办结用时中位数（工作日）", Kind.DAYS), _field("complete_days.median")),
+    (Column("办结用时P90（工作日）", Kind.DAYS), _field("complete_days.p90")),
     (Column("退回", Kind.COUNT), _returns),
     (Column(label(EVENT, "URGED"), Kind.COUNT), _field("urges")),
     (Column(label(EVENT, "ESCALATED"), Kind.COUNT), _field("escalations")),
-    (Column("逾时送达", Kind.COUNT), _days("delivery", "delayed")),
-    (Column("最长送达（小时）", Kind.HOURS), _days("delivery", "longest_hours")),
+    (Column("逾时送达", Kind.COUNT), _field("delivery.delayed")),
+    (Column("最长送达（小时）", Kind.HOURS), _field("delivery.longest_hours")),
 )
 
 PREVIOUS_COLUMNS: tuple[tuple[Column, Getter], ...] = (

@@ -217,6 +217,10 @@ def _count(condition: ColumnElement[Any], name: str) -> Any:
     return func.count().filter(condition).label(name)
 
 
+# First delivered late (docs/reports.md, 逾时送达).
+_DELAYED = _F.delivery_minutes > DELIVERY_DELAYED_MINUTES
+
+
 def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
     """The sums of a group's rows for which ``when`` holds, labelled ``NAME_tag``."""
     cols: list[Any] = [_count(when, f"sent_{tag}")]
@@ -240,9 +244,6 @@ def _sum_columns(when: ColumnElement[bool], tag: str) -> list[Any]:
         func.max(minutes).filter(when).label(f"delivery_longest_{tag}"),
     ]
     return cols
-
-
-_DELAYED = _F.delivery_minutes > DELIVERY_DELAYED_MINUTES
 
 
 def _sums(r: Any, tag: str) -> Sums:
