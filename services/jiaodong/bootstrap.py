@@ -28,6 +28,7 @@ from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.coordinator.duty import CoordinatorDuty
 from jiaodong.app.leadership import Leadership, Replica
 from jiaodong.app.node import CourtNode
+from jiaodong.app.registries import links_for
 from jiaodong.app.sla import SlaEngine
 from jiaodong.bus.subjects import (
     ConsumerSpec,
@@ -48,6 +49,7 @@ from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.files.calendar import load_calendar
 from jiaodong.files.clock import clock_from_spec
 from jiaodong.files.policy import load_policy
+from jiaodong.files.registries import load_registries
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, identity_of
 from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
@@ -205,8 +207,13 @@ async def start_node(
     city_info = registry.city(city)
     node_id = city_info.node
     clock = clock or clock_from_spec(settings.clock)
+    # The city's registries, checked before anything starts (a mistake stops the node).
+    links = links_for(
+        load_registries(registry, settings.registries, settings.courts_dir), registry, city, clock
+    )
     db = await open_database(settings, node_id)
     node = CourtNode(node_id, registry, db, clock, sla=load_sla_files(settings))
+    node.link_registries(links)
     # On a secured broker a node may not create streams or consumers: the coordinator does.
     own = node_consumer(node_id, sorted(node.courts))
     transport = bus_transport(
@@ -236,8 +243,19 @@ async def start_node(
         ),
         name="reconciler",
     )
-    log.info("node_started", node=node_id, city=city, port=bound, courts=len(node.courts))
     tasks = [reconciler, asyncio.create_task(housekeeping(db, clock), name="housekeeping")]
+    if links.connectors:
+        tasks.append(
+            asyncio.create_task(node.run_registry_desk(settings.sweep_seconds), name="registries")
+        )
+    log.info(
+        "node_started",
+        node=node_id,
+        city=city,
+        port=bound,
+        courts=len(node.courts),
+        registries=sorted(a.value.lower() for a in links.connectors),
+    )
     return Running(node_id, bound, server, transport, db, node, health_servicer, tasks)
 
 

@@ -50,6 +50,9 @@ class Settings:
     # development login token (empty: client certificates only, as in production).
     http: str = ""
     board_token: str = ""
+    # The city registries' connectors: "" for <courts dir>/registries.toml, "off" for none (every
+    # delegation handled by officers), or another file's path.
+    registries: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +79,7 @@ class Settings:
             "nats_start_seconds": float(os.environ.get("JD_NATS_START_SECONDS", "30")),
             "http": os.environ.get("JD_HTTP", ""),
             "board_token": os.environ.get("JD_BOARD_TOKEN", ""),
+            "registries": os.environ.get("JD_REGISTRIES", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

@@ -340,7 +340,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0012"
+    assert migrate.current(engine) == migrate.head() == "0013"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -348,7 +348,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0012 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0013 add.
     # ("add_column", schema, table, column); the others ("add_x", x).
     missing = {(d[0], (d[3] if d[0] == "add_column" else d[1]).name) for d in _diff(engine)}
     assert missing == {
@@ -399,6 +399,10 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
                 ),
             )
         ),
+        # 0013: a node's requests to its city's registries.
+        ("add_table", "registry_task"),
+        ("add_index", "ix_registry_task_next"),
+        ("add_index", "ix_registry_task_delegation_id"),
     }
 
     migrate.upgrade(engine)
@@ -465,6 +469,7 @@ LATER = {
     "document_use",
     "waiting_step",
     "resend",
+    "registry_task",
 }
 
 
@@ -498,7 +503,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0012"
+        assert migrate.current(db.engine) == migrate.head() == "0013"
     finally:
         db.close()
 

@@ -591,7 +591,7 @@ def test_documents_of_other_formats_are_refused(registry: Registry, media_type: 
     draft = vehicle_seizure(documents=(replace(letter(), media_type=media_type),))
     assert violations(registry, draft) == {
         "documents[0].media_type": f"{media_type} is not accepted; send PDF, OFD, JPEG, PNG, "
-        "TIFF, Word, plain text or XML"
+        "TIFF, Word, plain text, XML or JSON"
     }
 
 

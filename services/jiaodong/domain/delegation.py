@@ -31,7 +31,7 @@ PHONE = re.compile(r"\+?[0-9][0-9\- ]{4,19}")
 MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+\-]*/[a-z0-9][a-z0-9.+\-]*")
 ALLOWED_CONTROL = frozenset("\n\r\t")
 # Document formats courts exchange: PDF and OFD (the national e-document format), scans, Word,
-# plain text and XML. Anything else (executables, archives, unknown binaries) is refused.
+# plain text, XML and JSON. Anything else (executables, archives, unknown binaries) is refused.
 ACCEPTED_MEDIA_TYPES = frozenset(
     {
         "application/pdf",
@@ -43,6 +43,8 @@ ACCEPTED_MEDIA_TYPES = frozenset(
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         "text/plain",
         "application/xml",
+        # Structured results (an automatic registry answer's twin of its result letter).
+        "application/json",
     }
 )
 
@@ -144,7 +146,7 @@ def check_documents(
                 FieldViolation(
                     f"{where}.media_type",
                     f"{doc.media_type} is not accepted; send PDF, OFD, JPEG, PNG, TIFF, Word, "
-                    "plain text or XML",
+                    "plain text, XML or JSON",
                 )
             )
         if not 0 < doc.size_bytes <= MAX_DOCUMENT_BYTES:

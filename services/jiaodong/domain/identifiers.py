@@ -322,6 +322,11 @@ def plate_city(normalized: str) -> str | None:
     return _PLATE_CITIES.get(normalized[:2])
 
 
+def plate_letters(city: str) -> list[str]:
+    """The letters after 鲁 on a Jiaodong city's plates (``["B", "U"]`` for Qingdao)."""
+    return sorted(prefix[1] for prefix, c in _PLATE_CITIES.items() if c == city)
+
+
 # --- Court ID ------------------------------------------------------------------------------------
 
 

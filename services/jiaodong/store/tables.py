@@ -435,3 +435,34 @@ class ReportFactRow(SQLModel, table=True):
     escalations: int = 0
     # Minutes from sending to the first delivery (None until delivered): outages show here.
     delivery_minutes: int | None = None
+
+
+class RegistryTaskRow(SQLModel, table=True):
+    """One request of a node to one of its city's registries for a delegation it received (an
+    automatic inquiry or control, jiaodong.app.registries). Written with the delivery, in the same
+    transaction; the desk takes it through pending -> submitted -> answered, or to manual (the
+    connector kept failing: officers take over), dropped (the delegation went elsewhere or was
+    cancelled) or superseded (an officer acted first). ``next_at`` is when the desk looks at it
+    again (None once it is settled). Also the record of the personal data read: who asked (the
+    requesting court), when, about whom (the delegation's debtor) and why (its case number)."""
+
+    __tablename__ = "registry_task"
+    __table_args__ = (Index("ix_registry_task_next", "next_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)  # the request id the connector sees
+    delegation_id: str = Field(max_length=40, index=True)
+    court: str = Field(max_length=6)  # the entrusted court, whose link is used
+    requesting_court: str = Field(max_length=6)
+    case_number: str = Field(default="", max_length=60)
+    asset_kind: str = Field(max_length=20)
+    action: str = Field(max_length=10)
+    state: str = Field(default="pending", max_length=12)
+    attempts: int = 0
+    next_at: datetime | None = None
+    registry_no: str = Field(default="", max_length=80)
+    expected_at: datetime | None = None
+    submitted_at: datetime | None = None
+    results: str = "[]"  # the results recorded so far, in the contract's wire form (JSON)
+    last_error: str = ""
+    created_at: datetime
+    updated_at: datetime

@@ -12,7 +12,7 @@ from jiaodong.bus.subjects import Kind, to_coordinator
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import InvalidInput, NotAllowed, NotFound
-from jiaodong.domain.lifecycle import EventKind, Side
+from jiaodong.domain.lifecycle import Event, EventKind, Side
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.sla_policy import SlaPolicy
 from jiaodong.store.database import Database
@@ -44,6 +44,10 @@ class NodeBase:
         self.courts = {c.court_id for c in hosted}
         self.city = hosted[0].city
         self.parked_city = self.city  # what its parked messages are shown as held by
+
+    def open_registry_task(self, uow: UnitOfWork, row: DelegationRow, delivered: Event) -> None:
+        """A delegation was just delivered here: the registry desk (app/node/registries.py) opens
+        an automatic task if a registry of this city can answer it. Nothing without a desk."""
 
     @property
     def broadcaster(self) -> Broadcaster:

@@ -59,6 +59,9 @@ class InboundHandlers(Receiver, NodeBase):
             )
             log.info("delegation_received", delegation_id=row.id, court=court)
         uow.changed(row, appended[-1])
+        delivered = [e for e in appended if e.kind is EventKind.DELIVERED]
+        if delivered and state.status is Status.DELIVERED and state.entrusted_court in self.courts:
+            self.open_registry_task(uow, row, delivered[-1])
         # Only an entrusted side holds waiting steps (a delegation goes to another city, so the
         # requesting court's node never does): skip the look-up for what this node sent.
         if row.requesting_court not in self.courts and any(

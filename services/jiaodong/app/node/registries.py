@@ -1,0 +1,446 @@
+"""The node's registry desk: automatic answers, through its own city's registries, to the
+delegations its courts receive that a registry can answer (an inquiry of real estate, vehicles,
+equity or deposits; a seizure or freeze of them), without an officer.
+
+A task is opened with the delivery, in the same transaction (``open_registry_task``), and worked
+by ``registry_round`` whenever its ``next_at`` comes (on the node's clock, virtual time included):
+
+* pending: the court's steps are taken for it (acknowledged, accepted: "submitted to the
+  registry"), then the request goes to the connector. Its acknowledgement is recorded as a
+  progress report carrying the registry's number;
+* submitted: the connector is asked for results when the registry said they would come (else
+  every ``poll_minutes``). Each partial result is a progress report, the final one completes the
+  delegation; each carries the result letter and its structured twin (JSON) as documents;
+* a connector that cannot be reached is retried with backoff (``first_retry_minutes`` doubling
+  up to ``max_retry_minutes``); after ``attempts`` failures in a row the task is handed to the
+  court's officers (manual), with a progress report that both courts read.
+
+The connector is called outside any transaction, so a crash can repeat a submission: connectors
+are idempotent by the request id. Officers stay in charge: whatever they did first wins (the
+task is then superseded), and a delegation cancelled or moved meanwhile drops its task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+import tenacity
+from sqlmodel import col, select
+
+from jiaodong.app.node.base import NodeBase
+from jiaodong.app.node.commands import send_documents
+from jiaodong.app.registries import Connector, Links
+from jiaodong.app.unit_of_work import UnitOfWork
+from jiaodong.domain import registry_document as letter
+from jiaodong.domain.delegation import AssetKind, TaskType
+from jiaodong.domain.lifecycle import CompletionResult, Document, Event, EventKind, Side, Status
+from jiaodong.domain.registries import (
+    Ack,
+    Action,
+    Outcome,
+    PropertyRef,
+    RegistryRequest,
+    RegistryResult,
+    RegistryUnavailable,
+    Subject,
+    UnknownRequest,
+    action_for,
+    request_to_wire,
+    result_from_wire,
+    result_to_wire,
+)
+from jiaodong.store import documents as docstore
+from jiaodong.store.mapper import asset_name, content_of
+from jiaodong.store.tables import DataReadRow, DelegationRow, RegistryTaskRow
+from jiaodong.wire import to_stored, to_utc
+
+log = structlog.get_logger("jiaodong.registries")
+
+PENDING, SUBMITTED, ANSWERED = "pending", "submitted", "answered"
+MANUAL, DROPPED, SUPERSEDED = "manual", "dropped", "superseded"
+ROUND = 100  # tasks worked per round, at most
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a task needs from the connector next."""
+
+    task_id: str
+    asset: AssetKind
+    request: RegistryRequest
+    ack: Ack | None  # None: submit
+
+
+class RegistryDesk(NodeBase):
+    links: Links | None = None
+
+    def link_registries(self, links: Links) -> None:
+        self.links = links
+
+    # -- opening, with the delivery --------------------------------------------------------------
+
+    def open_registry_task(self, uow: UnitOfWork, row: DelegationRow, delivered: Event) -> None:
+        """If a registry of this city can answer the delegation just delivered here, open its
+        task (and record the read of the debtor's data it will make)."""
+        links = self.links
+        if links is None:
+            return
+        asset = AssetKind(asset_name(row))
+        action = action_for(TaskType(row.task_type), asset)
+        if action is None or asset not in links.connectors:
+            return
+        task_id = f"{row.id}-{delivered.seq}"
+        if uow.session.get(RegistryTaskRow, task_id) is not None:
+            return
+        now = to_stored(uow.now)
+        uow.session.add(
+            RegistryTaskRow(
+                id=task_id,
+                delegation_id=row.id,
+                court=row.entrusted_court,
+                requesting_court=row.requesting_court,
+                case_number=content_of(row).case_number,
+                asset_kind=asset.value,
+                action=action.value,
+                next_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        # The platform reads the debtor's registry records on the requesting court's behalf:
+        # on the auditor's record like any read of personal data.
+        uow.session.add(
+            DataReadRow(
+                at=now,
+                reader=f"court:{row.requesting_court}",
+                delegation_id=row.id,
+                rpc=f"registry/{asset.value}/{action.value}",
+            )
+        )
+        log.info(
+            "registry_task_opened", delegation_id=row.id, asset=asset.value, action=action.value
+        )
+
+    # -- the rounds ------------------------------------------------------------------------------
+
+    async def run_registry_desk(self, tick: float) -> None:
+        """Work due tasks every ``tick`` seconds, for as long as the node runs."""
+        while True:
+            try:
+                await self.registry_round()
+            except Exception as exc:  # noqa: BLE001 - one bad round must not stop the desk
+                log.error("registry_round_failed", error=type(exc).__name__)
+            await asyncio.sleep(tick)
+
+    async def registry_round(self) -> int:
+        """Work every task due now; returns how many."""
+        if self.links is None:
+            return 0
+        at = to_stored(self.clock.now())
+        due = await self.db.run(
+            lambda s: list(
+                s.exec(
+                    select(RegistryTaskRow.id)
+                    .where(col(RegistryTaskRow.next_at) <= at)
+                    .order_by(col(RegistryTaskRow.next_at), col(RegistryTaskRow.id))
+                    .limit(ROUND)
+                ).all()
+            )
+        )
+        for task_id in due:
+            await self._work(task_id)
+        return len(due)
+
+    async def _work(self, task_id: str) -> None:
+        assert self.links is not None
+        work = await self.core.run(lambda uow: self._prepare(uow, task_id))
+        if work is None:
+            return
+        connector: Connector = self.links.connectors[work.asset]
+        # The connector is called outside any transaction; what it answered is then recorded in
+        # one (a failure of the recording is the database's, not counted against the registry).
+        error = ""
+        try:
+            if work.ack is None:
+                ack = await connector.submit(work.request)
+            else:
+                results = await connector.results(work.request, work.ack)
+        except UnknownRequest:
+            await self.core.run(lambda uow: self._resubmit(uow, work))
+            return
+        except RegistryUnavailable as exc:
+            error = str(exc) or "无响应"
+        except Exception as exc:  # noqa: BLE001 - a faulty adapter counts as a failed attempt
+            log.error("registry_adapter_failed", task=task_id, error=type(exc).__name__)
+            error = type(exc).__name__
+        if error:
+            await self.core.run(lambda uow: self._failed(uow, work, error))
+        elif work.ack is None:
+            await self.core.run(lambda uow: self._submitted(uow, work, ack))
+        else:
+            await self.core.run(lambda uow: self._answered(uow, work, results))
+
+    # -- the steps, each one transaction ---------------------------------------------------------
+
+    def _prepare(self, uow: UnitOfWork, task_id: str) -> _Work | None:
+        task = uow.session.get(RegistryTaskRow, task_id)
+        if task is None or task.next_at is None:
+            return None
+        row = uow.get(task.delegation_id)
+        assert row is not None
+        state = uow.state(row)
+        if state.entrusted_court != task.court or state.status in (
+            Status.CANCELLED,
+            Status.CONFIRMED,
+            Status.ROUTING_FAILED,
+            Status.ROUTED,
+        ):
+            self._settle(
+                uow, task, DROPPED, f"delegation is {state.status.value} at {state.entrusted_court}"
+            )
+            return None
+        if task.state == PENDING:
+            if state.status not in (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED):
+                self._settle(uow, task, SUPERSEDED, f"an officer took it to {state.status.value}")
+                return None
+            request = self._request(row, task, uow.now)
+            steps: list[Event] = []
+            if state.status is Status.DELIVERED:
+                steps.append(
+                    uow.seal(row, uow.event(EventKind.ACKNOWLEDGED, Side.ENTRUSTED, task.court))
+                )
+            if uow.state(row).status is Status.ACKNOWLEDGED:
+                text = letter.accepted_text(request, self._names(task))
+                steps.append(
+                    uow.seal(
+                        row, uow.event(EventKind.ACCEPTED, Side.ENTRUSTED, task.court, text=text)
+                    )
+                )
+            if steps:
+                self.send_sync(uow, row, task.court)
+                uow.changed(row, steps[-1])
+            return _Work(task.id, AssetKind(task.asset_kind), request, None)
+        assert task.submitted_at is not None
+        request = self._request(row, task, to_utc(task.submitted_at))
+        expected = to_utc(task.expected_at) if task.expected_at is not None else None
+        return _Work(
+            task.id, AssetKind(task.asset_kind), request, Ack(task.id, task.registry_no, expected)
+        )
+
+    def _submitted(self, uow: UnitOfWork, work: _Work, ack: Ack) -> None:
+        task = uow.session.get(RegistryTaskRow, work.task_id)
+        assert task is not None and self.links is not None
+        if task.state != PENDING:
+            return
+        task.state, task.attempts, task.last_error = SUBMITTED, 0, ""
+        task.registry_no = ack.registry_no
+        task.submitted_at = to_stored(work.request.submitted_at)
+        task.expected_at = to_stored(ack.expected_at) if ack.expected_at else None
+        task.next_at = to_stored(self._next_poll(uow.now, ack.expected_at))
+        self._touch(uow, task)
+        row = uow.get(task.delegation_id)
+        assert row is not None
+        if uow.state(row).status is Status.ACCEPTED:
+            text = letter.submitted_text(work.request, ack, self._names(task))
+            event = uow.seal(
+                row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
+            )
+            self.send_sync(uow, row, task.court)
+            uow.changed(row, event)
+        log.info("registry_submitted", task=task.id, asset=task.asset_kind)
+
+    def _answered(self, uow: UnitOfWork, work: _Work, results: list[RegistryResult]) -> None:
+        task = uow.session.get(RegistryTaskRow, work.task_id)
+        assert task is not None and work.ack is not None
+        if task.state != SUBMITTED:
+            return
+        recorded = [result_from_wire(r) for r in json.loads(task.results)]
+        new = sorted((r for r in results if r.seq > len(recorded)), key=lambda r: r.seq)
+        task.attempts, task.last_error = 0, ""
+        if not new:
+            task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
+            self._touch(uow, task)
+            return
+        row = uow.get(task.delegation_id)
+        assert row is not None
+        names = self._names(task)
+        events: list[Event] = []
+        documents: list[Document] = []
+        for result in new:
+            recorded.append(result)
+            if uow.state(row).status is not Status.ACCEPTED:
+                continue  # an officer finished or returned it first: the results are kept here
+            docs = self._letters(uow, work, recorded, names)
+            documents += docs
+            if result.final:
+                kind, text = EventKind.COMPLETED, letter.final_text(work.request, recorded, names)
+                outcome = _completion(work.request.action, recorded)
+            else:
+                kind, text, outcome = (
+                    EventKind.PROGRESS_REPORTED,
+                    letter.partial_text(result, names),
+                    "",
+                )
+            events.append(
+                uow.seal(
+                    row,
+                    uow.event(
+                        kind, Side.ENTRUSTED, task.court, text=text, result=outcome, documents=docs
+                    ),
+                )
+            )
+        task.results = json.dumps([result_to_wire(r) for r in recorded], ensure_ascii=False)
+        final = any(r.final for r in recorded)
+        if events:
+            self.send_sync(uow, row, task.court)
+            send_documents(uow, row, task.court, documents)
+            uow.changed(row, events[-1])
+        if final:
+            self._settle(
+                uow,
+                task,
+                ANSWERED if events and events[-1].kind is EventKind.COMPLETED else SUPERSEDED,
+                "",
+            )
+        else:
+            task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
+            self._touch(uow, task)
+        log.info("registry_answered", task=task.id, results=len(new), final=final)
+
+    def _resubmit(self, uow: UnitOfWork, work: _Work) -> None:
+        task = uow.session.get(RegistryTaskRow, work.task_id)
+        if task is not None and task.state == SUBMITTED:
+            task.state, task.next_at = PENDING, to_stored(uow.now)
+            self._touch(uow, task)
+            log.warning("registry_request_unknown", task=task.id)
+
+    def _failed(self, uow: UnitOfWork, work: _Work, error: str) -> None:
+        task = uow.session.get(RegistryTaskRow, work.task_id)
+        assert task is not None and self.links is not None
+        if task.state not in (PENDING, SUBMITTED):
+            return
+        retry = self.links.plan.retry
+        task.attempts += 1
+        task.last_error = error[:500]
+        if task.attempts < retry.attempts:
+            task.next_at = to_stored(
+                uow.now + backoff(retry.first_minutes, retry.max_minutes, task.attempts)
+            )
+            self._touch(uow, task)
+            log.info("registry_retry", task=task.id, attempts=task.attempts)
+            return
+        row = uow.get(task.delegation_id)
+        assert row is not None
+        if uow.state(row).status is Status.ACCEPTED:
+            text = letter.fallback_text(self._names(task), task.attempts, error)
+            event = uow.seal(
+                row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
+            )
+            self.send_sync(uow, row, task.court)
+            uow.changed(row, event)
+        self._settle(uow, task, MANUAL, error)
+        log.warning("registry_fallback_to_officers", task=task.id, attempts=task.attempts)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _settle(self, uow: UnitOfWork, task: RegistryTaskRow, state: str, why: str) -> None:
+        task.state, task.next_at = state, None
+        if why:
+            task.last_error = why[:500]
+        self._touch(uow, task)
+
+    @staticmethod
+    def _touch(uow: UnitOfWork, task: RegistryTaskRow) -> None:
+        task.updated_at = to_stored(uow.now)
+        uow.session.add(task)
+
+    def _next_poll(self, now: datetime, expected: datetime | None) -> datetime:
+        assert self.links is not None
+        poll = now + timedelta(minutes=self.links.plan.retry.poll_minutes)
+        if expected is not None and expected > now:
+            return min(expected, poll)
+        return poll
+
+    def _names(self, task: RegistryTaskRow) -> letter.Names:
+        assert self.links is not None
+        return letter.Names(
+            requesting_court=self.registry.court(task.requesting_court).name_zh,
+            entrusted_court=self.registry.court(task.court).name_zh,
+            registry=letter.registry_name(self.links.city_zh, AssetKind(task.asset_kind)),
+        )
+
+    @staticmethod
+    def _request(row: DelegationRow, task: RegistryTaskRow, at: datetime) -> RegistryRequest:
+        content = content_of(row)
+        debtor = content.debtor
+        if debtor.HasField("person"):
+            subject = Subject(True, debtor.person.name, debtor.person.resident_id)
+        else:
+            subject = Subject(
+                False, debtor.organisation.name, debtor.organisation.social_credit_code
+            )
+        return RegistryRequest(
+            request_id=task.id,
+            action=Action(task.action),
+            asset_kind=AssetKind(task.asset_kind),
+            subject=subject,
+            ref=PropertyRef(plate=content.plate, location=content.place.address),
+            case_number=content.case_number,
+            requesting_court=task.requesting_court,
+            entrusted_court=task.court,
+            submitted_at=at,
+        )
+
+    def _letters(
+        self,
+        uow: UnitOfWork,
+        work: _Work,
+        recorded: list[RegistryResult],
+        names: letter.Names,
+    ) -> list[Document]:
+        """The result letter for the results so far, and its structured twin, stored here."""
+        assert work.ack is not None
+        name = letter.document_name(work.request, recorded[-1].seq)
+        text = letter.result_document(work.request, work.ack, recorded, names, uow.now)
+        twin = {
+            "request": request_to_wire(work.request),
+            "registry_no": work.ack.registry_no,
+            "registry": names.registry,
+            "results": [result_to_wire(r) for r in recorded],
+        }
+        out = []
+        for data, suffix, media in (
+            (text.encode(), ".txt", "text/plain"),
+            (
+                json.dumps(twin, ensure_ascii=False, indent=1, sort_keys=True).encode(),
+                ".json",
+                "application/json",
+            ),
+        ):
+            sha, _ = docstore.store_upload(uow.session, data, uow.now)
+            out.append(Document(name + suffix, media, len(data), sha))
+        return out
+
+
+def backoff(first_minutes: float, max_minutes: float, attempts: int) -> timedelta:
+    """The wait after the ``attempts``-th failure in a row: tenacity's exponential schedule.
+    (Its loop is not used: the schedule must survive a restart and run on the node's clock,
+    virtual in the demo, so each wait is kept in the task's ``next_at``.)"""
+    state = tenacity.RetryCallState(None, None, (), {})  # type: ignore[arg-type]
+    state.attempt_number = attempts
+    wait = tenacity.wait_exponential(multiplier=first_minutes, max=max_minutes)
+    return timedelta(minutes=wait(state))
+
+
+def _completion(action: Action, results: list[RegistryResult]) -> str:
+    last = results[-1]
+    if last.outcome is Outcome.REFUSED:
+        return CompletionResult.NOT_POSSIBLE.value
+    found = any(r.properties for r in results)
+    if action is Action.INQUIRE or found:
+        return CompletionResult.DONE.value  # an inquiry that finds nothing is answered all the same
+    return CompletionResult.NOT_POSSIBLE.value

@@ -1,0 +1,343 @@
+"""Automatic answers through a city's registries (issue 14): the Yantai node's registry desk
+answers a delegation a Yantai registry can answer, with no officer, on the region's clock.
+Every result kind, a registry outage then recovery, the fallback to officers, officers acting
+first, a cancellation, partial answers and controls with their period."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import pytest
+from sqlmodel import select
+
+from jiaodong.app.node import Step
+from jiaodong.app.node.registries import backoff
+from jiaodong.app.registries import links_for, locale_of
+from jiaodong.domain import registry_sim as sim
+from jiaodong.domain.delegation import AssetKind
+from jiaodong.domain.lifecycle import EventKind
+from jiaodong.domain.registries import (
+    Action,
+    Outcome,
+    PropertyRef,
+    RegistryRequest,
+    Subject,
+    result_from_wire,
+)
+from jiaodong.domain.registry_config import parse_registries
+from jiaodong.store.tables import DataReadRow, RegistryTaskRow
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.helpers.factory import RESIDENT_ID, draft
+from tests.helpers.region import InProcessRegion
+
+QD, YT = "370202", "370602"
+NAME = "张三"
+
+
+def link_yantai(
+    region: InProcessRegion, asset: str = "real_estate", **sim_settings: object
+) -> None:
+    """Link the Yantai node to one simulated registry (answers in 1-3 minutes by default)."""
+    lines = [
+        "[defaults]",
+        "attempts = 3",
+        "first_retry_minutes = 1",
+        "max_retry_minutes = 4",
+        "poll_minutes = 10",
+        "[[connector]]",
+        'city = "yantai"',
+        f'asset = "{asset}"',
+        'adapter = "simulated"',
+        *(f"{k} = {json.dumps(v)}" for k, v in sim_settings.items()),
+    ]
+    plan = parse_registries("\n".join(lines), "test.toml", frozenset(region.registry.cities))
+    region.node("yantai").link_registries(links_for(plan, region.registry, "yantai", region.clock))
+
+
+async def send(region: InProcessRegion, task: int, asset: int, **fields: object) -> str:
+    fields.setdefault("plate", "")
+    created, _ = await region.node("qingdao").create(
+        QD, draft(task_type=task, asset_kind=asset, **fields)
+    )
+    await region.settle()
+    return created.id
+
+
+async def rounds(region: InProcessRegion, minutes: float = 0.0) -> None:
+    """Let ``minutes`` pass, then let the Yantai desk work what is due, and carry the messages."""
+    if minutes:
+        region.clock.advance(timedelta(minutes=minutes))  # type: ignore[attr-defined]
+    await region.node("yantai").registry_round()
+    await region.settle()
+
+
+async def content(region: InProcessRegion, delegation_id: str, sha256: str) -> bytes:
+    """A document as the requesting court reads it from its own node."""
+    return b"".join(await region.node("qingdao").read_document(QD, delegation_id, sha256))
+
+
+def kinds(delegation: pb.Delegation) -> list[int]:
+    return [e.kind for e in delegation.history]
+
+
+def task_of(region: InProcessRegion, delegation_id: str) -> RegistryTaskRow:
+    db = region.service("node-yantai").db
+    return db.transaction(  # type: ignore[no-any-return]
+        lambda s: s.exec(
+            select(RegistryTaskRow).where(RegistryTaskRow.delegation_id == delegation_id)
+        ).one()
+    )
+
+
+@pytest.fixture
+def inquiry(region: InProcessRegion) -> InProcessRegion:
+    link_yantai(region, nothing_found=0, refused=0)
+    return region
+
+
+async def test_an_inquiry_is_answered_without_any_officer(inquiry: InProcessRegion) -> None:
+    region = inquiry
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    submitted = await region.coordinator.get(delegation_id)
+    assert submitted.status == pb.STATUS_ACCEPTED
+    assert kinds(submitted)[3:] == [
+        pb.EVENT_KIND_ACKNOWLEDGED,
+        pb.EVENT_KIND_ACCEPTED,
+        pb.EVENT_KIND_PROGRESS_REPORTED,
+    ]
+    assert "烟台市不动产登记中心已接收查询请求，受理号 BDC" in submitted.history[-1].text
+
+    await rounds(region, 3.5)  # the registry answers within 3 minutes
+
+    done = await region.node("qingdao").get(QD, delegation_id)
+    assert done.status == pb.STATUS_COMPLETED
+    assert done.result == pb.COMPLETION_RESULT_DONE
+    last = done.history[-1]
+    assert last.kind == pb.EVENT_KIND_COMPLETED and last.actor_court == YT
+    assert last.text.startswith("【网络查控】烟台市不动产登记中心答复：查到不动产")
+    # The history is shown on boards: no personal data in its texts.
+    for event in done.history:
+        assert NAME not in event.text and RESIDENT_ID not in event.text
+    letter, twin = last.documents
+    assert (letter.media_type, twin.media_type) == ("text/plain", "application/json")
+    # The requesting court holds both, checked against their SHA-256.
+    states = {d.sha256: d.state for d in done.document_states}
+    assert states[letter.sha256] == states[twin.sha256] == "verified"
+    text = (await content(region, delegation_id, letter.sha256)).decode()
+    assert text.splitlines()[0] == "烟台市芝罘区人民法院"
+    assert "委托法院：青岛市市南区人民法院" in text and NAME in text and RESIDENT_ID in text
+    data = json.loads(await content(region, delegation_id, twin.sha256))
+    result = result_from_wire(data["results"][0])
+    assert result.final and result.outcome is Outcome.FOUND and result.properties
+    assert all(p.asset_kind is AssetKind.REAL_ESTATE for p in result.properties)
+    assert data["request"]["case_number"] == "(2024)鲁0202执123号"
+    task = task_of(region, delegation_id)
+    assert (task.state, task.next_at) == ("answered", None)
+
+
+async def test_the_read_of_personal_data_is_on_the_auditors_record(
+    inquiry: InProcessRegion,
+) -> None:
+    delegation_id = await send(inquiry, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    db = inquiry.service("node-yantai").db
+    reads = db.transaction(lambda s: list(s.exec(select(DataReadRow)).all()))
+    assert [(r.reader, r.delegation_id, r.rpc) for r in reads] == [
+        (f"court:{QD}", delegation_id, "registry/REAL_ESTATE/INQUIRE")
+    ]
+    task = task_of(inquiry, delegation_id)
+    assert (task.requesting_court, task.case_number) == (QD, "(2024)鲁0202执123号")
+
+
+async def test_nothing_found_is_an_explicit_answer(region: InProcessRegion) -> None:
+    link_yantai(region, nothing_found=1, refused=0)
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    await rounds(region, 3.5)
+    done = await region.coordinator.get(delegation_id)
+    assert done.status == pb.STATUS_COMPLETED and done.result == pb.COMPLETION_RESULT_DONE
+    assert done.history[-1].text.endswith("答复：未查询到被执行人名下不动产")
+
+
+async def test_a_refusal_completes_it_as_not_possible_with_the_reason(
+    region: InProcessRegion,
+) -> None:
+    link_yantai(region, refused=1)
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    await rounds(region, 3.5)
+    done = await region.coordinator.get(delegation_id)
+    assert done.result == pb.COMPLETION_RESULT_NOT_POSSIBLE
+    assert "不予查询：" in done.history[-1].text
+
+
+async def test_an_outage_is_retried_with_backoff_and_the_answer_follows_recovery(
+    region: InProcessRegion,
+) -> None:
+    start = region.clock.now()
+    outage = [
+        [(start - timedelta(minutes=1)).isoformat(), (start + timedelta(minutes=2)).isoformat()]
+    ]
+    link_yantai(region, nothing_found=0, refused=0, outages=outage)
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    task = task_of(region, delegation_id)
+    assert (task.state, task.attempts) == ("pending", 1)
+    assert "连接中断" in task.last_error
+    # Accepted all the same: the court took it up; the registry was out of reach.
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_ACCEPTED
+
+    await rounds(region, 0.5)  # not yet due: the first wait is one minute
+    assert task_of(region, delegation_id).attempts == 1
+    await rounds(region, 0.5)  # due, still down: the second wait is two minutes
+    assert task_of(region, delegation_id).attempts == 2
+    await rounds(region, 2)  # the link is back
+    assert task_of(region, delegation_id).state == "submitted"
+    await rounds(region, 3.5)
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_COMPLETED
+
+
+async def test_a_registry_down_for_good_hands_the_delegation_to_officers(
+    region: InProcessRegion,
+) -> None:
+    start = region.clock.now()
+    outage = [[start.isoformat(), (start + timedelta(days=1)).isoformat()]]
+    link_yantai(region, outages=outage)
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    for minutes in (0, 1, 2):  # attempts = 3: after 1 then 2 minutes
+        await rounds(region, minutes)
+    task = task_of(region, delegation_id)
+    assert (task.state, task.attempts, task.next_at) == ("manual", 3, None)
+    for city in ("qingdao", "yantai"):
+        court = QD if city == "qingdao" else YT
+        seen = await region.node(city).get(court, delegation_id)
+        assert seen.status == pb.STATUS_ACCEPTED
+        assert "已转本院执行人员人工办理" in seen.history[-1].text
+    # The officers carry on by hand.
+    await rounds(region, 60)
+    await region.node("yantai").act(
+        YT, delegation_id, Step(EventKind.COMPLETED, text="已人工查询", result="DONE")
+    )
+    await region.settle()
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_COMPLETED
+
+
+async def test_an_officer_who_acts_first_supersedes_the_desk(inquiry: InProcessRegion) -> None:
+    region = inquiry
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)  # submitted
+    yantai = region.node("yantai")
+    await yantai.act(YT, delegation_id, Step(EventKind.COMPLETED, text="已人工查询", result="DONE"))
+    await region.settle()
+    await rounds(region, 3.5)
+    done = await region.coordinator.get(delegation_id)
+    assert [e.kind for e in done.history].count(pb.EVENT_KIND_COMPLETED) == 1
+    assert done.history[-1].text == "已人工查询"
+    assert task_of(region, delegation_id).state == "superseded"
+
+
+async def test_a_cancelled_delegation_drops_its_task(inquiry: InProcessRegion) -> None:
+    region = inquiry
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await region.node("qingdao").request(QD, delegation_id, EventKind.CANCELLED, "c-1", "已履行")
+    await region.settle()
+    await rounds(region)
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_CANCELLED
+    task = task_of(region, delegation_id)
+    assert task.state == "dropped" and task.next_at is None
+
+
+async def test_a_bank_answering_in_parts_reports_progress_then_completes(
+    region: InProcessRegion,
+) -> None:
+    link_yantai(region, "deposit", partial=1, nothing_found=0, refused=0, answer_minutes=[10, 10])
+    # A debtor with more than one account at Yantai's banks (drawn from the id, as the desk does).
+    locale = locale_of(region.registry, "yantai")
+    profile = (
+        parse_registries(
+            '[[connector]]\ncity = "yantai"\nasset = "deposit"\nadapter = "simulated"\nnothing_found = 0',
+            "t",
+            frozenset(region.registry.cities),
+        )
+        .connectors[0]
+        .sim
+    )
+    person = next(
+        rid
+        for rid in (f"11010119800101{n:03d}" for n in range(200))
+        if len(sim.holdings(_request(rid), profile, locale)) > 1
+    )
+    rid = person + _check(person)
+    delegation_id = await send(
+        region,
+        pb.TASK_TYPE_PROPERTY_INQUIRY,
+        pb.ASSET_KIND_DEPOSIT,
+        debtor=pb.Party(person=pb.Person(name=NAME, resident_id=rid)),
+    )
+    await rounds(region)
+    await rounds(region, 5)  # the first part comes half-way
+    partly = await region.coordinator.get(delegation_id)
+    assert partly.status == pb.STATUS_ACCEPTED
+    assert "部分答复（第1次）" in partly.history[-1].text
+    assert len(partly.history[-1].documents) == 2
+    await rounds(region, 5)  # the registry named no time for the rest: asked every 10 minutes
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_ACCEPTED
+    await rounds(region, 5)
+    done = await region.coordinator.get(delegation_id)
+    assert done.status == pb.STATUS_COMPLETED
+    twin = done.history[-1].documents[1]
+    data = json.loads(await content(region, delegation_id, twin.sha256))
+    assert [r["seq"] for r in data["results"]] == [1, 2]
+
+
+async def test_a_freeze_records_its_period_and_a_vehicle_seizure_stays_with_officers(
+    region: InProcessRegion,
+) -> None:
+    link_yantai(region, "deposit", nothing_found=0, refused=0, control_minutes=[60, 60])
+    frozen = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_DEPOSIT)
+    await rounds(region)
+    await rounds(region, 61)
+    done = await region.coordinator.get(frozen)
+    assert done.status == pb.STATUS_COMPLETED and done.result == pb.COMPLETION_RESULT_DONE
+    assert "答复：已冻结存款" in done.history[-1].text
+    twin = done.history[-1].documents[1]
+    data = json.loads(await content(region, frozen, twin.sha256))
+    control = result_from_wire(data["results"][0]).properties[0].control
+    assert control is not None
+    # A deposit stays frozen for one year (the day before the same date next year).
+    start = region.clock.now().date()
+    assert (control.start, control.end) == (
+        start,
+        date(start.year + 1, start.month, start.day) - timedelta(days=1),
+    )
+
+    link_yantai(region, "vehicle")
+    seized = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_VEHICLE, plate="鲁F12345")
+    await rounds(region, 10)
+    assert (await region.coordinator.get(seized)).status == pb.STATUS_DELIVERED
+
+
+def test_the_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff(1, 4, n) for n in range(1, 5)] == [timedelta(minutes=m) for m in (1, 2, 4, 4)]
+
+
+def _request(resident_id: str) -> RegistryRequest:
+    from datetime import UTC, datetime
+
+    return RegistryRequest(
+        "r",
+        Action.INQUIRE,
+        AssetKind.DEPOSIT,
+        Subject(True, NAME, resident_id + _check(resident_id)),
+        PropertyRef(),
+        "(2024)鲁0202执123号",
+        QD,
+        YT,
+        datetime(2025, 3, 4, tzinfo=UTC),
+    )
+
+
+def _check(body: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
