@@ -256,7 +256,8 @@ async def test_a_bank_answering_in_parts_reports_progress_then_completes(
     locale = locale_of(region.registry, "yantai")
     profile = (
         parse_registries(
-            '[[connector]]\ncity = "yantai"\nasset = "deposit"\nadapter = "simulated"\nnothing_found = 0',
+            '[[connector]]\ncity = "yantai"\nasset = "deposit"\n'
+            'adapter = "simulated"\nnothing_found = 0',
             "t",
             frozenset(region.registry.cities),
         )

@@ -106,6 +106,7 @@ async def start_region(
     pki: Path | None = None,
     http: str = "",
     board_token: str = "",
+    registries: str = "off",
 ) -> Region:
     """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
     by itself: tests call ``coordinator.service.sweep()`` after moving virtual time. ``http``: the
@@ -119,6 +120,7 @@ async def start_region(
         courts_dir=courts_dir,
         reconcile_seconds=1.0,
         tls_dir=pki or shared_pki(),
+        registries=registries,
     )
     coordinator_settings = replace(settings, http=http, board_token=board_token)
     if database_url:

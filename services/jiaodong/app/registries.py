@@ -89,7 +89,7 @@ def locale_of(registry: Registry, city: str) -> sim.Locale:
         plate_letter=letters[0] if letters else "A",
         districts=tuple(d for c in courts for d in c.districts[:1]),
         other_courts=tuple(
-            (c.name_zh, c.case_code)
+            (c.name_zh, c.case_code, c.court_id)
             for c in sorted(registry.courts.values(), key=lambda c: c.court_id)
         ),
     )

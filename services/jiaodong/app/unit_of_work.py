@@ -68,6 +68,9 @@ class UnitOfWork:
     _views: dict[str, pb.Delegation] = field(default_factory=dict)
     # Inside a savepoint: what was known of each delegation the work touched, before it did.
     _saved: dict[str, tuple[list[Event] | None, list[Event] | None, _Watched | None]] | None = None
+    # Called on the event loop once the transaction has committed (e.g. to wake a worker that
+    # must see what it wrote; a callback of work undone by a savepoint is harmless: a wake).
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -375,15 +378,17 @@ class Core:
         def wanted(row: DelegationRow) -> bool:
             return broadcaster.wants((row.requesting_court, row.entrusted_court or ""))
 
-        def transaction(session: Session) -> tuple[T, list[Change]]:
+        def transaction(session: Session) -> tuple[T, list[Change], list[Callable[[], None]]]:
             uow = UnitOfWork(session, self.registry, now)
             result = work(uow)
-            return result, uow.changes(wanted)
+            return result, uow.changes(wanted), uow.after_commit
 
-        result, changes = await self.db.run(transaction)
+        result, changes, after = await self.db.run(transaction)
         if changes:
             self.broadcaster.publish(changes)
         self._wake()  # also for rows written without the unit of work (the SLA engine's)
+        for callback in after:
+            callback()
         return result
 
     def wake(self) -> None:

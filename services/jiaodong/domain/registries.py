@@ -247,7 +247,9 @@ def request_from_wire(data: Mapping[str, Any]) -> RegistryRequest:
     try:
         _version(data)
         subject = data["subject"]
-        return RegistryRequest(
+        if subject["type"] not in ("person", "organisation"):
+            raise ValueError(f"subject type {subject['type']!r}: person or organisation")
+        request = RegistryRequest(
             request_id=str(data["request_id"]),
             action=Action(data["action"]),
             asset_kind=AssetKind(data["asset_kind"]),
@@ -260,11 +262,14 @@ def request_from_wire(data: Mapping[str, Any]) -> RegistryRequest:
             case_number=str(data["case_number"]),
             requesting_court=str(data["requesting_court"]),
             entrusted_court=str(data["entrusted_court"]),
-            submitted_at=datetime.fromisoformat(data["submitted_at"]),
+            submitted_at=_aware(data["submitted_at"]),
             control_no=str(data.get("control_no", "")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WireError(f"not a registry request: {exc}") from None
+    if not action_for_asset_ok(request.asset_kind):
+        raise WireError(f"not a registry request: {request.asset_kind.value} has no registry")
+    return request
 
 
 def result_to_wire(r: RegistryResult) -> dict[str, Any]:
@@ -340,24 +345,39 @@ def result_from_wire(data: Mapping[str, Any]) -> RegistryResult:
                     ),
                 )
             )
+        if not isinstance(data["seq"], int) or not isinstance(data["final"], bool):
+            raise ValueError("seq must be an integer and final true or false")
         result = RegistryResult(
             request_id=str(data["request_id"]),
-            seq=int(data["seq"]),
-            final=bool(data["final"]),
+            seq=data["seq"],
+            final=data["final"],
             outcome=Outcome(data["outcome"]),
-            answered_at=datetime.fromisoformat(data["answered_at"]),
+            answered_at=_aware(data["answered_at"]),
             properties=tuple(props),
             reason=str(data.get("reason", "")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WireError(f"not a registry result: {exc}") from None
     if result.seq < 1:
         raise WireError("not a registry result: seq counts from 1")
+    if result.outcome is Outcome.FOUND and not result.properties:
+        raise WireError("not a registry result: FOUND without properties (say NOTHING_FOUND)")
     if result.outcome is not Outcome.FOUND and result.properties:
         raise WireError(f"not a registry result: {result.outcome.value} with properties")
     if result.outcome is Outcome.REFUSED and not result.reason.strip():
         raise WireError("not a registry result: a refusal needs its reason")
     return result
+
+
+def _aware(text: Any) -> datetime:
+    at = datetime.fromisoformat(str(text))
+    if at.tzinfo is None:
+        raise ValueError(f"time {text!r} has no UTC offset")
+    return at
+
+
+def action_for_asset_ok(asset: AssetKind) -> bool:
+    return asset in REGISTRY_ASSETS
 
 
 def _version(data: Mapping[str, Any]) -> None:

@@ -122,6 +122,8 @@ def parse_registries(text: str, file: str, cities: frozenset[str]) -> RegistryPl
     for key in defaults:
         if key not in _DEFAULT_KEYS:
             fail(where.key(top, key), f"[defaults]: unknown key {key!r}; expected {_DEFAULT_KEYS}")
+    if not isinstance(defaults.get("attempts", 6), int):
+        fail(where.key(top, "attempts"), "[defaults]: attempts must be a whole number")
     retry = Retry(
         attempts=int(_number(defaults, "attempts", 6, 1, 100, lambda m: fail(top, m))),
         first_minutes=_number(

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.delegation import AssetKind
 from jiaodong.domain.registries import (
     ASSET_ZH,
@@ -37,6 +38,10 @@ class Names:
 
 def registry_name(city_zh: str, asset: AssetKind) -> str:
     return f"{city_zh}{REGISTRY_ZH[asset]}"
+
+
+def acknowledged_text(names: Names) -> str:
+    return f"{AUTO}已自动签收，将经{names.registry}办理"
 
 
 def accepted_text(request: RegistryRequest, names: Names) -> str:
@@ -70,10 +75,10 @@ def final_text(request: RegistryRequest, results: Sequence[RegistryResult], name
     return f"{AUTO}{names.registry}答复：已{verb}{kind}{count}项，期限详见结果文书"
 
 
-def fallback_text(names: Names, attempts: int, error: str) -> str:
+def fallback_text(names: Names, attempts: int) -> str:
+    """(The adapter's own error text stays in the node's record: it may say anything.)"""
     return (
-        f"{AUTO}{names.registry}连续{attempts}次未能连通（{error}），"
-        "自动查控未完成，已转本院执行人员人工办理"
+        f"{AUTO}{names.registry}连续{attempts}次未能连通，自动查控未完成，已转本院执行人员人工办理"
     )
 
 
@@ -149,4 +154,5 @@ def _outcome(result: RegistryResult, kind: str) -> str:
 
 
 def _t(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M")
+    """Beijing time, as the courts read it."""
+    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.delegation import AssetKind
 from jiaodong.domain.registries import (
     Ack,
@@ -39,7 +40,8 @@ class Locale:
     area_code: str
     plate_letter: str
     districts: tuple[str, ...]
-    other_courts: tuple[tuple[str, str], ...]  # (name, case code) of courts that may have seized
+    # (name, case code, court id) of the courts that may have seized something before.
+    other_courts: tuple[tuple[str, str, str], ...]
 
 
 # How long a control stands (Supreme People's Court interpretation of the Civil Procedure Law,
@@ -100,7 +102,7 @@ def _content_key(request: RegistryRequest) -> tuple[object, ...]:
         request.action.value,
         request.case_number,
         request.control_no,
-        request.submitted_at.isoformat(),
+        request.submitted_at.astimezone(UTC).isoformat(),
     )
 
 
@@ -122,7 +124,8 @@ def registry_no(request: RegistryRequest, locale: Locale) -> str:
         AssetKind.EQUITY: "SJJ",
         AssetKind.DEPOSIT: "YH",
     }[request.asset_kind]
-    return f"{prefix}{locale.area_code[:4]}{request.submitted_at:%Y%m%d}{r.randrange(10**6):06d}"
+    day = request.submitted_at.astimezone(SHANGHAI)
+    return f"{prefix}{locale.area_code[:4]}{day:%Y%m%d}{r.randrange(10**6):06d}"
 
 
 def answer(request: RegistryRequest, profile: SimProfile, locale: Locale) -> list[RegistryResult]:
@@ -140,7 +143,7 @@ def answer(request: RegistryRequest, profile: SimProfile, locale: Locale) -> lis
     else:
         number = registry_no(request, locale)
         found = tuple(
-            _controlled(p, request, number, at.date(), i)
+            _controlled(p, request, number, at.astimezone(SHANGHAI).date(), i)
             for i, p in enumerate(_targets(held, request))
         )
     if not found:
@@ -184,7 +187,8 @@ def holdings(request: RegistryRequest, profile: SimProfile, locale: Locale) -> t
     """What the registry holds of the subject (the same for every request about them)."""
     asset = request.asset_kind
     r = _rng("holdings", locale.city, asset.value, request.subject.identifier)
-    if r.random() < profile.nothing_found and not request.ref.plate:
+    named = asset is AssetKind.VEHICLE and bool(request.ref.plate)  # the court saw the car
+    if r.random() < profile.nothing_found and not named:
         return ()
     count = 1 + (r.random() < 0.35) + (asset is AssetKind.DEPOSIT and r.random() < 0.5)
     make = {
@@ -193,6 +197,7 @@ def holdings(request: RegistryRequest, profile: SimProfile, locale: Locale) -> t
         AssetKind.EQUITY: _shares,
         AssetKind.DEPOSIT: _account,
     }[asset]
+    parties = (request.requesting_court, request.entrusted_court)
     found = []
     for i in range(count):
         p = make(r, locale, request, i)
@@ -202,14 +207,18 @@ def holdings(request: RegistryRequest, profile: SimProfile, locale: Locale) -> t
                 p.description,
                 p.identifier,
                 p.details,
-                _burdens(r, profile, locale, asset),
+                _burdens(r, profile, locale, asset, parties),
             )
         )
     return tuple(found)
 
 
 def _burdens(
-    r: random.Random, profile: SimProfile, locale: Locale, asset: AssetKind
+    r: random.Random,
+    profile: SimProfile,
+    locale: Locale,
+    asset: AssetKind,
+    parties: tuple[str, str],
 ) -> tuple[Encumbrance, ...]:
     if r.random() >= profile.encumbered:
         return ()
@@ -220,8 +229,9 @@ def _burdens(
         out.append(
             Encumbrance(EncumbranceKind.MORTGAGE, f"{bank}{locale.city_zh}分行", since=since)
         )
-    if locale.other_courts and (not out or r.random() < 0.4):
-        name, code = r.choice(locale.other_courts)
+    others = [c for c in locale.other_courts if c[2] not in parties]
+    if others and (not out or r.random() < 0.4):
+        name, code, _ = r.choice(others)
         case = f"({since.year}){code}执{r.randint(100, 9999)}号"
         out.append(Encumbrance(EncumbranceKind.SEIZED, name, case, since + timedelta(days=30)))
     if asset is AssetKind.REAL_ESTATE and r.random() < 0.05:
@@ -253,7 +263,7 @@ def _vehicle(r: random.Random, loc: Locale, request: RegistryRequest, i: int) ->
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
     plate = (
         request.ref.plate
-        if request.ref.plate and i == 0
+        if request.ref.plate and i == 0  # the car the court named is on record
         else f"鲁{loc.plate_letter}" + "".join(r.choice(letters) for _ in range(5))
     )
     vin = "L" + "".join(r.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(16))
@@ -299,5 +309,5 @@ def credit_code(r: random.Random, area_code: str) -> str:
 def _add_years(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year + years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year + years, day=28)
+    except ValueError:  # from 29 February: the period ends with February, on the 28th
+        return day.replace(year=day.year + years, month=3, day=1)

@@ -23,10 +23,12 @@ task is then superseded), and a delegation cancelled or moved meanwhile drops it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 import structlog
 import tenacity
 from sqlmodel import col, select
@@ -77,6 +79,7 @@ class _Work:
 
 class RegistryDesk(NodeBase):
     links: Links | None = None
+    _desk_wake: asyncio.Event | None = None
 
     def link_registries(self, links: Links) -> None:
         self.links = links
@@ -121,6 +124,8 @@ class RegistryDesk(NodeBase):
                 rpc=f"registry/{asset.value}/{action.value}",
             )
         )
+        if self._desk_wake is not None:  # once committed, so that its round sees the task
+            uow.after_commit.append(self._desk_wake.set)
         log.info(
             "registry_task_opened", delegation_id=row.id, asset=asset.value, action=action.value
         )
@@ -128,13 +133,28 @@ class RegistryDesk(NodeBase):
     # -- the rounds ------------------------------------------------------------------------------
 
     async def run_registry_desk(self, tick: float) -> None:
-        """Work due tasks every ``tick`` seconds, for as long as the node runs."""
+        """Work tasks as they fall due, for as long as the node runs. The earliest ``next_at``
+        is kept in memory (the desk and new deliveries are the only writers of tasks, and a
+        delivery wakes the desk once committed), so an idle desk reads the clock every ``tick``
+        seconds and the database only when something is due."""
+        wake = self._desk_wake = asyncio.Event()
+        due = await self._next_due()
         while True:
-            try:
-                await self.registry_round()
-            except Exception as exc:  # noqa: BLE001 - one bad round must not stop the desk
-                log.error("registry_round_failed", error=type(exc).__name__)
-            await asyncio.sleep(tick)
+            if wake.is_set() or (due is not None and due <= self.clock.now()):
+                wake.clear()
+                try:
+                    await self.registry_round()
+                except Exception as exc:  # noqa: BLE001 - one bad round must not stop the desk
+                    log.error("registry_round_failed", error=type(exc).__name__)
+                due = await self._next_due()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), tick)
+
+    async def _next_due(self) -> datetime | None:
+        found = await self.db.run(
+            lambda s: s.exec(select(sa.func.min(RegistryTaskRow.next_at))).one()
+        )
+        return to_utc(found) if found is not None else None
 
     async def registry_round(self) -> int:
         """Work every task due now; returns how many."""
@@ -207,12 +227,17 @@ class RegistryDesk(NodeBase):
             if state.status not in (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED):
                 self._settle(uow, task, SUPERSEDED, f"an officer took it to {state.status.value}")
                 return None
-            request = self._request(row, task, uow.now)
+            # The request keeps the time of its first submission through every retry: the
+            # connector answers a repeated id with what it said the first time.
+            if task.submitted_at is None:
+                task.submitted_at = to_stored(uow.now)
+                self._touch(uow, task)
+            request = self._request(row, task, to_utc(task.submitted_at))
             steps: list[Event] = []
             if state.status is Status.DELIVERED:
-                steps.append(
-                    uow.seal(row, uow.event(EventKind.ACKNOWLEDGED, Side.ENTRUSTED, task.court))
-                )
+                text = letter.acknowledged_text(self._names(task))
+                event = uow.event(EventKind.ACKNOWLEDGED, Side.ENTRUSTED, task.court, text=text)
+                steps.append(uow.seal(row, event))
             if uow.state(row).status is Status.ACKNOWLEDGED:
                 text = letter.accepted_text(request, self._names(task))
                 steps.append(
@@ -238,9 +263,10 @@ class RegistryDesk(NodeBase):
             return
         task.state, task.attempts, task.last_error = SUBMITTED, 0, ""
         task.registry_no = ack.registry_no
-        task.submitted_at = to_stored(work.request.submitted_at)
         task.expected_at = to_stored(ack.expected_at) if ack.expected_at else None
-        task.next_at = to_stored(self._next_poll(uow.now, ack.expected_at))
+        # Asked when the registry said the answer would be ready (at once if that has passed).
+        ready = ack.expected_at if ack.expected_at is not None else self._next_poll(uow.now, None)
+        task.next_at = to_stored(max(ready, uow.now))
         self._touch(uow, task)
         row = uow.get(task.delegation_id)
         assert row is not None
@@ -336,7 +362,7 @@ class RegistryDesk(NodeBase):
         row = uow.get(task.delegation_id)
         assert row is not None
         if uow.state(row).status is Status.ACCEPTED:
-            text = letter.fallback_text(self._names(task), task.attempts, error)
+            text = letter.fallback_text(self._names(task), task.attempts)
             event = uow.seal(
                 row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
             )
@@ -388,7 +414,10 @@ class RegistryDesk(NodeBase):
             action=Action(task.action),
             asset_kind=AssetKind(task.asset_kind),
             subject=subject,
-            ref=PropertyRef(plate=content.plate, location=content.place.address),
+            ref=PropertyRef(
+                plate=content.plate if task.asset_kind == AssetKind.VEHICLE.value else "",
+                location=content.place.address,
+            ),
             case_number=content.case_number,
             requesting_court=task.requesting_court,
             entrusted_court=task.court,

@@ -1,0 +1,149 @@
+"""End to end over the real bus and gRPC (issue 14): a Qingdao court asks Yantai to look up a
+debtor's real estate and vehicles, and gets the structured result and the result letter without
+any Yantai officer acting: Yantai's node answers through its simulated registries. Every call is
+a real gRPC call with the officer's certificate; every message crosses a real nats-server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.domain.registries import Outcome, result_from_wire
+from jiaodong.store.tables import DataReadRow, RegistryTaskRow
+from jiaodong.v1 import court_node_service_pb2 as api
+from jiaodong.v1 import delegation_pb2 as pb
+from tests.helpers.factory import RESIDENT_ID, create_request
+from tests.helpers.network import Region, as_court, eventually, start_region
+from tests.integration.conftest import table_rows
+
+QD, YT = "370202", "370602"
+
+# Answers within a second or two of wall time, so the test waits on real registries' pace.
+FAST = """
+[defaults]
+poll_minutes = 0.02
+
+[[connector]]
+city = "yantai"
+asset = "real_estate"
+adapter = "simulated"
+answer_minutes = [0, 0.02]
+nothing_found = 0
+refused = 0
+
+[[connector]]
+city = "yantai"
+asset = "vehicle"
+adapter = "simulated"
+answer_minutes = [0, 0.02]
+refused = 0
+"""
+
+
+@pytest.fixture
+async def region(tmp_path: Path, nats_server: EmbeddedNats) -> AsyncIterator[Region]:
+    path = tmp_path / "registries.toml"
+    path.write_text(FAST, encoding="utf-8")
+    r = await start_region(tmp_path, nats_server, ["qingdao", "yantai"], registries=str(path))
+    try:
+        yield r
+    finally:
+        await r.close()
+
+
+async def view(region: Region, delegation_id: str) -> pb.Delegation:
+    reply = await region.node_stub("qingdao").GetDelegation(
+        api.GetDelegationRequest(id=delegation_id), metadata=as_court(QD)
+    )
+    return reply.delegation
+
+
+async def download(region: Region, delegation_id: str, sha256: str) -> bytes:
+    stub = region.node_stub("qingdao")
+    pieces = stub.GetDocument(
+        api.GetDocumentRequest(delegation_id=delegation_id, sha256=sha256), metadata=as_court(QD)
+    )
+    return b"".join([p.data async for p in pieces])
+
+
+async def test_real_estate_and_vehicles_in_yantai_are_answered_without_an_officer(
+    region: Region,
+) -> None:
+    qingdao = region.node_stub("qingdao")
+    sent = {}
+    for asset, plate in ((pb.ASSET_KIND_REAL_ESTATE, ""), (pb.ASSET_KIND_VEHICLE, "鲁F12345")):
+        request = create_request(
+            task_type=pb.TASK_TYPE_PROPERTY_INQUIRY,
+            asset_kind=asset,
+            plate=plate,
+            requested_actions="查询被执行人名下财产",
+        )
+        reply = await qingdao.CreateDelegation(request, metadata=as_court(QD))
+        sent[asset] = reply.delegation.id
+
+    for asset, delegation_id in sent.items():
+        done = await eventually(
+            lambda d=delegation_id: view(region, d),
+            lambda d: (
+                d.status == pb.STATUS_COMPLETED
+                and all(s.state == "verified" for s in d.document_states)
+            ),
+            timeout=60,
+        )
+        # Every step after delivery was the Yantai node's own, for its court, with no call.
+        steps = [
+            e
+            for e in done.history
+            if e.side == pb.SIDE_ENTRUSTED and e.kind != pb.EVENT_KIND_DELIVERED
+        ]
+        assert [e.kind for e in steps] == [
+            pb.EVENT_KIND_ACKNOWLEDGED,
+            pb.EVENT_KIND_ACCEPTED,
+            pb.EVENT_KIND_PROGRESS_REPORTED,
+            pb.EVENT_KIND_COMPLETED,
+        ]
+        assert all(e.actor_court == YT and e.text.startswith("【网络查控】") for e in steps)
+        letter, twin = done.history[-1].documents
+        text = (await download(region, delegation_id, letter.sha256)).decode()
+        assert text.startswith("烟台市芝罘区人民法院\n协助查询")
+        assert "委托法院：青岛市市南区人民法院" in text and RESIDENT_ID in text
+        data = json.loads(await download(region, delegation_id, twin.sha256))
+        result = result_from_wire(data["results"][-1])
+        assert result.final
+        if asset == pb.ASSET_KIND_REAL_ESTATE:
+            assert result.outcome is Outcome.FOUND
+            assert all(p.identifier.startswith("鲁（") for p in result.properties)
+        else:
+            # The plate the court named is the vehicle found.
+            assert result.properties[0].identifier == "鲁F12345"
+            assert "烟台市公安局交通警察支队车辆管理所" in data["registry"]
+
+    yantai = region.nodes["yantai"]
+    tasks = table_rows(yantai, RegistryTaskRow)
+    assert sorted(t.state for t in tasks) == ["answered", "answered"]
+    reads = table_rows(yantai, DataReadRow)
+    assert sorted(r.rpc for r in reads) == [
+        "registry/REAL_ESTATE/INQUIRE",
+        "registry/VEHICLE/INQUIRE",
+    ]
+    assert {r.reader for r in reads} == {f"court:{QD}"}
+    # What a board shows of the history carries no personal data.
+    coordinator_view = await eventually(
+        lambda: region.coordinator.service.get(sent[pb.ASSET_KIND_REAL_ESTATE]),
+        lambda d: d.status == pb.STATUS_COMPLETED,
+    )
+    assert all(RESIDENT_ID not in e.text and "张三" not in e.text for e in coordinator_view.history)
+
+
+async def test_a_seizure_of_a_vehicle_waits_for_an_officer(region: Region) -> None:
+    reply = await region.node_stub("qingdao").CreateDelegation(
+        create_request(), metadata=as_court(QD)
+    )
+    await eventually(
+        lambda: view(region, reply.delegation.id), lambda d: d.status == pb.STATUS_DELIVERED
+    )
+    assert table_rows(region.nodes["yantai"], RegistryTaskRow) == []
