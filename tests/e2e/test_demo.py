@@ -53,6 +53,12 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
     assert breached == report["automatic"].get("sla_breached", 0) > 0
     assert report["automatic"].get("urged", 0) > 0 and report["automatic"].get("escalated", 0) > 0
     assert report["virtual_time"]["end"] > report["virtual_time"]["start"]
+    # Property inquiries and registrations answered through each city's simulated registries,
+    # with no officer acting (网络查控): in all five cities.
+    registries = report["registries"]
+    assert set(registries["by_city"]) == cities
+    assert registries["answered"] == sum(registries["by_city"].values())
+    assert set(registries["by_asset"]) <= {"real_estate", "vehicle", "equity", "deposit"}
 
 
 def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> None:

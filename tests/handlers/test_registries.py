@@ -292,31 +292,31 @@ async def test_a_bank_answering_in_parts_reports_progress_then_completes(
     assert [r["seq"] for r in data["results"]] == [1, 2]
 
 
-async def test_a_freeze_records_its_period_and_a_vehicle_seizure_stays_with_officers(
+async def test_a_seizure_records_its_period_and_distraints_and_freezes_stay_with_officers(
     region: InProcessRegion,
 ) -> None:
-    link_yantai(region, "deposit", nothing_found=0, refused=0, control_minutes=[60, 60])
-    frozen = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_DEPOSIT)
+    link_yantai(region, "real_estate", nothing_found=0, refused=0, control_minutes=[60, 60])
+    seized = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_REAL_ESTATE)
     await rounds(region)
     await rounds(region, 61)
-    done = await region.coordinator.get(frozen)
+    done = await region.coordinator.get(seized)
     assert done.status == pb.STATUS_COMPLETED and done.result == pb.COMPLETION_RESULT_DONE
-    assert "答复：已冻结存款" in done.history[-1].text
+    assert "答复：已查封不动产" in done.history[-1].text
     twin = done.history[-1].documents[1]
-    data = json.loads(await content(region, frozen, twin.sha256))
+    data = json.loads(await content(region, seized, twin.sha256))
     control = result_from_wire(data["results"][0]).properties[0].control
     assert control is not None
-    # A deposit stays frozen for one year (the day before the same date next year).
-    start = region.clock.now().date()
-    assert (control.start, control.end) == (
-        start,
-        date(start.year + 1, start.month, start.day) - timedelta(days=1),
-    )
+    # Real estate stays seized for three years (to the day before the same date), counted in
+    # Beijing time: 10:00 on 4 March 2025 there.
+    assert (control.start, control.end) == (date(2025, 3, 4), date(2028, 3, 3))
 
-    link_yantai(region, "vehicle")
-    seized = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_VEHICLE, plate="鲁F12345")
-    await rounds(region, 10)
-    assert (await region.coordinator.get(seized)).status == pb.STATUS_DELIVERED
+    # A vehicle is seized on the street; a deposit freeze needs its amount: both for officers.
+    for asset, plate in (("vehicle", "鲁F12345"), ("deposit", "")):
+        link_yantai(region, asset)
+        kind = pb.ASSET_KIND_VEHICLE if asset == "vehicle" else pb.ASSET_KIND_DEPOSIT
+        left = await send(region, pb.TASK_TYPE_SEIZURE, kind, plate=plate)
+        await rounds(region, 10)
+        assert (await region.coordinator.get(left)).status == pb.STATUS_DELIVERED
 
 
 def test_the_backoff_doubles_up_to_its_cap() -> None:

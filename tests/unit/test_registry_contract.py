@@ -304,13 +304,15 @@ def test_an_inquiry_of_a_registry_asset_is_asked_of_its_registry(asset: AssetKin
     assert action_for(TaskType.PROPERTY_INQUIRY, asset) is Action.INQUIRE
 
 
-@pytest.mark.parametrize("asset", [AssetKind.REAL_ESTATE, AssetKind.EQUITY, AssetKind.DEPOSIT])
+@pytest.mark.parametrize("asset", [AssetKind.REAL_ESTATE, AssetKind.EQUITY])
 def test_a_seizure_the_registration_itself_makes_is_a_control(asset: AssetKind) -> None:
     assert action_for(TaskType.SEIZURE, asset) is Action.CONTROL
 
 
-def test_a_vehicle_seizure_is_left_to_officers() -> None:
-    assert action_for(TaskType.SEIZURE, AssetKind.VEHICLE) is None
+@pytest.mark.parametrize("asset", [AssetKind.VEHICLE, AssetKind.DEPOSIT])
+def test_a_distraint_or_a_freeze_without_its_amount_is_left_to_officers(asset: AssetKind) -> None:
+    """A vehicle is seized on the street; a deposit freeze needs an amount (no over-seizure)."""
+    assert action_for(TaskType.SEIZURE, asset) is None
 
 
 @pytest.mark.parametrize("task", [TaskType.PROPERTY_INQUIRY, TaskType.SEIZURE])

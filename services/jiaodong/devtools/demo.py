@@ -35,6 +35,7 @@ from jiaodong.devtools.simulate import Driver
 from jiaodong.devtools.simulate import Plan as SimPlan
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.registry import Court, Registry
+from jiaodong.domain.registry_document import AUTO
 from jiaodong.files.calendar import load_calendar
 from jiaodong.files.clock import FileClock
 from jiaodong.files.registry import load_registry
@@ -438,6 +439,7 @@ async def run_demo(
         "pairs": pairs,
         "sla": sla_summary(views),
         "automatic": automatic_actions(views),
+        "registries": registry_answers(views, registry),
         "virtual_time": {
             "start": VIRTUAL_START.isoformat(),
             "end": FileClock(clock_file).now().isoformat(timespec="seconds"),
@@ -472,6 +474,28 @@ def automatic_actions(views: dict[int, pb.Delegation]) -> dict[str, int]:
             if e.request_id.startswith("sla-"):
                 counts[pb.EventKind.Name(e.kind).removeprefix("EVENT_KIND_").lower()] += 1
     return dict(counts)
+
+
+def registry_answers(views: dict[int, pb.Delegation], registry: Registry) -> dict[str, Any]:
+    """Delegations the entrusted node answered through its city's registries (网络查控: no
+    officer acted), by entrusted city and by asset kind, and those it handed to officers when a
+    registry kept failing."""
+    cities: Counter[str] = Counter()
+    assets: Counter[str] = Counter()
+    handed = 0
+    for d in views.values():
+        auto = [e for e in d.history if e.text.startswith(AUTO)]
+        if any(e.kind == pb.EVENT_KIND_COMPLETED for e in auto):
+            cities[registry.court(d.entrusted_court).city] += 1
+            assets[pb.AssetKind.Name(d.asset_kind).removeprefix("ASSET_KIND_").lower()] += 1
+        elif any("人工办理" in e.text for e in auto):
+            handed += 1
+    return {
+        "answered": sum(cities.values()),
+        "by_city": dict(sorted(cities.items())),
+        "by_asset": dict(sorted(assets.items())),
+        "handed_to_officers": handed,
+    }
 
 
 def print_report(console: Console, report: dict[str, Any]) -> None:
@@ -516,6 +540,16 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(auto.items()))
         + f"; virtual time {report['virtual_time']['start'][:10]} to "
         f"{report['virtual_time']['end'][:10]}"
+    )
+    answered = report["registries"]
+    console.print(
+        f"answered through the cities' registries, no officer (网络查控): {answered['answered']}"
+        + "".join(
+            f"; {label} " + ", ".join(f"{k} {v}" for k, v in answered[key].items())
+            for key, label in (("by_city", "by city"), ("by_asset", "by asset"))
+            if answered[key]
+        )
+        + f"; handed to officers {answered['handed_to_officers']}"
     )
     finals = ", ".join(f"{k} {v}" for k, v in sorted(report["final"].items()))
     console.print(f"final states: {finals}")

@@ -9,6 +9,8 @@ to do lives in one of four places, and the probe looks at all of them:
   applied the message committed, with the messages that transaction wrote in its outbox;
 * an SLA clock due now (the coordinator's ``sla_clock.next_at <= now``): the sweep claims it and
   writes the requests in one transaction;
+* a registry task due now at a running node (``registry_task.next_at <= now``): its registry desk
+  works it (jiaodong.app.node.registries);
 * a gRPC call of the driver still running (the driver checks only between its calls).
 
 The consumers are read before and after the databases; the probe passes only if both readings
@@ -51,7 +53,14 @@ from jiaodong.config import Settings
 from jiaodong.devtools.layout import Layout
 from jiaodong.domain.registry import Registry
 from jiaodong.security.nats_config import client_auth
-from jiaodong.store.tables import DeadLetterRow, DelegationRow, InboxRow, OutboxRow, SlaClockRow
+from jiaodong.store.tables import (
+    DeadLetterRow,
+    DelegationRow,
+    InboxRow,
+    OutboxRow,
+    RegistryTaskRow,
+    SlaClockRow,
+)
 from jiaodong.wire import to_stored, to_utc
 
 _OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
@@ -59,6 +68,7 @@ _CLOCKS = SlaClockRow.__table__  # type: ignore[attr-defined]
 _DELEGATIONS = DelegationRow.__table__  # type: ignore[attr-defined]
 _INBOX = InboxRow.__table__  # type: ignore[attr-defined]
 _PARKED = DeadLetterRow.__table__  # type: ignore[attr-defined]
+_REGISTRY = RegistryTaskRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -154,6 +164,17 @@ class Probe:
             ).scalar_one()
         if due:
             return f"coordinator: {due} SLA clocks due"
+        for node in self.nodes.values():
+            if node in down:
+                continue
+            with self.engines[node].connect() as conn:
+                due = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(_REGISTRY)
+                    .where(_REGISTRY.c.next_at <= to_stored(now))
+                ).scalar_one()
+            if due:
+                return f"{node}: {due} registry tasks due"
         return None
 
     async def busy(self, now: datetime, down: set[str]) -> str | None:
@@ -234,6 +255,18 @@ class Probe:
         with self.engines["coordinator"].connect() as conn:
             found = conn.execute(sa.select(sa.func.min(_CLOCKS.c.next_at))).scalar_one()
         return to_utc(found) if found is not None else None
+
+    def next_registry(self, down: set[str]) -> datetime | None:
+        """The earliest instant a running node's registry desk owes something."""
+        found = []
+        for node in self.nodes.values():
+            if node in down:
+                continue
+            with self.engines[node].connect() as conn:
+                at = conn.execute(sa.select(sa.func.min(_REGISTRY.c.next_at))).scalar_one()
+            if at is not None:
+                found.append(to_utc(at))
+        return min(found, default=None)
 
     def statuses(self, ids: list[str]) -> dict[str, tuple[str, str, datetime | None]]:
         """The coordinator's status, entrusted court and delivery time of these delegations."""

@@ -96,6 +96,9 @@ class Scenario:
     # "exact": time stops at every instant an SLA clock owes something; "ticks": at the next
     # officers' slot or local midnight after it (far fewer steps; schedule.sla_tick).
     sla_steps: str = "ticks"
+    # Whether the nodes answer inquiries and registrations through their cities' simulated
+    # registries (courts/registries.toml, 网络查控) or leave every delegation to officers.
+    registries: bool = True
     source: str = field(default="", compare=False)
 
 
@@ -232,7 +235,10 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
                 )
 
     sim = table("simulation")
-    unknown_keys("simulation", sim, ("start", "slots", "sla_steps"))
+    unknown_keys("simulation", sim, ("start", "slots", "sla_steps", "registries"))
+    registries = sim.get("registries", True)
+    if not isinstance(registries, bool):
+        fail(lines.key("simulation", "registries"), "registries must be true or false")
     sla_steps = sim.get("sla_steps", "ticks")
     if sla_steps not in ("ticks", "exact"):
         fail(
@@ -392,5 +398,6 @@ def parse_scenario(text: str, file: str, registry: Registry) -> Scenario:
         slow_multiplier=multiplier,
         outage=outage,
         sla_steps=sla_steps,
+        registries=registries,
         source=file,
     )

@@ -116,6 +116,7 @@ class Tracked:
     entrusted_court: str = ""
     delivered_at: datetime | None = None
     ack_planned: bool = False
+    confirm_planned: bool = False
     created_at: datetime | None = None
     cycle: int = 0  # supplements applied so far
 
@@ -347,6 +348,16 @@ class Driver:
                 self.plan_step(
                     t, "acknowledge", self.later(delivered, t, "ack", "acknowledge", True)
                 )
+            if status == "COMPLETED" and not t.confirm_planned:
+                # Completed without the officers the driver plays: a registry answered it.
+                t.confirm_planned = True
+                self.trace.done[sch.local_day(self.now).isoformat()]["completed_by_registry"] += 1
+                self.plan_step(
+                    t,
+                    "confirm",
+                    self.later(self.now, t, "confirm", "confirm", False),
+                    entrusted=False,
+                )
 
     # -- acting --------------------------------------------------------------------------------
 
@@ -484,6 +495,7 @@ class Driver:
                     self.plan_step(t, "progress", report, action.cycle)
             self.plan_step(t, "complete", done, action.cycle)
         elif kind == "complete":
+            t.confirm_planned = True
             self.plan_step(
                 t, "confirm", self.later(at, t, "confirm", "confirm", False), entrusted=False
             )
@@ -509,10 +521,11 @@ class Driver:
         FileClock.write(self.clock_file, at, 0.0)
         self.now = at
 
+    def down_nodes(self) -> set[str]:
+        return {self.registry.city(c).node for c in self.down}
+
     async def quiesce(self) -> None:
-        self.figures.quiet_seconds += await self.probe.wait(
-            self.now, {self.registry.city(c).node for c in self.down}
-        )
+        self.figures.quiet_seconds += await self.probe.wait(self.now, self.down_nodes())
 
     async def run(self) -> None:
         self.plan_creations()
@@ -529,8 +542,13 @@ class Driver:
                     clock_at = raw = await asyncio.to_thread(self.probe.next_clock)
                     if clock_at is not None and self.scenario.sla_steps == "ticks":
                         clock_at = sch.sla_tick(self.calendar, clock_at, self.scenario.slots)
-                    nxt = sch.next_instant(self.agenda.next_at(), clock_at, self.now)
-                    self.steps_log.append(f"{nxt} agenda={self.agenda.next_at()} clock={raw}")
+                    # A registry answers when it answers: no tick (the nodes' registry desks).
+                    desk_at = await asyncio.to_thread(self.probe.next_registry, self.down_nodes())
+                    owed = min((t for t in (clock_at, desk_at) if t is not None), default=None)
+                    nxt = sch.next_instant(self.agenda.next_at(), owed, self.now)
+                    self.steps_log.append(
+                        f"{nxt} agenda={self.agenda.next_at()} clock={raw} registry={desk_at}"
+                    )
                     if nxt is None or nxt >= self.end_at:
                         break
                     self.set_time(nxt)
@@ -791,7 +809,12 @@ def run_simulation(
         base_port=0,
         log_level="warning",
         database_url=database_url,
-        extra_env={"JD_CLOCK": f"file:{clock_file}", **SIM_ENV, **(extra_env or {})},
+        extra_env={
+            "JD_CLOCK": f"file:{clock_file}",
+            **SIM_ENV,
+            **({} if scenario.registries else {"JD_REGISTRIES": "off"}),
+            **(extra_env or {}),
+        },
     )
     try:
         return asyncio.run(

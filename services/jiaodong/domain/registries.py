@@ -196,10 +196,12 @@ def action_for(task: TaskType, asset: AssetKind) -> Action | None:
         return None
     if task is TaskType.PROPERTY_INQUIRY:
         return Action.INQUIRE
-    # A vehicle's seizure is its distraint (扣押) too, an officer's work on the street: the
-    # registration alone would not do it. Real estate, equity and deposits are seized or frozen
-    # by the registration itself.
-    if task is TaskType.SEIZURE and asset is not AssetKind.VEHICLE:
+    # Real estate and equity are seized or frozen by the registration itself (查封登记, 股权冻结),
+    # on everything the registry holds of the debtor, as such letters ask. Not automatic:
+    # a vehicle's seizure is its distraint (扣押) too, officers' work on the street; a freeze of
+    # deposits needs its amount (冻结金额: freezing every account in full would be over-seizure,
+    # 超标的), and a delegation carries no amount yet.
+    if task is TaskType.SEIZURE and asset in (AssetKind.REAL_ESTATE, AssetKind.EQUITY):
         return Action.CONTROL
     return None
 

@@ -65,6 +65,7 @@ log = structlog.get_logger("jiaodong.registries")
 PENDING, SUBMITTED, ANSWERED = "pending", "submitted", "answered"
 MANUAL, DROPPED, SUPERSEDED = "manual", "dropped", "superseded"
 ROUND = 100  # tasks worked per round, at most
+_REGISTRY_TASKS = frozenset({TaskType.PROPERTY_INQUIRY.value, TaskType.SEIZURE.value})
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,8 @@ class RegistryDesk(NodeBase):
         """If a registry of this city can answer the delegation just delivered here, open its
         task (and record the read of the debtor's data it will make)."""
         links = self.links
-        if links is None:
-            return
+        if links is None or row.task_type not in _REGISTRY_TASKS:
+            return  # (before parsing the content: most deliveries are not for a registry)
         asset = AssetKind(asset_name(row))
         action = action_for(TaskType(row.task_type), asset)
         if action is None or asset not in links.connectors:
