@@ -345,6 +345,8 @@ def create_for(who: Identity) -> api.CreateDelegationRequest:
     court = who.court or QD
     to_yantai = CITY.get(court) != "yantai"
     return create_request(
+        # An inquiry: a clerk may ask for one, a seizure is an officer's (test_registries.py).
+        task_type=pb.TASK_TYPE_PROPERTY_INQUIRY,
         case_number=f"(2024)鲁{court[2:]}执{uuid.uuid4().int % 9000 + 1}号",
         target=pb.Target(court_id=YT if to_yantai else QD),
         place=pb.Place(

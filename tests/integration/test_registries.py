@@ -9,9 +9,11 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.domain.identity import Identity, Role
 from jiaodong.domain.registries import Outcome, result_from_wire
 from jiaodong.store.tables import DataReadRow, RegistryTaskRow
 from jiaodong.v1 import court_node_service_pb2 as api
@@ -147,3 +149,24 @@ async def test_a_seizure_of_a_vehicle_waits_for_an_officer(region: Region) -> No
         lambda: view(region, reply.delegation.id), lambda d: d.status == pb.STATUS_DELIVERED
     )
     assert table_rows(region.nodes["yantai"], RegistryTaskRow) == []
+
+
+async def test_only_an_officer_may_ask_for_a_seizure(region: Region) -> None:
+    """A seizure or freeze is an enforcement officer's decision, and some are carried out by the
+    other city's registries with nobody there acting: a clerk's request is refused and stores
+    nothing; the same court's officer's goes through."""
+    clerk = region.node_stub("qingdao", Identity(Role.CLERK, QD))
+    request = create_request(asset_kind=pb.ASSET_KIND_REAL_ESTATE, plate="")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await clerk.CreateDelegation(request)
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "seizure or freeze" in (refused.value.details() or "")
+    listed = await region.node_stub("qingdao").ListDelegations(
+        api.ListDelegationsRequest(), metadata=as_court(QD)
+    )
+    assert list(listed.delegations) == []
+    # The clerk may ask for an inquiry; the officer for the seizure.
+    inquiry = create_request(task_type=pb.TASK_TYPE_PROPERTY_INQUIRY, plate="鲁F12345")
+    assert (await clerk.CreateDelegation(inquiry)).created
+    officer = region.node_stub("qingdao")
+    assert (await officer.CreateDelegation(request, metadata=as_court(QD))).created

@@ -17,6 +17,7 @@ from jiaodong.domain.authz import (
     Scope,
     check_call,
     check_delegation,
+    check_measure,
     city_filter,
     is_open,
     render_markdown,
@@ -398,3 +399,11 @@ def test_enforcement_steps_are_for_officers_only() -> None:
         rule = BY_NAME[f"/{NODE_SERVICE}/{method}"]
         assert {g.role for g in rule.grants} == {Role.OFFICER}, method
         assert rule.writes
+
+
+@pytest.mark.parametrize("role", [Role.CLERK, Role.OPERATOR, Role.AUDITOR])
+def test_only_an_officer_asks_for_a_seizure(role: Role) -> None:
+    check_measure(Identity(Role.OFFICER, "370202"), "SEIZURE")
+    with pytest.raises(NotAllowed, match="seizure or freeze"):
+        check_measure(Identity(role, "370202" if role is Role.CLERK else "region"), "SEIZURE")
+    check_measure(Identity(Role.CLERK, "370202"), "PROPERTY_INQUIRY")

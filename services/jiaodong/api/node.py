@@ -14,6 +14,7 @@ from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
 from jiaodong.app.node import CourtNode, Step
 from jiaodong.app.watch import Change
+from jiaodong.domain.authz import check_measure
 from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
 from jiaodong.domain.errors import InvalidInput, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
@@ -43,7 +44,10 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     async def CreateDelegation(
         self, request: api.CreateDelegationRequest, context: Ctx
     ) -> api.CreateDelegationResponse:
-        delegation, created = await self.node.create(acting_court(context), draft_from_pb(request))
+        draft = draft_from_pb(request)
+        if draft.task_type is not None:
+            check_measure(caller(), draft.task_type.value)
+        delegation, created = await self.node.create(acting_court(context), draft)
         return api.CreateDelegationResponse(delegation=masked(delegation), created=created)
 
     @handles_domain_errors

@@ -159,6 +159,21 @@ def check_call(
     return grant
 
 
+# Delegations that ask for a control measure (查封, 扣押, 冻结): an enforcement officer's decision,
+# not a clerk's. Some are carried out by the entrusted city's registries without anyone there
+# acting (docs/registries.md), so the check is where the request is made.
+OFFICER_ONLY_TASKS = frozenset({"SEIZURE"})
+
+
+def check_measure(identity: Identity, task_type: str) -> None:
+    """May ``identity`` ask for a delegation of this task type (a value of TaskType)?"""
+    if task_type in OFFICER_ONLY_TASKS and identity.role is not Role.OFFICER:
+        raise NotAllowed(
+            f"a seizure or freeze (查封/扣押/冻结) is asked for by an officer; the caller is "
+            f"{identity.label}"
+        )
+
+
 def check_delegation(
     grant: Grant,
     identity: Identity,
