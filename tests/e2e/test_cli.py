@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -345,3 +346,74 @@ def test_a_service_without_its_certificate_does_not_start(tmp_path: Path) -> Non
     assert run.returncode == 2
     assert "jiaodong certs init" in run.stderr.replace("\n", " ")
     assert not (env_dir / "node-qingdao.db").exists()  # nothing opened before the check
+
+
+REVIEWED = """
+[review]
+cities = ["yantai"]
+
+[[connector]]
+city = "yantai"
+asset = "real_estate"
+adapter = "simulated"
+answer_minutes = [0, 0.02]
+nothing_found = 0
+refused = 0
+"""
+
+
+def test_a_held_registry_result_is_read_and_released_by_the_entrusted_court(
+    tmp_path: Path,
+) -> None:
+    """Yantai reviews its registries' results: a Qingdao officer's inquiry is answered by the
+    real-estate centre, held, read by a Yantai clerk (`delegation registry`) and released
+    (`delegation release`), which completes the delegation; the requesting court cannot see it."""
+    registries = tmp_path / "registries.toml"
+    registries.write_text(REVIEWED, encoding="utf-8")
+    started = start_layout(
+        tmp_path / "layout",
+        base_port=0,
+        cities=("qingdao", "yantai"),
+        log_level="warning",
+        extra_env={"JD_REGISTRIES": str(registries)},
+    )
+    try:
+        created = cli_json(
+            started, "qingdao", "370202", "create",
+            "--case-number", "(2026)鲁0202执88号", "--to-city", "yantai", "--district", "芝罘区",
+            "--task", "property-inquiry", "--asset", "real-estate",
+            "--person", "李四", "--resident-id", "34052419800101001X",
+            "--actions", "查询被执行人名下不动产",
+        )  # fmt: skip
+        delegation_id = created["delegation"]["id"]
+        deadline = time.monotonic() + 60
+        while True:
+            listed = cli_json(started, "yantai", "370602", "registry", delegation_id)
+            states = [r["state"] for r in listed.get("requests", [])]
+            if states == ["held"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert states == ["held"], listed
+        shown = cli(
+            started, "yantai", "370602", "registry", delegation_id, "--letters", "--role", "clerk"
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "待审核发布" in shown.stdout and "李四" in shown.stdout
+        assert f"jiaodong delegation release {delegation_id}" in shown.stdout
+        refused = cli(started, "qingdao", "370202", "registry", delegation_id)
+        assert refused.returncode != 0 and "entrusted" in refused.stderr
+        released = cli(
+            started,
+            "yantai",
+            "370602",
+            "release",
+            delegation_id,
+            "--text",
+            "已核对",
+            "--role",
+            "clerk",
+        )
+        assert released.returncode == 0, released.stderr
+        assert "已审核发布" in released.stdout and "已办结" in released.stdout
+    finally:
+        started.stop()

@@ -6,6 +6,7 @@ first, a cancellation, partial answers and controls with their period."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from jiaodong.app.node.registries import backoff
 from jiaodong.app.registries import links_for, locale_of
 from jiaodong.domain import registry_sim as sim
 from jiaodong.domain.delegation import AssetKind
+from jiaodong.domain.errors import IllegalTransition, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.domain.registries import (
     Action,
@@ -342,3 +344,40 @@ def _request(resident_id: str) -> RegistryRequest:
 def _check(body: str) -> str:
     weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
     return "10X98765432"[sum(int(c) * w for c, w in zip(body, weights, strict=True)) % 11]
+
+
+async def test_a_reviewing_city_holds_the_result_until_a_clerk_releases_it(
+    region: InProcessRegion,
+) -> None:
+    link_yantai(region, nothing_found=0, refused=0)
+    yantai = region.node("yantai")
+    assert yantai.links is not None
+    yantai.link_registries(
+        replace(yantai.links, plan=replace(yantai.links.plan, review=frozenset({"yantai"})))
+    )
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    await rounds(region, 3.5)
+    held = await region.coordinator.get(delegation_id)
+    assert held.status == pb.STATUS_ACCEPTED, "held: nothing recorded yet"
+    (view,) = await yantai.registry_requests(YT, delegation_id)
+    assert (view.state, view.results, view.reviewed_by) == ("held", 1, "")
+    assert view.registry == "烟台市不动产登记中心" and view.registry_no.startswith("BDC")
+    assert (
+        view.letter.startswith("烟台市芝罘区人民法院\n协助查询不动产结果") and NAME in view.letter
+    )
+    # Only the entrusted court reads or releases it.
+    with pytest.raises(NotAllowed):
+        await region.node("qingdao").registry_requests(QD, delegation_id)
+
+    released = await yantai.release_registry_result(YT, delegation_id, "clerk:370602", "已核对")
+    await region.settle()
+    assert released.status == pb.STATUS_COMPLETED
+    done = await region.coordinator.get(delegation_id)
+    assert done.status == pb.STATUS_COMPLETED
+    assert done.history[-1].text.endswith("（经本院审核发布：已核对）")
+    assert len(done.history[-1].documents) == 2
+    (view,) = await yantai.registry_requests(YT, delegation_id)
+    assert (view.state, view.reviewed_by) == ("answered", "clerk:370602")
+    with pytest.raises(IllegalTransition, match="none is held for review"):
+        await yantai.release_registry_result(YT, delegation_id, "clerk:370602")

@@ -71,6 +71,8 @@ EXPECTED: dict[str, dict[Identity, Scope]] = {
     "CourtNodeService/Urge": {OFFICER: REQ, CLERK: REQ},
     "CourtNodeService/UploadDocument": {OFFICER: OWN, CLERK: OWN},
     "CourtNodeService/GetDocument": {OFFICER: PARTY, CLERK: PARTY},
+    "CourtNodeService/ListRegistryRequests": {OFFICER: ENT, CLERK: ENT},
+    "CourtNodeService/ReleaseRegistryResult": {OFFICER: ENT, CLERK: ENT},
     "CoordinatorService/ListCourts": {
         OFFICER: ANY,
         CLERK: ANY,
@@ -389,6 +391,7 @@ def test_full_personal_data_leaves_only_through_the_documented_rpcs() -> None:
         full("CourtNodeService/GetDelegation"),
         full("CourtNodeService/ListDelegations"),
         full("CourtNodeService/GetDocument"),  # document content
+        full("CourtNodeService/ListRegistryRequests"),  # a registry's result letter
         full("CoordinatorService/GetDelegation"),
     }
 

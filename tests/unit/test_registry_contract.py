@@ -818,3 +818,14 @@ def test_the_final_text_says_what_was_found() -> None:
     assert letter.final_text(req, [refused], n).endswith("不予查询：缺少签章")
     assert letter.partial_text(part, n).endswith("部分答复（第1次）：1项，详见结果文书")
     assert "烟台市辖区银行业金融机构" in letter.fallback_text(n, 6)
+
+
+def test_review_names_cities_of_the_registry() -> None:
+    cities = frozenset({"qingdao", "yantai", "weihai"})
+    plan = parse_registries('[review]\ncities = ["weihai"]\n', "r.toml", cities)
+    assert plan.review == frozenset({"weihai"}) and plan.connectors == ()
+    with pytest.raises(RegistryError) as caught:
+        parse_registries('\n[review]\ncities = ["beijing"]\n', "r.toml", cities)
+    assert (caught.value.line, "unknown city 'beijing'" in caught.value.message) == (3, True)
+    with pytest.raises(RegistryError, match="holds one key"):
+        parse_registries('[review]\nwho = "clerks"\n', "r.toml", cities)

@@ -218,3 +218,44 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         await self._record(context, "CourtNodeService/GetDocument", [request.delegation_id])
         for piece in pieces:
             yield api.GetDocumentResponse(data=piece)
+
+    @handles_domain_errors
+    async def ListRegistryRequests(
+        self, request: api.ListRegistryRequestsRequest, context: Ctx
+    ) -> api.ListRegistryRequestsResponse:
+        if not request.id:
+            raise InvalidInput.one("id", "is required")
+        views = await self.node.registry_requests(acting_court(context), request.id)
+        if any(v.letter for v in views):  # a result letter names the debtor and what they own
+            await self._record(context, "CourtNodeService/ListRegistryRequests", [request.id])
+        return api.ListRegistryRequestsResponse(
+            requests=[
+                api.RegistryRequestState(
+                    request_id=v.request_id,
+                    asset_kind=pb.AssetKind.Value(f"ASSET_KIND_{v.asset_kind}"),
+                    action=v.action,
+                    state=v.state,
+                    registry=v.registry,
+                    registry_no=v.registry_no,
+                    attempts=v.attempts,
+                    last_error=v.last_error,
+                    results=v.results,
+                    letter=v.letter,
+                    reviewed_by=v.reviewed_by,
+                )
+                for v in views
+            ]
+        )
+
+    @handles_domain_errors
+    async def ReleaseRegistryResult(
+        self, request: api.ReleaseRegistryResultRequest, context: Ctx
+    ) -> api.ReleaseRegistryResultResponse:
+        if not request.id:
+            raise InvalidInput.one("id", "is required")
+        if len(request.text) > 500:
+            raise InvalidInput.one("text", "is at most 500 characters")
+        delegation = await self.node.release_registry_result(
+            acting_court(context), request.id, caller().label, request.text.strip()
+        )
+        return api.ReleaseRegistryResultResponse(delegation=masked(delegation))

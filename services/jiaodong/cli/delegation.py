@@ -39,6 +39,7 @@ from jiaodong.cli.render import (
     print_json,
     render_delegation,
     render_list,
+    render_registry_requests,
     report,
     warn,
     watch_line,
@@ -411,3 +412,33 @@ def watch(
                     print(watch_line(change), flush=True)
         except KeyboardInterrupt:
             stream.cancel()
+
+
+@app.command("registry")
+@node_command()
+def registry_(
+    delegation_id: IdArgument,
+    call: NodeCall,
+    letters: Annotated[
+        bool,
+        typer.Option("--letters/--no-letters", help="Also print the result letters (回执)."),
+    ] = False,
+) -> None:
+    """Entrusted court: what the node asked its city's registries for a delegation (网络查控),
+    and any result held for review. The letters name the debtor: each read is recorded."""
+    with court_node(call) as stub:
+        reply = stub.ListRegistryRequests(
+            node_pb.ListRegistryRequestsRequest(id=delegation_id), timeout=call.timeout
+        )
+    if call.json:
+        print_json(reply)
+    else:
+        render_registry_requests(console(piped_width()), reply, letters)
+
+
+@app.command()
+@node_command()
+def release(delegation_id: IdArgument, call: NodeCall, text: NoteOption = "") -> None:
+    """Entrusted court: release a registry's result held for review (it is then recorded)."""
+    request = node_pb.ReleaseRegistryResultRequest(id=delegation_id, text=text)
+    _send(call, "ReleaseRegistryResult", request, "released")

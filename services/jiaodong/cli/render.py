@@ -360,6 +360,7 @@ VERBS = {
     "urged": "已催办",
     "escalated": "已督办",
     "rerouted": "已改派",
+    "released": "已审核发布",
 }
 
 
@@ -433,6 +434,65 @@ def report(
         print_json(response)
     else:
         print(summary_line(verb, d, request_id))
+
+
+REGISTRY_STATES = {
+    "pending": ("待提交", "pending"),
+    "submitted": ("已提交，待答复", "submitted, waiting for the answer"),
+    "held": ("待审核发布", "held for review"),
+    "answered": ("已答复并记录", "answered and recorded"),
+    "manual": ("已转人工办理", "handed to officers"),
+    "superseded": ("承办人已先行办理", "an officer acted first"),
+    "dropped": ("已撤回或改派，未查询", "cancelled or moved: not asked"),
+}
+
+
+def render_registry_requests(
+    console: Console, reply: node_pb.ListRegistryRequestsResponse, letters: bool
+) -> None:
+    """`delegation registry`: a delegation's requests to its city's registries (网络查控)."""
+    if not reply.requests:
+        console.print(t("本委托没有经登记机关自动办理的事项。", "No registry requests for it."))
+        return
+    table = Table(title=t("网络查控", "Registry requests"))
+    for zh_col, en_col in (
+        ("登记机关", "registry"),
+        ("事项", "asset"),
+        ("状态", "state"),
+        ("受理号", "registry no."),
+        ("答复", "results"),
+        ("连续失败", "failures"),
+        ("审核人", "reviewed by"),
+    ):
+        table.add_column(t(zh_col, en_col))
+    for r in reply.requests:
+        zh_state, en_state = REGISTRY_STATES.get(r.state, (r.state, r.state))
+        table.add_row(
+            r.registry,
+            asset_text(r.asset_kind)
+            + (
+                t("（查询）", " inquiry")
+                if r.action == "INQUIRE"
+                else t("（查封/冻结）", " control")
+            ),
+            t(zh_state, en_state),
+            r.registry_no or "-",
+            str(r.results),
+            str(r.attempts),
+            r.reviewed_by or "-",
+        )
+    console.print(table)
+    for r in reply.requests:
+        if letters and r.letter:
+            console.print(Text(r.letter))
+        if r.state == "held":
+            command = f"jiaodong delegation release {r.request_id.rsplit('-', 1)[0]}"
+            console.print(
+                t(
+                    f"结果待审核：核对无误后用 `{command}` 发布。",
+                    f"Held for review: release it with `{command}` once checked.",
+                )
+            )
 
 
 # --- the other groups ----------------------------------------------------------------------------

@@ -97,6 +97,8 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "Urge", _g(Scope.REQUESTING, OF, C), writes=True),
     RpcRule(N, "UploadDocument", _g(Scope.OWN_COURT, OF, C), Data.NONE, writes=True),
     RpcRule(N, "GetDocument", _g(Scope.PARTY, OF, C), data=Data.FULL),
+    RpcRule(N, "ListRegistryRequests", _g(Scope.ENTRUSTED, OF, C), data=Data.FULL),
+    RpcRule(N, "ReleaseRegistryResult", _g(Scope.ENTRUSTED, OF, C), writes=True),
     RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU), Data.NONE),
     RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.FULL),
     RpcRule(CO, "ListDelegations", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),

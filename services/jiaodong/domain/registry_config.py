@@ -10,10 +10,11 @@ Pure: ``parse_registries`` takes the text and the file's name; reading it is
     adapter = "simulated"          # or "package.module:Class", a real registry's adapter
     answer_minutes = [1, 3]        # simulated: how long an inquiry takes (a range)
 
-``[defaults]`` holds how failures are handled: ``attempts`` before the delegation is handed to the
-court's officers, the backoff between them (``first_retry_minutes`` doubling up to
-``max_retry_minutes``) and how often a registry that named no answer time is asked again
-(``poll_minutes``).
+``[review] cities`` lists the cities whose courts check a registry's result before it is
+recorded (a clerk releases it). ``[defaults]`` holds how failures are handled: ``attempts``
+before the delegation is handed to the court's officers, the backoff between them
+(``first_retry_minutes`` doubling up to ``max_retry_minutes``) and how often a registry that
+named no answer time is asked again (``poll_minutes``).
 """
 
 from __future__ import annotations
@@ -68,10 +69,12 @@ class ConnectorSpec:
 
 @dataclass(frozen=True)
 class RegistryPlan:
-    """Every city's connectors, and the retry rules."""
+    """Every city's connectors, the retry rules, and the cities whose results wait for a
+    clerk's release (staff review) before they are recorded."""
 
     retry: Retry
     connectors: tuple[ConnectorSpec, ...]
+    review: frozenset[str] = frozenset()
 
     def of_city(self, city: str) -> dict[AssetKind, ConnectorSpec]:
         return {c.asset: c for c in self.connectors if c.city == city}
@@ -110,10 +113,10 @@ def parse_registries(text: str, file: str, cities: frozenset[str]) -> RegistryPl
         raise RegistryError(file, line, message)
 
     for key in data:
-        if key not in ("defaults", "connector"):
+        if key not in ("defaults", "review", "connector"):
             fail(
                 where.table(key),
-                f"unknown table or key {key!r}; expected [defaults] and [[connector]] blocks",
+                f"unknown table or key {key!r}; expected [defaults], [review] and [[connector]]",
             )
     defaults = data.get("defaults", {})
     top = where.table("defaults")
@@ -152,7 +155,20 @@ def parse_registries(text: str, file: str, cities: frozenset[str]) -> RegistryPl
             )
         seen[(spec.city, spec.asset)] = line
         specs.append(spec)
-    return RegistryPlan(retry, tuple(specs))
+    review = data.get("review", {})
+    review_line = where.table("review")
+    if not isinstance(review, dict) or set(review) - {"cities"}:
+        fail(review_line, '[review] holds one key: cities = ["weihai", ...]')
+    reviewed = review.get("cities", [])
+    if not isinstance(reviewed, list) or not all(isinstance(c, str) for c in reviewed):
+        fail(where.key(review_line, "cities"), "[review] cities must be a list of city ids")
+    for city in reviewed:
+        if city not in cities:
+            fail(
+                where.key(review_line, "cities"),
+                f"[review]: unknown city {city!r}; expected one of {sorted(cities)}",
+            )
+    return RegistryPlan(retry, tuple(specs), frozenset(reviewed))
 
 
 def _connector(

@@ -442,7 +442,8 @@ class RegistryTaskRow(SQLModel, table=True):
     automatic inquiry or control, jiaodong.app.registries). Written with the delivery, in the same
     transaction; the desk takes it through pending -> submitted -> answered, or to manual (the
     connector kept failing: officers take over), dropped (the delegation went elsewhere or was
-    cancelled) or superseded (an officer acted first). ``next_at`` is when the desk looks at it
+    cancelled), superseded (an officer acted first) or held (a city that reviews results: until a
+    clerk releases it). ``next_at`` is when the desk looks at it
     again (None once it is settled). Also the record of the personal data read: who asked (the
     requesting court), when, about whom (the delegation's debtor) and why (its case number)."""
 
@@ -464,5 +465,6 @@ class RegistryTaskRow(SQLModel, table=True):
     submitted_at: datetime | None = None
     results: str = "[]"  # the results recorded so far, in the contract's wire form (JSON)
     last_error: str = ""
+    reviewed_by: str = Field(default="", max_length=60)  # who released a held result
     created_at: datetime
     updated_at: datetime

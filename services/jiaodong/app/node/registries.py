@@ -39,6 +39,7 @@ from jiaodong.app.registries import Connector, Links
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import registry_document as letter
 from jiaodong.domain.delegation import AssetKind, TaskType
+from jiaodong.domain.errors import IllegalTransition
 from jiaodong.domain.lifecycle import CompletionResult, Document, Event, EventKind, Side, Status
 from jiaodong.domain.registries import (
     Ack,
@@ -58,14 +59,32 @@ from jiaodong.domain.registries import (
 from jiaodong.store import documents as docstore
 from jiaodong.store.mapper import asset_name, content_of
 from jiaodong.store.tables import DataReadRow, DelegationRow, RegistryTaskRow
+from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import to_stored, to_utc
 
 log = structlog.get_logger("jiaodong.registries")
 
-PENDING, SUBMITTED, ANSWERED = "pending", "submitted", "answered"
+PENDING, SUBMITTED, ANSWERED, HELD = "pending", "submitted", "answered", "held"
 MANUAL, DROPPED, SUPERSEDED = "manual", "dropped", "superseded"
 ROUND = 100  # tasks worked per round, at most
 _REGISTRY_TASKS = frozenset({TaskType.PROPERTY_INQUIRY.value, TaskType.SEIZURE.value})
+
+
+@dataclass(frozen=True)
+class RegistryView:
+    """One registry request of a delegation, as the entrusted court reads it."""
+
+    request_id: str
+    asset_kind: str
+    action: str
+    state: str
+    registry: str
+    registry_no: str
+    attempts: int
+    last_error: str
+    results: int
+    letter: str  # the result letter so far (personal data)
+    reviewed_by: str
 
 
 @dataclass(frozen=True)
@@ -250,12 +269,7 @@ class RegistryDesk(NodeBase):
                 self.send_sync(uow, row, task.court)
                 uow.changed(row, steps[-1])
             return _Work(task.id, AssetKind(task.asset_kind), request, None)
-        assert task.submitted_at is not None
-        request = self._request(row, task, to_utc(task.submitted_at))
-        expected = to_utc(task.expected_at) if task.expected_at is not None else None
-        return _Work(
-            task.id, AssetKind(task.asset_kind), request, Ack(task.id, task.registry_no, expected)
-        )
+        return self._work_of(row, task)
 
     def _submitted(self, uow: UnitOfWork, work: _Work, ack: Ack) -> None:
         task = uow.session.get(RegistryTaskRow, work.task_id)
@@ -292,51 +306,148 @@ class RegistryDesk(NodeBase):
             task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
             self._touch(uow, task)
             return
+        recorded += new
+        task.results = json.dumps([result_to_wire(r) for r in recorded], ensure_ascii=False)
+        final = any(r.final for r in recorded)
+        assert self.links is not None
+        if self.links.plan.review and self.city in self.links.plan.review:
+            # This city's courts check a result before it is recorded: held for a clerk.
+            if final:
+                self._settle(uow, task, HELD, "")
+            else:
+                task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
+                self._touch(uow, task)
+            log.info("registry_result_held" if final else "registry_partial_held", task=task.id)
+            return
+        recorded_now = self._record(uow, task, work, recorded, recorded[-len(new) :], "")
+        if final:
+            self._settle(uow, task, ANSWERED if recorded_now else SUPERSEDED, "")
+        else:
+            task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
+            self._touch(uow, task)
+        log.info("registry_answered", task=task.id, results=len(new), final=final)
+
+    def _record(
+        self,
+        uow: UnitOfWork,
+        task: RegistryTaskRow,
+        work: _Work,
+        recorded: list[RegistryResult],
+        new: list[RegistryResult],
+        note: str,
+    ) -> bool:
+        """Record ``new`` (the last of ``recorded``) as the entrusted court's progress reports
+        and completion, each with the result letter so far and its JSON twin; False if an
+        officer finished or returned the delegation first (the results then stay here)."""
         row = uow.get(task.delegation_id)
         assert row is not None
         names = self._names(task)
         events: list[Event] = []
         documents: list[Document] = []
-        for result in new:
-            recorded.append(result)
+        first = len(recorded) - len(new)
+        for i, result in enumerate(new):
             if uow.state(row).status is not Status.ACCEPTED:
-                continue  # an officer finished or returned it first: the results are kept here
-            docs = self._letters(uow, work, recorded, names)
+                break
+            so_far = recorded[: first + i + 1]
+            docs = self._letters(uow, work, so_far, names)
             documents += docs
             if result.final:
-                kind, text = EventKind.COMPLETED, letter.final_text(work.request, recorded, names)
-                outcome = _completion(work.request.action, recorded)
+                kind, text = EventKind.COMPLETED, letter.final_text(work.request, so_far, names)
+                outcome = _completion(work.request.action, so_far)
             else:
                 kind, text, outcome = (
                     EventKind.PROGRESS_REPORTED,
                     letter.partial_text(result, names),
                     "",
                 )
-            events.append(
-                uow.seal(
-                    row,
-                    uow.event(
-                        kind, Side.ENTRUSTED, task.court, text=text, result=outcome, documents=docs
-                    ),
+            event = uow.event(
+                kind, Side.ENTRUSTED, task.court, text=text + note, result=outcome, documents=docs
+            )
+            events.append(uow.seal(row, event))
+        if not events:
+            return False
+        self.send_sync(uow, row, task.court)
+        send_documents(uow, row, task.court, documents)
+        uow.changed(row, events[-1])
+        return events[-1].kind is EventKind.COMPLETED or not new[-1].final
+
+    # -- staff review, and what the entrusted court reads ---------------------------------------
+
+    async def registry_requests(self, court: str, delegation_id: str) -> list[RegistryView]:
+        """The registry requests of a delegation this court received, oldest first."""
+        self.hosted(court)
+
+        def work(uow: UnitOfWork) -> list[RegistryView]:
+            row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, EventKind.COMPLETED)
+            tasks = uow.session.exec(
+                select(RegistryTaskRow)
+                .where(RegistryTaskRow.delegation_id == row.id)
+                .order_by(col(RegistryTaskRow.created_at), col(RegistryTaskRow.id))
+            ).all()
+            return [self._view(row, task) for task in tasks]
+
+        return await self.core.run(work)
+
+    async def release_registry_result(
+        self, court: str, delegation_id: str, reviewer: str, note: str = ""
+    ) -> pb.Delegation:
+        """A clerk of the entrusted court releases the result held for review: recorded now."""
+        self.hosted(court)
+
+        def work(uow: UnitOfWork) -> pb.Delegation:
+            row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, EventKind.COMPLETED)
+            task = uow.session.exec(
+                select(RegistryTaskRow).where(
+                    RegistryTaskRow.delegation_id == row.id, RegistryTaskRow.state == HELD
                 )
+            ).first()
+            if task is None:
+                raise IllegalTransition(
+                    uow.state(row).status.value,
+                    "release a registry result of",
+                    "none is held for review",
+                )
+            recorded = [result_from_wire(r) for r in json.loads(task.results)]
+            work_item = self._work_of(row, task)
+            suffix = f"（经本院审核发布{'：' + note if note else ''}）"
+            done = self._record(uow, task, work_item, recorded, recorded, suffix)
+            task.reviewed_by = reviewer[:60]
+            self._settle(uow, task, ANSWERED if done else SUPERSEDED, "")
+            return uow.view(row)
+
+        delegation = await self.core.run(work)
+        log.info("registry_result_released", delegation_id=delegation_id, court=court)
+        return delegation
+
+    def _work_of(self, row: DelegationRow, task: RegistryTaskRow) -> _Work:
+        assert task.submitted_at is not None
+        request = self._request(row, task, to_utc(task.submitted_at))
+        expected = to_utc(task.expected_at) if task.expected_at is not None else None
+        ack = Ack(task.id, task.registry_no, expected)
+        return _Work(task.id, AssetKind(task.asset_kind), request, ack)
+
+    def _view(self, row: DelegationRow, task: RegistryTaskRow) -> RegistryView:
+        recorded = [result_from_wire(r) for r in json.loads(task.results)]
+        text = ""
+        if recorded and task.submitted_at is not None:
+            work = self._work_of(row, task)
+            assert work.ack is not None
+            text = letter.result_document(
+                work.request, work.ack, recorded, self._names(task), recorded[-1].answered_at
             )
-        task.results = json.dumps([result_to_wire(r) for r in recorded], ensure_ascii=False)
-        final = any(r.final for r in recorded)
-        if events:
-            self.send_sync(uow, row, task.court)
-            send_documents(uow, row, task.court, documents)
-            uow.changed(row, events[-1])
-        if final:
-            self._settle(
-                uow,
-                task,
-                ANSWERED if events and events[-1].kind is EventKind.COMPLETED else SUPERSEDED,
-                "",
-            )
-        else:
-            task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
-            self._touch(uow, task)
-        log.info("registry_answered", task=task.id, results=len(new), final=final)
+        return RegistryView(
+            request_id=task.id,
+            asset_kind=task.asset_kind,
+            action=task.action,
+            state=task.state,
+            registry=self._names(task).registry,
+            registry_no=task.registry_no,
+            attempts=task.attempts,
+            last_error=task.last_error,
+            results=len(recorded),
+            letter=text,
+            reviewed_by=task.reviewed_by,
+        )
 
     def _resubmit(self, uow: UnitOfWork, work: _Work) -> None:
         task = uow.session.get(RegistryTaskRow, work.task_id)
