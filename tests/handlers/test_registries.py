@@ -5,6 +5,7 @@ first, a cancellation, partial answers and controls with their period."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import date, timedelta
@@ -20,10 +21,12 @@ from jiaodong.domain.delegation import AssetKind
 from jiaodong.domain.errors import IllegalTransition, NotAllowed
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.domain.registries import (
+    Ack,
     Action,
     Outcome,
     PropertyRef,
     RegistryRequest,
+    RegistryResult,
     Subject,
     result_from_wire,
 )
@@ -171,7 +174,10 @@ async def test_a_refusal_completes_it_as_not_possible_with_the_reason(
     await rounds(region, 3.5)
     done = await region.coordinator.get(delegation_id)
     assert done.result == pb.COMPLETION_RESULT_NOT_POSSIBLE
-    assert "不予查询：" in done.history[-1].text
+    assert done.history[-1].text.endswith("不予查询，理由详见结果文书")
+    # The registry's reason is in the letter (it may name the debtor), not in the history.
+    letter_doc = done.history[-1].documents[0]
+    assert "不予办理，理由：" in (await content(region, delegation_id, letter_doc.sha256)).decode()
 
 
 async def test_an_outage_is_retried_with_backoff_and_the_answer_follows_recovery(
@@ -381,3 +387,124 @@ async def test_a_reviewing_city_holds_the_result_until_a_clerk_releases_it(
     assert (view.state, view.reviewed_by) == ("answered", "clerk:370602")
     with pytest.raises(IllegalTransition, match="none is held for review"):
         await yantai.release_registry_result(YT, delegation_id, "clerk:370602")
+
+
+async def test_an_answer_after_a_return_and_supplement_is_not_recorded_over_the_officers(
+    inquiry: InProcessRegion,
+) -> None:
+    """The desk took the delegation up; an officer returned it, the requesting court supplied
+    the materials, the officer took it up again: the registry's late answer is the officer's to
+    use, not the desk's to record."""
+    region = inquiry
+    yantai = region.node("yantai")
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)  # acknowledged, accepted, submitted
+    await yantai.act(
+        YT,
+        delegation_id,
+        Step(EventKind.RETURNED, text="缺少执行依据", return_reason="MATERIALS_INCOMPLETE"),
+    )
+    await region.settle()
+    await region.node("qingdao").request(
+        QD, delegation_id, EventKind.SUPPLEMENTED, "s-1", "已补充执行依据"
+    )
+    await region.settle()
+    await yantai.act(YT, delegation_id, Step(EventKind.ACCEPTED))
+    await region.settle()
+    await rounds(region, 3.5)
+    after = await region.coordinator.get(delegation_id)
+    assert after.status == pb.STATUS_ACCEPTED, "the officer's, not completed by the desk"
+    assert task_of(region, delegation_id).state == "superseded"
+
+
+async def test_an_officers_waiting_acceptance_keeps_the_delegation_from_the_desk(
+    inquiry: InProcessRegion,
+) -> None:
+    """An officer accepted the offer before its delivery was recorded: that step is applied with
+    the delivery, and the desk opens no task."""
+    region = inquiry
+    region.forget_next(lambda m: str(getattr(m, "subject", "")).endswith(".receipt"))
+    created, _ = await region.node("qingdao").create(
+        QD,
+        draft(
+            task_type=pb.TASK_TYPE_PROPERTY_INQUIRY, asset_kind=pb.ASSET_KIND_REAL_ESTATE, plate=""
+        ),
+    )
+    await region.settle()
+    yantai = region.node("yantai")
+    await yantai.act(YT, created.id, Step(EventKind.ACKNOWLEDGED))
+    await yantai.act(YT, created.id, Step(EventKind.ACCEPTED))
+    await region.redeliver(region.lost)
+    await region.settle()
+    await rounds(region, 5)
+    seen = await region.coordinator.get(created.id)
+    assert seen.status == pb.STATUS_ACCEPTED
+    assert not any(e.text.startswith("【网络查控】") for e in seen.history)
+    db = region.service("node-yantai").db
+    assert db.transaction(lambda s: list(s.exec(select(RegistryTaskRow)).all())) == []
+
+
+async def test_a_control_registered_after_a_cancellation_is_kept_for_release(
+    region: InProcessRegion,
+) -> None:
+    link_yantai(region, "real_estate", nothing_found=0, refused=0, control_minutes=[60, 60])
+    delegation_id = await send(region, pb.TASK_TYPE_SEIZURE, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)  # submitted to the registry
+    await region.node("qingdao").request(QD, delegation_id, EventKind.CANCELLED, "c-1", "已履行")
+    await region.settle()
+    assert (await region.coordinator.get(delegation_id)).status == pb.STATUS_CANCELLED
+    await rounds(region, 61)
+    task = task_of(region, delegation_id)
+    assert task.state == "orphaned" and "请核实并解除" in task.last_error
+    assert len(json.loads(task.results)) == 1  # the registration, for the court to release
+
+
+class Broken:
+    """An adapter that answers outside the contract, or never."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    async def submit(self, request: RegistryRequest) -> Ack:
+        if self.mode == "hang":
+            await asyncio.sleep(3600)
+        return Ack(request.request_id, "", None)  # no registry number: outside the contract
+
+    async def results(self, request: RegistryRequest, ack: Ack) -> list[RegistryResult]:
+        return []
+
+
+@pytest.mark.parametrize("mode", ["bad", "hang"])
+async def test_an_adapter_outside_the_contract_or_silent_counts_as_failing(
+    inquiry: InProcessRegion, mode: str
+) -> None:
+    region = inquiry
+    yantai = region.node("yantai")
+    assert yantai.links is not None
+    plan = replace(yantai.links.plan, retry=replace(yantai.links.plan.retry, call_seconds=0.2))
+    connectors = {AssetKind.REAL_ESTATE: Broken(mode)}
+    yantai.link_registries(replace(yantai.links, plan=plan, connectors=connectors))
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)
+    task = task_of(region, delegation_id)
+    assert (task.state, task.attempts) == ("pending", 1)
+    expected = "registry's number" if mode == "bad" else "秒内无响应"
+    assert expected in task.last_error
+
+
+async def test_a_registry_no_longer_linked_after_a_restart_hands_over_to_officers(
+    inquiry: InProcessRegion,
+) -> None:
+    region = inquiry
+    delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+    await rounds(region)  # accepted and submitted
+    yantai = region.node("yantai")
+    assert yantai.links is not None
+    yantai.link_registries(replace(yantai.links, connectors={}))  # restarted with it off
+    await rounds(region, 3.5)
+    task = task_of(region, delegation_id)
+    assert task.state == "manual"
+    seen = await region.coordinator.get(delegation_id)
+    assert seen.history[-1].text.endswith(
+        "本市未再连通该登记机关，自动查控未完成，已转本院执行人员人工办理"
+    )

@@ -714,7 +714,8 @@ def test_the_letter_carries_the_courts_the_case_and_every_property() -> None:
     assert f"案号：{CASE}" in lines
     assert f"被执行人姓名：{NAME}" in lines
     assert f"公民身份号码：{req.subject.identifier}" in lines
-    assert f"查封机关：烟台市不动产登记中心（受理号 {ack.registry_no}）" in lines
+    # The court seizes; the registry assists (协助执行单位), whatever the action.
+    assert f"协助执行单位：烟台市不动产登记中心（受理号 {ack.registry_no}）" in lines
     for p in (p for r in results for p in r.properties):
         assert f"     标识：{p.identifier}" in lines
         for e in p.encumbrances:
@@ -751,7 +752,7 @@ def test_an_organisations_letter_names_its_credit_code() -> None:
     )
     assert "被执行人名称：烟台某公司" in text
     assert "统一社会信用代码：91370600MA3C00000X" in text
-    assert "未查询到被执行人名下不动产" in text
+    assert "未发现被执行人名下不动产" in text
 
 
 def _event_texts(asset: AssetKind, action: Action, profile: SimProfile) -> list[str]:
@@ -799,7 +800,7 @@ def test_event_texts_carry_no_personal_data(
 def test_a_controls_texts_use_the_assets_word(asset: AssetKind, word: str, other: str) -> None:
     texts = _event_texts(asset, Action.CONTROL, replace(ALWAYS, partial=1.0))
     accepted, submitted, final = texts[1], texts[2], texts[-2]
-    assert accepted.endswith(f"{word}{ASSET_ZH[asset]}")
+    assert accepted.endswith(f"{ASSET_ZH[asset]}{word}登记")
     assert f"已接收{word}请求" in submitted
     assert f"已{word}{ASSET_ZH[asset]}" in final
     assert not any(other in text for text in texts)
@@ -815,9 +816,11 @@ def test_the_final_text_says_what_was_found() -> None:
     refused = RegistryResult(req.request_id, 1, True, Outcome.REFUSED, AT, reason="缺少签章")
     assert letter.final_text(req, [part, last], n).endswith("查到存款3项，详见结果文书")
     assert letter.final_text(req, [nothing], n).endswith("未查询到被执行人名下存款")
-    assert letter.final_text(req, [refused], n).endswith("不予查询：缺少签章")
+    # The registry's reason may name the debtor: it is in the letter, not the history.
+    assert letter.final_text(req, [refused], n).endswith("不予查询，理由详见结果文书")
+    assert "缺少签章" not in letter.final_text(req, [refused], n)
     assert letter.partial_text(part, n).endswith("部分答复（第1次）：1项，详见结果文书")
-    assert "烟台市辖区银行业金融机构" in letter.fallback_text(n, 6)
+    assert "烟台市各银行业金融机构" in letter.fallback_text(n, 6)
 
 
 def test_review_names_cities_of_the_registry() -> None:

@@ -226,7 +226,8 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         if not request.id:
             raise InvalidInput.one("id", "is required")
         views = await self.node.registry_requests(acting_court(context), request.id)
-        if any(v.letter for v in views):  # a result letter names the debtor and what they own
+        letters = request.letters and any(v.letter for v in views)
+        if letters:  # a result letter names the debtor and what they own
             await self._record(context, "CourtNodeService/ListRegistryRequests", [request.id])
         return api.ListRegistryRequestsResponse(
             requests=[
@@ -240,7 +241,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
                     attempts=v.attempts,
                     last_error=v.last_error,
                     results=v.results,
-                    letter=v.letter,
+                    letter=v.letter if letters else "",
                     reviewed_by=v.reviewed_by,
                 )
                 for v in views

@@ -428,12 +428,13 @@ def registry_(
     and any result held for review. The letters name the debtor: each read is recorded."""
     with court_node(call) as stub:
         reply = stub.ListRegistryRequests(
-            node_pb.ListRegistryRequestsRequest(id=delegation_id), timeout=call.timeout
+            node_pb.ListRegistryRequestsRequest(id=delegation_id, letters=letters),
+            timeout=call.timeout,
         )
     if call.json:
         print_json(reply)
     else:
-        render_registry_requests(console(piped_width()), reply, letters)
+        render_registry_requests(console(piped_width()), reply, call.court)
 
 
 @app.command()

@@ -443,12 +443,16 @@ REGISTRY_STATES = {
     "answered": ("已答复并记录", "answered and recorded"),
     "manual": ("已转人工办理", "handed to officers"),
     "superseded": ("承办人已先行办理", "an officer acted first"),
-    "dropped": ("已撤回或改派，未查询", "cancelled or moved: not asked"),
+    "dropped": ("委托已撤回、办结或改派，未再办理", "cancelled, closed or moved: not asked"),
+    "orphaned": (
+        "控制已生效但委托已不在本院办理：请核实并解除",
+        "a control registered after the delegation went away: check and release it",
+    ),
 }
 
 
 def render_registry_requests(
-    console: Console, reply: node_pb.ListRegistryRequestsResponse, letters: bool
+    console: Console, reply: node_pb.ListRegistryRequestsResponse, court: str
 ) -> None:
     """`delegation registry`: a delegation's requests to its city's registries (网络查控)."""
     if not reply.requests:
@@ -456,7 +460,7 @@ def render_registry_requests(
         return
     table = Table(title=t("网络查控", "Registry requests"))
     for zh_col, en_col in (
-        ("登记机关", "registry"),
+        ("协助执行单位", "registry"),
         ("事项", "asset"),
         ("状态", "state"),
         ("受理号", "registry no."),
@@ -483,10 +487,11 @@ def render_registry_requests(
         )
     console.print(table)
     for r in reply.requests:
-        if letters and r.letter:
+        if r.letter:
             console.print(Text(r.letter))
         if r.state == "held":
-            command = f"jiaodong delegation release {r.request_id.rsplit('-', 1)[0]}"
+            delegation_id = r.request_id.rsplit("-", 1)[0]
+            command = f"jiaodong delegation release {delegation_id} --as-court {court}"
             console.print(
                 t(
                     f"结果待审核：核对无误后用 `{command}` 发布。",

@@ -65,7 +65,7 @@ REGISTRY_ZH = {
     AssetKind.REAL_ESTATE: "不动产登记中心",
     AssetKind.VEHICLE: "公安局交通警察支队车辆管理所",
     AssetKind.EQUITY: "市场监督管理局",
-    AssetKind.DEPOSIT: "辖区银行业金融机构",
+    AssetKind.DEPOSIT: "各银行业金融机构",
 }
 ASSET_ZH = {
     AssetKind.REAL_ESTATE: "不动产",
@@ -369,6 +369,27 @@ def result_from_wire(data: Mapping[str, Any]) -> RegistryResult:
     if result.outcome is Outcome.REFUSED and not result.reason.strip():
         raise WireError("not a registry result: a refusal needs its reason")
     return result
+
+
+def checked_ack(ack: Ack) -> Ack:
+    """An adapter's acknowledgement, if it follows the contract (else ``WireError``)."""
+    if not isinstance(ack, Ack) or not isinstance(ack.registry_no, str) or not ack.registry_no:
+        raise WireError("not a registry acknowledgement: it needs the registry's number")
+    if ack.expected_at is not None and ack.expected_at.tzinfo is None:
+        raise WireError("not a registry acknowledgement: expected_at has no UTC offset")
+    return ack
+
+
+def checked_results(results: Sequence[RegistryResult]) -> list[RegistryResult]:
+    """An adapter's results, each passed through the wire form (so what is stored can be read
+    back), numbered 1, 2, ... without gaps, only the last final (else ``WireError``)."""
+    checked = [result_from_wire(result_to_wire(r)) for r in results]
+    checked.sort(key=lambda r: r.seq)
+    if [r.seq for r in checked] != list(range(1, len(checked) + 1)):
+        raise WireError("not registry results: they must be numbered 1, 2, ... without gaps")
+    if any(r.final for r in checked[:-1]):
+        raise WireError("not registry results: only the last one may be final")
+    return checked
 
 
 def _aware(text: Any) -> datetime:

@@ -43,6 +43,7 @@ class Retry:
     first_minutes: float = 1.0
     max_minutes: float = 60.0
     poll_minutes: float = 10.0
+    call_seconds: float = 60.0  # a connector call that takes longer counts as a failure
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,13 @@ class RegistryPlan:
 NO_REGISTRIES = RegistryPlan(Retry(), ())
 Fail = Callable[[str], NoReturn]
 
-_DEFAULT_KEYS = ("attempts", "first_retry_minutes", "max_retry_minutes", "poll_minutes")
+_DEFAULT_KEYS = (
+    "attempts",
+    "first_retry_minutes",
+    "max_retry_minutes",
+    "poll_minutes",
+    "call_seconds",
+)
 _CONNECTOR_KEYS = ("city", "asset", "adapter", "options")
 _SIM_KEYS = (
     "answer_minutes",
@@ -134,6 +141,7 @@ def parse_registries(text: str, file: str, cities: frozenset[str]) -> RegistryPl
         ),
         max_minutes=_number(defaults, "max_retry_minutes", 60, 0.01, 10080, lambda m: fail(top, m)),
         poll_minutes=_number(defaults, "poll_minutes", 10, 0.01, 1440, lambda m: fail(top, m)),
+        call_seconds=_number(defaults, "call_seconds", 60, 0.1, 3600, lambda m: fail(top, m)),
     )
     if retry.max_minutes < retry.first_minutes:
         fail(top, "[defaults]: max_retry_minutes is less than first_retry_minutes")

@@ -46,9 +46,10 @@ def acknowledged_text(names: Names) -> str:
 
 def accepted_text(request: RegistryRequest, names: Names) -> str:
     verb = action_zh(request.action, request.asset_kind)
-    return (
-        f"{AUTO}已受理，经点对点网络查控系统向{names.registry}{verb}{ASSET_ZH[request.asset_kind]}"
-    )
+    kind = ASSET_ZH[request.asset_kind]
+    if request.action is Action.INQUIRE:
+        return f"{AUTO}已受理，经点对点网络查控系统向{names.registry}查询{kind}"
+    return f"{AUTO}已受理，经点对点网络查控系统在{names.registry}办理{kind}{verb}登记"
 
 
 def submitted_text(request: RegistryRequest, ack: Ack, names: Names) -> str:
@@ -66,20 +67,23 @@ def final_text(request: RegistryRequest, results: Sequence[RegistryResult], name
     verb = action_zh(request.action, request.asset_kind)
     kind = ASSET_ZH[request.asset_kind]
     if last.outcome is Outcome.REFUSED:
-        return f"{AUTO}{names.registry}不予{verb}：{last.reason}"
+        # The registry's reason is in the letter: it may name the debtor.
+        return f"{AUTO}{names.registry}不予{verb}，理由详见结果文书"
     count = sum(len(r.properties) for r in results)
-    if count == 0:
+    if count == 0 and request.action is Action.INQUIRE:
         return f"{AUTO}{names.registry}答复：未查询到被执行人名下{kind}"
+    if count == 0:
+        return f"{AUTO}{names.registry}答复：未发现可供{verb}的{kind}"
     if request.action is Action.INQUIRE:
         return f"{AUTO}{names.registry}答复：查到{kind}{count}项，详见结果文书"
     return f"{AUTO}{names.registry}答复：已{verb}{kind}{count}项，期限详见结果文书"
 
 
-def fallback_text(names: Names, attempts: int) -> str:
-    """(The adapter's own error text stays in the node's record: it may say anything.)"""
-    return (
-        f"{AUTO}{names.registry}连续{attempts}次未能连通，自动查控未完成，已转本院执行人员人工办理"
-    )
+def fallback_text(names: Names, attempts: int, reason: str = "") -> str:
+    """``reason``: the platform's own words only (an adapter's error text stays in the node's
+    record: it may say anything)."""
+    cause = reason or f"连续{attempts}次未能连通"
+    return f"{AUTO}{names.registry}{cause}，自动查控未完成，已转本院执行人员人工办理"
 
 
 def document_name(request: RegistryRequest, seq: int) -> str:
@@ -108,7 +112,7 @@ def result_document(
         f"案号：{request.case_number}",
         f"被执行人{who}：{s.name}",
         f"{number}：{s.identifier}",
-        f"{verb}机关：{names.registry}（受理号 {ack.registry_no}）",
+        f"协助执行单位：{names.registry}（受理号 {ack.registry_no}）",
         f"提交时间：{_t(request.submitted_at)}",
         "",
     ]
@@ -149,7 +153,7 @@ def _outcome(result: RegistryResult, kind: str) -> str:
     if result.outcome is Outcome.REFUSED:
         return f"不予办理，理由：{result.reason}"
     if result.outcome is Outcome.NOTHING_FOUND:
-        return f"未查询到被执行人名下{kind}"
+        return f"未发现被执行人名下{kind}"
     return f"{len(result.properties)}项"
 
 

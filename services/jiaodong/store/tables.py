@@ -466,5 +466,6 @@ class RegistryTaskRow(SQLModel, table=True):
     results: str = "[]"  # the results recorded so far, in the contract's wire form (JSON)
     last_error: str = ""
     reviewed_by: str = Field(default="", max_length=60)  # who released a held result
+    accepted_seq: int = 0  # the desk's ACCEPTED event (0: it accepted nothing)
     created_at: datetime
     updated_at: datetime

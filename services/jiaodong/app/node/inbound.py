@@ -59,15 +59,20 @@ class InboundHandlers(Receiver, NodeBase):
             )
             log.info("delegation_received", delegation_id=row.id, court=court)
         uow.changed(row, appended[-1])
-        delivered = [e for e in appended if e.kind is EventKind.DELIVERED]
-        if delivered and state.status is Status.DELIVERED and state.entrusted_court in self.courts:
-            self.open_registry_task(uow, row, delivered[-1])
         # Only an entrusted side holds waiting steps (a delegation goes to another city, so the
         # requesting court's node never does): skip the look-up for what this node sent.
         if row.requesting_court not in self.courts and any(
             e.kind is not EventKind.ROUTED for e in appended
         ):
             self.apply_waiting(uow, row)
+        # After the officers' waiting steps: one they took up is theirs, not a registry's.
+        delivered = [e for e in appended if e.kind is EventKind.DELIVERED]
+        if (
+            delivered
+            and state.entrusted_court in self.courts
+            and uow.state(row).status is Status.DELIVERED
+        ):
+            self.open_registry_task(uow, row, delivered[-1])
 
     def on_request(self, uow: UnitOfWork, message: Inbound, request: bus_pb2.ActionRequest) -> None:
         """A requesting court's or the coordinator's wish, for this node as the writer."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -51,7 +52,10 @@ from jiaodong.domain.registries import (
     RegistryUnavailable,
     Subject,
     UnknownRequest,
+    WireError,
     action_for,
+    checked_ack,
+    checked_results,
     request_to_wire,
     result_from_wire,
     result_to_wire,
@@ -65,6 +69,7 @@ from jiaodong.wire import to_stored, to_utc
 log = structlog.get_logger("jiaodong.registries")
 
 PENDING, SUBMITTED, ANSWERED, HELD = "pending", "submitted", "answered", "held"
+ORPHANED = "orphaned"  # a control registered after its delegation went away: to be released
 MANUAL, DROPPED, SUPERSEDED = "manual", "dropped", "superseded"
 ROUND = 100  # tasks worked per round, at most
 _REGISTRY_TASKS = frozenset({TaskType.PROPERTY_INQUIRY.value, TaskType.SEIZURE.value})
@@ -158,20 +163,21 @@ class RegistryDesk(NodeBase):
         delivery wakes the desk once committed), so an idle desk reads the clock every ``tick``
         seconds and the database only when something is due."""
         wake = self._desk_wake = asyncio.Event()
-        due = await self._next_due()
+        due: datetime | None = self.clock.now()  # look once at start: tasks left by a restart
         while True:
-            if wake.is_set() or (due is not None and due <= self.clock.now()):
-                wake.clear()
-                try:
+            try:
+                if wake.is_set() or (due is not None and due <= self.clock.now()):
+                    wake.clear()
                     await self.registry_round()
-                except Exception as exc:  # noqa: BLE001 - one bad round must not stop the desk
-                    log.error("registry_round_failed", error=type(exc).__name__)
-                due = await self._next_due()
+                    due = await self._next_due()
+            except Exception as exc:  # noqa: BLE001 - the desk outlives a database outage
+                log.error("registry_round_failed", error=type(exc).__name__)
+                due = self.clock.now()  # try again next tick
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), tick)
 
     async def _next_due(self) -> datetime | None:
-        found = await self.db.run(
+        found = await self.db.read(
             lambda s: s.exec(select(sa.func.min(RegistryTaskRow.next_at))).one()
         )
         return to_utc(found) if found is not None else None
@@ -192,8 +198,15 @@ class RegistryDesk(NodeBase):
             )
         )
         for task_id in due:
-            await self._work(task_id)
+            try:
+                await self._work(task_id)
+            except Exception as exc:  # noqa: BLE001 - one task's trouble must not stop the others
+                log.error("registry_task_failed", task=task_id, error=type(exc).__name__)
+                await self.core.run(self._failing(task_id, type(exc).__name__))
         return len(due)
+
+    def _failing(self, task_id: str, error: str) -> Callable[[UnitOfWork], None]:
+        return lambda uow: self._failed(uow, task_id, error)
 
     async def _work(self, task_id: str) -> None:
         assert self.links is not None
@@ -201,24 +214,32 @@ class RegistryDesk(NodeBase):
         if work is None:
             return
         connector: Connector = self.links.connectors[work.asset]
-        # The connector is called outside any transaction; what it answered is then recorded in
-        # one (a failure of the recording is the database's, not counted against the registry).
+        limit = self.links.plan.retry.call_seconds
+        # The connector is called outside any transaction, at most ``call_seconds``; what it
+        # answered is then checked against the contract and recorded in one transaction.
         error = ""
         try:
             if work.ack is None:
-                ack = await connector.submit(work.request)
+                ack = checked_ack(await asyncio.wait_for(connector.submit(work.request), limit))
             else:
-                results = await connector.results(work.request, work.ack)
+                results = checked_results(
+                    await asyncio.wait_for(connector.results(work.request, work.ack), limit)
+                )
         except UnknownRequest:
             await self.core.run(lambda uow: self._resubmit(uow, work))
             return
         except RegistryUnavailable as exc:
             error = str(exc) or "无响应"
+        except TimeoutError:
+            error = f"{limit:g} 秒内无响应"
+        except WireError as exc:
+            log.error("registry_answer_outside_contract", task=task_id)
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 - a faulty adapter counts as a failed attempt
             log.error("registry_adapter_failed", task=task_id, error=type(exc).__name__)
             error = type(exc).__name__
         if error:
-            await self.core.run(lambda uow: self._failed(uow, work, error))
+            await self.core.run(lambda uow: self._failed(uow, work.task_id, error))
         elif work.ack is None:
             await self.core.run(lambda uow: self._submitted(uow, work, ack))
         else:
@@ -230,46 +251,88 @@ class RegistryDesk(NodeBase):
         task = uow.session.get(RegistryTaskRow, task_id)
         if task is None or task.next_at is None:
             return None
+        assert self.links is not None
         row = uow.get(task.delegation_id)
         assert row is not None
         state = uow.state(row)
-        if state.entrusted_court != task.court or state.status in (
+        if AssetKind(task.asset_kind) not in self.links.connectors:
+            # The node restarted without this registry (registries.toml changed, or off).
+            why = "本市未再连通该登记机关"
+            self._hand_over(uow, task, row, why, why)
+            return None
+        gone = state.entrusted_court != task.court or state.status in (
             Status.CANCELLED,
             Status.CONFIRMED,
             Status.ROUTING_FAILED,
             Status.ROUTED,
-        ):
+        )
+        if task.state == SUBMITTED and task.action != Action.INQUIRE.value:
+            # A control the registry may already have registered: its answer is fetched and kept
+            # even if the delegation went away meanwhile (someone must then release it).
+            return self._work_of(row, task)
+        if gone:
             self._settle(
                 uow, task, DROPPED, f"delegation is {state.status.value} at {state.entrusted_court}"
             )
             return None
-        if task.state == PENDING:
-            if state.status not in (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED):
-                self._settle(uow, task, SUPERSEDED, f"an officer took it to {state.status.value}")
-                return None
-            # The request keeps the time of its first submission through every retry: the
-            # connector answers a repeated id with what it said the first time.
-            if task.submitted_at is None:
-                task.submitted_at = to_stored(uow.now)
-                self._touch(uow, task)
-            request = self._request(row, task, to_utc(task.submitted_at))
-            steps: list[Event] = []
-            if state.status is Status.DELIVERED:
-                text = letter.acknowledged_text(self._names(task))
-                event = uow.event(EventKind.ACKNOWLEDGED, Side.ENTRUSTED, task.court, text=text)
-                steps.append(uow.seal(row, event))
-            if uow.state(row).status is Status.ACKNOWLEDGED:
-                text = letter.accepted_text(request, self._names(task))
-                steps.append(
-                    uow.seal(
-                        row, uow.event(EventKind.ACCEPTED, Side.ENTRUSTED, task.court, text=text)
-                    )
-                )
-            if steps:
-                self.send_sync(uow, row, task.court)
-                uow.changed(row, steps[-1])
-            return _Work(task.id, AssetKind(task.asset_kind), request, None)
-        return self._work_of(row, task)
+        if task.state == SUBMITTED:
+            return self._work_of(row, task)
+        # Pending: take the court's steps for it, unless its officers took them first.
+        if state.status not in (Status.DELIVERED, Status.ACKNOWLEDGED, Status.ACCEPTED) or (
+            state.status is Status.ACCEPTED and not task.accepted_seq
+        ):
+            self._settle(uow, task, SUPERSEDED, f"an officer took it to {state.status.value}")
+            return None
+        # The request keeps the time of its first submission through every retry: the
+        # connector answers a repeated id with what it said the first time.
+        if task.submitted_at is None:
+            task.submitted_at = to_stored(uow.now)
+            self._touch(uow, task)
+        request = self._request(row, task, to_utc(task.submitted_at))
+        steps: list[Event] = []
+        if state.status is Status.DELIVERED:
+            text = letter.acknowledged_text(self._names(task))
+            event = uow.event(EventKind.ACKNOWLEDGED, Side.ENTRUSTED, task.court, text=text)
+            steps.append(uow.seal(row, event))
+        if uow.state(row).status is Status.ACKNOWLEDGED:
+            text = letter.accepted_text(request, self._names(task))
+            event = uow.event(EventKind.ACCEPTED, Side.ENTRUSTED, task.court, text=text)
+            steps.append(uow.seal(row, event))
+            task.accepted_seq = steps[-1].seq
+            self._touch(uow, task)
+        if steps:
+            self.send_sync(uow, row, task.court)
+            uow.changed(row, steps[-1])
+        return _Work(task.id, AssetKind(task.asset_kind), request, None)
+
+    def _hand_over(
+        self, uow: UnitOfWork, task: RegistryTaskRow, row: DelegationRow, why: str, told: str = ""
+    ) -> None:
+        """To the court's officers: a progress report tells both courts (with ``told``, a reason
+        of the platform's own words; ``why``, which may be an adapter's text, stays in the task),
+        if the desk had taken the delegation up."""
+        if self._ours(uow, row, task):
+            text = letter.fallback_text(self._names(task), task.attempts, told)
+            event = uow.seal(
+                row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
+            )
+            self.send_sync(uow, row, task.court)
+            uow.changed(row, event)
+        self._settle(uow, task, MANUAL, why)
+        log.warning("registry_fallback_to_officers", task=task.id, attempts=task.attempts)
+
+    @staticmethod
+    def _ours(uow: UnitOfWork, row: DelegationRow, task: RegistryTaskRow) -> bool:
+        """Is the delegation still in the hands the desk took it into: accepted, by the desk's
+        own ACCEPTED as the latest (not returned and taken up again by an officer since)?"""
+        if not task.accepted_seq or row.entrusted_court != task.court:
+            return False
+        if uow.state(row).status is not Status.ACCEPTED:
+            return False
+        latest = next(
+            (e.seq for e in reversed(uow.history(row)) if e.kind is EventKind.ACCEPTED), 0
+        )
+        return latest == task.accepted_seq
 
     def _submitted(self, uow: UnitOfWork, work: _Work, ack: Ack) -> None:
         task = uow.session.get(RegistryTaskRow, work.task_id)
@@ -285,7 +348,7 @@ class RegistryDesk(NodeBase):
         self._touch(uow, task)
         row = uow.get(task.delegation_id)
         assert row is not None
-        if uow.state(row).status is Status.ACCEPTED:
+        if self._ours(uow, row, task):
             text = letter.submitted_text(work.request, ack, self._names(task))
             event = uow.seal(
                 row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
@@ -310,7 +373,9 @@ class RegistryDesk(NodeBase):
         task.results = json.dumps([result_to_wire(r) for r in recorded], ensure_ascii=False)
         final = any(r.final for r in recorded)
         assert self.links is not None
-        if self.links.plan.review and self.city in self.links.plan.review:
+        row = uow.get(task.delegation_id)
+        assert row is not None
+        if self.city in self.links.plan.review and self._ours(uow, row, task):
             # This city's courts check a result before it is recorded: held for a clerk.
             if final:
                 self._settle(uow, task, HELD, "")
@@ -320,7 +385,14 @@ class RegistryDesk(NodeBase):
             log.info("registry_result_held" if final else "registry_partial_held", task=task.id)
             return
         recorded_now = self._record(uow, task, work, recorded, recorded[-len(new) :], "")
-        if final:
+        if final and not recorded_now and task.action != Action.INQUIRE.value:
+            # The registry registered the control but the delegation went away or to officers
+            # meanwhile: kept here, for the court to release (解封) it.
+            self._settle(
+                uow, task, ORPHANED, "控制已生效，但委托已撤回、改派或由承办人办理：请核实并解除"
+            )
+            log.warning("registry_control_orphaned", task=task.id)
+        elif final:
             self._settle(uow, task, ANSWERED if recorded_now else SUPERSEDED, "")
         else:
             task.next_at = to_stored(self._next_poll(uow.now, work.ack.expected_at))
@@ -346,7 +418,7 @@ class RegistryDesk(NodeBase):
         documents: list[Document] = []
         first = len(recorded) - len(new)
         for i, result in enumerate(new):
-            if uow.state(row).status is not Status.ACCEPTED:
+            if not self._ours(uow, row, task):
                 break
             so_far = recorded[: first + i + 1]
             docs = self._letters(uow, work, so_far, names)
@@ -354,14 +426,12 @@ class RegistryDesk(NodeBase):
             if result.final:
                 kind, text = EventKind.COMPLETED, letter.final_text(work.request, so_far, names)
                 outcome = _completion(work.request.action, so_far)
+                text += note
             else:
-                kind, text, outcome = (
-                    EventKind.PROGRESS_REPORTED,
-                    letter.partial_text(result, names),
-                    "",
-                )
+                kind, text = EventKind.PROGRESS_REPORTED, letter.partial_text(result, names)
+                outcome = ""
             event = uow.event(
-                kind, Side.ENTRUSTED, task.court, text=text + note, result=outcome, documents=docs
+                kind, Side.ENTRUSTED, task.court, text=text, result=outcome, documents=docs
             )
             events.append(uow.seal(row, event))
         if not events:
@@ -450,14 +520,23 @@ class RegistryDesk(NodeBase):
         )
 
     def _resubmit(self, uow: UnitOfWork, work: _Work) -> None:
+        """The registry no longer holds the request: submitted again (an attempt), unless it had
+        already answered part of it (its numbering would start again): then officers take over."""
         task = uow.session.get(RegistryTaskRow, work.task_id)
-        if task is not None and task.state == SUBMITTED:
-            task.state, task.next_at = PENDING, to_stored(uow.now)
-            self._touch(uow, task)
-            log.warning("registry_request_unknown", task=task.id)
+        if task is None or task.state != SUBMITTED:
+            return
+        if json.loads(task.results):
+            row = uow.get(task.delegation_id)
+            assert row is not None
+            why = "登记机关已无该请求的记录，部分答复已记录"
+            self._hand_over(uow, task, row, why, why)
+            return
+        task.state = PENDING
+        self._failed(uow, task.id, "登记机关已无该请求的记录，重新提交")
+        log.warning("registry_request_unknown", task=task.id)
 
-    def _failed(self, uow: UnitOfWork, work: _Work, error: str) -> None:
-        task = uow.session.get(RegistryTaskRow, work.task_id)
+    def _failed(self, uow: UnitOfWork, task_id: str, error: str) -> None:
+        task = uow.session.get(RegistryTaskRow, task_id)
         assert task is not None and self.links is not None
         if task.state not in (PENDING, SUBMITTED):
             return
@@ -473,15 +552,7 @@ class RegistryDesk(NodeBase):
             return
         row = uow.get(task.delegation_id)
         assert row is not None
-        if uow.state(row).status is Status.ACCEPTED:
-            text = letter.fallback_text(self._names(task), task.attempts)
-            event = uow.seal(
-                row, uow.event(EventKind.PROGRESS_REPORTED, Side.ENTRUSTED, task.court, text=text)
-            )
-            self.send_sync(uow, row, task.court)
-            uow.changed(row, event)
-        self._settle(uow, task, MANUAL, error)
-        log.warning("registry_fallback_to_officers", task=task.id, attempts=task.attempts)
+        self._hand_over(uow, task, row, error)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("results", sa.String(), nullable=False),
         sa.Column("last_error", sa.String(), nullable=False),
         sa.Column("reviewed_by", sa.String(length=60), nullable=False),
+        sa.Column("accepted_seq", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
