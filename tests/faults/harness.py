@@ -295,6 +295,10 @@ class FaultLayout:
                     "JD_LOG_JSON": "1",
                     "JD_CLOCK": f"file:{self.clock_file}",
                     "JD_NATS_REPLICAS": "3" if self.cluster else "1",
+                    # The rows' drivers play every officer (the demo's plans, inquiries among
+                    # them) and check the states their steps lead to: a registry desk answering
+                    # inquiries beside them would take those steps first (docs/registries.md).
+                    "JD_REGISTRIES": "off",
                 }
             )
             env.pop("JD_DATABASE_URL", None)
