@@ -508,3 +508,31 @@ async def test_a_registry_no_longer_linked_after_a_restart_hands_over_to_officer
     assert seen.history[-1].text.endswith(
         "本市未再连通该登记机关，自动查控未完成，已转本院执行人员人工办理"
     )
+
+
+async def test_the_desk_goes_on_after_its_database_failed(inquiry: InProcessRegion) -> None:
+    """The desk's own loop: a database error (here its first read) is logged and tried again at
+    the next tick; the delegation delivered meanwhile is still answered."""
+    region = inquiry
+    yantai = region.node("yantai")
+    real_read = yantai.db.read
+    failures = []
+
+    async def flaky(work: object, **kwargs: object) -> object:
+        if not failures:
+            failures.append(1)
+            raise OSError("database gone")
+        return await real_read(work, **kwargs)  # type: ignore[arg-type]
+
+    yantai.db.read = flaky  # type: ignore[method-assign]
+    desk = asyncio.create_task(yantai.run_registry_desk(0.01))
+    try:
+        delegation_id = await send(region, pb.TASK_TYPE_PROPERTY_INQUIRY, pb.ASSET_KIND_REAL_ESTATE)
+        deadline = asyncio.get_running_loop().time() + 20
+        while (await region.coordinator.get(delegation_id)).status != pb.STATUS_ACCEPTED:
+            assert asyncio.get_running_loop().time() < deadline, "the desk stopped"
+            await asyncio.sleep(0.02)
+            await region.settle()
+        assert failures == [1] and not desk.done()
+    finally:
+        desk.cancel()
