@@ -22,6 +22,7 @@ from jiaodong.cli import audit as cli_audit
 from jiaodong.cli import board as cli_board
 from jiaodong.cli import certs as cli_certs
 from jiaodong.cli import delegation as cli_delegation
+from jiaodong.cli import lang as cli_lang
 from jiaodong.cli import ops as cli_ops
 from jiaodong.cli import report as cli_report
 from jiaodong.cli import sla as cli_sla
@@ -30,6 +31,7 @@ from jiaodong.config import Settings
 from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
+from jiaodong.domain.labels import Lang
 from jiaodong.files.registry import load_registry
 from jiaodong.logs import configure
 
@@ -281,6 +283,14 @@ def courts(
     render_courts(console, rows)
 
 
+def _demo_words() -> tuple[Lang, dict[str, str]]:
+    """The language of the demo's tables (JD_LANG; simplified Chinese by default) and the
+    cities' Chinese names from the court registry."""
+    reg = cli_lang.registry()
+    names = {c.city: c.name_zh for c in reg.cities.values()} if reg else {}
+    return cli_lang.current(), names
+
+
 @app.command()
 def demo(
     delegations: Annotated[int, typer.Option(help="How many delegations to send")] = 200,
@@ -349,7 +359,7 @@ def demo(
             if as_json:
                 print(json.dumps({**report, "board": layout.board_login}, ensure_ascii=False))
             else:
-                print_report(console, report)
+                print_report(console, report, *_demo_words())
                 print_board(layout)
             _run_until_signalled(
                 layout, "the region keeps running for the board; press Ctrl-C to stop"
@@ -367,7 +377,7 @@ def demo(
     elif as_json:
         print(json.dumps(report, ensure_ascii=False))
     else:
-        print_report(console, report)
+        print_report(console, report, *_demo_words())
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
     raise typer.Exit(0 if ok else 1)
 

@@ -34,6 +34,17 @@ from jiaodong.devtools.scenario import TASK_TYPES, Scenario, TaskMix
 from jiaodong.devtools.simulate import Driver
 from jiaodong.devtools.simulate import Plan as SimPlan
 from jiaodong.domain.calendar import WorkCalendar
+from jiaodong.domain.labels import (
+    ASSET,
+    DEFAULT_LANG,
+    EVENT,
+    SLA_GOAL,
+    SLA_STATE,
+    STATUS,
+    Lang,
+    label,
+    pick,
+)
 from jiaodong.domain.registry import Court, Registry
 from jiaodong.domain.registry_document import AUTO
 from jiaodong.files.calendar import load_calendar
@@ -498,25 +509,44 @@ def registry_answers(views: dict[int, pb.Delegation], registry: Registry) -> dic
     }
 
 
-def print_report(console: Console, report: dict[str, Any]) -> None:
+def print_report(
+    console: Console,
+    report: dict[str, Any],
+    lang: Lang = DEFAULT_LANG,
+    city_names: dict[str, str] | None = None,
+) -> None:
+    """The demo's tables and lines for people: simplified Chinese unless ``lang`` is English
+    (the CLI's --lang / JD_LANG); ``city_names``: city id -> Chinese name."""
+    names = city_names or {}
+
+    def w(zh: str, en: str) -> str:
+        return pick(lang, zh, en)
+
+    def city(c: str) -> str:
+        return names.get(c, c) if lang is Lang.ZH else c
+
     table = Table(
-        title=f"Delegations by city pair ({report['delegations']} sent, seed {report['seed']})"
+        title=w(
+            f"按城市对统计的委托（共发出 {report['delegations']} 件，随机种子 {report['seed']}）",
+            f"Delegations by city pair ({report['delegations']} sent, seed {report['seed']})",
+        )
     )
-    for column in (
-        "from",
-        "to",
-        "count",
-        "confirmed",
-        "cancelled",
-        "returned",
-        "urged",
-        "median h",
-    ):
-        table.add_column(column, justify="right" if column not in ("from", "to") else "left")
+    columns = (
+        ("委托城市", "from"),
+        ("受托城市", "to"),
+        ("件数", "count"),
+        ("已确认", "confirmed"),
+        ("已撤回", "cancelled"),
+        ("退回", "returned"),
+        ("催办", "urged"),
+        ("中位用时（小时）", "median h"),
+    )
+    for i, (zh, en) in enumerate(columns):
+        table.add_column(w(zh, en), justify="left" if i < 2 else "right")
     for row in report["pairs"]:
         table.add_row(
-            row["from"],
-            row["to"],
+            city(row["from"]),
+            city(row["to"]),
             str(row["count"]),
             str(row["confirmed"]),
             str(row["cancelled"]),
@@ -525,42 +555,72 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             "-" if row["median_hours"] is None else f"{row['median_hours']:.1f}",
         )
     console.print(table)
-    sla = Table(title="Time limits (coordinator's clocks, official working-day calendar)")
-    for column in ("goal", "met", "breached", "running", "paused", "cancelled"):
-        sla.add_column(column, justify="left" if column == "goal" else "right")
-    for goal, counts in report["sla"].items():
-        sla.add_row(
-            goal,
-            *(str(counts.get(k, 0)) for k in ("met", "breached", "running", "paused", "cancelled")),
+    sla = Table(
+        title=w(
+            "办理时限（协调中心计时，官方工作日日历）",
+            "Time limits (coordinator's clocks, official working-day calendar)",
         )
+    )
+    states = ("met", "breached", "running", "paused", "cancelled")
+    sla.add_column(w("时限", "goal"))
+    for state in states:
+        sla.add_column(label(SLA_STATE, state.upper(), lang), justify="right")
+    for goal, counts in report["sla"].items():
+        sla.add_row(label(SLA_GOAL, goal, lang), *(str(counts.get(k, 0)) for k in states))
     console.print(sla)
     auto = report["automatic"]
+    sep = w("、", ", ")
+    kinds = sep.join(
+        f"{label(EVENT, k.upper(), lang) if lang is Lang.ZH else k.replace('_', ' ')} {v}"
+        for k, v in sorted(auto.items())
+    )
+    start, end = report["virtual_time"]["start"][:10], report["virtual_time"]["end"][:10]
     console.print(
-        "automatic actions: "
-        + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(auto.items()))
-        + f"; virtual time {report['virtual_time']['start'][:10]} to "
-        f"{report['virtual_time']['end'][:10]}"
+        w(
+            f"自动处理：{kinds}；虚拟时间 {start} 至 {end}",
+            f"automatic actions: {kinds}; virtual time {start} to {end}",
+        )
     )
     answered = report["registries"]
+    by_city = sep.join(f"{city(k)} {v}" for k, v in answered["by_city"].items())
+    by_asset = sep.join(
+        f"{label(ASSET, k.upper(), lang)} {v}" for k, v in answered["by_asset"].items()
+    )
     console.print(
-        f"answered through the cities' registries, no officer (网络查控): {answered['answered']}"
-        + "".join(
-            f"; {label} " + ", ".join(f"{k} {v}" for k, v in answered[key].items())
-            for key, label in (("by_city", "by city"), ("by_asset", "by asset"))
-            if answered[key]
+        w(
+            f"经各市登记机关自动办结（网络查控，无需承办人）：{answered['answered']} 件"
+            + (f"；按城市 {by_city}" if by_city else "")
+            + (f"；按财产 {by_asset}" if by_asset else "")
+            + f"；转人工办理 {answered['handed_to_officers']} 件",
+            "answered through the cities' registries, no officer (网络查控): "
+            f"{answered['answered']}"
+            + (f"; by city {by_city}" if by_city else "")
+            + (f"; by asset {by_asset}" if by_asset else "")
+            + f"; handed to officers {answered['handed_to_officers']}",
         )
-        + f"; handed to officers {answered['handed_to_officers']}"
     )
-    finals = ", ".join(f"{k} {v}" for k, v in sorted(report["final"].items()))
-    console.print(f"final states: {finals}")
+    finals = sep.join(
+        f"{label(STATUS, k.upper(), lang) if lang is Lang.ZH else k} {v}"
+        for k, v in sorted(report["final"].items())
+    )
+    console.print(w(f"最终状态：{finals}", f"final states: {finals}"))
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
-    verdict = "[green]all sides agree[/green]" if ok else "[red]DISAGREEMENT[/red]"
-    console.print(
-        f"agreement check: {verdict} — requesting node, entrusted node and coordinator hold the "
-        f"same state and history for {report['created'] - report['disagree']} of "
-        f"{report['created']} delegations; lost {report['lost']}, duplicated "
-        f"{report['duplicated']}; {report['traffic_seconds']}s of traffic, "
-        f"{report.get('seconds', '?')}s in all"
-    )
+    agreed = report["created"] - report["disagree"]
+    seconds = report.get("seconds", "?")
+    if lang is Lang.ZH:
+        verdict = "[green]各方一致[/green]" if ok else "[red]不一致[/red]"
+        console.print(
+            f"一致性检查：{verdict}——委托方节点、受托方节点与协调中心对 {agreed} / "
+            f"{report['created']} 件委托的状态与历史完全一致；丢失 {report['lost']}，重复 "
+            f"{report['duplicated']}；业务流量 {report['traffic_seconds']} 秒，共 {seconds} 秒"
+        )
+    else:
+        verdict = "[green]all sides agree[/green]" if ok else "[red]DISAGREEMENT[/red]"
+        console.print(
+            f"agreement check: {verdict} — requesting node, entrusted node and coordinator hold "
+            f"the same state and history for {agreed} of {report['created']} delegations; lost "
+            f"{report['lost']}, duplicated {report['duplicated']}; "
+            f"{report['traffic_seconds']}s of traffic, {seconds}s in all"
+        )
     for line in report["errors"]:
         console.print(f"  [red]{line}[/red]")
