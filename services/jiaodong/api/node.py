@@ -225,9 +225,10 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
     ) -> api.ListRegistryRequestsResponse:
         if not request.id:
             raise InvalidInput.one("id", "is required")
-        views = await self.node.registry_requests(acting_court(context), request.id)
-        letters = request.letters and any(v.letter for v in views)
-        if letters:  # a result letter names the debtor and what they own
+        views = await self.node.registry_requests(
+            acting_court(context), request.id, request.letters
+        )
+        if any(v.letter for v in views):  # a result letter names the debtor and what they own
             await self._record(context, "CourtNodeService/ListRegistryRequests", [request.id])
         return api.ListRegistryRequestsResponse(
             requests=[
@@ -241,7 +242,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
                     attempts=v.attempts,
                     last_error=v.last_error,
                     results=v.results,
-                    letter=v.letter if letters else "",
+                    letter=v.letter,
                     reviewed_by=v.reviewed_by,
                 )
                 for v in views

@@ -206,14 +206,6 @@ def action_for(task: TaskType, asset: AssetKind) -> Action | None:
     return None
 
 
-def final_result(results: Sequence[RegistryResult]) -> RegistryResult | None:
-    return next((r for r in results if r.final), None)
-
-
-def found_count(results: Sequence[RegistryResult]) -> int:
-    return sum(len(r.properties) for r in results if r.outcome is Outcome.FOUND)
-
-
 # -- the wire form -------------------------------------------------------------------------------
 
 
@@ -269,7 +261,7 @@ def request_from_wire(data: Mapping[str, Any]) -> RegistryRequest:
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise WireError(f"not a registry request: {exc}") from None
-    if not action_for_asset_ok(request.asset_kind):
+    if request.asset_kind not in REGISTRY_ASSETS:
         raise WireError(f"not a registry request: {request.asset_kind.value} has no registry")
     return request
 
@@ -397,10 +389,6 @@ def _aware(text: Any) -> datetime:
     if at.tzinfo is None:
         raise ValueError(f"time {text!r} has no UTC offset")
     return at
-
-
-def action_for_asset_ok(asset: AssetKind) -> bool:
-    return asset in REGISTRY_ASSETS
 
 
 def _version(data: Mapping[str, Any]) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.delegation import AssetKind
+from jiaodong.domain.identifiers import SOCIAL_CREDIT_ALPHABET, social_credit_check_char
 from jiaodong.domain.registries import (
     Ack,
     Action,
@@ -86,8 +87,6 @@ _REFUSALS = (
     "请求缺少有效的电子签章",
     "执行公务证信息校验未通过",
 )
-_CREDIT_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-_CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
 
 def _rng(*parts: object) -> random.Random:
@@ -301,9 +300,8 @@ def _account(r: random.Random, loc: Locale, _: RegistryRequest, i: int) -> Prope
 
 def credit_code(r: random.Random, area_code: str) -> str:
     """A unified social credit code (GB 32100-2015) with a correct check character."""
-    body = "91" + area_code[:6] + "".join(r.choice(_CREDIT_CHARS[:-1]) for _ in range(9))
-    total = sum(_CREDIT_CHARS.index(c) * w for c, w in zip(body, _CREDIT_WEIGHTS, strict=True))
-    return body + _CREDIT_CHARS[(31 - total % 31) % 31]
+    body = "91" + area_code[:6] + "".join(r.choice(SOCIAL_CREDIT_ALPHABET[:-1]) for _ in range(9))
+    return body + social_credit_check_char(body)
 
 
 def _add_years(day: date, years: int) -> date:

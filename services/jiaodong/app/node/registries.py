@@ -443,8 +443,11 @@ class RegistryDesk(NodeBase):
 
     # -- staff review, and what the entrusted court reads ---------------------------------------
 
-    async def registry_requests(self, court: str, delegation_id: str) -> list[RegistryView]:
-        """The registry requests of a delegation this court received, oldest first."""
+    async def registry_requests(
+        self, court: str, delegation_id: str, letters: bool = False
+    ) -> list[RegistryView]:
+        """The registry requests of a delegation this court received, oldest first; with
+        ``letters``, each with the result letter for what it received (rendered only then)."""
         self.hosted(court)
 
         def work(uow: UnitOfWork) -> list[RegistryView]:
@@ -454,7 +457,7 @@ class RegistryDesk(NodeBase):
                 .where(RegistryTaskRow.delegation_id == row.id)
                 .order_by(col(RegistryTaskRow.created_at), col(RegistryTaskRow.id))
             ).all()
-            return [self._view(row, task) for task in tasks]
+            return [self._view(row, task, letters) for task in tasks]
 
         return await self.core.run(work)
 
@@ -496,10 +499,10 @@ class RegistryDesk(NodeBase):
         ack = Ack(task.id, task.registry_no, expected)
         return _Work(task.id, AssetKind(task.asset_kind), request, ack)
 
-    def _view(self, row: DelegationRow, task: RegistryTaskRow) -> RegistryView:
+    def _view(self, row: DelegationRow, task: RegistryTaskRow, letters: bool) -> RegistryView:
         recorded = [result_from_wire(r) for r in json.loads(task.results)]
         text = ""
-        if recorded and task.submitted_at is not None:
+        if letters and recorded and task.submitted_at is not None:
             work = self._work_of(row, task)
             assert work.ack is not None
             text = letter.result_document(
