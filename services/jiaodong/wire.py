@@ -5,7 +5,8 @@ One mapper for the API edge, the bus and the CLI alike; rows are mapped in ``sto
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -15,6 +16,7 @@ from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskT
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import (
     PLAIN_EVENT_FIELDS,
+    ControlTerm,
     Document,
     Event,
     EventKind,
@@ -103,11 +105,46 @@ def document_pb(doc: Document) -> pb.Document:
     )
 
 
+def control_pb(term: ControlTerm) -> pb.ControlTerm:
+    return pb.ControlTerm(
+        asset_kind=pb.AssetKind.Value(f"ASSET_KIND_{term.asset}"),
+        reference=term.reference,
+        starts_on=term.starts_on.isoformat(),
+        ends_on=term.ends_on.isoformat(),
+    )
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput.one(field, "give a date as YYYY-MM-DD") from exc
+
+
+def controls_from_pb(msgs: Iterable[pb.ControlTerm]) -> tuple[ControlTerm, ...]:
+    """Control terms from the wire; their sense (dates in order, the law's longest term) is
+    checked by ``domain.controls.check_terms`` where a step is built."""
+    out = []
+    for i, m in enumerate(msgs):
+        where = f"controls[{i}]"
+        asset = _required_enum(pb.AssetKind, "ASSET_KIND", m.asset_kind, f"{where}.asset_kind")
+        out.append(
+            ControlTerm(
+                asset,
+                m.reference,
+                _day(m.starts_on, f"{where}.starts_on"),
+                _day(m.ends_on, f"{where}.ends_on"),
+            )
+        )
+    return tuple(out)
+
+
 def event_pb(event: Event) -> pb.DelegationEvent:
     out = pb.DelegationEvent(
         kind=kind_pb(event.kind),  # type: ignore[arg-type]
         side=side_pb(event.side),  # type: ignore[arg-type]
         documents=[document_pb(d) for d in event.documents],
+        controls=[control_pb(c) for c in event.controls],
         **{name: getattr(event, name) for name in PLAIN_EVENT_FIELDS},
     )
     out.at.FromDatetime(to_utc(event.at))
@@ -126,6 +163,7 @@ def event_from_pb(msg: pb.DelegationEvent) -> Event:
         return_reason=optional_enum(pb.ReturnReason, "RETURN_REASON", msg.return_reason),
         result=optional_enum(pb.CompletionResult, "COMPLETION_RESULT", msg.result),
         documents=tuple(document_from_pb(d) for d in msg.documents),
+        controls=controls_from_pb(msg.controls),
         **{name: getattr(msg, name) for name in PLAIN_EVENT_FIELDS},
     )
 
@@ -162,6 +200,7 @@ def draft_from_pb(req: node_pb.CreateDelegationRequest | pb.Delegation) -> Draft
         documents=tuple(document_from_pb(d) for d in req.documents),
         priority=Priority(priority or "NORMAL"),
         plate=req.plate,
+        renews=req.renews.strip(),
     )
 
 
@@ -195,6 +234,7 @@ def content_pb(delegation_id: str, requesting_court: str, draft: Draft) -> pb.De
         documents=[document_pb(d) for d in draft.documents],
         priority=pb.Priority.Value(f"PRIORITY_{draft.priority.value}"),
         plate=draft.plate,
+        renews=draft.renews,
     )
 
 

@@ -94,6 +94,7 @@ NEEDS: dict[str, int] = {
     "Annotate": pb.STATUS_DELIVERED,
     "ListRegistryRequests": pb.STATUS_DELIVERED,
     "ReleaseRegistryResult": pb.STATUS_ACCEPTED,
+    "ListControls": pb.STATUS_DELIVERED,
 }
 # Allowed, and answered by the handler with this code rather than OK: the walk's region links no
 # registry, so no result is ever held for review (tests/handlers/test_registries.py releases one).
@@ -139,6 +140,7 @@ BOARDS = (
     "CoordinatorService.GetBoard",
     "CoordinatorService.ListParked",
     "CoordinatorService.GetSlaReport",
+    "CoordinatorService.ListControls",
 )
 
 
@@ -174,7 +176,7 @@ def test_docs_show_exactly_the_enforced_table() -> None:
         "docs/security.md must contain the table rendered by jiaodong.domain.authz.render_markdown"
     )
     documented = documented_table()
-    assert len(documented) == len(RULES) == 34
+    assert len(documented) == len(RULES) == 36
 
 
 @dataclass
@@ -296,6 +298,7 @@ class Walk:
             "Urge": lambda: api.UrgeRequest(id=delegation_id, request_id=rid),
             "ListRegistryRequests": lambda: api.ListRegistryRequestsRequest(id=delegation_id),
             "ReleaseRegistryResult": lambda: api.ReleaseRegistryResultRequest(id=delegation_id),
+            "ListControls": lambda: pb.ListControlsRequest(),
             "ListCourts": lambda: capi.ListCourtsRequest(),
             "WatchBoard": lambda: capi.WatchBoardRequest(),
             "Reroute": lambda: capi.RerouteRequest(

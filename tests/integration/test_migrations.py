@@ -254,8 +254,12 @@ def _check_data_survived(engine: Engine, before: dict[str, list[tuple[Any, ...]]
         after = _snapshot(conn)
     # Columns added later come last: empty for rows already there (0007: delegation.changed_at),
     # or filled in from what the row holds (0008: delegation.case_number, from its content; a
-    # table create_all made has the column already, as the code that wrote the row fills it).
-    filled = {"delegation": ["(2024)鲁0202执123号"]}
+    # table create_all made has the column already, as the code that wrote the row fills it;
+    # 0014: delegation_event.controls, "[]" for events that recorded no control).
+    filled = {
+        "delegation": ["(2024)鲁0202执123号"],
+        "delegation_event": ["[]"] * len(before.get("delegation_event", [])),
+    }
     for name, rows in before.items():
         width = len(rows[0]) if rows else 0
         assert [r[:width] for r in after[name]] == rows, name
@@ -340,7 +344,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0013"
+    assert migrate.current(engine) == migrate.head() == "0014"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -348,7 +352,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
 def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
     migrate.upgrade(engine, "0001")
-    # The comparison is live: at the spine's revision it sees exactly what 0002-0013 add.
+    # The comparison is live: at the spine's revision it sees exactly what 0002-0014 add.
     # ("add_column", schema, table, column); the others ("add_x", x).
     missing = {(d[0], (d[3] if d[0] == "add_column" else d[1]).name) for d in _diff(engine)}
     assert missing == {
@@ -403,6 +407,11 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_table", "registry_task"),
         ("add_index", "ix_registry_task_next"),
         ("add_index", "ix_registry_task_delegation_id"),
+        # 0014: control terms on events, renewals' numbers, and the watch on their expiry.
+        ("add_column", "controls"),
+        ("add_table", "control_watch"),
+        ("add_index", "ix_control_watch_next"),
+        ("add_index", "ix_control_watch_ends"),
     }
 
     migrate.upgrade(engine)
@@ -470,6 +479,7 @@ LATER = {
     "waiting_step",
     "resend",
     "registry_task",
+    "control_watch",
 }
 
 
@@ -503,7 +513,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0013"
+        assert migrate.current(db.engine) == migrate.head() == "0014"
     finally:
         db.close()
 

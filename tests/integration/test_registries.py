@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import grpc
@@ -34,6 +35,7 @@ city = "yantai"
 asset = "real_estate"
 adapter = "simulated"
 answer_minutes = [0, 0.02]
+control_minutes = [0, 0.02]
 nothing_found = 0
 refused = 0
 
@@ -170,3 +172,59 @@ async def test_only_an_officer_may_ask_for_a_seizure(region: Region) -> None:
     assert (await clerk.CreateDelegation(inquiry)).created
     officer = region.node_stub("qingdao")
     assert (await officer.CreateDelegation(request, metadata=as_court(QD))).created
+
+
+async def test_a_registered_seizure_is_watched_and_renewed_through_the_registry(
+    region: Region,
+) -> None:
+    """The seizure of real estate is the registration itself: Yantai's registry seizes the flats
+    for three years and the result carries the terms; the coordinator watches them. Qingdao's
+    renewal (续封) names the first delegation: the registry renews the same numbers, again with
+    no officer, and the first seizure's watch ends as renewed."""
+    qingdao = region.node_stub("qingdao")
+    seizure = create_request(
+        asset_kind=pb.ASSET_KIND_REAL_ESTATE,
+        plate="",
+        priority=pb.PRIORITY_NORMAL,
+        requested_actions="查封被执行人名下不动产",
+    )
+    first = (await qingdao.CreateDelegation(seizure, metadata=as_court(QD))).delegation.id
+    done = await eventually(
+        lambda: view(region, first), lambda d: d.status == pb.STATUS_COMPLETED, timeout=60
+    )
+    terms = list(done.history[-1].controls)
+    assert terms and all(t.asset_kind == pb.ASSET_KIND_REAL_ESTATE for t in terms)
+    for t in terms:
+        start, end = date.fromisoformat(t.starts_on), date.fromisoformat(t.ends_on)
+        assert end == start.replace(year=start.year + 3) - timedelta(days=1)  # the law's longest
+    watched = await eventually(
+        lambda: region.coordinator_stub().ListControls(pb.ListControlsRequest()),
+        lambda r: len(r.controls) == len(terms),
+    )
+    assert {w.state for w in watched.controls} == {"STANDING"}
+    assert {w.term.reference for w in watched.controls} == {t.reference for t in terms}
+
+    renewal = create_request(
+        asset_kind=pb.ASSET_KIND_REAL_ESTATE,
+        plate="",
+        priority=pb.PRIORITY_NORMAL,
+        requested_actions="续封",
+        target=pb.Target(court_id=YT),
+        renews=first,
+    )
+    second = (await qingdao.CreateDelegation(renewal, metadata=as_court(QD))).delegation.id
+    renewed = await eventually(
+        lambda: view(region, second), lambda d: d.status == pb.STATUS_COMPLETED, timeout=60
+    )
+    assert {t.reference for t in renewed.history[-1].controls} == {t.reference for t in terms}
+    (task,) = [
+        t for t in table_rows(region.nodes["yantai"], RegistryTaskRow) if t.action == "RENEW"
+    ]
+    assert task.delegation_id == second and set(task.control_no.split(",")) == {
+        t.reference for t in terms
+    }
+    listed = await eventually(
+        lambda: region.coordinator_stub().ListControls(pb.ListControlsRequest(states=["RENEWED"])),
+        lambda r: len(r.controls) == len(terms),
+    )
+    assert {w.renewed_by for w in listed.controls} == {second}

@@ -73,6 +73,7 @@ EXPECTED: dict[str, dict[Identity, Scope]] = {
     "CourtNodeService/GetDocument": {OFFICER: PARTY, CLERK: PARTY},
     "CourtNodeService/ListRegistryRequests": {OFFICER: ENT, CLERK: ENT},
     "CourtNodeService/ReleaseRegistryResult": {OFFICER: ENT, CLERK: ENT},
+    "CourtNodeService/ListControls": {OFFICER: OWN, CLERK: OWN},
     "CoordinatorService/ListCourts": {
         OFFICER: ANY,
         CLERK: ANY,
@@ -95,6 +96,7 @@ EXPECTED: dict[str, dict[Identity, Scope]] = {
     "CoordinatorService/RetryParked": {OP_QD: CITY, OP_REGION: CITY},
     "CoordinatorService/DiscardParked": {OP_QD: CITY, OP_REGION: CITY},
     "CoordinatorService/GetSlaReport": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
+    "CoordinatorService/ListControls": {OP_QD: CITY, OP_REGION: CITY, AUDITOR: REGION},
     "AuditService/ListDataReads": {AUDITOR: REGION},
 }
 

@@ -14,6 +14,7 @@ from jiaodong.api.audit import record_reads
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
 from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
+from jiaodong.app.controls import listed_pb
 from jiaodong.app.coordinator import (
     Board,
     Coordinator,
@@ -402,6 +403,18 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
             operator=caller().label,
         )
         return api.EscalateResponse(delegation=masked(d))
+
+    @handles_domain_errors
+    async def ListControls(
+        self, request: pb.ListControlsRequest, context: Ctx
+    ) -> pb.ListControlsResponse:
+        if request.city and request.city not in self.coordinator.registry.cities:
+            raise InvalidInput.one("city", f"未知城市 {request.city!r}")
+        city = city_filter(caller(), request.city)
+        found = await self.coordinator.controls(
+            city or None, request.court_id.strip(), list(request.states)
+        )
+        return pb.ListControlsResponse(controls=[listed_pb(x) for x in found])
 
     @handles_domain_errors
     async def ExplainSla(

@@ -12,6 +12,7 @@ from jiaodong.api.audit import record_reads
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
 from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
+from jiaodong.app.controls import listed_pb
 from jiaodong.app.node import CourtNode, Step
 from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_measure
@@ -22,7 +23,13 @@ from jiaodong.security.grpc_auth import caller
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import court_node_service_pb2_grpc as api_grpc
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import document_from_pb, draft_from_pb, optional_enum, status_from_pb
+from jiaodong.wire import (
+    controls_from_pb,
+    document_from_pb,
+    draft_from_pb,
+    optional_enum,
+    status_from_pb,
+)
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -130,9 +137,13 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         self, request: api.ReportProgressRequest, context: Ctx
     ) -> api.ReportProgressResponse:
         docs = tuple(document_from_pb(x) for x in request.documents)
-        d = await self._step(
-            context, request.id, Step(EventKind.PROGRESS_REPORTED, request.text, documents=docs)
+        step = Step(
+            EventKind.PROGRESS_REPORTED,
+            request.text,
+            documents=docs,
+            controls=controls_from_pb(request.controls),
         )
+        d = await self._step(context, request.id, step)
         return api.ReportProgressResponse(delegation=d)
 
     @handles_domain_errors
@@ -142,7 +153,13 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         d = await self._step(
             context,
             request.id,
-            Step(EventKind.COMPLETED, request.text, result=result, documents=docs),
+            Step(
+                EventKind.COMPLETED,
+                request.text,
+                result=result,
+                documents=docs,
+                controls=controls_from_pb(request.controls),
+            ),
         )
         return api.CompleteResponse(delegation=d)
 
@@ -218,6 +235,16 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         await self._record(context, "CourtNodeService/GetDocument", [request.delegation_id])
         for piece in pieces:
             yield api.GetDocumentResponse(data=piece)
+
+    @handles_domain_errors
+    async def ListControls(
+        self, request: pb.ListControlsRequest, context: Ctx
+    ) -> pb.ListControlsResponse:
+        court = acting_court(context)
+        if request.court_id.strip() and request.court_id.strip() != court:
+            raise InvalidInput.one("court_id", f"a court lists its own controls only ({court})")
+        found = await self.node.controls(court, list(request.states))
+        return pb.ListControlsResponse(controls=[listed_pb(x) for x in found])
 
     @handles_domain_errors
     async def ListRegistryRequests(

@@ -11,6 +11,7 @@ of that week on its first sweep and acts once on each.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
+from jiaodong.app import controls
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_court
 from jiaodong.domain import report, sla
@@ -47,10 +49,13 @@ class SweepReport:
     actions: int = 0
     skipped: int = 0
     by_goal: dict[str, int] = field(default_factory=dict)
+    # Watches of seizures and freezes that changed state, by their new state.
+    controls: Counter[str] = field(default_factory=Counter)
 
     def figures(self) -> dict[str, int]:
         """What a sweep did, for the log."""
-        return {n: getattr(self, n) for n in ("due", "warnings", "breaches", "actions")}
+        out = {n: getattr(self, n) for n in ("due", "warnings", "breaches", "actions")}
+        return out | {f"controls_{k.lower()}": n for k, n in sorted(self.controls.items())}
 
     def add(self, other: SweepReport) -> None:
         """Count ``other``'s figures into this report (one sweep in several batches)."""
@@ -147,6 +152,7 @@ class SlaEngine:
         new: list[dict[str, Any]] = []
         every = self.clocks(row, history)
         facts.save_fact(session, self.fact(row, history, every))
+        controls.keep(session, row, history, self.policy.renewal, self.calendar, now)
         for clock in sla.current_clocks(every):
             v = sla.view(clock)
             warned, breached = sla.claimed(v, done)

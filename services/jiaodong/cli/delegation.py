@@ -20,6 +20,7 @@ import typer
 from google.protobuf.message import Message
 
 from jiaodong.cli.connect import NodeCall, court_node, usage_error
+from jiaodong.cli.lang import t
 from jiaodong.cli.names import (
     AssetChoice,
     ReasonChoice,
@@ -37,6 +38,7 @@ from jiaodong.cli.render import (
     console,
     piped_width,
     print_json,
+    render_controls,
     render_delegation,
     render_list,
     render_registry_requests,
@@ -325,6 +327,46 @@ def progress(
     _send(call, "ReportProgress", request, "progress reported on", documents=document)
 
 
+ControlOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--control",
+        metavar="ASSET:NUMBER:FROM:TO",
+        help="A seizure or freeze put in force, e.g. vehicle:鲁F-2026-0012:2026-12-01:2028-11-30 "
+        "(asset kind, its number, first and last day); repeatable. The coordinator warns "
+        "before it must be renewed.",
+    ),
+]
+
+
+def control_terms(values: list[str] | None) -> list[d_pb.ControlTerm]:
+    """``--control`` values as control terms (the node checks the dates and the legal term)."""
+    out = []
+    for value in values or []:
+        parts = value.split(":")
+        if len(parts) != 4 or not all(p.strip() for p in parts):
+            usage_error(
+                t(
+                    f"--control 应写作 财产种类:登记号:起始日:截止日，而不是 {value!r}",
+                    f"--control takes ASSET:NUMBER:FROM:TO, not {value!r}",
+                )
+            )
+        asset, number, first, last = (p.strip() for p in parts)
+        try:
+            kind = asset_kind(asset.lower().replace("-", "_"))
+        except (KeyError, ValueError):
+            usage_error(t(f"未知的财产种类 {asset!r}", f"unknown asset kind {asset!r}"))
+        out.append(
+            d_pb.ControlTerm(
+                asset_kind=kind,
+                reference=number,
+                starts_on=first,
+                ends_on=last,
+            )
+        )
+    return out
+
+
 @app.command()
 @node_command()
 def complete(
@@ -333,15 +375,87 @@ def complete(
     result: Result,
     text: WhatWasDone,
     document: DocumentsOption = None,
+    control: ControlOption = None,
 ) -> None:
-    """Entrusted court: report the result (办结) with receipts."""
+    """Entrusted court: report the result (办结) with receipts, and any seizure or freeze it put
+    in force (--control)."""
     request = node_pb.CompleteRequest(
         id=delegation_id,
         result=completion_result(result),
         text=text,
         documents=documents_from_paths(document),
+        controls=control_terms(control),
     )
     _send(call, "Complete", request, "completed", documents=document)
+
+
+@app.command()
+@node_command()
+def controls(
+    call: NodeCall,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="Only this state (STANDING, RENEW_SOON, RENEW_OVERDUE, LAPSED, RENEWED); "
+            "repeatable. Default: all but RENEWED.",
+        ),
+    ] = None,
+) -> None:
+    """The seizures and freezes this court asked for or put in force (查封、冻结期限), and when
+    each must be renewed (续封/续冻), soonest first."""
+    request = d_pb.ListControlsRequest(states=[s.upper() for s in state or []])
+    with court_node(call) as stub:
+        reply = stub.ListControls(request, timeout=call.timeout)
+    if call.json:
+        print_json(reply)
+    else:
+        render_controls(console(piped_width()), list(reply.controls), call.court)
+
+
+@app.command()
+@node_command()
+def renew(
+    delegation_id: IdArgument,
+    call: NodeCall,
+    request_id: RequestIdOption = None,
+    text: Annotated[str, typer.Option("--text", help="What to ask, if not the default.")] = "",
+) -> None:
+    """Requesting court: renew (续封/续冻) the seizure or freeze a delegation put in force: a new
+    seizure delegation to the court that did it, naming it, with the same case and debtor. Its
+    registry renews it automatically where the city has one."""
+    with court_node(call) as stub:
+        original = stub.GetDelegation(
+            node_pb.GetDelegationRequest(id=delegation_id), timeout=call.timeout
+        ).delegation
+        terms = [(e.actor_court, c) for e in original.history for c in e.controls]
+        if not terms:
+            usage_error(
+                t(
+                    f"委托 {delegation_id} 没有记录查封、冻结，无需续封。",
+                    f"delegation {delegation_id} put no seizure or freeze in force",
+                )
+            )
+        court, last = terms[-1]
+        numbers = "、".join(dict.fromkeys(c.reference for _, c in terms))
+        asks = text or f"续封/续冻：原委托 {original.id}，登记号 {numbers}，原期限至 {last.ends_on}"
+        request = node_pb.CreateDelegationRequest(
+            request_id=request_id or f"renew-{original.id}-{last.ends_on}",
+            case_number=original.case_number,
+            target=d_pb.Target(court_id=court),
+            task_type=d_pb.TASK_TYPE_SEIZURE,
+            asset_kind=last.asset_kind,
+            place=original.place,
+            requested_actions=asks,
+            priority=original.priority,
+            plate=original.plate,
+            renews=original.id,
+        )
+        request.debtor.CopyFrom(original.debtor)
+        response = stub.CreateDelegation(request, timeout=call.timeout)
+    verb = "created" if response.created else "already created"
+    report(call.json, verb, response, response.delegation, request.request_id)
 
 
 def _requester_command(

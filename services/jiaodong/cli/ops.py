@@ -1,12 +1,12 @@
 """`jiaodong ops ...`: the command centre's (执行指挥中心) commands on CoordinatorService.
 
-One command per RPC: `ops courts` (ListCourts), `ops list` (ListDelegations), `ops show`
-(GetDelegation), `ops urge` (Urge, 催办), `ops escalate` (Escalate, 督办), `ops reroute` (Reroute,
-改派), `ops annotate` (Annotate), `ops parked list|show|retry|discard` (ListParked, GetParked,
-RetryParked, DiscardParked; the coordinator's parked messages, or with `--city` those of that
-city's node, which the coordinator asks over the bus). The time-limit RPCs are `sla explain`
-(ExplainSla) and `sla recompute` (RecomputeSla); the live view is `jiaodong board` (WatchBoard
-and GetBoard).
+One command per RPC: `ops courts` (ListCourts), `ops controls` (ListControls), `ops list`
+(ListDelegations), `ops show` (GetDelegation), `ops urge` (Urge, 催办), `ops escalate`
+(Escalate, 督办), `ops reroute` (Reroute, 改派), `ops annotate` (Annotate), `ops parked
+list|show|retry|discard` (ListParked, GetParked, RetryParked, DiscardParked; the
+coordinator's parked messages, or with `--city` those of that city's node, which the
+coordinator asks over the bus). The time-limit RPCs are `sla explain` (ExplainSla) and `sla
+recompute` (RecomputeSla); the live view is `jiaodong board` (WatchBoard and GetBoard).
 
 Every call presents an operator's (or the auditor's) certificate, ``--as operator:region`` by
 default: the coordinator limits a city's centre to the delegations touching its city, lets the
@@ -44,6 +44,7 @@ from jiaodong.cli.render import (
     parked_action_line,
     piped_width,
     print_json,
+    render_controls,
     render_courts,
     render_delegation,
     render_list,
@@ -92,6 +93,38 @@ def courts(
         print_json(reply)
         return
     render_courts(console(piped_width()), list(reply.courts))
+
+
+@app.command()
+@coordinator_command()
+def controls(
+    call: CoordinatorCall,
+    city: Annotated[
+        str, typer.Option("--city", help="Only this city's (qingdao, yantai, ...).")
+    ] = "",
+    court: Annotated[
+        str, typer.Option("--court", metavar="ID", help="Only this court's, either side.")
+    ] = "",
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="Only this state (STANDING, RENEW_SOON, RENEW_OVERDUE, LAPSED, RENEWED); "
+            "repeatable. Default: all but RENEWED.",
+        ),
+    ] = None,
+) -> None:
+    """Seizures and freezes in force across the region (查封、冻结期限) and when each must be
+    renewed (续封/续冻), soonest first (ListControls)."""
+    request = d_pb.ListControlsRequest(
+        city=city, court_id=court, states=[s.upper() for s in state or []]
+    )
+    reply = call_coordinator(call, "ListControls", request)
+    if call.json:
+        print_json(reply)
+        return
+    render_controls(console(piped_width()), list(reply.controls), "")
 
 
 @app.command("list")

@@ -126,6 +126,9 @@ def _event_text(event: d_pb.DelegationEvent) -> str:
         parts.append(
             t(f"（附 {len(event.documents)} 份文书）", f"(+{len(event.documents)} documents)")
         )
+    for c in event.controls:
+        term = f"{c.reference} {c.starts_on} – {c.ends_on}"
+        parts.append(t(f"查封/冻结 {asset_text(c.asset_kind)} {term}", f"control {term}"))
     return "; ".join(parts)
 
 
@@ -704,3 +707,63 @@ def render_layout(console: Console, nats_url: str, services: Iterable[tuple[str,
     for name, address in services:
         table.add_row(name, address)
     console.print(table)
+
+
+CONTROL_STATES = {
+    "STANDING": ("有效", "standing"),
+    "RENEW_SOON": ("即将到期，请续封/续冻", "renew soon"),
+    "RENEW_OVERDUE": ("不足一个月，应立即续封/续冻", "renewal overdue"),
+    "LAPSED": ("已到期失效", "lapsed"),
+    "RENEWED": ("已续封/续冻", "renewed"),
+}
+
+
+def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], court: str) -> None:
+    """`controls` / `ops controls`: seizures and freezes in force and when to renew them (续封/
+    续冻), soonest renewal limit first; with the command that renews one when it is due."""
+    if not controls:
+        console.print(t("没有需要关注的查封、冻结。", "No seizures or freezes to watch."))
+        return
+    table = Table(title=t("查封、冻结期限", "Seizures and freezes in force"))
+    for zh_col, en_col in (
+        ("委托编号", "delegation"),
+        ("案号", "case"),
+        ("委托法院", "requesting court"),
+        ("实施法院", "entrusted court"),
+        ("财产", "asset"),
+        ("登记号", "number"),
+        ("期限", "term"),
+        ("提醒日", "warn on"),
+        ("最迟续封日", "renew by"),
+        ("状态", "state"),
+    ):
+        table.add_column(t(zh_col, en_col))
+    for c in controls:
+        zh_state, en_state = CONTROL_STATES.get(c.state, (c.state, c.state))
+        state = t(zh_state, en_state)
+        if c.renewed_by:
+            state += f" ({c.renewed_by[:8]})"
+        table.add_row(
+            c.delegation_id[:8],
+            c.case_number or "-",
+            court_label(c.requesting_court),
+            court_label(c.entrusted_court),
+            asset_text(c.term.asset_kind),
+            c.term.reference,
+            f"{c.term.starts_on} – {c.term.ends_on}",
+            c.warn_on,
+            c.renew_by,
+            state,
+        )
+    console.print(table)
+    due = [c for c in controls if c.state in ("RENEW_SOON", "RENEW_OVERDUE")]
+    for c in due:
+        if court and c.requesting_court != court:
+            continue
+        command = f"jiaodong delegation renew {c.delegation_id} --as-court {c.requesting_court}"
+        console.print(
+            t(
+                f"请在 {c.renew_by} 前续封/续冻（{c.term.reference}）：`{command}`",
+                f"Renew by {c.renew_by} ({c.term.reference}): `{command}`",
+            )
+        )

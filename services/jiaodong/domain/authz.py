@@ -99,6 +99,7 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "GetDocument", _g(Scope.PARTY, OF, C), data=Data.FULL),
     RpcRule(N, "ListRegistryRequests", _g(Scope.ENTRUSTED, OF, C), data=Data.FULL),
     RpcRule(N, "ReleaseRegistryResult", _g(Scope.ENTRUSTED, OF, C), writes=True),
+    RpcRule(N, "ListControls", _g(Scope.OWN_COURT, OF, C), Data.NONE),
     RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU), Data.NONE),
     RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.FULL),
     RpcRule(CO, "ListDelegations", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),
@@ -115,6 +116,7 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(CO, "RetryParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
     RpcRule(CO, "DiscardParked", _g(Scope.CITY, OP), Data.NONE, writes=True),
     RpcRule(CO, "GetSlaReport", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
+    RpcRule(CO, "ListControls", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.NONE),
     RpcRule(AUDIT_SERVICE, "ListDataReads", _g(Scope.REGION, AU), Data.NONE),
 )
 BY_NAME = {rule.full_name: rule for rule in RULES}

@@ -16,6 +16,7 @@ from jiaodong.domain.identifiers import (
     validate_resident_id,
     validate_social_credit_code,
 )
+from jiaodong.domain.ids import DELEGATION_ID
 from jiaodong.domain.lifecycle import Document
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
@@ -98,6 +99,9 @@ class Draft:
     documents: tuple[Document, ...] = ()
     priority: Priority = Priority.NORMAL
     plate: str = ""
+    # The delegation whose seizure or freeze this one renews (续封/续冻). Out of the repr, so
+    # the fingerprints of drafts stored before it existed stay the same (see ``fingerprint``).
+    renews: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,15 @@ def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Chec
             city = plate_city(normal)
             if city is None:
                 warnings.append(f"plate {normal} is not registered in a Jiaodong city")
+    if draft.renews:
+        if not DELEGATION_ID.fullmatch(draft.renews):
+            violations.append(FieldViolation("renews", "is not a delegation id"))
+        if draft.task_type is not TaskType.SEIZURE:
+            violations.append(
+                FieldViolation("task_type", "a renewal (renews) is a seizure or freeze: seizure")
+            )
+        if draft.asset_kind is AssetKind.UNSPECIFIED:
+            violations.append(FieldViolation("asset_kind", "a renewal names the asset kind"))
     entrusted = ""
     try:
         entrusted = route(registry, requesting_court, draft.target).court_id
@@ -281,4 +294,5 @@ def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Chec
 
 def fingerprint(draft: Draft) -> str:
     """A stable text of the content, to tell a retry from another use of the same request_id."""
-    return repr(replace(draft, request_id=""))
+    text = repr(replace(draft, request_id=""))
+    return f"{text} renews={draft.renews}" if draft.renews else text

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from jiaodong.domain.controls import term_violations
 from jiaodong.domain.delegation import check_documents, check_request_id, check_text
 from jiaodong.domain.errors import (
     FieldViolation,
@@ -19,6 +20,7 @@ from jiaodong.domain.errors import (
     NotAllowed,
 )
 from jiaodong.domain.lifecycle import (
+    ControlTerm,
     DelegationState,
     Document,
     Event,
@@ -90,6 +92,7 @@ def step_violations(
     return_reason: str = "",
     result: str = "",
     court_id: str = "",
+    controls: Sequence[ControlTerm] = (),
 ) -> list[FieldViolation]:
     """What is wrong with the fields of a step of ``kind`` taken by ``side`` (empty: nothing).
     ``request_id`` is checked when the step travels as a request (None: a writer's own step)."""
@@ -106,6 +109,7 @@ def step_violations(
         out.append(FieldViolation("result", "is required"))
     if kind is EventKind.REROUTED and not court_id:
         out.append(FieldViolation("court_id", "is required"))
+    out += term_violations(tuple(controls), kind)
     return out
 
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
@@ -209,6 +209,18 @@ class Document:
     sha256: str
 
 
+@dataclass(frozen=True)
+class ControlTerm:
+    """A seizure or freeze that a step put in force: the asset kind (an ``AssetKind`` value), the
+    registry's or court's number for it (no personal data), and the dates it stands, both
+    inclusive (Asia/Shanghai). The SLA engine watches its end (domain/controls.py)."""
+
+    asset: str
+    reference: str
+    starts_on: date
+    ends_on: date
+
+
 def canonical_time(at: datetime) -> str:
     """How an event's time enters its hash: the instant in UTC to the microsecond, in one fixed
     form, e.g. ``2026-03-02T01:00:00.000000+00:00`` for 09:00 +08:00 that day.
@@ -255,6 +267,7 @@ class Event:
     request_id: str = ""
     prev_hash: str = ""
     hash: str = ""
+    controls: tuple[ControlTerm, ...] = ()
 
     def content_hash(self) -> str:
         """SHA-256 over the event's content and the previous hash (canonical JSON).
@@ -276,6 +289,11 @@ class Event:
             "request_id": self.request_id,
             "prev_hash": self.prev_hash,
         }
+        if self.controls:  # absent when empty, so histories sealed before controls keep hashes
+            body["controls"] = [
+                [c.asset, c.reference, c.starts_on.isoformat(), c.ends_on.isoformat()]
+                for c in self.controls
+            ]
         raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 

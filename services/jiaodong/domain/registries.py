@@ -30,7 +30,9 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from jiaodong.domain.controls import term_violations
 from jiaodong.domain.delegation import AssetKind, TaskType
+from jiaodong.domain.lifecycle import ControlTerm, EventKind
 
 SCHEMA_VERSION = 1
 
@@ -136,7 +138,7 @@ class RegistryRequest:
     requesting_court: str
     entrusted_court: str  # whose link to the registry is used
     submitted_at: datetime
-    # For RENEW and RELEASE: the control concerned (its registry number).
+    # For RENEW and RELEASE: the controls concerned (their registry numbers, comma-separated).
     control_no: str = ""
 
 
@@ -189,11 +191,15 @@ class RegistryResult:
 # -- what a delegation asks ----------------------------------------------------------------------
 
 
-def action_for(task: TaskType, asset: AssetKind) -> Action | None:
+def action_for(task: TaskType, asset: AssetKind, renews: bool = False) -> Action | None:
     """What a delegation of this task type and asset kind asks a registry (None: nothing a
     registry can answer; officers handle it)."""
     if asset not in REGISTRY_ASSETS:
         return None
+    if renews:
+        # A renewal (续封/续冻) is a registration on a control the registry already holds, of
+        # any asset kind: no distraint, and a freeze keeps its amount.
+        return Action.RENEW if task is TaskType.SEIZURE else None
     if task is TaskType.PROPERTY_INQUIRY:
         return Action.INQUIRE
     # Real estate and equity are seized or frozen by the registration itself (查封登记, 股权冻结),
@@ -381,7 +387,21 @@ def checked_results(results: Sequence[RegistryResult]) -> list[RegistryResult]:
         raise WireError("not registry results: they must be numbered 1, 2, ... without gaps")
     if any(r.final for r in checked[:-1]):
         raise WireError("not registry results: only the last one may be final")
+    for r in checked:
+        problems = term_violations(controls_of(r), EventKind.COMPLETED)
+        if problems:
+            raise WireError(f"not registry results: result {r.seq}: {problems[0].description}")
     return checked
+
+
+def controls_of(result: RegistryResult) -> tuple[ControlTerm, ...]:
+    """The seizures and freezes a result says are in force, as the terms a history event carries
+    (the coordinator watches their end)."""
+    return tuple(
+        ControlTerm(p.asset_kind.value, p.control.registry_no, p.control.start, p.control.end)
+        for p in result.properties
+        if p.control is not None
+    )
 
 
 def _aware(text: Any) -> datetime:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from jiaodong.domain.calendar import SHANGHAI
+from jiaodong.domain.controls import MAX_YEARS, add_years
 from jiaodong.domain.delegation import AssetKind
 from jiaodong.domain.identifiers import SOCIAL_CREDIT_ALPHABET, social_credit_check_char
 from jiaodong.domain.registries import (
@@ -45,14 +46,6 @@ class Locale:
     other_courts: tuple[tuple[str, str, str], ...]
 
 
-# How long a control stands (Supreme People's Court interpretation of the Civil Procedure Law,
-# 2015, Art. 487: deposits one year, movables two, real estate and other property rights three).
-CONTROL_YEARS = {
-    AssetKind.DEPOSIT: 1,
-    AssetKind.VEHICLE: 2,
-    AssetKind.REAL_ESTATE: 3,
-    AssetKind.EQUITY: 3,
-}
 _ROADS = ("长江路", "黄河路", "泰山路", "海滨路", "人民路", "文化路", "青年路", "胜利路", "建设路")
 _MODELS = (
     "大众 帕萨特",
@@ -174,10 +167,13 @@ def _controlled(
     if request.action is Action.RELEASE:
         details = {**p.details, "控制状态": "已解除"}
         return Property(p.asset_kind, p.description, p.identifier, details, p.encumbrances, None)
-    years = CONTROL_YEARS[request.asset_kind]
-    end = _add_years(start, years) - timedelta(days=1)
+    years = MAX_YEARS[request.asset_kind.value]  # the law's longest term
+    end = add_years(start, years) - timedelta(days=1)
     earlier = sum(1 for e in p.encumbrances if e.kind is EncumbranceKind.SEIZED)
-    control_no = request.control_no if request.action is Action.RENEW else f"{number}-{i + 1}"
+    control_no = f"{number}-{i + 1}"
+    if request.action is Action.RENEW:  # renewed under its own numbers, one per control
+        numbers = request.control_no.split(",")
+        control_no = numbers[min(i, len(numbers) - 1)]
     control = Control(control_no, start, end, earlier + 1)
     return Property(p.asset_kind, p.description, p.identifier, p.details, p.encumbrances, control)
 
@@ -302,10 +298,3 @@ def credit_code(r: random.Random, area_code: str) -> str:
     """A unified social credit code (GB 32100-2015) with a correct check character."""
     body = "91" + area_code[:6] + "".join(r.choice(SOCIAL_CREDIT_ALPHABET[:-1]) for _ in range(9))
     return body + social_credit_check_char(body)
-
-
-def _add_years(day: date, years: int) -> date:
-    try:
-        return day.replace(year=day.year + years)
-    except ValueError:  # from 29 February: the period ends with February, on the 28th
-        return day.replace(year=day.year + years, month=3, day=1)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 from typing import NoReturn
 
+from jiaodong.domain.controls import RenewalPolicy
 from jiaodong.domain.delegation import AssetKind, Priority, TaskType
 from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.periods import Period, Unit
@@ -84,6 +85,7 @@ class SlaPolicy:
 
     rules: tuple[Rule, ...]
     file: str
+    renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
 
     def matched(self, task: str, asset: str, priority: str) -> list[Rule]:
         """The rules that apply, most specific first (for explaining a clock's limits).
@@ -124,6 +126,7 @@ def _lookup_key(value: str, known: tuple[str, ...], what: str) -> str:
 RULE_KEYS = ("task", "asset", "priority")
 GOAL_KEYS = ("length", "unit", "on_breach", "source", "warn_at")
 DEFAULTS_KEYS = ("warn_at",)
+RENEWAL_KEYS = ("renew_before_months", "warn_working_days", "source", "warn_source")
 ALL_GOALS = ", ".join(Goal)
 GOAL_EXAMPLE = '{ length = 15, unit = "days", on_breach = "urge", source = "..." }'
 
@@ -304,9 +307,9 @@ def parse_policy(text: str, file: str) -> SlaPolicy:
         raise RegistryError(file, line, f"not valid TOML: {message}") from exc
     where = _Lines(text)
     for key in data:
-        if key not in ("defaults", "rule"):
+        if key not in ("defaults", "rule", "renewal"):
             _failer(file, where.table(key))(
-                f"unknown table or key {key!r}; expected [defaults] and [[rule]] blocks"
+                f"unknown table or key {key!r}; expected [defaults], [[rule]] and [renewal]"
             )
 
     defaults = data.get("defaults", {})
@@ -359,4 +362,34 @@ def parse_policy(text: str, file: str) -> SlaPolicy:
                 f"the catch-all rule for priority {priority} must define every goal; "
                 f"missing: {', '.join(missing)}",
             )
-    return SlaPolicy(tuple(rules), file)
+    return SlaPolicy(tuple(rules), file, _renewal(data.get("renewal", {}), where, file))
+
+
+def _renewal(block: object, where: _Lines, file: str) -> RenewalPolicy:
+    """``[renewal]``: when a seizure or freeze must be renewed and how early to warn."""
+    line = where.table("renewal")
+    if not isinstance(block, dict):
+        _failer(file, line)("renewal must be a [renewal] table")
+    numbers = {"renew_before_months": (1, 11), "warn_working_days": (0, 60)}
+    ints: dict[str, int] = {}
+    texts: dict[str, str] = {}
+    for key, value in block.items():
+        fail = _failer(file, where.key(line, key))
+        if key not in RENEWAL_KEYS:
+            fail(f"[renewal]: unknown key {key!r}; expected {_names(RENEWAL_KEYS)}")
+        if key in numbers:
+            low, high = numbers[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                fail(f"[renewal]: {key} must be a whole number from {low} to {high}")
+            ints[key] = value
+        elif not isinstance(value, str) or not value.strip():
+            fail(f"[renewal]: {key} must say where the number comes from")
+        else:
+            texts[key] = value
+    base = RenewalPolicy()
+    return RenewalPolicy(
+        renew_before_months=ints.get("renew_before_months", base.renew_before_months),
+        warn_working_days=ints.get("warn_working_days", base.warn_working_days),
+        source=texts.get("source", base.source),
+        warn_source=texts.get("warn_source", base.warn_source),
+    )

@@ -374,7 +374,16 @@ def waiting_steps(
 def hold_step(session: Session, delegation_id: str, court: str, event: Event) -> None:
     """Keep an entrusted court's step (an unsealed event) until the delivery is recorded."""
     values = event_values(delegation_id, event)
-    kept = ("delegation_id", "kind", "text", "return_reason", "result", "documents", "at")
+    kept = (
+        "delegation_id",
+        "kind",
+        "text",
+        "return_reason",
+        "result",
+        "documents",
+        "controls",
+        "at",
+    )
     session.add(WaitingStepRow(court=court, **{name: values[name] for name in kept}))
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from jiaodong.domain.lifecycle import (
     PLAIN_EVENT_FIELDS,
+    ControlTerm,
     DelegationState,
     Document,
     Event,
@@ -36,8 +38,22 @@ def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
         "return_reason": event.return_reason,
         "result": event.result,
         "documents": json.dumps(docs, ensure_ascii=False),
+        "controls": controls_json(event.controls),
         **plain,
     }
+
+
+def controls_json(terms: tuple[ControlTerm, ...]) -> str:
+    """The controls column: JSON [asset, reference, starts_on, ends_on] lists."""
+    rows = [[c.asset, c.reference, c.starts_on.isoformat(), c.ends_on.isoformat()] for c in terms]
+    return json.dumps(rows, ensure_ascii=False)
+
+
+def controls_from(text: str | None) -> tuple[ControlTerm, ...]:
+    return tuple(
+        ControlTerm(a, r, date.fromisoformat(s), date.fromisoformat(e))
+        for a, r, s, e in json.loads(text or "[]")
+    )
 
 
 def documents_from(text: str) -> tuple[Document, ...]:
@@ -59,6 +75,7 @@ def event_from_row(row: EventRow) -> Event:
         return_reason=row.return_reason,
         result=row.result,
         documents=docs,
+        controls=controls_from(row.controls),
         **plain,
     )
 
@@ -77,6 +94,7 @@ def waiting_event(row: WaitingStepRow, event_id: str) -> Event:
         return_reason=row.return_reason,
         result=row.result,
         documents=docs,
+        controls=controls_from(row.controls),
     )
 
 

@@ -5,7 +5,7 @@ Times are stored as naive UTC; the conversion layer attaches UTC on the way out.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -80,6 +80,8 @@ class EventRow(SQLModel, table=True):
     request_id: str = Field(default="", max_length=64)
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(max_length=64)
+    # Control terms (JSON [asset, reference, starts_on, ends_on] lists); added by migration 0014.
+    controls: str = Field(default="[]", sa_column_kwargs={"server_default": "[]"})
 
 
 class RequestRow(SQLModel, table=True):
@@ -251,6 +253,7 @@ class WaitingStepRow(SQLModel, table=True):
     at: datetime
     state: str = Field(default="waiting", max_length=10)
     reason: str = ""
+    controls: str = Field(default="[]", sa_column_kwargs={"server_default": "[]"})
 
 
 class NodeContactRow(SQLModel, table=True):
@@ -469,3 +472,32 @@ class RegistryTaskRow(SQLModel, table=True):
     accepted_seq: int = 0  # the desk's ACCEPTED event (0: it accepted nothing)
     created_at: datetime
     updated_at: datetime
+    # For a renewal: the registry's numbers of the controls it renews, comma-separated (0014).
+    control_no: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
+
+
+class ControlWatchRow(SQLModel, table=True):
+    """A seizure or freeze in force and the watch on its expiry (coordinator only): one row per
+    control term of a history event, its renewal dates on the working-day calendar, and the next
+    instant its state changes (``next_at``, swept like the SLA clocks)."""
+
+    __tablename__ = "control_watch"
+    __table_args__ = (
+        Index("ix_control_watch_next", "next_at"),
+        Index("ix_control_watch_ends", "ends_on"),
+    )
+
+    delegation_id: str = Field(primary_key=True, max_length=40)
+    seq: int = Field(primary_key=True)
+    idx: int = Field(primary_key=True)
+    requesting_court: str = Field(max_length=6)
+    entrusted_court: str = Field(max_length=6)
+    asset: str = Field(max_length=20)
+    reference: str = Field(max_length=64)
+    starts_on: date
+    ends_on: date
+    warn_on: date
+    renew_by: date
+    renewed_by: str = Field(default="", max_length=40)
+    state: str = Field(max_length=20)
+    next_at: datetime | None = None

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import structlog
 
+from jiaodong.app import controls
 from jiaodong.app.coordinator.base import CoordinatorBase
 from jiaodong.app.sla import SlaEngine, SweepReport
 from jiaodong.app.unit_of_work import UnitOfWork
@@ -22,7 +23,8 @@ Move = tuple[str, str, datetime, datetime]
 
 class Deadlines(CoordinatorBase):
     async def sweep(self, limit: int = 1000) -> SweepReport:
-        """Handle every clock due now, in batches of ``limit``."""
+        """Handle every clock due now, in batches of ``limit``; then move on the watches of
+        seizures and freezes whose renewal falls due (app/controls.py)."""
         total = SweepReport()
         while True:
             report, touched = await self.db.run(lambda s: self.sla.sweep(s, limit))
@@ -30,6 +32,11 @@ class Deadlines(CoordinatorBase):
             if touched:
                 self.core.wake()
             if report.due < limit:
+                break
+        while True:
+            moved = await self.db.run(lambda s: controls.sweep(s, self.clock.now(), limit))
+            total.controls.update(moved)
+            if sum(moved.values()) < limit:
                 return total
 
     async def run_sweeper(self, interval: float) -> None:
@@ -37,7 +44,7 @@ class Deadlines(CoordinatorBase):
         while True:
             try:
                 report = await self.sweep()
-                if report.claimed:
+                if report.claimed or report.controls:
                     log.info("sla_sweep", **report.figures())
             except Exception as exc:  # noqa: BLE001 - any failure: keep sweeping, the next round retries
                 log.error("sla_sweep_failed", error=str(exc))
@@ -69,4 +76,8 @@ class Deadlines(CoordinatorBase):
         count, moved = await self.core.run(work)
         if not dry_run:
             self.sla = engine
+            rewatched = await self.db.run(
+                lambda s: controls.rewatch(s, policy.renewal, calendar, self.clock.now())
+            )
+            log.info("controls_rewatched", moved=rewatched)
         return count, moved, self.notices(calendar)

@@ -3,8 +3,11 @@ computed, a page of the region's delegations, and the notices the board shows.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session
 
+from jiaodong.app.controls import Listed, check_states, coordinator_listing
 from jiaodong.app.coordinator.base import CoordinatorBase, Guard, check_guard
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import sla
@@ -17,6 +20,8 @@ from jiaodong.store.mapper import asset_key, view
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import sla_goals_pb
 
+# Controls as listed (a name of its own: ``list`` is a method name below).
+Listings = list[Listed]
 # A page of delegations (a name of its own: ``list`` is a method name below).
 Page = list[pb.Delegation]
 Notices = list[str]
@@ -100,3 +105,16 @@ class Queries(CoordinatorBase):
                 "see its dead_letter table and the message_parked log lines"
             )
         return out
+
+    async def controls(self, city: str | None, court: str, states: Sequence[str]) -> Listings:
+        """Seizures and freezes in force touching ``court`` or ``city`` (neither: the region)
+        and the watch on their expiry, soonest renewal limit first."""
+        wanted = check_states(states)
+        courts: frozenset[str] | None = None
+        if city:
+            courts = frozenset(c.court_id for c in self.registry.courts_in_city(city))
+        if court:
+            self.registry.court(court)  # NotFound for a court not in the registry
+            courts = frozenset({court}) & courts if courts is not None else frozenset({court})
+        now = self.clock.now()
+        return await self.db.run(lambda s: coordinator_listing(s, courts, wanted, now))

@@ -13,11 +13,19 @@ from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
-from jiaodong.domain.delegation import Draft, check_draft, fingerprint
-from jiaodong.domain.errors import AlreadyExists, InvalidInput
+from jiaodong.domain import controls
+from jiaodong.domain.delegation import Checked, Draft, check_draft, fingerprint
+from jiaodong.domain.errors import AlreadyExists, InvalidInput, NotFound
 from jiaodong.domain.history import check_before_delivery, seal_first, step_violations
 from jiaodong.domain.ids import new_id
-from jiaodong.domain.lifecycle import Document, EventKind, Side, Status, check_allowed
+from jiaodong.domain.lifecycle import (
+    ControlTerm,
+    Document,
+    EventKind,
+    Side,
+    Status,
+    check_allowed,
+)
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
 from jiaodong.store.tables import DelegationRow
@@ -36,6 +44,7 @@ class Step:
     return_reason: str = ""
     result: str = ""
     documents: tuple[Document, ...] = ()
+    controls: tuple[ControlTerm, ...] = ()
 
 
 class Commands(NodeBase):
@@ -62,6 +71,8 @@ class Commands(NodeBase):
                         f"{court} for a different delegation ({existing.id})"
                     )
                 return uow.view(existing), False
+            if checked.draft.renews:
+                self._check_renewal(uow, court, checked)
             _require_uploaded(uow, checked.draft.documents)
             delegation_id = new_id()
             first = seal_first(uow.event(EventKind.CREATED, Side.REQUESTING, court))
@@ -85,6 +96,27 @@ class Commands(NodeBase):
                 to=checked.entrusted_court,
             )
         return delegation, created
+
+    def _check_renewal(self, uow: UnitOfWork, court: str, checked: Checked) -> None:
+        """A renewal names a delegation this court sent that put a control of the same asset
+        kind in force, and goes to the court that did (whose registry holds it)."""
+        renews = checked.draft.renews
+        original = uow.get(renews)
+        if original is None or original.requesting_court != court:
+            raise NotFound(f"renews: court {court} sent no delegation {renews}")
+        asset = checked.draft.asset_kind.value
+        placed = [p for p in controls.placed(uow.history(original)) if p.term.asset == asset]
+        if not placed:
+            raise InvalidInput.one(
+                "renews",
+                f"delegation {renews} put no seizure or freeze of {asset.lower()} in force",
+            )
+        holder = placed[-1].court
+        if checked.entrusted_court != holder:
+            name = self.registry.court(holder).name_zh
+            raise InvalidInput.one(
+                "target", f"a renewal goes to the court that put the control in force: {name}"
+            )
 
     async def request(
         self,
@@ -144,6 +176,7 @@ class Commands(NodeBase):
             documents=step.documents,
             return_reason=step.return_reason,
             result=step.result,
+            controls=step.controls,
         )
         if violations:
             raise InvalidInput(violations)
@@ -159,6 +192,7 @@ class Commands(NodeBase):
                 return_reason=step.return_reason,
                 result=step.result,
                 documents=step.documents,
+                controls=step.controls,
             )
             state = uow.state(row)
             if state.status is Status.ROUTED:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from jiaodong.app.controls import Listed, check_states, node_listing
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.sla import goals_for
 from jiaodong.app.unit_of_work import UnitOfWork
@@ -17,6 +18,8 @@ from jiaodong.store.mapper import view
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import sla_goals_pb
 
+# Controls as listed (a name of its own: ``list`` is a method name below).
+Listings = list[Listed]
 # A page of delegations (a name of its own: ``list`` is a method name below).
 Page = list[pb.Delegation]
 Chunks = list[bytes]
@@ -83,3 +86,15 @@ class Queries(NodeBase):
             }
 
         return await self.core.run(work)
+
+    async def controls(self, court: str, states: Sequence[str]) -> Listings:
+        """The seizures and freezes ``court`` asked for or put in force, with the watch on their
+        expiry, soonest renewal limit first (computed from the histories held here)."""
+        self.hosted(court)
+        wanted = check_states(states)
+        policy, calendar = self.sla if self.sla is not None else (None, None)
+        if policy is None or calendar is None:
+            raise NotFound("this node has no SLA policy loaded: it cannot compute renewal dates")
+        now = self.clock.now()
+        renewal = policy.renewal
+        return await self.db.run(lambda s: node_listing(s, court, wanted, renewal, calendar, now))

@@ -39,6 +39,7 @@ from jiaodong.app.node.commands import send_documents
 from jiaodong.app.registries import Connector, Links
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import registry_document as letter
+from jiaodong.domain.controls import placed
 from jiaodong.domain.delegation import AssetKind, TaskType
 from jiaodong.domain.errors import IllegalTransition
 from jiaodong.domain.lifecycle import CompletionResult, Document, Event, EventKind, Side, Status
@@ -56,6 +57,7 @@ from jiaodong.domain.registries import (
     action_for,
     checked_ack,
     checked_results,
+    controls_of,
     request_to_wire,
     result_from_wire,
     result_to_wire,
@@ -118,12 +120,21 @@ class RegistryDesk(NodeBase):
         if links is None or row.task_type not in _REGISTRY_TASKS:
             return  # (before parsing the content: most deliveries are not for a registry)
         asset = AssetKind(asset_name(row))
-        action = action_for(TaskType(row.task_type), asset)
+        content = content_of(row)
+        action = action_for(TaskType(row.task_type), asset, renews=bool(content.renews))
         if action is None or asset not in links.connectors:
             return
         task_id = f"{row.id}-{delivered.seq}"
         if uow.session.get(RegistryTaskRow, task_id) is not None:
             return
+        control_no = ""
+        if action is Action.RENEW:
+            original = uow.get(content.renews)
+            history = uow.history(original) if original is not None else []
+            numbers = [p.term.reference for p in placed(history) if p.term.asset == asset.value]
+            if not numbers:
+                return  # not a control this court's registry holds: officers handle it
+            control_no = ",".join(dict.fromkeys(numbers))
         now = to_stored(uow.now)
         uow.session.add(
             RegistryTaskRow(
@@ -131,9 +142,10 @@ class RegistryDesk(NodeBase):
                 delegation_id=row.id,
                 court=row.entrusted_court,
                 requesting_court=row.requesting_court,
-                case_number=content_of(row).case_number,
+                case_number=content.case_number,
                 asset_kind=asset.value,
                 action=action.value,
+                control_no=control_no,
                 next_at=now,
                 created_at=now,
                 updated_at=now,
@@ -431,7 +443,13 @@ class RegistryDesk(NodeBase):
                 kind, text = EventKind.PROGRESS_REPORTED, letter.partial_text(result, names)
                 outcome = ""
             event = uow.event(
-                kind, Side.ENTRUSTED, task.court, text=text, result=outcome, documents=docs
+                kind,
+                Side.ENTRUSTED,
+                task.court,
+                text=text,
+                result=outcome,
+                documents=docs,
+                controls=controls_of(result),
             )
             events.append(uow.seal(row, event))
         if not events:
@@ -608,6 +626,7 @@ class RegistryDesk(NodeBase):
             requesting_court=task.requesting_court,
             entrusted_court=task.court,
             submitted_at=at,
+            control_no=task.control_no,
         )
 
     def _letters(
