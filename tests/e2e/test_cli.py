@@ -417,3 +417,85 @@ def test_a_held_registry_result_is_read_and_released_by_the_entrusted_court(
         assert "已审核发布" in released.stdout and "已办结" in released.stdout
     finally:
         started.stop()
+
+
+def test_a_freeze_near_its_end_is_listed_and_renewed_through_the_cli(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Yantai officer records a freeze of deposits with less than a month left (`complete
+    --control`); the Qingdao court's clerk sees it must be renewed now (`delegation controls`),
+    so does the command centre (`ops controls`), and `delegation renew` sends the renewal to the
+    court that froze it, naming the first delegation. A term longer than the law allows is
+    refused with the field and nothing changes."""
+    from datetime import date, timedelta
+
+    monkeypatch.setenv("COLUMNS", "200")  # a wide screen: the table's cells stay on one line
+    created = cli_json(
+        layout, "qingdao", "370202", "create",
+        "--case-number", "(2026)鲁0202执99号", "--to-city", "yantai", "--district", "芝罘区",
+        "--task", "seizure", "--asset", "deposit",
+        "--person", "孙七", "--resident-id", "34052419800101001X",
+        "--actions", "冻结被执行人银行存款人民币五万元",
+    )  # fmt: skip
+    delegation_id = created["delegation"]["id"]
+    wait_status(layout, "yantai", "370602", delegation_id, "STATUS_DELIVERED")
+    for step in ("acknowledge", "accept"):
+        assert cli(layout, "yantai", "370602", step, delegation_id).returncode == 0
+    today = date.today()
+    start, end = today - timedelta(days=330), today + timedelta(days=20)
+    too_long = f"deposit:烟银冻字0007号:{start}:{start + timedelta(days=400)}"
+    refused = cli(
+        layout, "yantai", "370602", "complete", delegation_id,
+        "--result", "done", "--text", "已冻结", "--control", too_long,
+    )  # fmt: skip
+    assert refused.returncode == 2, refused.stderr
+    assert "请求有误，未作任何更改" in refused.stderr
+    assert "controls[0].ends_on" in refused.stderr and "at most 1 year" in refused.stderr
+    malformed = cli(
+        layout, "yantai", "370602", "complete", delegation_id,
+        "--result", "done", "--text", "已冻结", "--control", "deposit:烟银冻字0007号",
+    )  # fmt: skip
+    assert malformed.returncode == 1 and "财产种类:登记号:起始日:截止日" in malformed.stderr
+    wait_status(layout, "yantai", "370602", delegation_id, "STATUS_ACCEPTED")
+    term = f"deposit:烟银冻字0007号:{start}:{end}"
+    done = cli(
+        layout, "yantai", "370602", "complete", delegation_id,
+        "--result", "done", "--text", "已冻结", "--control", term,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wait_status(layout, "qingdao", "370202", delegation_id, "STATUS_COMPLETED")
+
+    listed = cli(layout, "qingdao", "370202", "controls", "--role", "clerk")
+    assert listed.returncode == 0, listed.stderr
+    for expected in (
+        "查封、冻结期限",
+        "烟银冻字0007号",
+        "应立即续封",
+        "烟台市芝罘区人民法院 (370602)",
+        "请在 ",
+        f"jiaodong delegation renew {delegation_id} --as-court 370202",
+    ):
+        assert expected in listed.stdout, (expected, listed.stdout)
+    (watch,) = cli_json(layout, "qingdao", "370202", "controls", "--role", "clerk")["controls"]
+    assert (watch["state"], watch["entrusted_court"], watch["term"]["ends_on"]) == (
+        "RENEW_OVERDUE",
+        "370602",
+        str(end),
+    )
+    assert layout.coordinator is not None
+    coordinator = layout.coordinator.address
+    ops = jiaodong(
+        layout.pki, "ops", "controls", "--state", "renew_overdue", "--coordinator", coordinator
+    )
+    assert ops.returncode == 0, ops.stderr
+    assert "烟银冻字0007号" in ops.stdout and "青岛市市南区人民法院" in ops.stdout
+
+    renewed = cli_json(layout, "qingdao", "370202", "renew", delegation_id)
+    renewal = renewed["delegation"]
+    assert renewal["renews"] == delegation_id and renewal["task_type"] == "TASK_TYPE_SEIZURE"
+    assert renewal["target"]["court_id"] == "370602"
+    shown = cli_json(layout, "qingdao", "370202", "show", renewal["id"])["delegation"]
+    assert "续封/续冻：原委托" in shown["requested_actions"]
+    assert "烟银冻字0007号" in shown["requested_actions"]
+    again = cli_json(layout, "qingdao", "370202", "renew", delegation_id)
+    assert again["delegation"]["id"] == renewal["id"]  # the same renewal: safe to retry

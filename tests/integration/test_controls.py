@@ -21,6 +21,7 @@ from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.domain.clock import ManualClock
 from jiaodong.domain.identity import Identity, Role
 from jiaodong.store.tables import ControlWatchRow
+from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.helpers.factory import create_request
@@ -126,6 +127,12 @@ async def test_a_freeze_is_warned_before_it_must_be_renewed_and_renewal_ends_the
     assert not (await coordinator.sweep()).controls
     (w,) = await coordinator_controls(region, states=["RENEW_SOON"])
     assert w.delegation_id == first
+    # The command centre's board says so, with the command that lists them.
+    board = await region.coordinator_stub().GetBoard(capi.GetBoardRequest())
+    assert (
+        "1 项查封、冻结应续封/续冻：jiaodong ops controls --state RENEW_SOON "
+        "--state RENEW_OVERDUE" in board.notices
+    )
     # A city's command centre sees its own city's; the requesting court's clerk sees it too,
     # computed from its own node's histories with the same dates.
     own = await coordinator_controls(region, city="qingdao")

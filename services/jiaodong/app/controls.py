@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
@@ -309,4 +309,30 @@ def listed_pb(item: Listed) -> pb.ControlWatch:
         renew_by=w.renew_by.isoformat(),
         state=item.state.value,
         renewed_by=item.renewed_by,
+    )
+
+
+def renewals_due(session: Session, courts: list[str] | None) -> Counter[str]:
+    """How many watches stand at RENEW_SOON and RENEW_OVERDUE (as of the last sweep), for the
+    board's notice; only those touching ``courts`` when given."""
+    soon = (rules.WatchState.RENEW_SOON.value, rules.WatchState.RENEW_OVERDUE.value)
+    query = sa_select(_W.c.state, func.count()).where(_W.c.state.in_(soon)).group_by(_W.c.state)
+    if courts is not None:
+        query = query.where(
+            or_(_W.c.requesting_court.in_(courts), _W.c.entrusted_court.in_(courts))
+        )
+    return Counter({state: int(n) for state, n in session.connection().execute(query)})
+
+
+def renewal_notice(due: Counter[str], city: str | None) -> str | None:
+    """The board's line about controls to renew, with the command that lists them."""
+    total = sum(due.values())
+    if not total:
+        return None
+    overdue = due.get(rules.WatchState.RENEW_OVERDUE.value, 0)
+    where = f" --city {city}" if city else ""
+    late = f"，其中 {overdue} 项已不足一个月" if overdue else ""
+    return (
+        f"{total} 项查封、冻结应续封/续冻{late}："
+        f"jiaodong ops controls{where} --state RENEW_SOON --state RENEW_OVERDUE"
     )

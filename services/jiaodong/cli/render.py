@@ -711,10 +711,10 @@ def render_layout(console: Console, nats_url: str, services: Iterable[tuple[str,
 
 CONTROL_STATES = {
     "STANDING": ("有效", "standing"),
-    "RENEW_SOON": ("即将到期，请续封/续冻", "renew soon"),
-    "RENEW_OVERDUE": ("不足一个月，应立即续封/续冻", "renewal overdue"),
+    "RENEW_SOON": ("待续封", "renew soon"),
+    "RENEW_OVERDUE": ("不足一月，应立即续封", "renewal overdue"),
     "LAPSED": ("已到期失效", "lapsed"),
-    "RENEWED": ("已续封/续冻", "renewed"),
+    "RENEWED": ("已续封", "renewed"),
 }
 
 
@@ -732,8 +732,7 @@ def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], cou
         ("实施法院", "entrusted court"),
         ("财产", "asset"),
         ("登记号", "number"),
-        ("期限", "term"),
-        ("提醒日", "warn on"),
+        ("期限至", "ends"),
         ("最迟续封日", "renew by"),
         ("状态", "state"),
     ):
@@ -750,8 +749,7 @@ def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], cou
             court_label(c.entrusted_court),
             asset_text(c.term.asset_kind),
             c.term.reference,
-            f"{c.term.starts_on} – {c.term.ends_on}",
-            c.warn_on,
+            c.term.ends_on,
             c.renew_by,
             state,
         )
@@ -763,7 +761,9 @@ def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], cou
         command = f"jiaodong delegation renew {c.delegation_id} --as-court {c.requesting_court}"
         console.print(
             t(
-                f"请在 {c.renew_by} 前续封/续冻（{c.term.reference}）：`{command}`",
-                f"Renew by {c.renew_by} ({c.term.reference}): `{command}`",
-            )
+                f"请在 {c.renew_by} 前续封/续冻（{c.term.reference}，{c.term.ends_on} 到期）：",
+                f"Renew by {c.renew_by} ({c.term.reference}, ends {c.term.ends_on}):",
+            ),
+            soft_wrap=True,
         )
+        console.print(f"  {command}", soft_wrap=True, markup=False)

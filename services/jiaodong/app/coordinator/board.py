@@ -9,11 +9,13 @@ the regional centre passes None and gets every city.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from jiaodong.app import controls
 from jiaodong.app.coordinator.base import CoordinatorBase
 from jiaodong.domain.calendar import days_left, deadline
 from jiaodong.domain.errors import FieldViolation, InvalidInput
@@ -188,7 +190,7 @@ class BoardQueries(CoordinatorBase):
         city_of_court = {c.court_id: c.city for c in self.registry.courts.values()}
         interval = getattr(self, "reconcile_interval", timedelta(seconds=30))
 
-        def work(session: Session) -> Board:
+        def work(session: Session) -> tuple[Board, Counter[str]]:
             counts, by_pair = figures.city_and_pair_counts(
                 session, now, due_by.due, now - timedelta(days=window_days), city_of_court
             )
@@ -222,10 +224,14 @@ class BoardQueries(CoordinatorBase):
             nodes = self._node_health(session, cities, now, interval)
             courts = None if not city else [c.court_id for c in self.registry.courts_in_city(city)]
             parked = figures.parked_count(session, courts)
-            return Board(now, city, window_days, due_by.due, per_city, pairs, aging, nodes, parked)
+            board = Board(now, city, window_days, due_by.due, per_city, pairs, aging, nodes, parked)
+            return board, controls.renewals_due(session, courts)
 
-        out = await self.db.read(work)
+        out, renewals = await self.db.read(work)
         notices = list(self.notices())
+        renew = controls.renewal_notice(renewals, city)
+        if renew:
+            notices.append(renew)
         if out.parked:
             notices.append(
                 f"{out.parked} message(s) parked as dead letters at the coordinator: see ListParked"
