@@ -59,6 +59,8 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
     assert set(registries["by_city"]) == cities
     assert registries["answered"] == sum(registries["by_city"].values())
     assert set(registries["by_asset"]) <= {"real_estate", "vehicle", "equity", "deposit"}
+    # Registered seizures carry their terms, which the coordinator watches for renewal.
+    assert registries["controls_recorded"] > 0
 
 
 def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> None:

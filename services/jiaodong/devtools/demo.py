@@ -494,7 +494,9 @@ def registry_answers(views: dict[int, pb.Delegation], registry: Registry) -> dic
     cities: Counter[str] = Counter()
     assets: Counter[str] = Counter()
     handed = 0
+    controls = 0
     for d in views.values():
+        controls += sum(len(e.controls) for e in d.history)
         auto = [e for e in d.history if e.text.startswith(AUTO)]
         if any(e.kind == pb.EVENT_KIND_COMPLETED for e in auto):
             cities[registry.court(d.entrusted_court).city] += 1
@@ -506,6 +508,8 @@ def registry_answers(views: dict[int, pb.Delegation], registry: Registry) -> dic
         "by_city": dict(sorted(cities.items())),
         "by_asset": dict(sorted(assets.items())),
         "handed_to_officers": handed,
+        # Seizures and freezes recorded with their terms: the coordinator watches their end.
+        "controls_recorded": controls,
     }
 
 
@@ -591,12 +595,14 @@ def print_report(
             f"经各市登记机关自动办结（网络查控，无需承办人）：{answered['answered']} 件"
             + (f"；按城市 {by_city}" if by_city else "")
             + (f"；按财产 {by_asset}" if by_asset else "")
-            + f"；转人工办理 {answered['handed_to_officers']} 件",
+            + f"；转人工办理 {answered['handed_to_officers']} 件"
+            + f"；登记查封、冻结 {answered['controls_recorded']} 项（到期前提醒续封）",
             "answered through the cities' registries, no officer (网络查控): "
             f"{answered['answered']}"
             + (f"; by city {by_city}" if by_city else "")
             + (f"; by asset {by_asset}" if by_asset else "")
-            + f"; handed to officers {answered['handed_to_officers']}",
+            + f"; handed to officers {answered['handed_to_officers']}"
+            + f"; controls recorded {answered['controls_recorded']} (watched for renewal)",
         )
     )
     finals = sep.join(
