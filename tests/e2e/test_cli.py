@@ -455,7 +455,7 @@ def test_a_freeze_near_its_end_is_listed_and_renewed_through_the_cli(
         layout, "yantai", "370602", "complete", delegation_id,
         "--result", "done", "--text", "已冻结", "--control", "deposit:烟银冻字0007号",
     )  # fmt: skip
-    assert malformed.returncode == 1 and "财产种类:登记号:起始日:截止日" in malformed.stderr
+    assert malformed.returncode == 2 and "财产种类:登记号:起始日:截止日" in malformed.stderr
     wait_status(layout, "yantai", "370602", delegation_id, "STATUS_ACCEPTED")
     term = f"deposit:烟银冻字0007号:{start}:{end}"
     done = cli(

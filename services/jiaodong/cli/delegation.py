@@ -345,17 +345,21 @@ def control_terms(values: list[str] | None) -> list[d_pb.ControlTerm]:
     for value in values or []:
         parts = value.split(":")
         if len(parts) != 4 or not all(p.strip() for p in parts):
-            usage_error(
+            raise typer.BadParameter(
                 t(
-                    f"--control 应写作 财产种类:登记号:起始日:截止日，而不是 {value!r}",
-                    f"--control takes ASSET:NUMBER:FROM:TO, not {value!r}",
-                )
+                    f"应写作 财产种类:登记号:起始日:截止日，而不是 {value!r}",
+                    f"takes ASSET:NUMBER:FROM:TO, not {value!r}",
+                ),
+                param_hint="'--control'",
             )
         asset, number, first, last = (p.strip() for p in parts)
         try:
             kind = asset_kind(asset.lower().replace("-", "_"))
         except (KeyError, ValueError):
-            usage_error(t(f"未知的财产种类 {asset!r}", f"unknown asset kind {asset!r}"))
+            raise typer.BadParameter(
+                t(f"未知的财产种类 {asset!r}", f"unknown asset kind {asset!r}"),
+                param_hint="'--control'",
+            ) from None
         out.append(
             d_pb.ControlTerm(
                 asset_kind=kind,
