@@ -102,6 +102,9 @@ def keep(
         return
     conn.execute(insert(_W), new)
     log.info("controls_watched", delegation_id=delegation_id, count=len(new))
+    for values in new:  # recorded late, already due: warn now (the sweep warns of later changes)
+        if values["state"] != rules.WatchState.STANDING.value:
+            _warn(str(values["state"]), delegation_id, values)
     renews = content_of(row).renews  # parsed only for a delegation with controls
     if renews:
         assets = sorted({p.term.asset for p in placed})
@@ -143,16 +146,21 @@ def sweep(session: Session, now: datetime, limit: int = 1000) -> Counter[str]:
         if won.rowcount != 1 or state == r.state:
             continue  # another coordinator moved it, or only the instant changed
         moved[state] += 1
-        log.warning(
-            "control_" + state.lower(),
-            delegation_id=r.delegation_id,
-            requesting_court=r.requesting_court,
-            entrusted_court=r.entrusted_court,
-            asset=r.asset,
-            renew_by=r.renew_by.isoformat(),
-            ends_on=r.ends_on.isoformat(),
-        )
+        _warn(state, r.delegation_id, r._mapping)
     return moved
+
+
+def _warn(state: str, delegation_id: str, row: Any) -> None:
+    """The log line of a watch that changed state: ids, the asset kind and the dates only."""
+    log.warning(
+        "control_" + state.lower(),
+        delegation_id=delegation_id,
+        requesting_court=row["requesting_court"],
+        entrusted_court=row["entrusted_court"],
+        asset=row["asset"],
+        renew_by=row["renew_by"].isoformat(),
+        ends_on=row["ends_on"].isoformat(),
+    )
 
 
 def rewatch(session: Session, policy: rules.RenewalPolicy, cal: WorkCalendar, now: datetime) -> int:
