@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -71,7 +72,7 @@ async def view(region: Region, city: str, court: str, delegation_id: str) -> pb.
 
 
 async def freeze_through_an_officer(
-    region: Region, request: api.CreateDelegationRequest, term: pb.ControlTerm
+    region: Region, request: api.CreateDelegationRequest, *terms: pb.ControlTerm
 ) -> str:
     """Qingdao sends; Yantai's officer acknowledges, accepts and completes with the freeze."""
     qingdao, yantai = region.node_stub("qingdao"), region.node_stub("yantai")
@@ -80,7 +81,7 @@ async def freeze_through_an_officer(
     await yantai.Acknowledge(api.AcknowledgeRequest(id=d.id), metadata=as_court(YT))
     await yantai.Accept(api.AcceptRequest(id=d.id), metadata=as_court(YT))
     done = api.CompleteRequest(
-        id=d.id, result=pb.COMPLETION_RESULT_DONE, text="已冻结", controls=[term]
+        id=d.id, result=pb.COMPLETION_RESULT_DONE, text="已冻结", controls=list(terms)
     )
     await yantai.Complete(done, metadata=as_court(YT))
     return d.id
@@ -178,6 +179,53 @@ async def test_a_freeze_is_warned_before_it_must_be_renewed_and_renewal_ends_the
     assert stored == {first: "RENEWED", second: "STANDING"}
     mine = await region.node_stub("qingdao", clerk).ListControls(pb.ListControlsRequest())
     assert [x.delegation_id for x in mine.controls] == [second]  # default: all but renewed
+    # Renewing the first again is refused: the chain goes on from the renewal.
+    again = create_request(
+        asset_kind=pb.ASSET_KIND_DEPOSIT,
+        plate="",
+        target=pb.Target(court_id=YT),
+        renews=first,
+    )
+    err = await rpc_error(qingdao_stub(region).CreateDelegation(again, metadata=as_court(QD)))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"was renewed by {second}: renew that one" in (err.details() or "")
+
+
+def qingdao_stub(region: Region) -> Any:
+    return region.node_stub("qingdao")
+
+
+async def test_a_renewal_of_one_account_leaves_the_others_to_renew(
+    region: Region, clock: ManualClock
+) -> None:
+    """Two accounts frozen in one result; the renewal covers the second only (the bank renewed
+    it under its number): only that one is renewed, on the coordinator and on the node alike."""
+    second_account = pb.ControlTerm()
+    second_account.CopyFrom(FREEZE)
+    second_account.reference = "烟银冻字2025第0002号"
+    freeze = create_request(asset_kind=pb.ASSET_KIND_DEPOSIT, plate="", priority=pb.PRIORITY_NORMAL)
+    first = await freeze_through_an_officer(region, freeze, FREEZE, second_account)
+    await eventually(lambda: coordinator_controls(region), lambda rows: len(rows) == 2)
+    renewal = create_request(
+        asset_kind=pb.ASSET_KIND_DEPOSIT,
+        plate="",
+        priority=pb.PRIORITY_NORMAL,
+        target=pb.Target(court_id=YT),
+        renews=first,
+    )
+    renewed = pb.ControlTerm()
+    renewed.CopyFrom(second_account)
+    renewed.starts_on, renewed.ends_on = "2026-09-20", "2027-09-19"
+    second = await freeze_through_an_officer(region, renewal, renewed)
+    rows = await eventually(
+        lambda: coordinator_controls(region, states=["RENEWED"]), lambda rows: len(rows) == 1
+    )
+    assert (rows[0].term.reference, rows[0].renewed_by) == ("烟银冻字2025第0002号", second)
+    standing = {(x.delegation_id, x.term.reference) for x in await coordinator_controls(region)}
+    assert standing == {(first, "烟银冻字2025第0001号"), (second, "烟银冻字2025第0002号")}
+    clerk = Identity(Role.CLERK, QD)
+    mine = await region.node_stub("qingdao", clerk).ListControls(pb.ListControlsRequest())
+    assert {(x.delegation_id, x.term.reference) for x in mine.controls} == standing
 
 
 async def test_an_unrenewed_freeze_becomes_overdue_then_lapses(

@@ -243,3 +243,29 @@ def test_a_mistake_in_the_renewal_table_names_its_line(body: str, message: str) 
     with pytest.raises(RegistryError) as err:
         parse_policy(text, "sla.toml")
     assert f"sla.toml:{line}:" in str(err.value) and message in str(err.value)
+
+
+def term(asset: str, number: str) -> ControlTerm:
+    return ControlTerm(asset, number, date(2026, 1, 5), date(2027, 1, 4))
+
+
+def test_a_renewal_renews_the_controls_it_names_and_no_others() -> None:
+    flats = [(k, "REAL_ESTATE", f"N-{k}") for k in (1, 2, 3)]
+    # The registry renewed one of three flats under its own number: that one only.
+    assert controls.renewed_keys(flats, [term("REAL_ESTATE", "N-2")]) == [2]
+    # An officer's renewal records new numbers: one renewed per new term, in order.
+    assert controls.renewed_keys(flats, [term("REAL_ESTATE", "R-1")]) == [1]
+    assert controls.renewed_keys(
+        flats, [term("REAL_ESTATE", "N-3"), term("REAL_ESTATE", "R-9")]
+    ) == [3, 1]
+    # Another asset kind renews nothing here.
+    assert controls.renewed_keys(flats, [term("DEPOSIT", "N-1")]) == []
+
+
+def test_only_checked_terms_of_progress_reports_and_results_are_watched() -> None:
+    good = event((FREEZE,))
+    too_long = event((replace(FREEZE, ends_on=date(2027, 1, 1)),))
+    accepted = replace(event(), kind=EventKind.ACCEPTED, controls=(FREEZE,))
+    assert [p.seq for p in controls.placed([good, too_long, accepted])] == [5]
+    comma = replace(FREEZE, reference="A-1,A-2")  # renewals list numbers comma-separated
+    assert violations((comma,))[0].startswith("controls[0].reference")

@@ -835,3 +835,22 @@ def test_review_names_cities_of_the_registry() -> None:
     assert (caught.value.line, "unknown city 'beijing'" in caught.value.message) == (3, True)
     with pytest.raises(RegistryError, match="holds one key"):
         parse_registries('[review]\nwho = "clerks"\n', "r.toml", cities)
+
+
+def test_terms_a_registry_gives_beyond_the_law_are_recorded_but_not_watched() -> None:
+    from jiaodong.domain.registries import checked_results, controls_of
+
+    def flat(number: str, years: int) -> Property:
+        start = date(2026, 3, 2)
+        end = start.replace(year=start.year + years) - timedelta(days=1)
+        return Property(
+            AssetKind.REAL_ESTATE, "芝罘区某路1号", number, {}, (), Control(number, start, end, 1)
+        )
+
+    answer = RegistryResult(
+        "r", 1, True, Outcome.FOUND, datetime(2026, 3, 2, 2, tzinfo=UTC),
+        (flat("N-1", 3), flat("N-2", 5)),
+    )  # fmt: skip
+    terms, unwatched = controls_of(answer)
+    assert [t.reference for t in terms] == ["N-1"] and unwatched == 1
+    assert checked_results([answer])  # the answer itself is kept: the registry registered both

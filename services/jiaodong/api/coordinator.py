@@ -14,7 +14,7 @@ from jiaodong.api.audit import record_reads
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
 from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
-from jiaodong.app.controls import listed_pb
+from jiaodong.app.controls import controls_page
 from jiaodong.app.coordinator import (
     Board,
     Coordinator,
@@ -414,7 +414,7 @@ class CoordinatorServicer(api_grpc.CoordinatorServiceServicer):
         found = await self.coordinator.controls(
             city or None, request.court_id.strip(), list(request.states)
         )
-        return pb.ListControlsResponse(controls=[listed_pb(x) for x in found])
+        return controls_page(found, request.limit)
 
     @handles_domain_errors
     async def ExplainSla(

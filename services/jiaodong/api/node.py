@@ -12,7 +12,7 @@ from jiaodong.api.audit import record_reads
 from jiaodong.api.errors import handles_domain_errors, streams_domain_errors
 from jiaodong.api.masking import masked, masked_event
 from jiaodong.api.paging import next_page, page_of
-from jiaodong.app.controls import listed_pb
+from jiaodong.app.controls import controls_page
 from jiaodong.app.node import CourtNode, Step
 from jiaodong.app.watch import Change
 from jiaodong.domain.authz import check_measure
@@ -244,7 +244,7 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
         if request.court_id.strip() and request.court_id.strip() != court:
             raise InvalidInput.one("court_id", f"a court lists its own controls only ({court})")
         found = await self.node.controls(court, list(request.states))
-        return pb.ListControlsResponse(controls=[listed_pb(x) for x in found])
+        return controls_page(found, request.limit)
 
     @handles_domain_errors
     async def ListRegistryRequests(

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from jiaodong.domain import controls as rules
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.errors import InvalidInput
-from jiaodong.domain.lifecycle import ControlTerm, Event
+from jiaodong.domain.lifecycle import ControlTerm, Event, EventKind
 from jiaodong.store.mapper import content_of, controls_from
 from jiaodong.store.tables import ControlWatchRow, DelegationRow, EventRow
 from jiaodong.v1 import delegation_pb2 as pb
@@ -107,21 +107,35 @@ def keep(
             _warn(str(values["state"]), delegation_id, values)
     renews = content_of(row).renews  # parsed only for a delegation with controls
     if renews:
-        assets = sorted({p.term.asset for p in placed})
-        done = conn.execute(
-            update(_W)
-            .where(
-                _W.c.delegation_id == renews,
-                _W.c.asset.in_(assets),
-                _W.c.renewed_by == "",
-            )
-            .values(renewed_by=delegation_id, state=rules.WatchState.RENEWED.value, next_at=None)
+        _renew(conn, renews, row, [p.term for p in placed])
+
+
+def _renew(conn: Any, renews: str, row: DelegationRow, terms: list[ControlTerm]) -> None:
+    """Mark the renewed delegation's controls that ``row``'s terms renew. Only a delegation the
+    same court sent: the requesting node checked it, and the coordinator does not take a node's
+    word for it."""
+    old = conn.execute(
+        sa_select(_W.c.seq, _W.c.idx, _W.c.asset, _W.c.reference)
+        .where(
+            _W.c.delegation_id == renews,
+            _W.c.requesting_court == row.requesting_court,
+            _W.c.renewed_by == "",
         )
-        log.info("controls_renewed", delegation_id=renews, by=delegation_id, count=done.rowcount)
+        .order_by(_W.c.seq, _W.c.idx)
+    ).all()
+    keys = rules.renewed_keys([((r.seq, r.idx), r.asset, r.reference) for r in old], terms)
+    for seq, idx in keys:
+        conn.execute(
+            update(_W)
+            .where(_W.c.delegation_id == renews, _W.c.seq == seq, _W.c.idx == idx)
+            .values(renewed_by=row.id, state=rules.WatchState.RENEWED.value, next_at=None)
+        )
+    log.info("controls_renewed", delegation_id=renews, by=row.id, count=len(keys))
 
 
-def sweep(session: Session, now: datetime, limit: int = 1000) -> Counter[str]:
-    """Move on every watch whose state changes by ``now``; the count of new states."""
+def sweep(session: Session, now: datetime, limit: int = 1000) -> tuple[Counter[str], int]:
+    """Move on up to ``limit`` watches whose state changes by ``now``: the count of new states,
+    and how many rows were due (fewer than ``limit``: none is left)."""
     conn = session.connection()
     rows = conn.execute(
         sa_select(_W).where(_W.c.next_at <= to_stored(now)).order_by(_W.c.next_at).limit(limit)
@@ -147,7 +161,7 @@ def sweep(session: Session, now: datetime, limit: int = 1000) -> Counter[str]:
             continue  # another coordinator moved it, or only the instant changed
         moved[state] += 1
         _warn(state, r.delegation_id, r._mapping)
-    return moved
+    return moved, len(rows)
 
 
 def _warn(state: str, delegation_id: str, row: Any) -> None:
@@ -165,9 +179,9 @@ def _warn(state: str, delegation_id: str, row: Any) -> None:
 
 def rewatch(session: Session, policy: rules.RenewalPolicy, cal: WorkCalendar, now: datetime) -> int:
     """Recompute the renewal dates of every watch not renewed (after the policy or the calendar
-    changed); the number whose dates moved."""
+    changed, e.g. a new year's holidays); the number whose dates moved. Their state is left to
+    the next sweep (``next_at`` now), which moves and logs it like any other change."""
     conn = session.connection()
-    today = rules.today(now)
     moved = 0
     for r in conn.execute(sa_select(_W).where(_W.c.renewed_by == "")).all():
         w = rules.watch(ControlTerm(r.asset, r.reference, r.starts_on, r.ends_on), policy, cal)
@@ -176,13 +190,13 @@ def rewatch(session: Session, policy: rules.RenewalPolicy, cal: WorkCalendar, no
         moved += 1
         conn.execute(
             update(_W)
-            .where(_W.c.delegation_id == r.delegation_id, _W.c.seq == r.seq, _W.c.idx == r.idx)
-            .values(
-                warn_on=w.warn_on,
-                renew_by=w.renew_by,
-                state=w.state(today).value,
-                next_at=_next_at(w, today, False),
+            .where(
+                _W.c.delegation_id == r.delegation_id,
+                _W.c.seq == r.seq,
+                _W.c.idx == r.idx,
+                _W.c.renewed_by == "",
             )
+            .values(warn_on=w.warn_on, renew_by=w.renew_by, next_at=to_stored(now))
         )
     return moved
 
@@ -255,19 +269,22 @@ def node_listing(
     now: datetime,
 ) -> list[Listed]:
     """The same, computed on a court's node from the histories it holds (the renewal dates are
-    a pure function of the term, the policy and the calendar: the same on every side)."""
+    a pure function of the term, the policy and the calendar: the same on every side), with the
+    renewals linked as the coordinator links them (``renewed_keys``, in the order recorded)."""
     d = DelegationRow.__table__  # type: ignore[attr-defined]
     e = EventRow.__table__  # type: ignore[attr-defined]
+    steps = [k.value for k in rules.CONTROL_STEPS]
     rows = (
         session.connection()
         .execute(
-            sa_select(e.c.delegation_id, e.c.seq, e.c.controls, e.c.actor_court)
+            sa_select(e.c.delegation_id, e.c.seq, e.c.kind, e.c.at, e.c.controls, e.c.actor_court)
             .join(d, d.c.id == e.c.delegation_id)
             .where(
                 e.c.controls != "[]",
+                e.c.kind.in_(steps),
                 or_(d.c.requesting_court == court, d.c.entrusted_court == court),
             )
-            .order_by(e.c.delegation_id, e.c.seq)
+            .order_by(e.c.at, e.c.delegation_id, e.c.seq)
         )
         .all()
     )
@@ -275,32 +292,40 @@ def node_listing(
     found = session.connection().execute(sa_select(d).where(d.c.id.in_(ids))).all()
     by_id = {r.id: r for r in found}
     contents = {i: content_of(by_id[i]) for i in ids}  # type: ignore[arg-type]
-    renewals: dict[tuple[str, str], str] = {}
+    # (delegation, (seq, idx)) -> (term, entrusted court), in the order recorded.
+    placed: dict[tuple[str, tuple[int, int]], tuple[ControlTerm, str]] = {}
+    renewed: dict[tuple[str, tuple[int, int]], str] = {}
+    watched = []
     for r in rows:
+        terms = controls_from(r.controls)
+        if rules.term_violations(terms, EventKind(r.kind)):
+            continue  # not watched (as at the coordinator)
+        watched.append((r, terms))
+        for i, term in enumerate(terms):
+            placed[(r.delegation_id, (r.seq, i))] = (term, r.actor_court)
+    for r, terms in watched:  # every term placed first: a renewal may bear the same instant
         renews = contents[r.delegation_id].renews
-        for term in controls_from(r.controls):
-            renewals.setdefault((renews, term.asset), r.delegation_id)
+        if (
+            renews in by_id
+            and by_id[renews].requesting_court == by_id[r.delegation_id].requesting_court
+        ):
+            old: list[tuple[tuple[int, int], str, str]] = [
+                (where, t.asset, t.reference)
+                for (owner, where), (t, _) in placed.items()
+                if owner == renews and (owner, where) not in renewed
+            ]
+            for where in rules.renewed_keys(old, terms):
+                renewed[(renews, where)] = r.delegation_id
     today = rules.today(now)
     out = []
-    for r in rows:
-        row = by_id[r.delegation_id]
-        for term in controls_from(r.controls):
-            w = rules.watch(term, policy, cal)
-            renewed_by = renewals.get((r.delegation_id, term.asset), "")
-            state = w.state(today, bool(renewed_by))
-            if _wanted(states, state):
-                case = contents[r.delegation_id].case_number
-                out.append(
-                    Listed(
-                        r.delegation_id,
-                        case,
-                        row.requesting_court,
-                        r.actor_court,
-                        w,
-                        state,
-                        renewed_by,
-                    )
-                )
+    for (owner, key), (term, holder) in placed.items():
+        w = rules.watch(term, policy, cal)
+        renewed_by = renewed.get((owner, key), "")
+        state = w.state(today, bool(renewed_by))
+        if _wanted(states, state):
+            row = by_id[owner]
+            case = contents[owner].case_number
+            out.append(Listed(owner, case, row.requesting_court, holder, w, state, renewed_by))
     out.sort(key=lambda x: (x.watch.renew_by, x.delegation_id))
     return out
 
@@ -344,3 +369,14 @@ def renewal_notice(due: Counter[str], city: str | None) -> str | None:
         f"{total} 项查封、冻结应续封/续冻{late}："
         f"jiaodong ops controls{where} --state RENEW_SOON --state RENEW_OVERDUE"
     )
+
+
+DEFAULT_LIMIT, MAX_LIMIT = 500, 5000
+
+
+def controls_page(found: list[Listed], limit: int) -> pb.ListControlsResponse:
+    """The answer to ListControls: the first ``limit`` (0: the default), and how many matched."""
+    if limit < 0 or limit > MAX_LIMIT:
+        raise InvalidInput.one("limit", f"give 1 to {MAX_LIMIT}, or 0 for {DEFAULT_LIMIT}")
+    shown = found[: limit or DEFAULT_LIMIT]
+    return pb.ListControlsResponse(controls=[listed_pb(x) for x in shown], total=len(found))

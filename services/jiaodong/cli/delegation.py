@@ -415,7 +415,7 @@ def controls(
     if call.json:
         print_json(reply)
     else:
-        render_controls(console(piped_width()), list(reply.controls), call.court)
+        render_controls(console(piped_width()), list(reply.controls), call.court, reply.total)
 
 
 @app.command()

@@ -124,7 +124,7 @@ def controls(
     if call.json:
         print_json(reply)
         return
-    render_controls(console(piped_width()), list(reply.controls), "")
+    render_controls(console(piped_width()), list(reply.controls), "", reply.total)
 
 
 @app.command("list")

@@ -718,7 +718,9 @@ CONTROL_STATES = {
 }
 
 
-def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], court: str) -> None:
+def render_controls(
+    console: Console, controls: Sequence[d_pb.ControlWatch], court: str, total: int = 0
+) -> None:
     """`controls` / `ops controls`: seizures and freezes in force and when to renew them (续封/
     续冻), soonest renewal limit first; with the command that renews one when it is due."""
     if not controls:
@@ -754,6 +756,13 @@ def render_controls(console: Console, controls: Sequence[d_pb.ControlWatch], cou
             state,
         )
     console.print(table)
+    if total > len(controls):
+        console.print(
+            t(
+                f"共 {total} 项，仅列出续封期限最近的 {len(controls)} 项（--state 可缩小范围）。",
+                f"{total} in all; the {len(controls)} with the soonest renewal limit are listed.",
+            )
+        )
     due = [c for c in controls if c.state in ("RENEW_SOON", "RENEW_OVERDUE")]
     for c in due:
         if court and c.requesting_court != court:

@@ -22,10 +22,12 @@ the watch on. ``watch_state`` says where a control stands on a given day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from typing import TypeVar
 
 from jiaodong.domain.calendar import SHANGHAI, WorkCalendar, local_day
 from jiaodong.domain.errors import FieldViolation, InvalidInput
@@ -41,8 +43,9 @@ MAX_YEARS: Mapping[str, int] = {
     "REAL_ESTATE": 3,
     "EQUITY": 3,
 }
-MAX_TERMS = 50
+MAX_TERMS = 200
 MAX_REFERENCE = 64
+K = TypeVar("K")  # whatever names a watched control where it is kept
 # Steps that may put a control in force.
 CONTROL_STEPS = frozenset({EventKind.PROGRESS_REPORTED, EventKind.COMPLETED})
 
@@ -101,11 +104,17 @@ def term_violations(out: tuple[ControlTerm, ...], kind: EventKind) -> list[Field
             problems.append(FieldViolation(f"{where}.asset_kind", f"must be one of: {known}"))
             continue
         ref = term.reference
-        if not ref.strip() or len(ref) > MAX_REFERENCE or any(ord(c) < 32 for c in ref):
+        if (
+            not ref.strip()
+            or len(ref) > MAX_REFERENCE
+            or any(ord(c) < 32 for c in ref)
+            or "," in ref
+        ):
             problems.append(
                 FieldViolation(
                     f"{where}.reference",
-                    f"give the registry's or the court's number, 1 to {MAX_REFERENCE} characters",
+                    f"give the registry's or the court's number, 1 to {MAX_REFERENCE} characters "
+                    "without commas",
                 )
             )
         if term.ends_on < term.starts_on:
@@ -213,9 +222,28 @@ class Placed:
 
 
 def placed(history: Iterable[Event]) -> list[Placed]:
-    """Every control the history records, in order."""
-    return [
-        Placed(term, e.seq, i, e.at, e.actor_court)
-        for e in history
-        for i, term in enumerate(e.controls)
-    ]
+    """Every control the history records, in order: the terms of progress reports and results
+    that pass the checks (a node's own API refuses others; a hostile node's are not watched)."""
+    out = []
+    for e in history:
+        if e.controls and e.kind in CONTROL_STEPS and not term_violations(e.controls, e.kind):
+            out += [
+                Placed(term, e.seq, i, e.at, e.actor_court) for i, term in enumerate(e.controls)
+            ]
+    return out
+
+
+def renewed_keys(old: Sequence[tuple[K, str, str]], new: Sequence[ControlTerm]) -> list[K]:
+    """Which of the renewed delegation's controls (key, asset, reference; not yet renewed, in
+    order) the renewal's terms renew: those renewed under the same number (a registry keeps it),
+    then, for each asset kind, one more per term recorded under a number of its own (an officer's
+    renewal), in order. So a renewal that covers one of three flats renews that one only."""
+    numbers = {(t.asset, t.reference) for t in new}
+    out = [key for key, asset, ref in old if (asset, ref) in numbers]
+    known = {(asset, ref) for _, asset, ref in old}
+    fresh = Counter(t.asset for t in new if (t.asset, t.reference) not in known)
+    for key, asset, ref in old:
+        if (asset, ref) not in numbers and fresh[asset] > 0:
+            fresh[asset] -= 1
+            out.append(key)
+    return out

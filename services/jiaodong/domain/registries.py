@@ -30,7 +30,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from jiaodong.domain.controls import term_violations
+from jiaodong.domain.controls import MAX_TERMS, term_violations
 from jiaodong.domain.delegation import AssetKind, TaskType
 from jiaodong.domain.lifecycle import ControlTerm, EventKind
 
@@ -387,21 +387,21 @@ def checked_results(results: Sequence[RegistryResult]) -> list[RegistryResult]:
         raise WireError("not registry results: they must be numbered 1, 2, ... without gaps")
     if any(r.final for r in checked[:-1]):
         raise WireError("not registry results: only the last one may be final")
-    for r in checked:
-        problems = term_violations(controls_of(r), EventKind.COMPLETED)
-        if problems:
-            raise WireError(f"not registry results: result {r.seq}: {problems[0].description}")
     return checked
 
 
-def controls_of(result: RegistryResult) -> tuple[ControlTerm, ...]:
+def controls_of(result: RegistryResult) -> tuple[tuple[ControlTerm, ...], int]:
     """The seizures and freezes a result says are in force, as the terms a history event carries
-    (the coordinator watches their end)."""
-    return tuple(
+    (the coordinator watches their end), and how many it said that break the platform's rules
+    (a term past the law's longest, a number too long): the registry registered them all the
+    same, so the result is recorded and those are left out of the watch, for officers to check."""
+    terms = [
         ControlTerm(p.asset_kind.value, p.control.registry_no, p.control.start, p.control.end)
         for p in result.properties
         if p.control is not None
-    )
+    ]
+    good = [t for t in terms if not term_violations((t,), EventKind.COMPLETED)][:MAX_TERMS]
+    return tuple(good), len(terms) - len(good)
 
 
 def _aware(text: Any) -> datetime:

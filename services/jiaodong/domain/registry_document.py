@@ -160,3 +160,12 @@ def _outcome(result: RegistryResult, kind: str) -> str:
 def _t(at: datetime) -> str:
     """Beijing time, as the courts read it."""
     return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
+
+def unwatched_note(count: int) -> str:
+    """After a step's text: controls the registry registered whose terms the platform cannot
+    watch (past the law's longest term, or a malformed number)."""
+    return (
+        f"（登记机关答复的 {count} 项查封、冻结期限超出法定期限或编号不合规范，"
+        "未纳入到期提醒，请承办人核实）"
+    )

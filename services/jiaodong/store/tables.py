@@ -473,7 +473,7 @@ class RegistryTaskRow(SQLModel, table=True):
     created_at: datetime
     updated_at: datetime
     # For a renewal: the registry's numbers of the controls it renews, comma-separated (0014).
-    control_no: str = Field(default="", max_length=400, sa_column_kwargs={"server_default": ""})
+    control_no: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class ControlWatchRow(SQLModel, table=True):

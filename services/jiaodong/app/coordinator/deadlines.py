@@ -34,9 +34,9 @@ class Deadlines(CoordinatorBase):
             if report.due < limit:
                 break
         while True:
-            moved = await self.db.run(lambda s: controls.sweep(s, self.clock.now(), limit))
+            moved, due = await self.db.run(lambda s: controls.sweep(s, self.clock.now(), limit))
             total.controls.update(moved)
-            if sum(moved.values()) < limit:
+            if due < limit:
                 return total
 
     async def run_sweeper(self, interval: float) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from jiaodong.app import controls
 from jiaodong.app.coordinator import Coordinator
 from jiaodong.app.leadership import cancel_all
 from jiaodong.app.sla import SlaEngine
@@ -50,6 +51,14 @@ class CoordinatorDuty:
             self.on_transport(self.transport)
         self._starts += 1
         coordinator = self.coordinator
+        # The watches' renewal dates on the calendar as it is now (a new year's holidays may
+        # have been added since they were written); the sweep then moves what changed.
+        sla = coordinator.sla
+        moved = await coordinator.db.run(
+            lambda s: controls.rewatch(s, sla.policy.renewal, sla.calendar, coordinator.clock.now())
+        )
+        if moved:
+            log.info("controls_rewatched", moved=moved)
         coordinator.set_relay_wake(self.transport.wake)
         # Digests have a consumer of their own, one chunk per transaction: never in front of syncs.
         await self.transport.start(

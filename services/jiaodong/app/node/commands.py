@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from jiaodong.app.controls import node_listing
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
@@ -111,6 +112,17 @@ class Commands(NodeBase):
                 "renews",
                 f"delegation {renews} put no seizure or freeze of {asset.lower()} in force",
             )
+        if self.sla is not None:  # every control of it renewed already: renew the renewal
+            policy, calendar = self.sla
+            listed = node_listing(
+                uow.session, court, ("RENEWED",), policy.renewal, calendar, uow.now
+            )
+            done = [x for x in listed if x.delegation_id == renews and x.watch.term.asset == asset]
+            if len(done) >= len(placed):
+                raise InvalidInput.one(
+                    "renews",
+                    f"delegation {renews} was renewed by {done[-1].renewed_by}: renew that one",
+                )
         holder = placed[-1].court
         if checked.entrusted_court != holder:
             name = self.registry.court(holder).name_zh

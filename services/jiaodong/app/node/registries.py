@@ -442,6 +442,10 @@ class RegistryDesk(NodeBase):
             else:
                 kind, text = EventKind.PROGRESS_REPORTED, letter.partial_text(result, names)
                 outcome = ""
+            terms, unwatched = controls_of(result)
+            if unwatched:
+                text += letter.unwatched_note(unwatched)
+                log.warning("registry_control_terms_unwatched", task=task.id, count=unwatched)
             event = uow.event(
                 kind,
                 Side.ENTRUSTED,
@@ -449,7 +453,7 @@ class RegistryDesk(NodeBase):
                 text=text,
                 result=outcome,
                 documents=docs,
-                controls=controls_of(result),
+                controls=terms,
             )
             events.append(uow.seal(row, event))
         if not events:

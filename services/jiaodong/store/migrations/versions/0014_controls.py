@@ -30,7 +30,7 @@ def upgrade() -> None:
     if "control_no" not in {c["name"] for c in inspector.get_columns("registry_task")}:
         op.add_column(
             "registry_task",
-            sa.Column("control_no", sa.String(length=400), nullable=False, server_default=""),
+            sa.Column("control_no", sa.String(), nullable=False, server_default=""),
         )
     op.create_table(
         "control_watch",
