@@ -51,14 +51,6 @@ class CoordinatorDuty:
             self.on_transport(self.transport)
         self._starts += 1
         coordinator = self.coordinator
-        # The watches' renewal dates on the calendar as it is now (a new year's holidays may
-        # have been added since they were written); the sweep then moves what changed.
-        sla = coordinator.sla
-        moved = await coordinator.db.run(
-            lambda s: controls.rewatch(s, sla.policy.renewal, sla.calendar, coordinator.clock.now())
-        )
-        if moved:
-            log.info("controls_rewatched", moved=moved)
         coordinator.set_relay_wake(self.transport.wake)
         # Digests have a consumer of their own, one chunk per transaction: never in front of syncs.
         await self.transport.start(
@@ -72,6 +64,7 @@ class CoordinatorDuty:
         self._tasks = [
             asyncio.create_task(coordinator.run_sweeper(self.sweep_seconds), name="sla-sweeper"),
             asyncio.create_task(self._backfill(), name="report-backfill"),
+            asyncio.create_task(self._rewatch(), name="controls-rewatch"),
         ]
         if self.background is not None:
             self._tasks.append(asyncio.create_task(self.background(), name="housekeeping"))
@@ -93,6 +86,24 @@ class CoordinatorDuty:
         written = await self.coordinator.backfill_facts()
         if written:
             log.info("report_facts_backfilled", delegations=written)
+
+    async def _rewatch(self) -> None:
+        """The watches' renewal dates on the calendar as it is now (a new year's holidays may have
+        been added since they were written); the sweep then moves what changed. Once, beside the
+        sweeper, not before the link starts: a takeover does not wait for it."""
+        coordinator = self.coordinator
+        sla = coordinator.sla
+        try:
+            moved = await coordinator.db.run(
+                lambda s: controls.rewatch(
+                    s, sla.policy.renewal, sla.calendar, coordinator.clock.now()
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - the dates stay as written; recompute fixes them
+            log.error("controls_rewatch_failed", error=type(exc).__name__)
+            return
+        if moved:
+            log.info("controls_rewatched", moved=moved)
 
     def _reload_sla(self) -> None:
         reload = self.coordinator._reload
