@@ -84,6 +84,8 @@ async def freeze_through_an_officer(
         id=d.id, result=pb.COMPLETION_RESULT_DONE, text="已冻结", controls=list(terms)
     )
     await yantai.Complete(done, metadata=as_court(YT))
+    # The requesting court's node holds the result (and its terms) before anything builds on it.
+    await eventually(delegation_probe(qingdao, QD, d.id), has_status(pb.STATUS_COMPLETED))
     return d.id
 
 
