@@ -20,6 +20,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import NoReturn
 
+from jiaodong.domain.assistance import AssistancePolicy
 from jiaodong.domain.controls import RenewalPolicy
 from jiaodong.domain.delegation import AssetKind, Priority, TaskType
 from jiaodong.domain.errors import RegistryError
@@ -86,6 +87,7 @@ class SlaPolicy:
     rules: tuple[Rule, ...]
     file: str
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    assistance: AssistancePolicy = field(default_factory=AssistancePolicy)
 
     def matched(self, task: str, asset: str, priority: str) -> list[Rule]:
         """The rules that apply, most specific first (for explaining a clock's limits).
@@ -127,6 +129,12 @@ RULE_KEYS = ("task", "asset", "priority")
 GOAL_KEYS = ("length", "unit", "on_breach", "source", "warn_at")
 DEFAULTS_KEYS = ("warn_at",)
 RENEWAL_KEYS = ("renew_before_months", "warn_working_days", "source", "warn_source")
+ASSISTANCE_KEYS = (
+    "advance_working_days",
+    "confirm_working_days",
+    "advance_source",
+    "confirm_source",
+)
 ALL_GOALS = ", ".join(Goal)
 GOAL_EXAMPLE = '{ length = 15, unit = "days", on_breach = "urge", source = "..." }'
 
@@ -307,9 +315,10 @@ def parse_policy(text: str, file: str) -> SlaPolicy:
         raise RegistryError(file, line, f"not valid TOML: {message}") from exc
     where = _Lines(text)
     for key in data:
-        if key not in ("defaults", "rule", "renewal"):
+        if key not in ("defaults", "rule", "renewal", "assistance"):
             _failer(file, where.table(key))(
-                f"unknown table or key {key!r}; expected [defaults], [[rule]] and [renewal]"
+                f"unknown table or key {key!r}; expected [defaults], [[rule]], [renewal] and "
+                "[assistance]"
             )
 
     defaults = data.get("defaults", {})
@@ -362,34 +371,64 @@ def parse_policy(text: str, file: str) -> SlaPolicy:
                 f"the catch-all rule for priority {priority} must define every goal; "
                 f"missing: {', '.join(missing)}",
             )
-    return SlaPolicy(tuple(rules), file, _renewal(data.get("renewal", {}), where, file))
+    renewal = _renewal(data.get("renewal", {}), where, file)
+    return SlaPolicy(
+        tuple(rules), file, renewal, _assistance(data.get("assistance", {}), where, file)
+    )
 
 
-def _renewal(block: object, where: _Lines, file: str) -> RenewalPolicy:
-    """``[renewal]``: when a seizure or freeze must be renewed and how early to warn."""
-    line = where.table("renewal")
+def _table(
+    name: str,
+    block: object,
+    where: _Lines,
+    file: str,
+    keys: tuple[str, ...],
+    numbers: dict[str, tuple[int, int]],
+) -> tuple[dict[str, int], dict[str, str]]:
+    """A table of whole numbers within bounds and texts saying where they come from."""
+    line = where.table(name)
     if not isinstance(block, dict):
-        _failer(file, line)("renewal must be a [renewal] table")
-    numbers = {"renew_before_months": (1, 11), "warn_working_days": (0, 60)}
+        _failer(file, line)(f"{name} must be a [{name}] table")
     ints: dict[str, int] = {}
     texts: dict[str, str] = {}
     for key, value in block.items():
         fail = _failer(file, where.key(line, key))
-        if key not in RENEWAL_KEYS:
-            fail(f"[renewal]: unknown key {key!r}; expected {_names(RENEWAL_KEYS)}")
+        if key not in keys:
+            fail(f"[{name}]: unknown key {key!r}; expected {_names(keys)}")
         if key in numbers:
             low, high = numbers[key]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                fail(f"[renewal]: {key} must be a whole number from {low} to {high}")
+                fail(f"[{name}]: {key} must be a whole number from {low} to {high}")
             ints[key] = value
         elif not isinstance(value, str) or not value.strip():
-            fail(f"[renewal]: {key} must say where the number comes from")
+            fail(f"[{name}]: {key} must say where the number comes from")
         else:
             texts[key] = value
+    return ints, texts
+
+
+def _renewal(block: object, where: _Lines, file: str) -> RenewalPolicy:
+    """``[renewal]``: when a seizure or freeze must be renewed and how early to warn."""
+    numbers = {"renew_before_months": (1, 11), "warn_working_days": (0, 60)}
+    ints, texts = _table("renewal", block, where, file, RENEWAL_KEYS, numbers)
     base = RenewalPolicy()
     return RenewalPolicy(
         renew_before_months=ints.get("renew_before_months", base.renew_before_months),
         warn_working_days=ints.get("warn_working_days", base.warn_working_days),
         source=texts.get("source", base.source),
         warn_source=texts.get("warn_source", base.warn_source),
+    )
+
+
+def _assistance(block: object, where: _Lines, file: str) -> AssistancePolicy:
+    """``[assistance]``: the notice an on-site assistance request gives, and the local court's
+    limit for its plan (domain/assistance.py)."""
+    numbers = {"advance_working_days": (0, 30), "confirm_working_days": (1, 30)}
+    ints, texts = _table("assistance", block, where, file, ASSISTANCE_KEYS, numbers)
+    base = AssistancePolicy()
+    return AssistancePolicy(
+        advance_working_days=ints.get("advance_working_days", base.advance_working_days),
+        confirm_working_days=ints.get("confirm_working_days", base.confirm_working_days),
+        advance_source=texts.get("advance_source", base.advance_source),
+        confirm_source=texts.get("confirm_source", base.confirm_source),
     )
