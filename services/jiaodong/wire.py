@@ -123,7 +123,7 @@ def _day(text: str, field: str) -> date:
 
 def controls_from_pb(msgs: Iterable[pb.ControlTerm]) -> tuple[ControlTerm, ...]:
     """Control terms from the wire; their sense (dates in order, the law's longest term) is
-    checked by ``domain.controls.check_terms`` where a step is built."""
+    checked by ``domain.controls.term_violations`` where a step is built."""
     out = []
     for i, m in enumerate(msgs):
         where = f"controls[{i}]"

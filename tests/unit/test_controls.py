@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from jiaodong.domain import controls
+from jiaodong.domain.calendar import start_of_day
 from jiaodong.domain.controls import RenewalPolicy, WatchState
 from jiaodong.domain.errors import InvalidInput, RegistryError
 from jiaodong.domain.lifecycle import ControlTerm, Event, EventKind, Side
@@ -75,7 +76,7 @@ def test_next_change_walks_the_states_and_stops_after_the_end() -> None:
         (date(2026, 11, 6), WatchState.LAPSED),
     ]
     # The instant a state changes is the start of that day in Beijing.
-    assert controls.start_of(date(2026, 9, 16)).astimezone(UTC) == datetime(
+    assert start_of_day(date(2026, 9, 16)).astimezone(UTC) == datetime(
         2026, 9, 15, 16, 0, tzinfo=UTC
     )
 

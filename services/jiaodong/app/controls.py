@@ -22,7 +22,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session
 
 from jiaodong.domain import controls as rules
-from jiaodong.domain.calendar import WorkCalendar
+from jiaodong.domain.calendar import WorkCalendar, local_day, start_of_day
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import ControlTerm, Event, EventKind
 from jiaodong.store.mapper import content_of, controls_from
@@ -50,7 +50,12 @@ def _next_at(w: rules.Watch, today: date, renewed: bool) -> datetime | None:
     if renewed:
         return None
     day = w.next_change(today)
-    return to_stored(rules.start_of(day)) if day is not None else None
+    return to_stored(start_of_day(day)) if day is not None else None
+
+
+def _touching(courts: frozenset[str] | list[str]) -> Any:
+    """Watches of controls a court asked for or put in force."""
+    return or_(_W.c.requesting_court.in_(courts), _W.c.entrusted_court.in_(courts))
 
 
 def _watch_of(r: Any) -> rules.Watch:
@@ -67,14 +72,14 @@ def keep(
     now: datetime,
 ) -> None:
     """Add a watch for each control the history records that has none yet; if this delegation
-    renews another and has controls, mark that one's controls of the same asset kind renewed."""
+    renews another, mark the controls of that one its terms renew (``rules.renewed_keys``)."""
     placed = rules.placed(history)
     if not placed:
         return
     delegation_id = row.id
     conn = session.connection()
     have = {(r.seq, r.idx) for r in conn.execute(_READ, {"b_delegation": delegation_id})}
-    today = rules.today(now)
+    today = local_day(now)
     new = []
     for p in placed:
         if (p.seq, p.index) in have:
@@ -140,7 +145,7 @@ def sweep(session: Session, now: datetime, limit: int = 1000) -> tuple[Counter[s
     rows = conn.execute(
         sa_select(_W).where(_W.c.next_at <= to_stored(now)).order_by(_W.c.next_at).limit(limit)
     ).all()
-    today = rules.today(now)
+    today = local_day(now)
     moved: Counter[str] = Counter()
     for r in rows:
         w = _watch_of(r)
@@ -184,7 +189,7 @@ def rewatch(session: Session, policy: rules.RenewalPolicy, cal: WorkCalendar, no
     conn = session.connection()
     moved = 0
     for r in conn.execute(sa_select(_W).where(_W.c.renewed_by == "")).all():
-        w = rules.watch(ControlTerm(r.asset, r.reference, r.starts_on, r.ends_on), policy, cal)
+        w = rules.watch(_watch_of(r).term, policy, cal)
         if (w.warn_on, w.renew_by) == (r.warn_on, r.renew_by):
             continue
         moved += 1
@@ -237,10 +242,8 @@ def coordinator_listing(
     d = DelegationRow.__table__  # type: ignore[attr-defined]
     query = sa_select(_W, d.c.case_number).join(d, d.c.id == _W.c.delegation_id)
     if courts is not None:
-        query = query.where(
-            or_(_W.c.requesting_court.in_(courts), _W.c.entrusted_court.in_(courts))
-        )
-    today = rules.today(now)
+        query = query.where(_touching(courts))
+    today = local_day(now)
     out = []
     for r in session.connection().execute(query.order_by(_W.c.renew_by, _W.c.delegation_id)):
         w = _watch_of(r)
@@ -298,8 +301,8 @@ def node_listing(
     watched = []
     for r in rows:
         terms = controls_from(r.controls)
-        if rules.term_violations(terms, EventKind(r.kind)):
-            continue  # not watched (as at the coordinator)
+        if not rules.watched(EventKind(r.kind), terms):
+            continue  # decided as the coordinator's ``rules.placed`` decides it
         watched.append((r, terms))
         for i, term in enumerate(terms):
             placed[(r.delegation_id, (r.seq, i))] = (term, r.actor_court)
@@ -316,7 +319,7 @@ def node_listing(
             ]
             for where in rules.renewed_keys(old, terms):
                 renewed[(renews, where)] = r.delegation_id
-    today = rules.today(now)
+    today = local_day(now)
     out = []
     for (owner, key), (term, holder) in placed.items():
         w = rules.watch(term, policy, cal)
@@ -351,9 +354,7 @@ def renewals_due(session: Session, courts: list[str] | None) -> Counter[str]:
     soon = (rules.WatchState.RENEW_SOON.value, rules.WatchState.RENEW_OVERDUE.value)
     query = sa_select(_W.c.state, func.count()).where(_W.c.state.in_(soon)).group_by(_W.c.state)
     if courts is not None:
-        query = query.where(
-            or_(_W.c.requesting_court.in_(courts), _W.c.entrusted_court.in_(courts))
-        )
+        query = query.where(_touching(courts))
     return Counter({state: int(n) for state, n in session.connection().execute(query)})
 
 

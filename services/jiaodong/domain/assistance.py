@@ -36,10 +36,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from enum import StrEnum
 
-from jiaodong.domain.calendar import WorkCalendar, deadline, local_day
+from jiaodong.domain.calendar import WorkCalendar, deadline, local_day, working_days_before
 from jiaodong.domain.delegation import MAX_NAME, MAX_TEXT, check_documents, check_text
 from jiaodong.domain.errors import (
     DomainError,
@@ -113,7 +113,7 @@ class VisitingOfficer:
 
     def masked(self) -> VisitingOfficer:
         return VisitingOfficer(
-            _mask_name(self.name),
+            mask_name(self.name),
             self.court_id,
             mask_id(self.work_id),
             mask_id(self.enforcement_id),
@@ -124,10 +124,6 @@ def mask_id(value: str) -> str:
     """A staff ID number with all but its last 2 characters hidden."""
     text = value.strip()
     return "*" * max(len(text) - 2, 2) + text[-2:] if len(text) > 2 else "*" * len(text)
-
-
-def _mask_name(name: str) -> str:
-    return mask_name(name)
 
 
 @dataclass(frozen=True)
@@ -177,25 +173,15 @@ class CheckedAssistance:
     warnings: tuple[str, ...] = field(default=())
 
 
-def previous_working_days(cal: WorkCalendar, day: date, count: int) -> date:
-    """The working day ``count`` working days before ``day`` (not counting ``day``)."""
-    found = 0
-    while found < count:
-        day -= timedelta(days=1)
-        if cal.is_working_day(day):
-            found += 1
-    return day
-
-
 def latest_request_day(cal: WorkCalendar, operation: date, policy: AssistancePolicy) -> date:
     """The last day a request for an operation on ``operation`` is in time: ``advance`` working
     days lie between it and the operation day, the operation day itself not counted."""
-    return previous_working_days(cal, operation, policy.advance_working_days)
+    return working_days_before(cal, operation, policy.advance_working_days)
 
 
 def reminder_day(cal: WorkCalendar, operation: date) -> date:
     """The working day before the operation, when both courts are reminded."""
-    return previous_working_days(cal, operation, 1)
+    return working_days_before(cal, operation, 1)
 
 
 def confirm_due(cal: WorkCalendar, delivered_at: datetime, policy: AssistancePolicy) -> datetime:

@@ -141,6 +141,26 @@ def local_day(instant: datetime) -> date:
     return _utc(instant, "instant").astimezone(SHANGHAI).date()
 
 
+def start_of_day(day: date) -> datetime:
+    """The instant ``day`` begins in Asia/Shanghai."""
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+def working_day_on_or_before(cal: WorkCalendar, day: date) -> date:
+    """``day`` if it is a working day, else the last working day before it."""
+    while not cal.is_working_day(day):
+        day -= _ONE_DAY
+    return day
+
+
+def working_days_before(cal: WorkCalendar, day: date, count: int) -> date:
+    """The working day ``count`` working days before ``day`` (``day`` itself not counted);
+    ``day`` for 0."""
+    for _ in range(count):
+        day = working_day_on_or_before(cal, day - _ONE_DAY)
+    return day
+
+
 def end_of_day(day: date) -> datetime:
     """The instant (UTC) at which ``day`` ends in Asia/Shanghai: 00:00 of the next day."""
     return datetime.combine(day + _ONE_DAY, time(0), tzinfo=SHANGHAI).astimezone(UTC)

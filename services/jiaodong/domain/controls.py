@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
-from jiaodong.domain.calendar import SHANGHAI, WorkCalendar, local_day
+from jiaodong.domain.calendar import WorkCalendar, working_day_on_or_before, working_days_before
 from jiaodong.domain.errors import FieldViolation, InvalidInput
 from jiaodong.domain.lifecycle import ControlTerm, Event, EventKind
 
@@ -76,7 +76,8 @@ def longest_end(term: ControlTerm) -> date:
 
 
 def check_terms(terms: Iterable[ControlTerm], kind: EventKind) -> tuple[ControlTerm, ...]:
-    """The terms, checked (``term_violations``); raises InvalidInput."""
+    """The terms, checked (``term_violations``); raises InvalidInput (for callers that take
+    terms outside a step; a step's checks collect them with its other fields)."""
     out = tuple(terms)
     problems = term_violations(out, kind)
     if problems:
@@ -176,38 +177,18 @@ class Watch:
 
     def next_change(self, today: date) -> date | None:
         """The next day on which the state changes (None once lapsed)."""
-        for day in (self.warn_on, self.renew_by + timedelta(days=1), self.term.ends_on + _ONE):
+        one = timedelta(days=1)
+        for day in (self.warn_on, self.renew_by + one, self.term.ends_on + one):
             if day > today:
                 return day
         return None
 
 
-_ONE = timedelta(days=1)
-
-
-def previous_working_day(cal: WorkCalendar, day: date) -> date:
-    """``day`` if it is a working day, else the working day before it."""
-    while not cal.is_working_day(day):
-        day -= _ONE
-    return day
-
-
 def watch(term: ControlTerm, policy: RenewalPolicy, cal: WorkCalendar) -> Watch:
     """The renewal dates of a control on the working-day calendar."""
-    renew_by = previous_working_day(cal, months_before(term.ends_on, policy.renew_before_months))
-    warn_on = renew_by
-    for _ in range(policy.warn_working_days):
-        warn_on = previous_working_day(cal, warn_on - _ONE)
-    return Watch(term, warn_on, renew_by)
-
-
-def start_of(day: date) -> datetime:
-    """The instant a day begins in Asia/Shanghai (when a watch's state changes)."""
-    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
-
-
-def today(now: datetime) -> date:
-    return local_day(now)
+    month_left = months_before(term.ends_on, policy.renew_before_months)
+    renew_by = working_day_on_or_before(cal, month_left)
+    return Watch(term, working_days_before(cal, renew_by, policy.warn_working_days), renew_by)
 
 
 @dataclass(frozen=True)
@@ -221,12 +202,18 @@ class Placed:
     court: str  # the court whose step recorded it (the entrusted court)
 
 
+def watched(kind: EventKind, terms: tuple[ControlTerm, ...]) -> bool:
+    """Whether a step's terms are watched: a progress report's or a result's that pass the
+    checks (every side decides it the same way)."""
+    return bool(terms) and kind in CONTROL_STEPS and not term_violations(terms, kind)
+
+
 def placed(history: Iterable[Event]) -> list[Placed]:
     """Every control the history records, in order: the terms of progress reports and results
     that pass the checks (a node's own API refuses others; a hostile node's are not watched)."""
     out = []
     for e in history:
-        if e.controls and e.kind in CONTROL_STEPS and not term_violations(e.controls, e.kind):
+        if watched(e.kind, e.controls):
             out += [
                 Placed(term, e.seq, i, e.at, e.actor_court) for i, term in enumerate(e.controls)
             ]

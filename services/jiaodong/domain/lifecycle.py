@@ -220,6 +220,16 @@ class ControlTerm:
     starts_on: date
     ends_on: date
 
+    def row(self) -> list[str]:
+        """Its fixed form, ``[asset, reference, starts_on, ends_on]`` with ISO dates: what the
+        event hash covers and what the store keeps."""
+        return [self.asset, self.reference, self.starts_on.isoformat(), self.ends_on.isoformat()]
+
+    @classmethod
+    def from_row(cls, row: list[str]) -> ControlTerm:
+        asset, reference, first, last = row
+        return cls(asset, reference, date.fromisoformat(first), date.fromisoformat(last))
+
 
 def canonical_time(at: datetime) -> str:
     """How an event's time enters its hash: the instant in UTC to the microsecond, in one fixed
@@ -290,10 +300,7 @@ class Event:
             "prev_hash": self.prev_hash,
         }
         if self.controls:  # absent when empty, so histories sealed before controls keep hashes
-            body["controls"] = [
-                [c.asset, c.reference, c.starts_on.isoformat(), c.ends_on.isoformat()]
-                for c in self.controls
-            ]
+            body["controls"] = [c.row() for c in self.controls]
         raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 

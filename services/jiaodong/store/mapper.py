@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 from jiaodong.domain.lifecycle import (
@@ -45,15 +44,11 @@ def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
 
 def controls_json(terms: tuple[ControlTerm, ...]) -> str:
     """The controls column: JSON [asset, reference, starts_on, ends_on] lists."""
-    rows = [[c.asset, c.reference, c.starts_on.isoformat(), c.ends_on.isoformat()] for c in terms]
-    return json.dumps(rows, ensure_ascii=False)
+    return json.dumps([c.row() for c in terms], ensure_ascii=False)
 
 
 def controls_from(text: str | None) -> tuple[ControlTerm, ...]:
-    return tuple(
-        ControlTerm(a, r, date.fromisoformat(s), date.fromisoformat(e))
-        for a, r, s, e in json.loads(text or "[]")
-    )
+    return tuple(ControlTerm.from_row(row) for row in json.loads(text or "[]"))
 
 
 def documents_from(text: str) -> tuple[Document, ...]:

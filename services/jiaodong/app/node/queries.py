@@ -92,9 +92,9 @@ class Queries(NodeBase):
         expiry, soonest renewal limit first (computed from the histories held here)."""
         self.hosted(court)
         wanted = check_states(states)
-        policy, calendar = self.sla if self.sla is not None else (None, None)
-        if policy is None or calendar is None:
+        if self.sla is None:
             raise NotFound("this node has no SLA policy loaded: it cannot compute renewal dates")
+        policy, calendar = self.sla
         now = self.clock.now()
         renewal = policy.renewal
         return await self.db.run(lambda s: node_listing(s, court, wanted, renewal, calendar, now))
