@@ -412,6 +412,7 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_table", "control_watch"),
         ("add_index", "ix_control_watch_next"),
         ("add_index", "ix_control_watch_ends"),
+        ("add_index", "ix_control_watch_state"),
     }
 
     migrate.upgrade(engine)

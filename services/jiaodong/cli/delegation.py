@@ -33,7 +33,7 @@ from jiaodong.cli.names import (
     status_value,
     task_type,
 )
-from jiaodong.cli.options import command_group, node_command
+from jiaodong.cli.options import ControlStatesOption, command_group, node_command
 from jiaodong.cli.render import (
     console,
     piped_width,
@@ -397,15 +397,7 @@ def complete(
 @node_command()
 def controls(
     call: NodeCall,
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state",
-            metavar="STATE",
-            help="Only this state (STANDING, RENEW_SOON, RENEW_OVERDUE, LAPSED, RENEWED); "
-            "repeatable. Default: all but RENEWED.",
-        ),
-    ] = None,
+    state: ControlStatesOption = None,
 ) -> None:
     """The seizures and freezes this court asked for or put in force (查封、冻结期限), and when
     each must be renewed (续封/续冻), soonest first."""

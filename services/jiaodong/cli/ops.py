@@ -36,7 +36,7 @@ from jiaodong.cli.names import (
     status_value,
     task_type,
 )
-from jiaodong.cli.options import command_group, coordinator_command
+from jiaodong.cli.options import ControlStatesOption, command_group, coordinator_command
 from jiaodong.cli.render import (
     SHANGHAI,
     console,
@@ -105,15 +105,7 @@ def controls(
     court: Annotated[
         str, typer.Option("--court", metavar="ID", help="Only this court's, either side.")
     ] = "",
-    state: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--state",
-            metavar="STATE",
-            help="Only this state (STANDING, RENEW_SOON, RENEW_OVERDUE, LAPSED, RENEWED); "
-            "repeatable. Default: all but RENEWED.",
-        ),
-    ] = None,
+    state: ControlStatesOption = None,
 ) -> None:
     """Seizures and freezes in force across the region (查封、冻结期限) and when each must be
     renewed (续封/续冻), soonest first (ListControls)."""

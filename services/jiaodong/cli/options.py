@@ -93,6 +93,16 @@ CoordinatorTimeoutOption = Annotated[
 
 # --- every command that prints for people --------------------------------------------------------
 
+# `delegation controls` and `ops controls`: the watch states to list.
+ControlStatesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--state",
+        metavar="STATE",
+        help="Only this state (STANDING, RENEW_SOON, RENEW_OVERDUE, LAPSED, RENEWED); "
+        "repeatable. Default: all but RENEWED.",
+    ),
+]
 LangOption = Annotated[
     Lang,
     typer.Option(

@@ -15,10 +15,10 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from jiaodong.domain.assistance import AssistancePolicy
 from jiaodong.domain.controls import RenewalPolicy
@@ -384,13 +384,12 @@ def _table(
     file: str,
     keys: tuple[str, ...],
     numbers: dict[str, tuple[int, int]],
-) -> tuple[dict[str, int], dict[str, str]]:
-    """A table of whole numbers within bounds and texts saying where they come from."""
+) -> dict[str, Any]:
+    """A table of whole numbers within bounds and texts saying where they come from, by key."""
     line = where.table(name)
     if not isinstance(block, dict):
         _failer(file, line)(f"{name} must be a [{name}] table")
-    ints: dict[str, int] = {}
-    texts: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for key, value in block.items():
         fail = _failer(file, where.key(line, key))
         if key not in keys:
@@ -399,36 +398,21 @@ def _table(
             low, high = numbers[key]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 fail(f"[{name}]: {key} must be a whole number from {low} to {high}")
-            ints[key] = value
         elif not isinstance(value, str) or not value.strip():
             fail(f"[{name}]: {key} must say where the number comes from")
-        else:
-            texts[key] = value
-    return ints, texts
+        values[key] = value
+    return values
 
 
 def _renewal(block: object, where: _Lines, file: str) -> RenewalPolicy:
     """``[renewal]``: when a seizure or freeze must be renewed and how early to warn."""
     numbers = {"renew_before_months": (1, 11), "warn_working_days": (0, 60)}
-    ints, texts = _table("renewal", block, where, file, RENEWAL_KEYS, numbers)
-    base = RenewalPolicy()
-    return RenewalPolicy(
-        renew_before_months=ints.get("renew_before_months", base.renew_before_months),
-        warn_working_days=ints.get("warn_working_days", base.warn_working_days),
-        source=texts.get("source", base.source),
-        warn_source=texts.get("warn_source", base.warn_source),
-    )
+    return replace(RenewalPolicy(), **_table("renewal", block, where, file, RENEWAL_KEYS, numbers))
 
 
 def _assistance(block: object, where: _Lines, file: str) -> AssistancePolicy:
     """``[assistance]``: the notice an on-site assistance request gives, and the local court's
     limit for its plan (domain/assistance.py)."""
     numbers = {"advance_working_days": (0, 30), "confirm_working_days": (1, 30)}
-    ints, texts = _table("assistance", block, where, file, ASSISTANCE_KEYS, numbers)
-    base = AssistancePolicy()
-    return AssistancePolicy(
-        advance_working_days=ints.get("advance_working_days", base.advance_working_days),
-        confirm_working_days=ints.get("confirm_working_days", base.confirm_working_days),
-        advance_source=texts.get("advance_source", base.advance_source),
-        confirm_source=texts.get("confirm_source", base.confirm_source),
-    )
+    values = _table("assistance", block, where, file, ASSISTANCE_KEYS, numbers)
+    return replace(AssistancePolicy(), **values)

@@ -485,6 +485,8 @@ class ControlWatchRow(SQLModel, table=True):
     __table_args__ = (
         Index("ix_control_watch_next", "next_at"),
         Index("ix_control_watch_ends", "ends_on"),
+        # The board's count of renewals due reads this index, not the table.
+        Index("ix_control_watch_state", "state"),
     )
 
     delegation_id: str = Field(primary_key=True, max_length=40)

@@ -52,9 +52,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_control_watch_next", "control_watch", ["next_at"])
     op.create_index("ix_control_watch_ends", "control_watch", ["ends_on"])
+    op.create_index("ix_control_watch_state", "control_watch", ["state"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_control_watch_state", table_name="control_watch")
     op.drop_index("ix_control_watch_ends", table_name="control_watch")
     op.drop_index("ix_control_watch_next", table_name="control_watch")
     op.drop_table("control_watch")
