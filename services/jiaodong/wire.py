@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jiaodong.domain import sla
+from jiaodong.domain.assistance import Support
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskType
 from jiaodong.domain.errors import InvalidInput
@@ -260,3 +261,12 @@ def sla_goals_pb(clocks: list[sla.Clock], now: datetime, cal: WorkCalendar) -> l
             goal.met_at.FromDatetime(to_utc(clock.met_at))
         out.append(goal)
     return out
+
+
+def asked_support(content: pb.Delegation) -> tuple[Support, ...]:
+    """The support items an assistance request asks for (none for a delegation)."""
+    return tuple(
+        Support(pb.SupportKind.Name(k).removeprefix("SUPPORT_KIND_"))
+        for k in content.assistance.support
+        if k != pb.SUPPORT_KIND_UNSPECIFIED
+    )

@@ -25,6 +25,7 @@ from jiaodong.bootstrap import start_node
 from jiaodong.bus.embedded import EmbeddedNats
 from jiaodong.config import Settings
 from jiaodong.domain.authz import RULES, render_markdown
+from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.security.clients import ChannelPool
 from jiaodong.store.tables import (
@@ -95,7 +96,27 @@ NEEDS: dict[str, int] = {
     "ListRegistryRequests": pb.STATUS_DELIVERED,
     "ReleaseRegistryResult": pb.STATUS_ACCEPTED,
     "ListControls": pb.STATUS_DELIVERED,
+    # On-site assistance: prepared as a request for assistance (ASSISTANCE below).
+    "ProposeAssistancePlan": pb.STATUS_DELIVERED,
+    "ConfirmAssistanceSupport": pb.STATUS_PROPOSED,
+    "RefuseAssistance": pb.STATUS_DELIVERED,
+    "AcceptAssistancePlan": pb.STATUS_PROPOSED,
+    "MoveAssistance": pb.STATUS_PROPOSED,
+    "RecordAssistanceOutcome": pb.STATUS_AGREED,
 }
+# RPCs walked on a request for on-site assistance rather than a delegation. Cancel too: either
+# court may cancel one (only the requesting court a delegation, which its node says).
+ASSISTANCE = {
+    "ProposeAssistancePlan",
+    "ConfirmAssistanceSupport",
+    "RefuseAssistance",
+    "AcceptAssistancePlan",
+    "MoveAssistance",
+    "RecordAssistanceOutcome",
+    "Cancel",
+}
+# The prepared request's plan is event 5 (created, routed, delivered, acknowledged, plan).
+PLAN_SEQ = 5
 # Allowed, and answered by the handler with this code rather than OK: the walk's region links no
 # registry, so no result is ever held for review (tests/handlers/test_registries.py releases one).
 REACHES_HANDLER = {"ReleaseRegistryResult": grpc.StatusCode.FAILED_PRECONDITION}
@@ -107,6 +128,11 @@ STEPS_TO = {  # entrusted-side steps from DELIVERED
     pb.STATUS_ACKNOWLEDGED: ["ack"],
     pb.STATUS_ACCEPTED: ["ack", "accept"],
     pb.STATUS_COMPLETED: ["ack", "accept", "complete"],
+}
+ASSIST_STEPS_TO = {  # for a request for assistance
+    pb.STATUS_DELIVERED: [],
+    pb.STATUS_PROPOSED: ["ack", "plan"],
+    pb.STATUS_AGREED: ["ack", "plan", "accept"],
 }
 
 
@@ -176,7 +202,7 @@ def test_docs_show_exactly_the_enforced_table() -> None:
         "docs/security.md must contain the table rendered by jiaodong.domain.authz.render_markdown"
     )
     documented = documented_table()
-    assert len(documented) == len(RULES) == 36
+    assert len(documented) == len(RULES) == 43
 
 
 @dataclass
@@ -230,15 +256,36 @@ class Walk:
         got = await stub.GetDelegation(api.GetDelegationRequest(id=delegation_id))
         return next((x.state for x in got.delegation.document_states), "")
 
-    async def prepare(self, status: int) -> str:
-        """A fresh delegation QD -> YT in ``status``, seen so by both nodes and the coordinator."""
+    async def prepare(self, status: int, assistance: bool = False) -> str:
+        """A fresh delegation QD -> YT in ``status``, seen so by both nodes and the coordinator
+        (``assistance``: a request for on-site assistance)."""
         qd = self.node("qingdao", CALLERS["requesting officer"])
         yt = self.node("yantai", CALLERS["entrusted officer"])
         await qd.UploadDocument(iter([api.UploadDocumentRequest(data=LETTER)]))
-        d = (await qd.CreateDelegation(create_request(documents=[LETTER_DOC]))).delegation
+        if assistance:
+            d = (await qd.RequestAssistance(assist_for(CALLERS["requesting officer"]))).delegation
+        else:
+            d = (await qd.CreateDelegation(create_request(documents=[LETTER_DOC]))).delegation
         await eventually(
             lambda: self.status_at("yantai", YT, d.id), lambda s: s == pb.STATUS_DELIVERED
         )
+        if assistance:
+            for step in ASSIST_STEPS_TO[status]:
+                if step == "ack":
+                    await yt.Acknowledge(api.AcknowledgeRequest(id=d.id))
+                elif step == "plan":
+                    await yt.ProposeAssistancePlan(
+                        api.ProposeAssistancePlanRequest(id=d.id, plan=assist_plan())
+                    )
+                    await eventually(
+                        lambda: self.status_at("qingdao", QD, d.id),
+                        lambda s: s == pb.STATUS_PROPOSED,
+                    )
+                else:
+                    await qd.AcceptAssistancePlan(
+                        api.AcceptAssistancePlanRequest(id=d.id, request_id="p", plan_seq=PLAN_SEQ)
+                    )
+            return await self.seen_everywhere(d.id, status)
         await eventually(lambda: self.letter_at_yantai(d.id), lambda s: s == "verified")
         for step in STEPS_TO[status]:
             if step == "ack":
@@ -249,15 +296,21 @@ class Walk:
                 await yt.Complete(
                     api.CompleteRequest(id=d.id, result=pb.COMPLETION_RESULT_DONE, text="已扣押")
                 )
-        await eventually(lambda: self.status_at("qingdao", QD, d.id), lambda s: s == status)
+        return await self.seen_everywhere(d.id, status)
+
+    async def seen_everywhere(self, delegation_id: str, status: int) -> str:
+        await eventually(
+            lambda: self.status_at("qingdao", QD, delegation_id), lambda s: s == status
+        )
+        await eventually(lambda: self.status_at("yantai", YT, delegation_id), lambda s: s == status)
         admin = self.coordinator(CALLERS["regional operator"])
 
         async def at_coordinator() -> int:
-            reply = await admin.GetDelegation(capi.CoordinatorGetDelegationRequest(id=d.id))
-            return reply.delegation.status
+            request = capi.CoordinatorGetDelegationRequest(id=delegation_id)
+            return (await admin.GetDelegation(request)).delegation.status
 
         await eventually(at_coordinator, lambda s: s == status)
-        return d.id
+        return delegation_id
 
     def footprint(self, delegation_id: str) -> tuple[int, ...]:
         """Events and requests of one delegation, and all document contents, in every database."""
@@ -299,6 +352,25 @@ class Walk:
             "ListRegistryRequests": lambda: api.ListRegistryRequestsRequest(id=delegation_id),
             "ReleaseRegistryResult": lambda: api.ReleaseRegistryResultRequest(id=delegation_id),
             "ListControls": lambda: pb.ListControlsRequest(),
+            "RequestAssistance": lambda: assist_for(who),
+            "ProposeAssistancePlan": lambda: api.ProposeAssistancePlanRequest(
+                id=delegation_id, plan=assist_plan()
+            ),
+            "ConfirmAssistanceSupport": lambda: api.ConfirmAssistanceSupportRequest(
+                id=delegation_id, support=pb.SUPPORT_KIND_PUBLIC_POLICE
+            ),
+            "RefuseAssistance": lambda: api.RefuseAssistanceRequest(
+                id=delegation_id, text="警力不足"
+            ),
+            "AcceptAssistancePlan": lambda: api.AcceptAssistancePlanRequest(
+                id=delegation_id, request_id=rid, plan_seq=PLAN_SEQ
+            ),
+            "MoveAssistance": lambda: api.MoveAssistanceRequest(
+                id=delegation_id, request_id=rid, window=today_window(), text="改期"
+            ),
+            "RecordAssistanceOutcome": lambda: api.RecordAssistanceOutcomeRequest(
+                id=delegation_id, request_id=rid, result=pb.COMPLETION_RESULT_DONE, text="完成"
+            ),
             "ListCourts": lambda: capi.ListCourtsRequest(),
             "WatchBoard": lambda: capi.WatchBoardRequest(),
             "Reroute": lambda: capi.RerouteRequest(
@@ -348,6 +420,45 @@ class Walk:
             return getattr(self.coordinator(who), method)(request, timeout=10)
         channel = self.region.channel(self.region.nodes["qingdao"].address, who)
         return audit_grpc.AuditServiceStub(channel).ListDataReads(request, timeout=10)
+
+
+def today_window() -> pb.TimeWindow:
+    """Today in Beijing, all day: the walk runs on the real clock, so an outcome may be recorded
+    at once (a request this close goes as urgent, with its reason)."""
+    today = datetime.now(SHANGHAI).date().isoformat()
+    return pb.TimeWindow(day=today, start="00:00", end="23:59")
+
+
+def assist_for(who: Identity) -> api.RequestAssistanceRequest:
+    """A valid request for assistance from the caller's own court (to Yantai, or to Qingdao)."""
+    court = who.court or QD
+    to_yantai = CITY.get(court) != "yantai"
+    return api.RequestAssistanceRequest(
+        request_id=uuid.uuid4().hex,
+        case_number=f"(2024)鲁{court[2:]}执{uuid.uuid4().int % 9000 + 1}号",
+        target=pb.Target(court_id=YT if to_yantai else QD),
+        place=pb.Place(address="芝罘区南大街1号" if to_yantai else "市南区香港中路1号"),
+        assistance=pb.Assistance(
+            basis="(2023)鲁0202民初1号民事判决书",
+            measure=pb.MEASURE_EVICTION,
+            subject="被执行人占用的房屋",
+            proposed=today_window(),
+            officers=[
+                pb.VisitingOfficer(name="王执行", work_id="QD-0001", enforcement_id="ZX-0001")
+            ],
+            support=[pb.SUPPORT_KIND_PUBLIC_POLICE],
+            urgent_reason="被执行人即将转移",
+        ),
+    )
+
+
+def assist_plan() -> pb.AssistancePlan:
+    return pb.AssistancePlan(
+        window=today_window(),
+        liaison="李联络 0535-1234567",
+        assisting_staff=2,
+        support=[pb.SupportItem(kind=pb.SUPPORT_KIND_PUBLIC_POLICE, state=pb.SUPPORT_STATE_ASKED)],
+    )
 
 
 def create_for(who: Identity) -> api.CreateDelegationRequest:
@@ -403,13 +514,15 @@ async def test_every_rpc_with_every_identity(walk: Walk) -> None:
         streaming = rule.method in ("WatchDelegations", "WatchBoard", "GetDocument")
         writes = rule.writes and rule.method not in (
             "CreateDelegation",
+            "RequestAssistance",
             "RecomputeSla",
             "UploadDocument",
             "RetryParked",
             "DiscardParked",
         )
         # Refused callers first, all on one prepared delegation that must not change.
-        target = await walk.prepare(NEEDS[rule.method]) if writes else shared
+        assistance = rule.method in ASSISTANCE
+        target = await walk.prepare(NEEDS[rule.method], assistance) if writes else shared
         if rule.method in PARKED:
             walk.parked(target)  # parked before the footprint: refused calls must keep it
         allowed: list[str] = []
@@ -429,7 +542,7 @@ async def test_every_rpc_with_every_identity(walk: Walk) -> None:
         for name in allowed:
             who = CALLERS[name]
             if writes:
-                target = await walk.prepare(NEEDS[rule.method])
+                target = await walk.prepare(NEEDS[rule.method], assistance)
             request = walk.request_for(rule.method, target, who)
             code = await outcome(walk.call(service, rule.method, who, request), streaming)
             expected = REACHES_HANDLER.get(rule.method, grpc.StatusCode.OK)

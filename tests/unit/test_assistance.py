@@ -11,27 +11,41 @@ import pytest
 from jiaodong.domain.assistance import (
     AssistanceDraft,
     AssistancePolicy,
-    AssistEvent,
     AssistState,
-    AssistStatus,
-    AssistStep,
     Measure,
     Plan,
     Support,
     SupportState,
     VisitingOfficer,
     Window,
-    apply,
+    accept_detail,
     check_assistance,
+    check_step,
     confirm_due,
-    fold,
     latest_request_day,
     mask_id,
+    masked_detail,
+    move_detail,
+    operation_window,
+    progress,
     reminder_day,
+    support_detail,
 )
 from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
-from jiaodong.domain.lifecycle import Side
+from jiaodong.domain.history import seal_first, seal_next
+from jiaodong.domain.lifecycle import (
+    DelegationState,
+    Event,
+    EventKind,
+    Side,
+    Status,
+    apply,
+    check_allowed,
+    fold,
+    start,
+    verify_chain,
+)
 from jiaodong.domain.routing import Target
 from jiaodong.files.calendar import official_calendar
 from jiaodong.files.registry import load_registry
@@ -134,153 +148,247 @@ def test_visiting_officers_ids_are_masked() -> None:
 
 PLAN = Plan(
     Window(OPERATION, time(9), time(12)),
-    liaison="烟台芝罘法院 李联络 0535-1234567",
+    liaison="李联络 0535-1234567",
     assisting_staff=4,
     support=((Support.COURT_POLICE, SupportState.ASKED), (Support.LOCKSMITH, SupportState.ASKED)),
 )
 ASKED = (Support.COURT_POLICE, Support.LOCKSMITH)
-
-
-def ev(step: AssistStep, side: Side, at: datetime | None = None, **kw: object) -> AssistEvent:
-    return AssistEvent(step, side, at or beijing(2021, 9, 30), **kw)  # type: ignore[arg-type]
-
-
 L, R, C = Side.ENTRUSTED, Side.REQUESTING, Side.COORDINATOR
-S, STEP = AssistStatus, AssistStep
-HAPPY = [
-    (ev(AssistStep.ROUTED, C), AssistStatus.ROUTED),
-    (ev(AssistStep.DELIVERED, L), AssistStatus.DELIVERED),
-    (ev(AssistStep.ACKNOWLEDGED, L), AssistStatus.ACKNOWLEDGED),
-    (ev(AssistStep.PLAN_PROPOSED, L, plan=PLAN), AssistStatus.PROPOSED),
+K, S = EventKind, Status
+
+
+class Walk:
+    """One assistance history grown as a node grows it: the status table, the step's own
+    rules, then sealed into the hash chain and folded."""
+
+    def __init__(self) -> None:
+        first = seal_first(Event("e1", 0, K.CREATED, R, QD, beijing(2021, 9, 30)))
+        self.history = [first]
+        self.state = start(first, QD, "d1", assistance=True)
+
+    def progress(self) -> AssistState:
+        return progress(ASKED, self.history)
+
+    def step(self, kind: EventKind, side: Side, at: datetime | None = None, **kw: str) -> Status:
+        when = at or beijing(2021, 9, 30, 11)
+        check_allowed(self.state, kind, side)
+        fields = {k: kw.get(k, "") for k in ("text", "detail", "result")}
+        check_step(self.progress(), self.state.status, kind, side, at=when, **fields)
+        event = Event(
+            f"e{self.state.seq + 1}",
+            0,
+            kind,
+            side,
+            "",
+            when,
+            court_id=kw.get("court_id", ""),
+            **fields,
+        )
+        sealed = seal_next(self.state, event)
+        self.state = apply(self.state, sealed)
+        self.history.append(sealed)
+        return self.state.status
+
+
+def reach(status: Status) -> Walk:
+    """A history that reached ``status`` on the path below."""
+    walk = Walk()
+    for kind, side, at, kw, reached in PATH:
+        if walk.state.status is status:
+            return walk
+        walk.step(kind, side, at, **kw)
+        if reached is status:
+            return walk
+    raise AssertionError(status)
+
+
+PATH: list[tuple[EventKind, Side, datetime | None, dict[str, str], Status]] = [
+    (K.ROUTED, C, None, {"court_id": YT}, S.ROUTED),
+    (K.DELIVERED, L, None, {}, S.DELIVERED),
+    (K.ACKNOWLEDGED, L, None, {}, S.ACKNOWLEDGED),
+    (K.PLAN_PROPOSED, L, None, {"detail": PLAN.detail()}, S.PROPOSED),
     (
-        ev(AssistStep.MOVE_ASKED, R, reason="当日有庭审", window=PLAN.window),
-        AssistStatus.ACKNOWLEDGED,
+        K.MOVE_ASKED,
+        R,
+        None,
+        {"text": "当日有庭审", "detail": move_detail(Window(OPERATION, time(14), time(17)))},
+        S.ACKNOWLEDGED,
     ),
-    (ev(AssistStep.PLAN_PROPOSED, L, plan=PLAN), AssistStatus.PROPOSED),
-    (ev(AssistStep.PLAN_ACCEPTED, R), AssistStatus.AGREED),
-    (ev(AssistStep.SUPPORT_CONFIRMED, L, support=Support.COURT_POLICE), AssistStatus.AGREED),
+    (K.PLAN_PROPOSED, L, None, {"detail": PLAN.detail()}, S.PROPOSED),
+    (K.PLAN_ACCEPTED, R, None, {"detail": accept_detail(7)}, S.AGREED),
+    (K.SUPPORT_CONFIRMED, L, None, {"detail": support_detail(Support.COURT_POLICE)}, S.AGREED),
     (
-        ev(
-            AssistStep.OUTCOME_RECORDED,
-            L,
-            beijing(2021, 10, 11, 13),
-            outcome="DONE",
-            record="已腾空交付",
-        ),
-        AssistStatus.DONE,
+        K.OUTCOME_RECORDED,
+        L,
+        beijing(2021, 10, 11, 13),
+        {"result": "DONE", "text": "已腾空交付"},
+        S.COMPLETED,
     ),
     (
-        ev(
-            AssistStep.OUTCOME_RECORDED,
-            R,
-            beijing(2021, 10, 11, 14),
-            outcome="DONE",
-            record="执行完毕",
-        ),
-        AssistStatus.CLOSED,
+        K.OUTCOME_RECORDED,
+        R,
+        beijing(2021, 10, 11, 14),
+        {"result": "DONE", "text": "执行完毕"},
+        S.CONFIRMED,
     ),
 ]
 
 
-def test_the_whole_path_step_by_step() -> None:
-    state = AssistState(asked=ASKED)
-    for event, status in HAPPY:
-        state = apply(state, event)
-        assert state.status is status, event.step
-    assert state.plan is not None
-    assert dict(state.plan.support)[Support.COURT_POLICE] is SupportState.CONFIRMED
-    assert dict(state.plan.support)[Support.LOCKSMITH] is SupportState.ASKED
-    assert state.outcomes == ((L, "DONE"), (R, "DONE"))
-    history = [ev(AssistStep.CREATED, R), *(e for e, _ in HAPPY)]
-    assert fold(ASKED, history).status is AssistStatus.CLOSED
+def test_the_whole_path_step_by_step_on_one_hash_chain() -> None:
+    walk = Walk()
+    for kind, side, at, kw, status in PATH:
+        assert walk.step(kind, side, at, **kw) is status, kind
+    assert verify_chain(walk.history) is None
+    assert fold("d1", QD, walk.history, assistance=True) == walk.state
+    shown = walk.progress()
+    assert shown.plan is not None and shown.plan.seq == 7
+    assert dict(shown.plan.support)[Support.COURT_POLICE] is SupportState.CONFIRMED
+    assert dict(shown.plan.support)[Support.LOCKSMITH] is SupportState.ASKED
+    assert [(o.side, o.result) for o in shown.outcomes] == [(L, "DONE"), (R, "DONE")]
+    assert walk.state.status.closed and walk.state.writer is None
+    # The move asked for is the operation window until the local court proposes again.
+    moved = reach(S.ACKNOWLEDGED)
+    moved.step(K.PLAN_PROPOSED, L, detail=PLAN.detail())
+    moved.step(
+        K.MOVE_ASKED, R, text="改期", detail=move_detail(Window(OPERATION, time(14), time(17)))
+    )
+    window = operation_window(None, moved.progress())
+    assert window is not None and window.start == time(14)
 
 
-def at(status: AssistStatus) -> AssistState:
-    """A state reached by the happy path."""
-    state = AssistState(asked=ASKED)
-    for event, reached in HAPPY:
-        if state.status is status:
-            return state
-        state = apply(state, event)
-        if reached is status:
-            return state
-    raise AssertionError(status)
+# Every legal step of an assistance request, written out here independently of the table in
+# lifecycle.py: (step, side) -> {from: to}. Everything else is refused.
+OPEN = (S.DELIVERED, S.ACKNOWLEDGED, S.PROPOSED, S.AGREED)
+LEGAL: dict[tuple[EventKind, Side], dict[Status, Status]] = {
+    (K.ROUTED, C): {S.CREATED: S.ROUTED},
+    (K.ROUTING_FAILED, C): {S.CREATED: S.ROUTING_FAILED},
+    (K.DELIVERED, L): {S.ROUTED: S.DELIVERED},
+    (K.ACKNOWLEDGED, L): {S.DELIVERED: S.ACKNOWLEDGED},
+    (K.PLAN_PROPOSED, L): dict.fromkeys(OPEN, S.PROPOSED),
+    (K.SUPPORT_CONFIRMED, L): {S.PROPOSED: S.PROPOSED, S.AGREED: S.AGREED},
+    (K.PLAN_ACCEPTED, R): {S.PROPOSED: S.AGREED},
+    (K.MOVE_ASKED, R): {S.PROPOSED: S.ACKNOWLEDGED, S.AGREED: S.ACKNOWLEDGED},
+    (K.REFUSED, L): dict.fromkeys((S.DELIVERED, S.ACKNOWLEDGED, S.PROPOSED), S.REFUSED),
+    (K.CANCELLED, L): dict.fromkeys((S.ROUTED, *OPEN), S.CANCELLED),
+    (K.CANCELLED, R): dict.fromkeys((S.ROUTED, *OPEN), S.CANCELLED),
+    (K.OUTCOME_RECORDED, L): {S.AGREED: S.COMPLETED, S.COMPLETED: S.CONFIRMED},
+    (K.OUTCOME_RECORDED, R): {S.AGREED: S.COMPLETED, S.COMPLETED: S.CONFIRMED},
+    (K.URGED, R): {s: s for s in (S.ROUTED, *OPEN)},
+    (K.URGED, C): {s: s for s in (S.ROUTED, *OPEN)},
+    (K.ESCALATED, C): {s: s for s in (S.ROUTED, *OPEN)},
+    (K.REROUTED, C): dict.fromkeys((S.ROUTED, S.DELIVERED, S.ACKNOWLEDGED), S.ROUTED),
+    (K.SLA_WARNING, C): {s: s for s in (S.ROUTED, *OPEN)},
+    (K.SLA_BREACHED, C): {s: s for s in (S.ROUTED, *OPEN)},
+}
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_every_step_in_every_state_by_every_side(kind: EventKind) -> None:
+    for status in Status:
+        for side in Side:
+            state = DelegationState("d1", QD, YT, status, assistance=True)
+            expected = LEGAL.get((kind, side), {}).get(status)
+            if expected is None:
+                with pytest.raises((NotAllowed, IllegalTransition)):
+                    check_allowed(state, kind, side)
+            else:
+                assert check_allowed(state, kind, side) is expected, (kind, status, side)
+
+
+def test_a_delegation_step_is_not_a_step_of_assistance_nor_the_reverse() -> None:
+    agreed = DelegationState("d1", QD, YT, S.AGREED, assistance=True)
+    with pytest.raises(IllegalTransition, match="not a step of a request for assistance"):
+        check_allowed(agreed, K.COMPLETED, L)
+    accepted = DelegationState("d1", QD, YT, S.ACCEPTED)
+    with pytest.raises(IllegalTransition, match="not a step of a delegation"):
+        check_allowed(accepted, K.PLAN_PROPOSED, L)
 
 
 @pytest.mark.parametrize(
-    ("status", "event", "error"),
+    ("status", "kind", "side", "kw", "error"),
     [
-        # the wrong court
-        (AssistStatus.ROUTED, ev(AssistStep.DELIVERED, R), NotAllowed),
-        (AssistStatus.PROPOSED, ev(AssistStep.PLAN_ACCEPTED, L), NotAllowed),
-        (AssistStatus.ACKNOWLEDGED, ev(AssistStep.PLAN_PROPOSED, R, plan=PLAN), NotAllowed),
-        (AssistStatus.PROPOSED, ev(AssistStep.REFUSED, R, reason="x"), NotAllowed),
-        # the wrong state
-        (AssistStatus.ACKNOWLEDGED, ev(AssistStep.PLAN_ACCEPTED, R), IllegalTransition),
-        (AssistStatus.AGREED, ev(AssistStep.REFUSED, L, reason="警力不足"), IllegalTransition),
-        (AssistStatus.DONE, ev(AssistStep.CANCELLED, R, reason="x"), IllegalTransition),
+        (S.PROPOSED, K.CANCELLED, R, {}, InvalidInput),
+        (S.ACKNOWLEDGED, K.REFUSED, L, {}, InvalidInput),
+        (S.PROPOSED, K.MOVE_ASKED, R, {"text": "x"}, InvalidInput),
         (
-            AssistStatus.ACKNOWLEDGED,
-            ev(AssistStep.SUPPORT_CONFIRMED, L, support=Support.LOCKSMITH),
-            IllegalTransition,
-        ),
-        (
-            AssistStatus.PROPOSED,
-            ev(AssistStep.OUTCOME_RECORDED, L, outcome="DONE", record="x"),
-            IllegalTransition,
-        ),
-        # missing or wrong fields
-        (AssistStatus.PROPOSED, ev(AssistStep.CANCELLED, R), InvalidInput),
-        (AssistStatus.ACKNOWLEDGED, ev(AssistStep.REFUSED, L), InvalidInput),
-        (AssistStatus.PROPOSED, ev(AssistStep.MOVE_ASKED, R, reason="x"), InvalidInput),
-        (
-            AssistStatus.ACKNOWLEDGED,
-            ev(AssistStep.PLAN_PROPOSED, L, plan=replace(PLAN, support=())),
+            S.ACKNOWLEDGED,
+            K.PLAN_PROPOSED,
+            L,
+            {"detail": replace(PLAN, support=()).detail()},
             InvalidInput,
         ),
         (
-            AssistStatus.ACKNOWLEDGED,
-            ev(AssistStep.PLAN_PROPOSED, L, plan=replace(PLAN, liaison=" ")),
+            S.ACKNOWLEDGED,
+            K.PLAN_PROPOSED,
+            L,
+            {"detail": replace(PLAN, liaison=" ").detail()},
             InvalidInput,
+        ),
+        (S.ACKNOWLEDGED, K.PLAN_PROPOSED, L, {}, InvalidInput),
+        (
+            S.ACKNOWLEDGED,
+            K.PLAN_PROPOSED,
+            L,
+            {
+                "detail": replace(
+                    PLAN,
+                    support=(
+                        (Support.COURT_POLICE, SupportState.DECLINED),
+                        (Support.LOCKSMITH, SupportState.ASKED),
+                    ),
+                ).detail()
+            },
+            InvalidInput,  # a declined item needs the note saying why
         ),
         (
-            AssistStatus.AGREED,
-            ev(AssistStep.SUPPORT_CONFIRMED, L, support=Support.MEDICAL),
+            S.AGREED,
+            K.SUPPORT_CONFIRMED,
+            L,
+            {"detail": support_detail(Support.MEDICAL)},
             InvalidInput,
         ),
-        (
-            AssistStatus.AGREED,
-            ev(AssistStep.OUTCOME_RECORDED, L, beijing(2021, 10, 11), outcome="DONE"),
-            InvalidInput,
-        ),
+        (S.PROPOSED, K.PLAN_ACCEPTED, R, {"detail": accept_detail(4)}, IllegalTransition),
+        (S.AGREED, K.OUTCOME_RECORDED, L, {"result": "DONE"}, InvalidInput),
+        (S.AGREED, K.OUTCOME_RECORDED, L, {"result": "MAYBE", "text": "x"}, InvalidInput),
     ],
 )
-def test_illegal_steps_are_refused(
-    status: AssistStatus, event: AssistEvent, error: type[Exception]
+def test_a_step_missing_or_contradicting_its_fields_is_refused(
+    status: Status, kind: EventKind, side: Side, kw: dict[str, str], error: type[Exception]
 ) -> None:
+    walk = reach(status)
+    held = list(walk.history)
     with pytest.raises(error):
-        apply(at(status), event)
+        walk.step(kind, side, beijing(2021, 10, 11, 15), **kw)
+    assert walk.history == held
 
 
 def test_the_outcome_waits_for_the_day_and_each_court_records_it_once() -> None:
-    agreed = at(AssistStatus.AGREED)
-    early = ev(
-        AssistStep.OUTCOME_RECORDED, L, beijing(2021, 10, 10, 20), outcome="DONE", record="x"
-    )
+    walk = reach(S.AGREED)
+    walk.step(K.SUPPORT_CONFIRMED, L, detail=support_detail(Support.LOCKSMITH))
+    with pytest.raises(IllegalTransition, match="LOCKSMITH is booked already"):
+        walk.step(K.SUPPORT_CONFIRMED, L, detail=support_detail(Support.LOCKSMITH))
     with pytest.raises(IllegalTransition, match="the operation is on 2021-10-11"):
-        apply(agreed, early)
-    done = apply(agreed, replace(early, at=beijing(2021, 10, 11, 8)))
+        walk.step(K.OUTCOME_RECORDED, L, beijing(2021, 10, 10, 20), result="DONE", text="x")
+    walk.step(K.OUTCOME_RECORDED, L, beijing(2021, 10, 11, 8), result="DONE", text="x")
     with pytest.raises(IllegalTransition, match="recorded it already"):
-        apply(done, replace(early, at=beijing(2021, 10, 11, 9)))
+        walk.step(K.OUTCOME_RECORDED, L, beijing(2021, 10, 11, 9), result="DONE", text="y")
 
 
 def test_either_court_may_cancel_before_the_operation_and_the_local_court_may_refuse() -> None:
-    for status in (AssistStatus.DELIVERED, AssistStatus.PROPOSED, AssistStatus.AGREED):
+    for status in (S.DELIVERED, S.PROPOSED, S.AGREED):
         for side in (L, R):
-            state = apply(at(status), ev(AssistStep.CANCELLED, side, reason="当事人已履行"))
-            assert state.status is AssistStatus.CANCELLED and state.reason == "当事人已履行"
-    refused = apply(at(AssistStatus.PROPOSED), ev(AssistStep.REFUSED, L, reason="不属本院辖区"))
-    assert refused.status is AssistStatus.REFUSED and refused.status.closed
+            walk = reach(status)
+            assert walk.step(K.CANCELLED, side, text="当事人已履行") is S.CANCELLED
+            assert walk.progress().reason == "当事人已履行"
+    walk = reach(S.PROPOSED)
+    assert walk.step(K.REFUSED, L, text="不属本院辖区") is S.REFUSED
+    assert walk.state.status.closed
+
+
+def test_a_masked_plan_hides_the_liaison() -> None:
+    shown = masked_detail(PLAN.detail())
+    assert "李联络" not in shown and "1234567" not in shown and "李**" in shown
+    assert masked_detail(support_detail(Support.LOCKSMITH)) == support_detail(Support.LOCKSMITH)
 
 
 def test_the_shipped_policy_file_sets_the_assistance_limits() -> None:

@@ -151,10 +151,25 @@ ACTION_WORDS: dict[EventKind, str] = {
     K.SLA_WARNING: "warn about a time limit of",
     K.SLA_BREACHED: "record a missed time limit of",
     K.WITHDRAWN: "withdraw",
+    K.PLAN_PROPOSED: "propose a plan for",
+    K.SUPPORT_CONFIRMED: "confirm support for",
+    K.PLAN_ACCEPTED: "accept the plan of",
+    K.MOVE_ASKED: "ask to move",
+    K.REFUSED: "refuse",
+    K.OUTCOME_RECORDED: "record the outcome of",
 }
 
-STEP_KINDS = [k for k in EventKind if k is not K.CREATED]
-CLOSED_STATES = (S.CONFIRMED, S.CANCELLED, S.ROUTING_FAILED)
+# Steps of on-site assistance only (tests/unit/test_assistance.py walks its table).
+ASSIST_ONLY = (
+    K.PLAN_PROPOSED,
+    K.SUPPORT_CONFIRMED,
+    K.PLAN_ACCEPTED,
+    K.MOVE_ASKED,
+    K.REFUSED,
+    K.OUTCOME_RECORDED,
+)
+STEP_KINDS = [k for k in EventKind if k is not K.CREATED and k not in ASSIST_ONLY]
+CLOSED_STATES = (S.CONFIRMED, S.CANCELLED, S.ROUTING_FAILED, S.REFUSED)
 OPEN_STATES = tuple(s for s in Status if s not in CLOSED_STATES)
 
 
@@ -167,6 +182,14 @@ def state_in(status: Status) -> DelegationState:
 def test_the_table_covers_every_step_kind() -> None:
     assert set(EXPECTED) == set(STEP_KINDS)
     assert set(ACTION_WORDS) == set(EventKind)
+
+
+@pytest.mark.parametrize("kind", ASSIST_ONLY, ids=lambda k: k.value)
+def test_an_assistance_step_is_never_a_step_of_a_delegation(kind: EventKind) -> None:
+    for status in Status:
+        for side in Side:
+            with pytest.raises(IllegalTransition, match="not a step of a delegation"):
+                check_allowed(state_in(status), kind, side)
 
 
 # --- check_allowed: every (status, kind, side) ----------------------------------------------------

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jiaodong.domain.delegation import AssetKind, Priority, TaskType
 from jiaodong.domain.errors import RegistryError
 from jiaodong.domain.periods import Period, Unit
-from jiaodong.domain.sla_policy import BreachAction, Goal, SlaPolicy, parse_policy
+from jiaodong.domain.sla_policy import RULE_GOALS, BreachAction, Goal, SlaPolicy, parse_policy
 from jiaodong.files.policy import load_policy
 
 FILE = "sla.toml"
@@ -35,7 +35,9 @@ def rule_block(task: str, asset: str, priority: str, *goal_lines: str) -> str:
 
 
 def catch_all(priority: str, skip: str = "") -> str:
-    return rule_block("*", "*", priority, *(goal_line(g.value) for g in Goal if g.value != skip))
+    return rule_block(
+        "*", "*", priority, *(goal_line(g.value) for g in RULE_GOALS if g.value != skip)
+    )
 
 
 DEFAULTS = "[defaults]\nwarn_at = [0.5, 0.75]\n"
@@ -125,7 +127,7 @@ def test_real_file_vehicle_seizure_urgent_uses_the_specific_rule(real: SlaPolicy
     # not set by the specific rule: the urgent catch-all
     assert goals[Goal.PROGRESS].period == Period(30, Unit.DAYS)
     assert goals[Goal.INACTION].on_breach is BreachAction.URGE
-    assert list(goals) == list(Goal)
+    assert list(goals) == list(RULE_GOALS)
     specific, fallback = real.matched("SEIZURE", "VEHICLE", "URGENT")
     assert goals[Goal.ACKNOWLEDGE] is specific.goals[Goal.ACKNOWLEDGE]
     assert goals[Goal.PROGRESS] is fallback.goals[Goal.PROGRESS]

@@ -94,6 +94,7 @@ def board_pb(board: Board) -> api.GetBoardResponse:
         window_days=board.window_days,
         parked=board.parked,
         notices=list(board.notices),
+        operations=list(board.operations),
     )
     out.at.FromDatetime(board.at)
     out.due_soon_by.FromDatetime(board.due_soon_by)

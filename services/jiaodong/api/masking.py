@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from jiaodong.domain.assistance import mask_id, masked_detail, masked_liaison
 from jiaodong.domain.identifiers import mask_name, mask_phone, mask_resident_id
 from jiaodong.v1 import delegation_pb2 as pb
 
@@ -57,6 +58,8 @@ def masked(delegation: pb.Delegation) -> pb.Delegation:
         hidden[out.plate] = out.plate = mask_plate(out.plate)
     if out.requested_actions:
         out.requested_actions = WITHHELD
+    if out.HasField("assistance"):
+        _mask_assistance(out, hidden)
     _mask_documents(out.documents)
     for event in out.history:
         mask_event_in_place(event)
@@ -68,7 +71,31 @@ def masked(delegation: pb.Delegation) -> pb.Delegation:
     return out
 
 
+def _mask_assistance(out: pb.Delegation, hidden: dict[str, str]) -> None:
+    """The visiting officers' names and ID numbers, the subject, the visitors' plates and the
+    liaison: personal data of an assistance request."""
+    a = out.assistance
+    if a.subject:
+        hidden[a.subject] = a.subject = mask_address(a.subject)
+    for officer in a.officers:
+        hidden[officer.name] = officer.name = mask_name(officer.name)
+        hidden[officer.work_id] = officer.work_id = mask_id(officer.work_id)
+        hidden[officer.enforcement_id] = officer.enforcement_id = mask_id(officer.enforcement_id)
+    for i, plate in enumerate(a.vehicles):
+        hidden[plate] = a.vehicles[i] = mask_plate(plate)
+    for name in ("risk_notes", "urgent_reason"):
+        if getattr(a, name):
+            setattr(a, name, WITHHELD)
+    progress = out.assistance_progress
+    if progress.HasField("plan") and progress.plan.liaison:
+        progress.plan.liaison = masked_liaison(progress.plan.liaison)
+    for outcome in progress.outcomes:
+        outcome.record = WITHHELD
+
+
 def mask_event_in_place(event: pb.DelegationEvent) -> None:
+    if event.detail:
+        event.detail = masked_detail(event.detail)
     if event.text:
         event.text = WITHHELD
     _mask_documents(event.documents)

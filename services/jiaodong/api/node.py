@@ -15,6 +15,7 @@ from jiaodong.api.paging import next_page, page_of
 from jiaodong.app.controls import controls_page
 from jiaodong.app.node import CourtNode, Step
 from jiaodong.app.watch import Change
+from jiaodong.domain.assistance import accept_detail, move_detail, support_detail
 from jiaodong.domain.authz import check_measure
 from jiaodong.domain.delegation import MAX_DOCUMENT_BYTES, SHA256
 from jiaodong.domain.errors import InvalidInput, NotAllowed
@@ -30,6 +31,8 @@ from jiaodong.wire import (
     optional_enum,
     status_from_pb,
 )
+from jiaodong.wire_assistance import draft_from_pb as assistance_draft_from_pb
+from jiaodong.wire_assistance import plan_from_pb, support_from_pb, window_from_pb
 
 Ctx: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 
@@ -192,8 +195,12 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
 
     @handles_domain_errors
     async def Cancel(self, request: api.CancelRequest, context: Ctx) -> api.CancelResponse:
-        d = await self._request(context, request, EventKind.CANCELLED)
-        return api.CancelResponse(delegation=d)
+        if not request.id:
+            raise InvalidInput.one("id", "is required")
+        d = await self.node.either_side(
+            acting_court(context), request.id, EventKind.CANCELLED, request.request_id, request.text
+        )
+        return api.CancelResponse(delegation=masked(d))
 
     @handles_domain_errors
     async def Urge(self, request: api.UrgeRequest, context: Ctx) -> api.UrgeResponse:
@@ -288,3 +295,108 @@ class CourtNodeServicer(api_grpc.CourtNodeServiceServicer):
             acting_court(context), request.id, caller().label, request.text.strip()
         )
         return api.ReleaseRegistryResultResponse(delegation=masked(delegation))
+
+    # -- on-site assistance (异地执行协助) ----------------------------------------------------
+
+    @handles_domain_errors
+    async def RequestAssistance(
+        self, request: api.RequestAssistanceRequest, context: Ctx
+    ) -> api.RequestAssistanceResponse:
+        draft = assistance_draft_from_pb(request)
+        delegation, created = await self.node.request_assistance(acting_court(context), draft)
+        return api.RequestAssistanceResponse(delegation=masked(delegation), created=created)
+
+    async def _assist_step(self, context: Ctx, delegation_id: str, step: Step) -> Any:
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+        return api.AssistanceStepResponse(delegation=await self._step(context, delegation_id, step))
+
+    async def _assist_request(
+        self,
+        context: Ctx,
+        delegation_id: str,
+        kind: EventKind,
+        request_id: str,
+        text: str,
+        detail: str,
+    ) -> Any:
+        if not delegation_id:
+            raise InvalidInput.one("id", "is required")
+        d = await self.node.request(
+            acting_court(context), delegation_id, kind, request_id, text, detail=detail
+        )
+        return api.AssistanceStepResponse(delegation=masked(d))
+
+    @handles_domain_errors
+    async def ProposeAssistancePlan(
+        self, request: api.ProposeAssistancePlanRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        plan = plan_from_pb(request.plan)
+        step = Step(EventKind.PLAN_PROPOSED, detail=plan.detail())
+        return await self._assist_step(context, request.id, step)  # type: ignore[no-any-return]
+
+    @handles_domain_errors
+    async def ConfirmAssistanceSupport(
+        self, request: api.ConfirmAssistanceSupportRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        item = support_from_pb(request.support, "support")
+        step = Step(EventKind.SUPPORT_CONFIRMED, request.text, detail=support_detail(item))
+        return await self._assist_step(context, request.id, step)  # type: ignore[no-any-return]
+
+    @handles_domain_errors
+    async def RefuseAssistance(
+        self, request: api.RefuseAssistanceRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        step = Step(EventKind.REFUSED, request.text)
+        return await self._assist_step(context, request.id, step)  # type: ignore[no-any-return]
+
+    @handles_domain_errors
+    async def AcceptAssistancePlan(
+        self, request: api.AcceptAssistancePlanRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        if request.plan_seq <= 0:
+            raise InvalidInput.one("plan_seq", "name the plan accepted (its event number)")
+        return await self._assist_request(  # type: ignore[no-any-return]
+            context,
+            request.id,
+            EventKind.PLAN_ACCEPTED,
+            request.request_id,
+            request.text,
+            accept_detail(request.plan_seq),
+        )
+
+    @handles_domain_errors
+    async def MoveAssistance(
+        self, request: api.MoveAssistanceRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        window = window_from_pb(request.window, "window")
+        if window is None:
+            raise InvalidInput.one("window", "say which day and window to move to")
+        return await self._assist_request(  # type: ignore[no-any-return]
+            context,
+            request.id,
+            EventKind.MOVE_ASKED,
+            request.request_id,
+            request.text,
+            move_detail(window),
+        )
+
+    @handles_domain_errors
+    async def RecordAssistanceOutcome(
+        self, request: api.RecordAssistanceOutcomeRequest, context: Ctx
+    ) -> api.AssistanceStepResponse:
+        if not request.id:
+            raise InvalidInput.one("id", "is required")
+        result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result, "result")
+        if not result:
+            raise InvalidInput.one("result", "DONE, PARTLY_DONE or NOT_POSSIBLE")
+        d = await self.node.either_side(
+            acting_court(context),
+            request.id,
+            EventKind.OUTCOME_RECORDED,
+            request.request_id,
+            request.text,
+            result=result,
+            documents=tuple(document_from_pb(x) for x in request.documents),
+        )
+        return api.AssistanceStepResponse(delegation=masked(d))

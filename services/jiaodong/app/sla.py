@@ -51,10 +51,13 @@ class SweepReport:
     by_goal: dict[str, int] = field(default_factory=dict)
     # Watches of seizures and freezes that changed state, by their new state.
     controls: Counter[str] = field(default_factory=Counter)
+    # Reminders sent on the working day before an on-site assistance operation.
+    reminders: int = 0
 
     def figures(self) -> dict[str, int]:
         """What a sweep did, for the log."""
-        out = {n: getattr(self, n) for n in ("due", "warnings", "breaches", "actions")}
+        names = ("due", "warnings", "breaches", "actions", "reminders")
+        out = {n: getattr(self, n) for n in names}
         return out | {f"controls_{k.lower()}": n for k, n in sorted(self.controls.items())}
 
     def add(self, other: SweepReport) -> None:

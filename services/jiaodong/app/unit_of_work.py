@@ -18,6 +18,7 @@ from typing import TypeVar
 from sqlmodel import Session
 
 from jiaodong.app.watch import Broadcaster, Change
+from jiaodong.domain.assistance import check_received
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.delegation import check_draft
 from jiaodong.domain.errors import InvalidInput
@@ -32,6 +33,8 @@ from jiaodong.store.tables import DelegationRow, RequestRow
 from jiaodong.v1 import bus_pb2
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import draft_from_pb, event_from_pb, event_pb, to_stored
+from jiaodong.wire_assistance import draft_from_pb as assistance_draft_from_pb
+from jiaodong.wire_assistance import is_assistance
 
 T = TypeVar("T")
 
@@ -225,7 +228,11 @@ class UnitOfWork:
         if row is None:
             if sender is not None and sender != content.requesting_court:
                 raise InvalidInput.one("sync", f"court {sender} cannot introduce {content.id}")
-            check_draft(self.registry, content.requesting_court, draft_from_pb(content))
+            if is_assistance(content):
+                received = assistance_draft_from_pb(content)
+                check_received(self.registry, content.requesting_court, received, events[0].at)
+            else:
+                check_draft(self.registry, content.requesting_court, draft_from_pb(content))
             row = self.create(content, events[0])
             appended.append(events[0])
         appended += self.merge(row, events, sender=sender)

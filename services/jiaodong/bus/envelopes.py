@@ -68,9 +68,11 @@ def action_request(
     text: str = "",
     court_id: str = "",
     documents: Sequence[Document] = (),
+    detail: str = "",
+    result: str = "",
 ) -> bus_pb2.ActionRequest:
     """A wish for the delegation's writer: a requesting court's or an operator's step."""
-    return bus_pb2.ActionRequest(
+    out = bus_pb2.ActionRequest(
         delegation_id=delegation_id,
         request_id=request_id,
         kind=kind_pb(kind),  # type: ignore[arg-type]
@@ -79,7 +81,11 @@ def action_request(
         text=text,
         court_id=court_id,
         documents=[document_pb(d) for d in documents],
+        detail=detail,
     )
+    if result:
+        out.result = pb.CompletionResult.Value(f"COMPLETION_RESULT_{result}")
+    return out
 
 
 def refusal(

@@ -11,6 +11,7 @@ import random
 import statistics
 import time as time_module
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiaodong.devtools import schedule as sch
+from jiaodong.devtools.demo_assistance import assistance_walk
 from jiaodong.devtools.fakes import (
     COMPANIES,
     GIVEN,
@@ -38,6 +40,7 @@ from jiaodong.domain.labels import (
     ASSET,
     DEFAULT_LANG,
     EVENT,
+    MEASURE,
     SLA_GOAL,
     SLA_STATE,
     STATUS,
@@ -49,6 +52,7 @@ from jiaodong.domain.registry import Court, Registry
 from jiaodong.domain.registry_document import AUTO
 from jiaodong.files.calendar import load_calendar
 from jiaodong.files.clock import FileClock
+from jiaodong.files.policy import load_policy
 from jiaodong.files.registry import load_registry
 from jiaodong.security.clients import act_as
 from jiaodong.v1 import coordinator_service_pb2 as capi
@@ -428,6 +432,11 @@ async def run_demo(
         checked = await check_agreement(agreement)
     finally:
         await agreement.close()
+    if progress:
+        progress.print("on-site assistance: three courts ask another city's court to assist ...")
+    assistance = await assistance_walk(
+        layout, registry, calendar, load_policy().assistance, clock_file
+    )
     errors = [
         f"{what} refused ({count}x, {day})"
         for day, counts in sorted(driver.trace.refused.items())
@@ -451,6 +460,7 @@ async def run_demo(
         "sla": sla_summary(views),
         "automatic": automatic_actions(views),
         "registries": registry_answers(views, registry),
+        "assistance": assistance,
         "virtual_time": {
             "start": VIRTUAL_START.isoformat(),
             "end": FileClock(clock_file).now().isoformat(timespec="seconds"),
@@ -610,7 +620,12 @@ def print_report(
         for k, v in sorted(report["final"].items())
     )
     console.print(w(f"最终状态：{finals}", f"final states: {finals}"))
+    assist = report.get("assistance")
+    if assist:
+        print_assistance(console, assist, lang, w)
     ok = report["agree"] and report["lost"] == 0 and report["duplicated"] == 0
+    if assist:
+        ok = ok and assist["agree"] == assist["requested"] == assist["closed"]
     agreed = report["created"] - report["disagree"]
     seconds = report.get("seconds", "?")
     if lang is Lang.ZH:
@@ -630,3 +645,42 @@ def print_report(
         )
     for line in report["errors"]:
         console.print(f"  [red]{line}[/red]")
+
+
+def print_assistance(
+    console: Console, assist: dict[str, Any], lang: Lang, w: Callable[[str, str], str]
+) -> None:
+    """The on-site assistance walk: one row per request, and whether the three sides agree."""
+    table = Table(
+        title=w(
+            f"异地执行协助（{assist['requested']} 件，行动日 {assist['day']}）",
+            f"On-site assistance ({assist['requested']} requests, operation day {assist['day']})",
+        )
+    )
+    for zh, en in (
+        ("请求法院", "requesting court"),
+        ("协助法院", "local court"),
+        ("措施", "measure"),
+        ("保障项", "support"),
+        ("历史事件", "events"),
+    ):
+        table.add_column(w(zh, en))
+    for row in assist["rows"]:
+        table.add_row(
+            row["from_name"] if lang is Lang.ZH else row["from"],
+            row["to_name"] if lang is Lang.ZH else row["to"],
+            label(MEASURE, row["measure"], lang),
+            str(row["support"]),
+            str(row["events"]),
+        )
+    console.print(table)
+    console.print(
+        w(
+            f"协助方案已确定并落实保障；行动日历显示 {assist['on_calendar']} 项；前一工作日提醒 "
+            f"{assist['reminded']} 项；双方均记录结果 {assist['closed']} 项；三方历史一致 "
+            f"{assist['agree']} / {assist['requested']}",
+            f"plans agreed and support booked; {assist['on_calendar']} on the operations calendar; "
+            f"{assist['reminded']} reminded the working day before; {assist['closed']} closed "
+            f"with both outcomes; three sides agree on {assist['agree']} of {assist['requested']}",
+        )
+    )

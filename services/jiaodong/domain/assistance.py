@@ -33,11 +33,13 @@ days of delivery; a reminder on the working day before the operation.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from enum import StrEnum
+from typing import Any
 
 from jiaodong.domain.calendar import WorkCalendar, deadline, local_day, working_days_before
 from jiaodong.domain.delegation import MAX_NAME, MAX_TEXT, check_documents, check_text
@@ -46,11 +48,10 @@ from jiaodong.domain.errors import (
     FieldViolation,
     IllegalTransition,
     InvalidInput,
-    NotAllowed,
     RoutingRefused,
 )
 from jiaodong.domain.identifiers import mask_name, normalize_case_number, validate_plate
-from jiaodong.domain.lifecycle import CompletionResult, Document, Side
+from jiaodong.domain.lifecycle import CompletionResult, Document, Event, EventKind, Side, Status
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.domain.registry import Registry
 from jiaodong.domain.routing import Target, route
@@ -287,181 +288,293 @@ def check_assistance(
     return CheckedAssistance(normal, local, latest, tuple(warnings))
 
 
-# -- the lifecycle -------------------------------------------------------------------------------
+def check_received(
+    registry: Registry, requesting_court: str, draft: AssistanceDraft, created_at: datetime
+) -> CheckedAssistance:
+    """The checks a request first seen on the bus passes (a faulty or hostile node cannot slip
+    in what its own gRPC edge would refuse): all but the notice, which the requesting node
+    checked against its calendar when the request was made (the message may arrive later)."""
+    no_notice = AssistancePolicy(advance_working_days=0)
+    calendar = WorkCalendar({}, {}, frozenset())
+    return check_assistance(registry, requesting_court, draft, calendar, created_at, no_notice)
 
 
-class AssistStatus(StrEnum):
-    CREATED = "CREATED"
-    ROUTED = "ROUTED"
-    DELIVERED = "DELIVERED"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    PROPOSED = "PROPOSED"  # the local court's plan, awaiting the requesting court
-    AGREED = "AGREED"  # the operation is on
-    DONE = "DONE"  # one court recorded the outcome
-    CLOSED = "CLOSED"  # both did
-    REFUSED = "REFUSED"
-    CANCELLED = "CANCELLED"
-    ROUTING_FAILED = "ROUTING_FAILED"
+# -- the steps on the history ---------------------------------------------------------------------
+#
+# An assistance request lives on the delegation's machinery: its history is the same hash-chained
+# list of events, its status moves by ``lifecycle.ASSIST_RULES``, and what a step carries beyond
+# its text travels in ``Event.detail`` as canonical JSON (sealed in the hash). The functions below
+# read that detail back (``progress``) and hold the rules the status table cannot express
+# (``check_step``): a plan gives the state of each item asked for, support is confirmed only if
+# asked, the plan accepted is the latest, each court records the outcome once and not before the
+# operation day.
 
-    @property
-    def closed(self) -> bool:
-        return self in (
-            AssistStatus.CLOSED,
-            AssistStatus.REFUSED,
-            AssistStatus.CANCELLED,
-            AssistStatus.ROUTING_FAILED,
-        )
-
-
-class AssistStep(StrEnum):
-    CREATED = "CREATED"
-    ROUTED = "ROUTED"
-    ROUTING_FAILED = "ROUTING_FAILED"
-    DELIVERED = "DELIVERED"
-    ACKNOWLEDGED = "ACKNOWLEDGED"
-    PLAN_PROPOSED = "PLAN_PROPOSED"
-    SUPPORT_CONFIRMED = "SUPPORT_CONFIRMED"
-    PLAN_ACCEPTED = "PLAN_ACCEPTED"
-    MOVE_ASKED = "MOVE_ASKED"
-    REFUSED = "REFUSED"
-    CANCELLED = "CANCELLED"
-    OUTCOME_RECORDED = "OUTCOME_RECORDED"
-
-
-S, L, R, C = AssistStatus, Side.ENTRUSTED, Side.REQUESTING, Side.COORDINATOR
-_BEFORE_OPERATION = (S.DELIVERED, S.ACKNOWLEDGED, S.PROPOSED, S.AGREED)
-
-# step -> (who may take it, {from status: to status}); OUTCOME_RECORDED is decided in ``apply``.
-RULES: dict[AssistStep, tuple[frozenset[Side], dict[AssistStatus, AssistStatus]]] = {
-    AssistStep.ROUTED: (frozenset({C}), {S.CREATED: S.ROUTED}),
-    AssistStep.ROUTING_FAILED: (frozenset({C}), {S.CREATED: S.ROUTING_FAILED}),
-    AssistStep.DELIVERED: (frozenset({L}), {S.ROUTED: S.DELIVERED}),
-    AssistStep.ACKNOWLEDGED: (frozenset({L}), {S.DELIVERED: S.ACKNOWLEDGED}),
-    AssistStep.PLAN_PROPOSED: (
-        frozenset({L}),
-        {S.DELIVERED: S.PROPOSED, S.ACKNOWLEDGED: S.PROPOSED, S.PROPOSED: S.PROPOSED},
+# The steps each court takes on its own node, and those that must say why.
+STEPS_OF: Mapping[Side, frozenset[EventKind]] = {
+    Side.ENTRUSTED: frozenset(
+        {
+            EventKind.ACKNOWLEDGED,
+            EventKind.PLAN_PROPOSED,
+            EventKind.SUPPORT_CONFIRMED,
+            EventKind.REFUSED,
+            EventKind.CANCELLED,
+            EventKind.OUTCOME_RECORDED,
+        }
     ),
-    AssistStep.SUPPORT_CONFIRMED: (frozenset({L}), {S.PROPOSED: S.PROPOSED, S.AGREED: S.AGREED}),
-    AssistStep.PLAN_ACCEPTED: (frozenset({R}), {S.PROPOSED: S.AGREED}),
-    AssistStep.MOVE_ASKED: (
-        frozenset({R}),
-        {S.PROPOSED: S.ACKNOWLEDGED, S.AGREED: S.ACKNOWLEDGED},
+    Side.REQUESTING: frozenset(
+        {
+            EventKind.PLAN_ACCEPTED,
+            EventKind.MOVE_ASKED,
+            EventKind.CANCELLED,
+            EventKind.OUTCOME_RECORDED,
+            EventKind.URGED,
+        }
     ),
-    AssistStep.REFUSED: (
-        frozenset({L}),
-        {s: S.REFUSED for s in (S.DELIVERED, S.ACKNOWLEDGED, S.PROPOSED)},
-    ),
-    AssistStep.CANCELLED: (
-        frozenset({L, R}),
-        {s: S.CANCELLED for s in (S.ROUTED, *_BEFORE_OPERATION)},
-    ),
-    AssistStep.OUTCOME_RECORDED: (frozenset({L, R}), {S.AGREED: S.DONE, S.DONE: S.CLOSED}),
+    Side.COORDINATOR: frozenset({EventKind.URGED, EventKind.ESCALATED, EventKind.REROUTED}),
 }
-# Steps that say why: a refusal, a cancellation, a move.
-NEEDS_REASON = frozenset({AssistStep.REFUSED, AssistStep.CANCELLED, AssistStep.MOVE_ASKED})
+TEXT_REQUIRED = frozenset(
+    {
+        EventKind.REFUSED,
+        EventKind.CANCELLED,
+        EventKind.MOVE_ASKED,
+        EventKind.OUTCOME_RECORDED,
+        EventKind.ESCALATED,
+        EventKind.REROUTED,
+    }
+)
+MAX_STAFF = 200
+
+
+def canonical(body: Mapping[str, Any]) -> str:
+    """The fixed text of a detail: sorted keys, no spaces, UTF-8 as is (what the hash seals)."""
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def window_row(w: Window) -> dict[str, str]:
+    return {"day": w.day.isoformat(), "start": f"{w.start:%H:%M}", "end": f"{w.end:%H:%M}"}
+
+
+def parse_window(value: Mapping[str, str], where: str) -> Window:
+    """A window from its row form (ISO day, HH:MM times); InvalidInput naming ``where``."""
+    try:
+        day = date.fromisoformat(value.get("day", ""))
+    except ValueError:
+        raise InvalidInput.one(f"{where}.day", "is not a date like 2026-12-07") from None
+    times = []
+    for key in ("start", "end"):
+        text = value.get(key, "")
+        try:
+            if not re.fullmatch(r"\d{2}:\d{2}", text):
+                raise ValueError(text)
+            times.append(time.fromisoformat(text))
+        except ValueError:
+            raise InvalidInput.one(f"{where}.{key}", "is not a time like 09:00") from None
+    return Window(day, times[0], times[1])
 
 
 @dataclass(frozen=True)
 class Plan:
     """What the local court proposes: when, who is the liaison, how many assist, and the state
-    of each support item."""
+    of each support item asked for. ``seq`` is the event that proposed it."""
 
     window: Window
     liaison: str  # name and phone of the local court's liaison (personal data)
     assisting_staff: int
     support: tuple[tuple[Support, SupportState], ...] = ()
     note: str = ""
+    seq: int = 0
+
+    def detail(self) -> str:
+        return canonical(
+            {
+                "plan": {
+                    "window": window_row(self.window),
+                    "liaison": self.liaison,
+                    "assisting_staff": self.assisting_staff,
+                    "support": [[k.value, st.value] for k, st in self.support],
+                    "note": self.note,
+                }
+            }
+        )
+
+
+def support_detail(item: Support) -> str:
+    return canonical({"support": item.value})
+
+
+def accept_detail(plan_seq: int) -> str:
+    return canonical({"plan_seq": plan_seq})
+
+
+def move_detail(window: Window) -> str:
+    return canonical({"window": window_row(window)})
+
+
+def _body(event: Event) -> dict[str, Any]:
+    return json.loads(event.detail) if event.detail else {}
+
+
+def _plan_of(event: Event) -> Plan:
+    raw = _body(event)["plan"]
+    return Plan(
+        parse_window(raw["window"], "plan.window"),
+        raw["liaison"],
+        int(raw["assisting_staff"]),
+        tuple((Support(k), SupportState(st)) for k, st in raw["support"]),
+        raw.get("note", ""),
+        event.seq,
+    )
+
+
+def window_of(event: Event) -> Window | None:
+    """The operation window a step sets: a plan's, or the one a move asks for."""
+    if event.kind is EventKind.PLAN_PROPOSED:
+        return _plan_of(event).window
+    if event.kind is EventKind.MOVE_ASKED:
+        return parse_window(_body(event)["window"], "window")
+    return None
 
 
 @dataclass(frozen=True)
-class AssistEvent:
-    """One step of an assistance request's history (the fields a step of its kind carries)."""
-
-    step: AssistStep
+class Outcome:
     side: Side
-    at: datetime
-    reason: str = ""
-    plan: Plan | None = None
-    support: Support | None = None
-    window: Window | None = None  # the window a move asks for
-    outcome: str = ""  # a CompletionResult value
-    record: str = ""
+    result: str  # a CompletionResult value
+    record: str
 
 
 @dataclass(frozen=True)
 class AssistState:
-    status: AssistStatus = AssistStatus.CREATED
-    plan: Plan | None = None
+    """What an assistance history says beyond its status."""
+
     asked: tuple[Support, ...] = ()
-    outcomes: tuple[tuple[Side, str], ...] = ()
-    reason: str = ""
+    plan: Plan | None = None
+    asked_window: Window | None = None  # the requesting court's last wish to move
+    outcomes: tuple[Outcome, ...] = ()
+    reason: str = ""  # of the last refusal, cancellation or move
+
+    def outcome_of(self, side: Side) -> Outcome | None:
+        return next((o for o in self.outcomes if o.side is side), None)
 
 
-def _check_fields(state: AssistState, e: AssistEvent) -> None:
-    if e.step in NEEDS_REASON and not e.reason.strip():
-        raise InvalidInput.one("reason", "is required")
-    if e.step is AssistStep.PLAN_PROPOSED:
-        if e.plan is None:
-            raise InvalidInput.one("plan", "is required")
-        if not e.plan.liaison.strip():
-            raise InvalidInput.one("plan.liaison", "is required")
-        if e.plan.assisting_staff < 0:
-            raise InvalidInput.one("plan.assisting_staff", "cannot be negative")
-        listed = [s for s, _ in e.plan.support]
-        if sorted(listed) != sorted(state.asked):
-            raise InvalidInput.one("plan.support", "give the state of each support item asked for")
-        if e.plan.window.end <= e.plan.window.start:
-            raise InvalidInput.one("plan.window.end", "the window must end after it starts")
-    if e.step is AssistStep.SUPPORT_CONFIRMED and e.support not in state.asked:
-        raise InvalidInput.one("support", "confirm only support that was asked for")
-    if e.step is AssistStep.MOVE_ASKED and e.window is None:
-        raise InvalidInput.one("window", "say which day and window to move to")
-    if e.step is AssistStep.OUTCOME_RECORDED:
-        if e.outcome not in {r.value for r in CompletionResult}:
-            raise InvalidInput.one("outcome", "DONE, PARTLY_DONE or NOT_POSSIBLE")
-        if not e.record.strip():
-            raise InvalidInput.one("record", "a short record of the operation is required")
-
-
-def apply(state: AssistState, e: AssistEvent) -> AssistState:
-    """The state after step ``e``; NotAllowed for the wrong court, IllegalTransition for the wrong
-    state, InvalidInput for missing or wrong fields."""
-    sides, moves = RULES[e.step]
-    word = e.step.value.lower().replace("_", " ")
-    if e.side not in sides:
-        raise NotAllowed(f"the {e.side.value.lower()} court may not take the step {word}")
-    to = moves.get(state.status)
-    if to is None:
-        allowed = ", ".join(s.value for s in moves)
-        raise IllegalTransition(state.status.value, word, f"allowed only when it is {allowed}")
-    _check_fields(state, e)
-    out = replace(state, status=to)
-    if e.step is AssistStep.PLAN_PROPOSED:
-        out = replace(out, plan=e.plan)
-    elif e.step is AssistStep.SUPPORT_CONFIRMED and state.plan is not None:
-        items = tuple(
-            (s, SupportState.CONFIRMED if s is e.support else st) for s, st in state.plan.support
-        )
-        out = replace(out, plan=replace(state.plan, support=items))
-    elif e.step is AssistStep.OUTCOME_RECORDED:
-        if any(side is e.side for side, _ in state.outcomes):
-            raise IllegalTransition(state.status.value, word, "this court recorded it already")
-        if state.plan is not None and local_day(e.at) < state.plan.window.day:
-            raise IllegalTransition(
-                state.status.value, word, f"the operation is on {state.plan.window.day}"
-            )
-        out = replace(out, outcomes=(*state.outcomes, (e.side, e.outcome)))
-    elif e.step in NEEDS_REASON:
-        out = replace(out, reason=e.reason)
-    return out
-
-
-def fold(asked: Sequence[Support], history: Iterable[AssistEvent]) -> AssistState:
-    """The state a history leads to (the first step must be CREATED)."""
-    events = list(history)
-    if not events or events[0].step is not AssistStep.CREATED:
-        raise InvalidInput.one("history", "a history starts with CREATED")
+def progress(asked: Sequence[Support], history: Iterable[Event]) -> AssistState:
+    """Fold the details of an assistance history (its status is the lifecycle's fold)."""
     state = AssistState(asked=tuple(asked))
-    for e in events[1:]:
-        state = apply(state, e)
+    for e in history:
+        if e.kind is EventKind.PLAN_PROPOSED:
+            state = replace(state, plan=_plan_of(e), asked_window=None)
+        elif e.kind is EventKind.SUPPORT_CONFIRMED and state.plan is not None:
+            item = Support(_body(e)["support"])
+            booked = tuple(
+                (k, SupportState.CONFIRMED if k is item else st) for k, st in state.plan.support
+            )
+            state = replace(state, plan=replace(state.plan, support=booked))
+        elif e.kind is EventKind.MOVE_ASKED:
+            state = replace(state, asked_window=window_of(e), reason=e.text)
+        elif e.kind in (EventKind.REFUSED, EventKind.CANCELLED):
+            state = replace(state, reason=e.text)
+        elif e.kind is EventKind.OUTCOME_RECORDED:
+            state = replace(state, outcomes=(*state.outcomes, Outcome(e.side, e.result, e.text)))
     return state
+
+
+def operation_window(proposed: Window | None, state: AssistState) -> Window | None:
+    """The window the operation is set for now: the plan's, else the one asked for."""
+    if state.asked_window is not None:
+        return state.asked_window
+    return state.plan.window if state.plan is not None else proposed
+
+
+def _check_plan(out: list[FieldViolation], state: AssistState, plan: Plan, today: date) -> None:
+    _check_window(out, "plan.window", plan.window, today)
+    check_text(out, "plan.liaison", plan.liaison, required=True, limit=MAX_NAME)
+    check_text(out, "plan.note", plan.note, required=False, limit=MAX_TEXT)
+    if not 0 <= plan.assisting_staff <= MAX_STAFF:
+        out.append(FieldViolation("plan.assisting_staff", f"0 to {MAX_STAFF}"))
+    listed = [k for k, _ in plan.support]
+    if sorted(listed) != sorted(state.asked) or len(set(listed)) != len(listed):
+        asked = ", ".join(s.value for s in state.asked) or "none"
+        out.append(
+            FieldViolation("plan.support", f"give the state of each item asked for once: {asked}")
+        )
+    if any(st is SupportState.DECLINED for _, st in plan.support) and not plan.note.strip():
+        out.append(FieldViolation("plan.note", "say why a support item is declined"))
+
+
+def check_step(
+    state: AssistState,
+    status: Status,
+    kind: EventKind,
+    side: Side,
+    *,
+    at: datetime,
+    text: str = "",
+    detail: str = "",
+    result: str = "",
+) -> None:
+    """The rules of an assistance step beyond the status table (``lifecycle.ASSIST_RULES``, which
+    the caller checks): InvalidInput for a missing or wrong field, IllegalTransition when the
+    request's state forbids it. Pure; nothing is written."""
+    out: list[FieldViolation] = []
+    check_text(out, "text", text, required=kind in TEXT_REQUIRED)
+    body: dict[str, Any] = {}
+    try:
+        body = json.loads(detail) if detail else {}
+    except ValueError:
+        out.append(FieldViolation("detail", "is not JSON"))
+    today = local_day(at)
+    word = kind.value.lower().replace("_", " ")
+    if kind is EventKind.PLAN_PROPOSED:
+        raw = body.get("plan")
+        if not isinstance(raw, dict):
+            raise InvalidInput.one("plan", "is required")
+        plan = _plan_of(replace(_EMPTY, kind=kind, detail=detail))
+        _check_plan(out, state, plan, today)
+    elif kind is EventKind.SUPPORT_CONFIRMED:
+        item = body.get("support")
+        if item not in {s.value for s in state.asked}:
+            out.append(FieldViolation("support", "confirm only support that was asked for"))
+        elif (
+            state.plan is not None and (Support(item), SupportState.CONFIRMED) in state.plan.support
+        ):
+            raise IllegalTransition(status.value, word, f"{item} is booked already")
+    elif kind is EventKind.PLAN_ACCEPTED:
+        seq = body.get("plan_seq")
+        if state.plan is None or seq != state.plan.seq:
+            latest = state.plan.seq if state.plan is not None else "none"
+            raise IllegalTransition(
+                status.value, word, f"the plan to accept is event {latest}, not {seq}"
+            )
+    elif kind is EventKind.MOVE_ASKED:
+        if not isinstance(body.get("window"), dict):
+            out.append(FieldViolation("window", "say which day and window to move to"))
+        else:
+            _check_window(out, "window", parse_window(body["window"], "window"), today)
+    elif kind is EventKind.OUTCOME_RECORDED:
+        if result not in {r.value for r in CompletionResult}:
+            out.append(FieldViolation("result", "DONE, PARTLY_DONE or NOT_POSSIBLE"))
+        if state.outcome_of(side) is not None:
+            raise IllegalTransition(status.value, word, "this court recorded it already")
+        if state.plan is not None and today < state.plan.window.day:
+            raise IllegalTransition(
+                status.value, word, f"the operation is on {state.plan.window.day}"
+            )
+    if out:
+        raise InvalidInput(out)
+
+
+_EMPTY = Event("", 0, EventKind.PLAN_PROPOSED, Side.ENTRUSTED, "", datetime.min)
+
+
+def masked_detail(detail: str) -> str:
+    """A detail as masked views show it: the liaison's name and phone hidden."""
+    if '"liaison"' not in detail:
+        return detail
+    body = json.loads(detail)
+    body["plan"]["liaison"] = masked_liaison(str(body["plan"]["liaison"]))
+    return canonical(body)
+
+
+def masked_liaison(liaison: str) -> str:
+    """``李联络 0535-1234567`` -> ``李** ***``: the surname stays, the rest and the phone go."""
+    words = liaison.split()
+    return mask_name(words[0]) + (" ***" if len(words) > 1 else "") if words else ""

@@ -93,13 +93,24 @@ RULES: tuple[RpcRule, ...] = (
     RpcRule(N, "ReportProgress", _g(Scope.ENTRUSTED, OF), writes=True),
     RpcRule(N, "Complete", _g(Scope.ENTRUSTED, OF), writes=True),
     RpcRule(N, "Confirm", _g(Scope.REQUESTING, OF), writes=True),
-    RpcRule(N, "Cancel", _g(Scope.REQUESTING, OF), writes=True),
+    # The requesting court cancels a delegation; either court an assistance request (the node
+    # checks the side).
+    RpcRule(N, "Cancel", _g(Scope.PARTY, OF), writes=True),
     RpcRule(N, "Urge", _g(Scope.REQUESTING, OF, C), writes=True),
     RpcRule(N, "UploadDocument", _g(Scope.OWN_COURT, OF, C), Data.NONE, writes=True),
     RpcRule(N, "GetDocument", _g(Scope.PARTY, OF, C), data=Data.FULL),
     RpcRule(N, "ListRegistryRequests", _g(Scope.ENTRUSTED, OF, C), data=Data.FULL),
     RpcRule(N, "ReleaseRegistryResult", _g(Scope.ENTRUSTED, OF, C), writes=True),
     RpcRule(N, "ListControls", _g(Scope.OWN_COURT, OF, C), Data.NONE),
+    # On-site assistance: officers act in the other city, so officers ask and agree; a clerk of
+    # the local court may book the support it arranged.
+    RpcRule(N, "RequestAssistance", _g(Scope.OWN_COURT, OF), writes=True),
+    RpcRule(N, "ProposeAssistancePlan", _g(Scope.ENTRUSTED, OF), writes=True),
+    RpcRule(N, "ConfirmAssistanceSupport", _g(Scope.ENTRUSTED, OF, C), writes=True),
+    RpcRule(N, "RefuseAssistance", _g(Scope.ENTRUSTED, OF), writes=True),
+    RpcRule(N, "AcceptAssistancePlan", _g(Scope.REQUESTING, OF), writes=True),
+    RpcRule(N, "MoveAssistance", _g(Scope.REQUESTING, OF), writes=True),
+    RpcRule(N, "RecordAssistanceOutcome", _g(Scope.PARTY, OF), writes=True),
     RpcRule(CO, "ListCourts", _g(Scope.ANY, OF, C, OP, AU), Data.NONE),
     RpcRule(CO, "GetDelegation", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION)), Data.FULL),
     RpcRule(CO, "ListDelegations", (*_g(Scope.CITY, OP), Grant(AU, Scope.REGION))),

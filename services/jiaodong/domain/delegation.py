@@ -57,6 +57,8 @@ class TaskType(StrEnum):
     HANDOVER = "HANDOVER"
     FORCED_EVICTION = "FORCED_EVICTION"
     SERVICE_OF_DOCUMENTS = "SERVICE_OF_DOCUMENTS"
+    # Not a delegation but a request for on-site assistance (domain/assistance.py).
+    ON_SITE_ASSISTANCE = "ON_SITE_ASSISTANCE"
 
 
 class AssetKind(StrEnum):
@@ -219,6 +221,13 @@ def check_draft(registry: Registry, requesting_court: str, draft: Draft) -> Chec
             violations.append(FieldViolation("case_number", reason))
     if draft.task_type is None:
         violations.append(FieldViolation("task_type", "is required"))
+    elif draft.task_type is TaskType.ON_SITE_ASSISTANCE:
+        violations.append(
+            FieldViolation(
+                "task_type",
+                "on-site assistance is asked for with RequestAssistance (jiaodong assist request)",
+            )
+        )
     needs_asset = draft.task_type not in (None, TaskType.SERVICE_OF_DOCUMENTS)
     if needs_asset and draft.asset_kind is AssetKind.UNSPECIFIED:
         violations.append(

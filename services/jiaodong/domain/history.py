@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from jiaodong.domain import assistance as assist
 from jiaodong.domain.controls import term_violations
 from jiaodong.domain.delegation import check_documents, check_request_id, check_text
 from jiaodong.domain.errors import (
@@ -93,15 +94,21 @@ def step_violations(
     result: str = "",
     court_id: str = "",
     controls: Sequence[ControlTerm] = (),
+    assistance: bool = False,
 ) -> list[FieldViolation]:
     """What is wrong with the fields of a step of ``kind`` taken by ``side`` (empty: nothing).
-    ``request_id`` is checked when the step travels as a request (None: a writer's own step)."""
-    if kind not in STEPS_OF[side]:
-        raise NotAllowed(f"the {side.value.lower()} side cannot {action_word(kind)} a delegation")
+    ``request_id`` is checked when the step travels as a request (None: a writer's own step).
+    An assistance request has its own steps (domain/assistance.py)."""
+    steps, needs_text = (
+        (assist.STEPS_OF, assist.TEXT_REQUIRED) if assistance else (STEPS_OF, TEXT_REQUIRED)
+    )
+    if kind not in steps[side]:
+        what = "request for assistance" if assistance else "delegation"
+        raise NotAllowed(f"the {side.value.lower()} side cannot {action_word(kind)} a {what}")
     out: list[FieldViolation] = []
     if request_id is not None:
         check_request_id(out, "request_id", request_id)
-    check_text(out, "text", text, required=kind in TEXT_REQUIRED)
+    check_text(out, "text", text, required=kind in needs_text)
     check_documents(out, "documents", tuple(documents))
     if kind is EventKind.RETURNED and not return_reason:
         out.append(FieldViolation("reason", "is required"))

@@ -40,6 +40,11 @@ STATUS: Table = {
     "CONFIRMED": ("已确认", "confirmed"),
     "CANCELLED": ("已撤回", "cancelled"),
     "ROUTING_FAILED": ("分派失败", "routing failed"),
+    # On-site assistance (异地执行协助); COMPLETED and CONFIRMED there mean one court and both
+    # courts recorded the operation's outcome.
+    "PROPOSED": ("已拟定方案", "plan proposed"),
+    "AGREED": ("方案已确定", "plan agreed"),
+    "REFUSED": ("已拒绝协助", "refused"),
 }
 
 # Task types as DESIGN.md names them.
@@ -50,6 +55,32 @@ TASK: Table = {
     "HANDOVER": ("标的物交付", "handover"),
     "FORCED_EVICTION": ("强制腾迁", "forced eviction"),
     "SERVICE_OF_DOCUMENTS": ("文书送达", "service of documents"),
+    "ON_SITE_ASSISTANCE": ("异地执行协助", "on-site assistance"),
+}
+
+# On-site assistance: what the visiting officers do, and the support asked of the local court.
+MEASURE: Table = {
+    "EVICTION": ("强制迁出", "eviction"),
+    "INSPECTION": ("现场勘验", "inspection"),
+    "VEHICLE_SEIZURE": ("扣押车辆", "vehicle seizure"),
+    "HANDOVER": ("交付", "handover"),
+    "DETENTION": ("司法拘留", "detention"),
+    "SEARCH": ("搜查", "search"),
+}
+
+SUPPORT: Table = {
+    "ASSISTING_OFFICERS": ("协助执行人员", "assisting officers"),
+    "COURT_POLICE": ("司法警察", "court police"),
+    "PUBLIC_POLICE": ("公安警务保障", "public police support"),
+    "LOCKSMITH": ("开锁", "locksmith"),
+    "MEDICAL": ("医疗保障", "medical support"),
+    "DETENTION_CENTRE": ("拘留所", "detention centre"),
+}
+
+SUPPORT_STATE: Table = {
+    "ASKED": ("待落实", "asked"),
+    "CONFIRMED": ("已落实", "booked"),
+    "DECLINED": ("无法提供", "declined"),
 }
 
 ASSET: Table = {
@@ -86,6 +117,12 @@ EVENT: Table = {
     "SLA_WARNING": ("时限预警", "time limit warning"),
     "SLA_BREACHED": ("超期", "time limit breached"),
     "WITHDRAWN": ("视为撤回", "withdrawn"),
+    "PLAN_PROPOSED": ("拟定协助方案", "plan proposed"),
+    "SUPPORT_CONFIRMED": ("落实保障", "support booked"),
+    "PLAN_ACCEPTED": ("确认方案", "plan accepted"),
+    "MOVE_ASKED": ("申请改期", "move asked"),
+    "REFUSED": ("拒绝协助", "refused"),
+    "OUTCOME_RECORDED": ("记录执行结果", "outcome recorded"),
 }
 
 SIDE: Table = {
@@ -148,6 +185,7 @@ SLA_GOAL: Table = {
     "complete": ("办结", "complete"),
     "inaction": ("无进展催办", "inaction"),
     "supplement": ("补正", "supplement"),
+    "plan": ("拟定协助方案", "plan"),
 }
 
 # What the platform does when a time limit runs out (courts/sla.toml on_breach).

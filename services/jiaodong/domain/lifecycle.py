@@ -34,13 +34,17 @@ class Status(StrEnum):
     CONFIRMED = "CONFIRMED"
     CANCELLED = "CANCELLED"
     ROUTING_FAILED = "ROUTING_FAILED"
+    # On-site assistance only (ASSIST_RULES).
+    PROPOSED = "PROPOSED"
+    AGREED = "AGREED"
+    REFUSED = "REFUSED"
 
     @property
     def closed(self) -> bool:
         return self in CLOSED
 
 
-CLOSED = frozenset({Status.CONFIRMED, Status.CANCELLED, Status.ROUTING_FAILED})
+CLOSED = frozenset({Status.CONFIRMED, Status.CANCELLED, Status.ROUTING_FAILED, Status.REFUSED})
 
 
 class EventKind(StrEnum):
@@ -64,6 +68,13 @@ class EventKind(StrEnum):
     SLA_WARNING = "SLA_WARNING"
     SLA_BREACHED = "SLA_BREACHED"
     WITHDRAWN = "WITHDRAWN"
+    # On-site assistance only (ASSIST_RULES).
+    PLAN_PROPOSED = "PLAN_PROPOSED"
+    SUPPORT_CONFIRMED = "SUPPORT_CONFIRMED"
+    PLAN_ACCEPTED = "PLAN_ACCEPTED"
+    MOVE_ASKED = "MOVE_ASKED"
+    REFUSED = "REFUSED"
+    OUTCOME_RECORDED = "OUTCOME_RECORDED"
 
 
 class Side(StrEnum):
@@ -107,6 +118,12 @@ _ACTION_WORDS: Mapping[EventKind, str] = {
     EventKind.SLA_WARNING: "warn about a time limit of",
     EventKind.SLA_BREACHED: "record a missed time limit of",
     EventKind.WITHDRAWN: "withdraw",
+    EventKind.PLAN_PROPOSED: "propose a plan for",
+    EventKind.SUPPORT_CONFIRMED: "confirm support for",
+    EventKind.PLAN_ACCEPTED: "accept the plan of",
+    EventKind.MOVE_ASKED: "ask to move",
+    EventKind.REFUSED: "refuse",
+    EventKind.OUTCOME_RECORDED: "record the outcome of",
 }
 
 
@@ -182,6 +199,62 @@ RULES: Mapping[EventKind, Rule] = {
     ),
 }
 
+# On-site assistance (异地执行协助, domain/assistance.py): the same nodes, coordinator, bus and
+# hash-chained history, with its own steps. The coordinator routes it like a delegation; from
+# delivery the local (entrusted) court's node is the single writer, and the requesting court's
+# steps (accept the plan, ask to move, its outcome, cancel) travel to it as requests.
+#   ... -> ACKNOWLEDGED -> PROPOSED -> AGREED -> COMPLETED (one outcome) -> CONFIRMED (both)
+#   the requesting court's MOVE_ASKED sends it back to ACKNOWLEDGED (a new plan is due); the
+#   local court's new plan after agreement moves the date (AGREED -> PROPOSED).
+_ASSIST_OPEN = (Status.DELIVERED, Status.ACKNOWLEDGED, Status.PROPOSED, Status.AGREED)
+ASSIST_RULES: Mapping[EventKind, Rule] = {
+    EventKind.ROUTED: RULES[EventKind.ROUTED],
+    EventKind.ROUTING_FAILED: RULES[EventKind.ROUTING_FAILED],
+    EventKind.DELIVERED: RULES[EventKind.DELIVERED],
+    EventKind.ACKNOWLEDGED: RULES[EventKind.ACKNOWLEDGED],
+    EventKind.PLAN_PROPOSED: Rule(frozenset({Side.ENTRUSTED}), _to(Status.PROPOSED, *_ASSIST_OPEN)),
+    EventKind.SUPPORT_CONFIRMED: Rule(
+        frozenset({Side.ENTRUSTED}), _stay(Status.PROPOSED, Status.AGREED)
+    ),
+    EventKind.PLAN_ACCEPTED: Rule(
+        frozenset({Side.REQUESTING}), _to(Status.AGREED, Status.PROPOSED)
+    ),
+    EventKind.MOVE_ASKED: Rule(
+        frozenset({Side.REQUESTING}), _to(Status.ACKNOWLEDGED, Status.PROPOSED, Status.AGREED)
+    ),
+    EventKind.REFUSED: Rule(
+        frozenset({Side.ENTRUSTED}),
+        _to(Status.REFUSED, Status.DELIVERED, Status.ACKNOWLEDGED, Status.PROPOSED),
+    ),
+    EventKind.CANCELLED: Rule(
+        frozenset({Side.REQUESTING, Side.ENTRUSTED}),
+        _to(Status.CANCELLED, Status.ROUTED, *_ASSIST_OPEN),
+    ),
+    EventKind.OUTCOME_RECORDED: Rule(
+        frozenset({Side.REQUESTING, Side.ENTRUSTED}),
+        {Status.AGREED: Status.COMPLETED, Status.COMPLETED: Status.CONFIRMED},
+    ),
+    EventKind.URGED: Rule(
+        frozenset({Side.REQUESTING, Side.COORDINATOR}), _stay(Status.ROUTED, *_ASSIST_OPEN)
+    ),
+    EventKind.ESCALATED: Rule(frozenset({Side.COORDINATOR}), _stay(Status.ROUTED, *_ASSIST_OPEN)),
+    EventKind.REROUTED: Rule(
+        frozenset({Side.COORDINATOR}),
+        _to(Status.ROUTED, Status.ROUTED, Status.DELIVERED, Status.ACKNOWLEDGED),
+    ),
+    EventKind.SLA_WARNING: Rule(frozenset({Side.COORDINATOR}), _stay(Status.ROUTED, *_ASSIST_OPEN)),
+    EventKind.SLA_BREACHED: Rule(
+        frozenset({Side.COORDINATOR}), _stay(Status.ROUTED, *_ASSIST_OPEN)
+    ),
+}
+# The task type (TaskType value) that makes a history follow ASSIST_RULES.
+ASSISTANCE_TASK = "ON_SITE_ASSISTANCE"
+
+
+def rules_of(assistance: bool) -> Mapping[EventKind, Rule]:
+    return ASSIST_RULES if assistance else RULES
+
+
 # Events the requesting court or the coordinator cannot write themselves once the delegation is
 # delivered: they travel as requests to the entrusted court's node, which applies them in order.
 REQUESTED_KINDS = frozenset(
@@ -195,6 +268,9 @@ REQUESTED_KINDS = frozenset(
         EventKind.SLA_WARNING,
         EventKind.SLA_BREACHED,
         EventKind.WITHDRAWN,
+        EventKind.PLAN_ACCEPTED,
+        EventKind.MOVE_ASKED,
+        EventKind.OUTCOME_RECORDED,
     }
 )
 
@@ -248,6 +324,7 @@ def canonical_time(at: datetime) -> str:
 # Fields of an event that every boundary (wire, rows) carries as they are; the others (kind, side,
 # time, reasons, documents) each mapper converts.
 PLAIN_EVENT_FIELDS = (
+    "detail",
     "event_id",
     "seq",
     "actor_court",
@@ -278,6 +355,8 @@ class Event:
     prev_hash: str = ""
     hash: str = ""
     controls: tuple[ControlTerm, ...] = ()
+    # An assistance step's payload (a plan, a window, ...) as canonical JSON; empty otherwise.
+    detail: str = ""
 
     def content_hash(self) -> str:
         """SHA-256 over the event's content and the previous hash (canonical JSON).
@@ -301,6 +380,8 @@ class Event:
         }
         if self.controls:  # absent when empty, so histories sealed before controls keep hashes
             body["controls"] = [c.row() for c in self.controls]
+        if self.detail:  # likewise: only assistance steps carry it
+            body["detail"] = self.detail
         raw = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
@@ -323,6 +404,12 @@ class DelegationState:
     result: str = ""
     cycle: int = 0
     step_times: Mapping[str, datetime] = field(default_factory=dict)
+    # An on-site assistance request (ASSIST_RULES) rather than a delegation (RULES).
+    assistance: bool = False
+
+    @property
+    def rules(self) -> Mapping[EventKind, Rule]:
+        return rules_of(self.assistance)
 
     @property
     def writer(self) -> Side | None:
@@ -347,22 +434,19 @@ class DelegationState:
 
 def check_allowed(state: DelegationState, kind: EventKind, side: Side) -> Status:
     """The status after ``kind`` by ``side``; raises if the side may not or the state forbids it."""
-    rule = RULES.get(kind)
+    rule = state.rules.get(kind)
     word = action_word(kind)
+    what = "request for assistance" if state.assistance else "delegation"
     if rule is None:
-        raise IllegalTransition(
-            state.status.value, word, "this is not a step of a running delegation"
-        )
+        raise IllegalTransition(state.status.value, word, f"this is not a step of a {what}")
     if side not in rule.sides:
         who = ", ".join(sorted(s.value.lower() for s in rule.sides))
-        raise NotAllowed(
-            f"only the {who} side may {word} a delegation, not the {side.value.lower()}"
-        )
+        raise NotAllowed(f"only the {who} side may {word} a {what}, not the {side.value.lower()}")
     to = rule.moves.get(state.status)
     if to is None:
         allowed = ", ".join(s.value for s in rule.moves) or "no state"
         raise IllegalTransition(
-            state.status.value, word, f"allowed only when the delegation is {allowed}"
+            state.status.value, word, f"allowed only when the {what} is {allowed}"
         )
     return to
 
@@ -380,10 +464,15 @@ _STEP_TIME = {
     EventKind.CANCELLED: "closed",
     EventKind.ROUTING_FAILED: "closed",
     EventKind.WITHDRAWN: "closed",
+    EventKind.PLAN_ACCEPTED: "accepted",
+    EventKind.REFUSED: "closed",
+    EventKind.OUTCOME_RECORDED: "completed",
 }
 
 
-def start(event: Event, requesting_court: str, delegation_id: str) -> DelegationState:
+def start(
+    event: Event, requesting_court: str, delegation_id: str, *, assistance: bool = False
+) -> DelegationState:
     """The state after event 1 (CREATED)."""
     if event.kind is not EventKind.CREATED or event.seq != 1:
         raise InvalidInput.one("history", "a history must start with event 1, CREATED")
@@ -396,6 +485,7 @@ def start(event: Event, requesting_court: str, delegation_id: str) -> Delegation
         seq=1,
         last_hash=event.hash,
         step_times={"created": event.at, "updated": event.at},
+        assistance=assistance,
     )
 
 
@@ -413,7 +503,7 @@ def apply(state: DelegationState, event: Event) -> DelegationState:
         raise InvalidInput.one("history", f"event {event.seq} routes to no court")
     times = dict(state.step_times)
     if key := _STEP_TIME.get(event.kind):
-        times[key] = event.at
+        times["closed" if to.closed else key] = event.at
     times["updated"] = event.at
     entrusted = state.entrusted_court
     cycle = state.cycle
@@ -432,13 +522,19 @@ def apply(state: DelegationState, event: Event) -> DelegationState:
     )
 
 
-def fold(delegation_id: str, requesting_court: str, history: Iterable[Event]) -> DelegationState:
+def fold(
+    delegation_id: str,
+    requesting_court: str,
+    history: Iterable[Event],
+    *,
+    assistance: bool = False,
+) -> DelegationState:
     """The state a whole history leads to; raises on the first event that does not fit."""
     events = iter(history)
     first = next(events, None)
     if first is None:
         raise InvalidInput.one("history", "a delegation has at least one event")
-    state = start(first, requesting_court, delegation_id)
+    state = start(first, requesting_court, delegation_id, assistance=assistance)
     for event in events:
         state = apply(state, event)
     return state

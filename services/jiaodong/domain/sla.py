@@ -58,7 +58,14 @@ _ACTION_KIND = {
 _WAIT_REASONS = ("MATERIALS_INCOMPLETE", "REQUEST_UNCLEAR")
 _PAUSABLE = (Goal.PROGRESS, Goal.COMPLETE, Goal.INACTION)
 # The law counts from receipt of the letter (delivery), not from acceptance.
-_FROM_DELIVERY = (Goal.ACKNOWLEDGE, Goal.START, Goal.PROGRESS, Goal.COMPLETE, Goal.INACTION)
+_FROM_DELIVERY = (
+    Goal.ACKNOWLEDGE,
+    Goal.START,
+    Goal.PROGRESS,
+    Goal.COMPLETE,
+    Goal.INACTION,
+    Goal.PLAN,  # on-site assistance: only its goals are in its mapping (SlaPolicy.goals_for)
+)
 
 
 @dataclass
@@ -220,13 +227,20 @@ def fold(
             meet(Goal.PROGRESS, at)
             meet(Goal.COMPLETE, at)
             meet(Goal.INACTION, at)
+        elif kind is EventKind.PLAN_PROPOSED:
+            meet(Goal.PLAN, at)
+        elif kind is EventKind.MOVE_ASKED:
+            begin(Goal.PLAN, at)  # a new plan is due for the day asked
         elif kind in (
             EventKind.CONFIRMED,
             EventKind.CANCELLED,
             EventKind.WITHDRAWN,
             EventKind.ROUTING_FAILED,
+            EventKind.REFUSED,
         ):
             end_all(at, "closed")
+        elif kind is EventKind.OUTCOME_RECORDED:
+            end_all(at, "operation carried out")
     return clocks
 
 

@@ -24,6 +24,7 @@ from jiaodong.domain.assistance import AssistancePolicy
 from jiaodong.domain.controls import RenewalPolicy
 from jiaodong.domain.delegation import AssetKind, Priority, TaskType
 from jiaodong.domain.errors import RegistryError
+from jiaodong.domain.lifecycle import ASSISTANCE_TASK
 from jiaodong.domain.periods import Period, Unit
 
 WILDCARD = "*"
@@ -38,6 +39,13 @@ class Goal(StrEnum):
     COMPLETE = "complete"  # the result; starts at delivery (receipt)
     INACTION = "inaction"  # platform reminder: no step by the entrusted court; restarts at each
     SUPPLEMENT = "supplement"  # the requesting court supplies materials after a return for them
+    # On-site assistance only: the local court proposes its plan (or refuses); from delivery,
+    # again after the requesting court asks to move. Its limit is [assistance] confirm_working_days.
+    PLAN = "plan"
+
+
+# The goals a [[rule]] sets (PLAN comes from [assistance]).
+RULE_GOALS: tuple[Goal, ...] = tuple(g for g in Goal if g is not Goal.PLAN)
 
 
 class BreachAction(StrEnum):
@@ -75,7 +83,8 @@ class Rule:
     line: int
 
 
-TASKS = tuple(t.value.lower() for t in TaskType)
+# Task types a [[rule]] may name: on-site assistance has its limits in [assistance].
+TASKS = tuple(t.value.lower() for t in TaskType if t.value != ASSISTANCE_TASK)
 ASSETS = tuple(a.value.lower() for a in AssetKind)
 PRIORITIES = tuple(p.value.lower() for p in Priority)
 
@@ -110,9 +119,22 @@ class SlaPolicy:
     def goals_for(self, task: str, asset: str, priority: str) -> dict[Goal, GoalPolicy]:
         """For each goal, the policy of the most specific matching rule that defines it."""
         chosen: dict[Goal, GoalPolicy] = {}
-        for rule in self.matched(task, asset, priority):
+        assistance = task.strip().upper() == ASSISTANCE_TASK
+        for rule in self.matched("*" if assistance else task, asset, priority):
             for goal, policy in rule.goals.items():
                 chosen.setdefault(goal, policy)
+        if assistance:
+            # On-site assistance: the local court acknowledges and proposes a plan; the other
+            # goals (handling, progress, result) are not its to meet: the visitors act.
+            ack = chosen[Goal.ACKNOWLEDGE]
+            plan = GoalPolicy(
+                Goal.PLAN,
+                Period(self.assistance.confirm_working_days, Unit.WORKING_DAYS),
+                ack.warn_at,
+                BreachAction.URGE,
+                self.assistance.confirm_source,
+            )
+            return {Goal.ACKNOWLEDGE: ack, Goal.PLAN: plan}
         return {goal: chosen[goal] for goal in Goal if goal in chosen}
 
 
@@ -135,7 +157,7 @@ ASSISTANCE_KEYS = (
     "advance_source",
     "confirm_source",
 )
-ALL_GOALS = ", ".join(Goal)
+ALL_GOALS = ", ".join(RULE_GOALS)
 GOAL_EXAMPLE = '{ length = 15, unit = "days", on_breach = "urge", source = "..." }'
 
 Fail = Callable[[str], NoReturn]
@@ -289,20 +311,20 @@ def _rule(
         return _failer(file, where.key(line, key))
 
     for key in block:
-        if key not in RULE_KEYS and key not in set(Goal):
+        if key not in RULE_KEYS and key not in set(RULE_GOALS):
             key_fail(key)(
-                f"unknown key {key!r}; expected {', '.join(RULE_KEYS)} or a goal: {_names(Goal)}"
+                f"unknown key {key!r}; expected {', '.join(RULE_KEYS)} or a goal: {ALL_GOALS}"
             )
     task = _rule_key(block, "task", (WILDCARD, *TASKS), "task type", key_fail("task"))
     asset = _rule_key(block, "asset", (WILDCARD, *ASSETS), "asset kind", key_fail("asset"))
     priority = _rule_key(block, "priority", PRIORITIES, "priority", key_fail("priority"))
     goals = {
         goal: _goal(goal, block[goal.value], default_warn, key_fail(goal.value))
-        for goal in Goal
+        for goal in RULE_GOALS
         if goal.value in block
     }
     if not goals:
-        fail(f"the rule sets no goal; give at least one of {_names(Goal)}")
+        fail(f"the rule sets no goal; give at least one of {ALL_GOALS}")
     return Rule(task, asset, priority, MappingProxyType(goals), line)
 
 
@@ -363,7 +385,7 @@ def parse_policy(text: str, file: str) -> SlaPolicy:
                 f'no catch-all rule for priority {priority}: add a [[rule]] with task = "*", '
                 f'asset = "*", priority = "{priority}" defining every goal: {ALL_GOALS}',
             )
-        missing = [goal.value for goal in Goal if goal not in catch_all.goals]
+        missing = [goal.value for goal in RULE_GOALS if goal not in catch_all.goals]
         if missing:
             raise RegistryError(
                 file,

@@ -19,6 +19,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
+from jiaodong.domain.assistance import Window, window_of
 from jiaodong.domain.errors import InvalidInput, NotFound
 from jiaodong.domain.history import RequestState
 from jiaodong.domain.ids import DELEGATION_ID
@@ -28,6 +29,7 @@ from jiaodong.store.mapper import event_from_row, event_values, state_from_row, 
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow, WaitingStepRow
 from jiaodong.v1 import delegation_pb2
 from jiaodong.wire import to_stored
+from jiaodong.wire_assistance import is_assistance, proposed_of
 
 # Fields of a delegation message that its history decides: not part of the stored content.
 _STATE_FIELDS = (
@@ -96,6 +98,11 @@ def history(session: Session, delegation_id: str) -> list[Event]:
     return [event_from_row(r) for r in _read(session, _HISTORY, b_id=delegation_id)]
 
 
+def known_request(session: Session, delegation_id: str, request_id: str) -> bool:
+    """Whether this side recorded a request of that id for the delegation."""
+    return session.get(RequestRow, (delegation_id, request_id)) is not None
+
+
 def requests(session: Session, delegation_id: str) -> Sequence[RequestRow]:
     """The delegation's requests as read-only rows (for views), oldest first."""
     return list(_read(session, _REQUESTS_OF, b_id=delegation_id))
@@ -117,7 +124,8 @@ def insert_delegation(
 ) -> tuple[DelegationRow, DelegationState]:
     """Store a new delegation with its first event (CREATED); ``changed_at``: this database's
     time of the transaction (reconciliation compares it with a digest's)."""
-    state = start(first, content.requesting_court, content.id)
+    assistance = is_assistance(content)
+    state = start(first, content.requesting_court, content.id, assistance=assistance)
     bare = delegation_pb2.Delegation()
     bare.CopyFrom(content)
     for name in _STATE_FIELDS:
@@ -141,6 +149,8 @@ def insert_delegation(
         changed_at=to_stored(changed_at) if changed_at is not None else None,
     )
     write_state(row, state, "")
+    if assistance:
+        set_operation(row, proposed_of(content))
     # Written with one Core INSERT, then handed to the session as a persistent object (its later
     # changes are UPDATEs at flush as usual): an ORM flush of a new object cost several times the
     # statement (docs/benchmarks.md).
@@ -159,8 +169,17 @@ def append(
     state = apply(state_from_row(row), event)
     session.connection().execute(_INSERT_EVENT, event_values(row.id, event))
     write_state(row, state, city_of(registry, state.entrusted_court))
+    if state.assistance and (window := window_of(event)) is not None:
+        set_operation(row, window)
     session.add(row)
     return state
+
+
+def set_operation(row: DelegationRow, window: Window | None) -> None:
+    """Keep the assistance operation's day and window on the row (the board's calendar)."""
+    if window is not None:
+        row.operation_day = window.day
+        row.operation_window = f"{window.start:%H:%M}-{window.end:%H:%M}"
 
 
 def count(session: Session) -> int:
@@ -382,6 +401,7 @@ def hold_step(session: Session, delegation_id: str, court: str, event: Event) ->
         "result",
         "documents",
         "controls",
+        "detail",
         "at",
     )
     session.add(WaitingStepRow(court=court, **{name: values[name] for name in kept}))

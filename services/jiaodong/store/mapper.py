@@ -10,7 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from jiaodong.domain import assistance as assist
 from jiaodong.domain.lifecycle import (
+    ASSISTANCE_TASK,
     PLAIN_EVENT_FIELDS,
     ControlTerm,
     DelegationState,
@@ -22,7 +24,8 @@ from jiaodong.domain.lifecycle import (
 )
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow, WaitingStepRow
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
+from jiaodong.wire import asked_support, event_pb, kind_pb, status_pb, to_stored, to_utc, ts
+from jiaodong.wire_assistance import progress_pb
 
 
 def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
@@ -90,6 +93,7 @@ def waiting_event(row: WaitingStepRow, event_id: str) -> Event:
         result=row.result,
         documents=docs,
         controls=controls_from(row.controls),
+        detail=row.detail,
     )
 
 
@@ -122,6 +126,7 @@ def state_from_row(row: DelegationRow) -> DelegationState:
         result=row.result,
         cycle=row.cycle,
         step_times=times,
+        assistance=row.task_type == ASSISTANCE_TASK,
     )
 
 
@@ -180,6 +185,9 @@ def view(
         out.warnings.extend(json.loads(row.warnings))
     if history is not None:
         out.history.extend(event_pb(e) for e in history)
+        if row.task_type == ASSISTANCE_TASK:
+            state = assist.progress(asked_support(out), history)
+            out.assistance_progress.CopyFrom(progress_pb(out, state))
     for req in requests or ():
         out.requests.append(
             pb.PendingRequest(

@@ -58,6 +58,12 @@ class DelegationRow(SQLModel, table=True):
     changed_at: datetime | None = None
     # The case number (案号) of the content, for the board's search. Added by migration 0008.
     case_number: str = Field(default="", max_length=60, sa_column_kwargs={"server_default": ""})
+    # On-site assistance: the operation's day and window (HH:MM-HH:MM) as the history now sets
+    # them, for the board's calendar of operations. Added by migration 0015.
+    operation_day: date | None = Field(default=None, index=True)
+    operation_window: str = Field(
+        default="", max_length=11, sa_column_kwargs={"server_default": ""}
+    )
 
 
 class EventRow(SQLModel, table=True):
@@ -82,6 +88,8 @@ class EventRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
     # Control terms (JSON [asset, reference, starts_on, ends_on] lists); added by migration 0014.
     controls: str = Field(default="[]", sa_column_kwargs={"server_default": "[]"})
+    # An assistance step's payload (canonical JSON); added by migration 0015.
+    detail: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class RequestRow(SQLModel, table=True):
@@ -254,6 +262,7 @@ class WaitingStepRow(SQLModel, table=True):
     state: str = Field(default="waiting", max_length=10)
     reason: str = ""
     controls: str = Field(default="[]", sa_column_kwargs={"server_default": "[]"})
+    detail: str = Field(default="", sa_column_kwargs={"server_default": ""})
 
 
 class NodeContactRow(SQLModel, table=True):

@@ -17,7 +17,6 @@ from jiaodong.app.coordinator.board import (
     QueueItem,
     QueuePage,
 )
-from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.coordinator.deadlines import Deadlines, Move
 from jiaodong.app.coordinator.operators import Note, OperatorRecord
 from jiaodong.app.coordinator.queries import Queries
@@ -41,5 +40,5 @@ __all__ = [
 ]
 
 
-class Coordinator(Commands, OperatorRecord, Queries, BoardQueries, Deadlines, Reports):
+class Coordinator(OperatorRecord, Queries, BoardQueries, Deadlines, Reports):
     """Region-wide routing and record."""

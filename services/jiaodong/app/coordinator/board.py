@@ -17,12 +17,14 @@ from sqlmodel import Session
 
 from jiaodong.app import controls
 from jiaodong.app.coordinator.base import CoordinatorBase
-from jiaodong.domain.calendar import days_left, deadline
+from jiaodong.app.operations import operations
+from jiaodong.domain.calendar import days_left, deadline, local_day
 from jiaodong.domain.errors import FieldViolation, InvalidInput
 from jiaodong.domain.periods import Period, Unit
 from jiaodong.store import board as figures
 from jiaodong.store.ledger import RegionFilter
 from jiaodong.store.mapper import view
+from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import delegation_pb2 as pb
 
 # "Due soon": a running clock falls due within this many working days (the official calendar).
@@ -141,6 +143,8 @@ class Board:
     nodes: tuple[NodeHealth, ...]
     parked: int
     notices: tuple[str, ...] = ()
+    # The calendar of on-site assistance operations (app/operations.py), masked.
+    operations: tuple[capi.Operation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,19 @@ class BoardQueries(CoordinatorBase):
             nodes = self._node_health(session, cities, now, interval)
             courts = None if not city else [c.court_id for c in self.registry.courts_in_city(city)]
             parked = figures.parked_count(session, courts)
-            board = Board(now, city, window_days, due_by.due, per_city, pairs, aging, nodes, parked)
+            calendar = operations(session, self.registry, self.sla.calendar, local_day(now), city)
+            board = Board(
+                now,
+                city,
+                window_days,
+                due_by.due,
+                per_city,
+                pairs,
+                aging,
+                nodes,
+                parked,
+                operations=tuple(calendar),
+            )
             return board, controls.renewals_due(session, courts)
 
         out, renewals = await self.db.read(work)
@@ -232,6 +248,12 @@ class BoardQueries(CoordinatorBase):
         renew = controls.renewal_notice(renewals, city)
         if renew:
             notices.append(renew)
+        tomorrow = [o for o in out.operations if o.reminder_today]
+        if tomorrow:
+            notices.append(
+                f"{len(tomorrow)} 项异地执行协助行动在下一个工作日进行（已提醒双方法院）："
+                "见行动日历"
+            )
         if out.parked:
             notices.append(
                 f"{out.parked} message(s) parked as dead letters at the coordinator: see ListParked"

@@ -4,15 +4,20 @@ clock after operators change the policy or the calendar."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import structlog
+from sqlmodel import Session
 
-from jiaodong.app import controls
-from jiaodong.app.coordinator.base import CoordinatorBase
+from jiaodong.app import controls, operations
+from jiaodong.app.coordinator.commands import Commands
 from jiaodong.app.sla import SlaEngine, SweepReport
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.domain import sla
+from jiaodong.domain.assistance import reminder_day
+from jiaodong.domain.calendar import local_day
+from jiaodong.domain.lifecycle import EventKind, Status
+from jiaodong.store.ledger import known_request
 from jiaodong.store.sla_clocks import open_due_times
 
 log = structlog.get_logger("jiaodong.coordinator")
@@ -21,7 +26,7 @@ log = structlog.get_logger("jiaodong.coordinator")
 Move = tuple[str, str, datetime, datetime]
 
 
-class Deadlines(CoordinatorBase):
+class Deadlines(Commands):
     async def sweep(self, limit: int = 1000) -> SweepReport:
         """Handle every clock due now, in batches of ``limit``; then move on the watches of
         seizures and freezes whose renewal falls due (app/controls.py)."""
@@ -37,14 +42,42 @@ class Deadlines(CoordinatorBase):
             moved, due = await self.db.run(lambda s: controls.sweep(s, self.clock.now(), limit))
             total.controls.update(moved)
             if due < limit:
-                return total
+                break
+        total.reminders = await self.remind_operations()
+        return total
+
+    async def remind_operations(self) -> int:
+        """On the working day before an agreed operation (or later, after an outage), remind both
+        courts: an urge (催办) in its history, sent to the local court's node, once (its request
+        id names the day). Returns how many were sent now."""
+        today = local_day(self.clock.now())
+        calendar = self.sla.calendar
+
+        def due(session: Session) -> list[tuple[str, date, str, str]]:
+            rows = operations.coming(session, today + timedelta(days=1), None)
+            return [
+                (r.id, r.operation_day, r.operation_window, r.entrusted_court)
+                for r in rows
+                if r.status == Status.AGREED.value
+                and r.operation_day is not None
+                and reminder_day(calendar, r.operation_day) <= today
+                and not known_request(session, r.id, f"reminder-{r.operation_day}")
+            ]
+
+        sent = 0
+        for delegation_id, day, window, court in await self.db.read(due):
+            name = self.registry.court(court).name_zh
+            text = f"异地执行协助行动提醒：{day} {window} 在{name}辖区进行，请双方法院做好准备"
+            await self.steer(delegation_id, EventKind.URGED, f"reminder-{day}", text)
+            sent += 1
+        return sent
 
     async def run_sweeper(self, interval: float) -> None:
         """Sweep forever, every ``interval`` seconds of real time."""
         while True:
             try:
                 report = await self.sweep()
-                if report.claimed or report.controls:
+                if report.claimed or report.controls or report.reminders:
                     log.info("sla_sweep", **report.figures())
             except Exception as exc:  # noqa: BLE001 - any failure: keep sweeping, the next round retries
                 log.error("sla_sweep_failed", error=str(exc))

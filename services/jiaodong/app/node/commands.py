@@ -14,9 +14,11 @@ from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
+from jiaodong.domain import assistance as assist
 from jiaodong.domain import controls
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.delegation import Checked, Draft, check_draft, fingerprint
-from jiaodong.domain.errors import AlreadyExists, InvalidInput, NotFound
+from jiaodong.domain.errors import AlreadyExists, InvalidInput, NotFound, RegistryError
 from jiaodong.domain.history import check_before_delivery, seal_first, step_violations
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import (
@@ -29,9 +31,11 @@ from jiaodong.domain.lifecycle import (
 )
 from jiaodong.store import documents as docstore
 from jiaodong.store import ledger
+from jiaodong.store.mapper import content_of
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import content_pb
+from jiaodong.wire import asked_support, content_pb
+from jiaodong.wire_assistance import content_pb as assistance_pb
 
 log = structlog.get_logger("jiaodong.node")
 
@@ -46,6 +50,18 @@ class Step:
     result: str = ""
     documents: tuple[Document, ...] = ()
     controls: tuple[ControlTerm, ...] = ()
+    detail: str = ""  # an assistance step's payload (domain/assistance.py)
+
+
+def check_assist_step(
+    uow: UnitOfWork, row: DelegationRow, kind: EventKind, side: Side, **fields: str
+) -> None:
+    """An assistance step's rules beyond the status table, against the history held here."""
+    state = uow.state(row)
+    if state.assistance:
+        asked = asked_support(content_of(row))
+        progress = assist.progress(asked, uow.history(row))
+        assist.check_step(progress, state.status, kind, side, at=uow.now, **fields)
 
 
 class Commands(NodeBase):
@@ -98,6 +114,88 @@ class Commands(NodeBase):
             )
         return delegation, created
 
+    def assistance_rules(self) -> tuple[assist.AssistancePolicy, WorkCalendar]:
+        """The notice limits and the calendar they count on (courts/sla.toml, the calendar)."""
+        if self.sla is None:
+            raise RegistryError(
+                "sla.toml",
+                0,
+                "this node was started without its time-limit files (sla.toml and the "
+                "calendar): it cannot check an assistance request's notice",
+            )
+        return self.sla[0].assistance, self.sla[1]
+
+    async def request_assistance(
+        self, court: str, draft: assist.AssistanceDraft
+    ) -> tuple[pb.Delegation, bool]:
+        """Validate and store a request for on-site assistance (its own checks, then the same
+        path as a delegation: event 1, the outbox, the coordinator routes it)."""
+        self.hosted(court)
+        policy, calendar = self.assistance_rules()
+        checked = assist.check_assistance(
+            self.registry, court, draft, calendar, self.clock.now(), policy
+        )
+        content = assistance_pb("", court, checked.draft)
+        digest = hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()
+
+        def work(uow: UnitOfWork) -> tuple[pb.Delegation, bool]:
+            existing = uow.by_request_id(court, checked.draft.request_id)
+            if existing is not None:
+                if existing.fingerprint != digest:
+                    raise AlreadyExists(
+                        f"request_id {checked.draft.request_id!r} was already used by court "
+                        f"{court} for a different request ({existing.id})"
+                    )
+                return uow.view(existing), False
+            _require_uploaded(uow, checked.draft.documents)
+            delegation_id = new_id()
+            first = seal_first(uow.event(EventKind.CREATED, Side.REQUESTING, court))
+            content.id = delegation_id
+            row = uow.create(content, first, fingerprint=digest, warnings=checked.warnings)
+            self.send_sync(uow, row, court)
+            send_documents(uow, row, court, checked.draft.documents)
+            uow.changed(row, first)
+            return uow.view(row), True
+
+        delegation, created = await self.core.run(work)
+        if created:  # ids and days only: the officers, the subject and the address stay out
+            log.info(
+                "assistance_requested",
+                delegation_id=delegation.id,
+                court=court,
+                to=checked.local_court,
+                measure=checked.draft.measure.value if checked.draft.measure else "",
+                day=str(checked.draft.proposed.day) if checked.draft.proposed else "",
+            )
+        return delegation, created
+
+    async def either_side(
+        self,
+        court: str,
+        delegation_id: str,
+        kind: EventKind,
+        request_id: str,
+        text: str,
+        *,
+        result: str = "",
+        documents: Sequence[Document] = (),
+    ) -> pb.Delegation:
+        """A step either court may take (cancel; an assistance outcome): the local (entrusted)
+        court's node writes it, the requesting court's travels as a request to the writer. On a
+        delegation only the requesting court cancels (its node says so)."""
+        self.hosted(court)
+
+        def local_side(uow: UnitOfWork) -> bool:
+            row = self.party_row(uow, court, delegation_id)
+            return uow.state(row).assistance and row.entrusted_court == court
+
+        if await self.core.run(local_side):
+            step = Step(kind, text, result=result, documents=tuple(documents))
+            return await self.act(court, delegation_id, step)
+        return await self.request(
+            court, delegation_id, kind, request_id, text, documents, result=result
+        )
+
     def _check_renewal(self, uow: UnitOfWork, court: str, checked: Checked) -> None:
         """A renewal names a delegation this court sent that put a control of the same asset
         kind in force, and goes to the court that did (whose registry holds it)."""
@@ -138,23 +236,35 @@ class Commands(NodeBase):
         request_id: str,
         text: str,
         documents: Sequence[Document] = (),
+        *,
+        detail: str = "",
+        result: str = "",
     ) -> pb.Delegation:
-        """A requesting court's wish (supplement, confirm, cancel, urge), sent to the writer."""
+        """A requesting court's wish (supplement, confirm, cancel, urge; for assistance also
+        accepting the plan, asking to move, its outcome), sent to the writer."""
         self.hosted(court)
-        violations = step_violations(
-            kind, Side.REQUESTING, request_id=request_id, text=text, documents=documents
-        )
-        if violations:
-            raise InvalidInput(violations)
 
         def work(uow: UnitOfWork) -> pb.Delegation:
             row = self.acting_row(uow, court, delegation_id, Side.REQUESTING, kind)
+            violations = step_violations(
+                kind,
+                Side.REQUESTING,
+                request_id=request_id,
+                text=text,
+                documents=documents,
+                assistance=uow.state(row).assistance,
+            )
+            if violations:
+                raise InvalidInput(violations)
             known = uow.request(row, request_id)
             if known is not None:
                 if known.kind != kind.value:
                     raise AlreadyExists(f"request_id {request_id!r} was used for {known.kind}")
                 return uow.view(row)
             check_allowed(uow.state(row), kind, Side.REQUESTING)
+            check_assist_step(
+                uow, row, kind, Side.REQUESTING, text=text, detail=detail, result=result
+            )
             _require_uploaded(uow, documents)
             uow.record_request(row, request_id, kind, Side.REQUESTING, court)
             body = envelopes.action_request(
@@ -165,6 +275,8 @@ class Commands(NodeBase):
                 actor_court=court,
                 text=text,
                 documents=documents,
+                detail=detail,
+                result=result,
             )
             uow.send(
                 to_coordinator(court, Kind.REQUEST),
@@ -179,22 +291,35 @@ class Commands(NodeBase):
         return delegation
 
     async def act(self, court: str, delegation_id: str, step: Step) -> pb.Delegation:
-        """An entrusted court's own step: acknowledge, accept, return, progress, complete."""
+        """An entrusted court's own step: acknowledge, accept, return, progress, complete (for
+        assistance: acknowledge, propose a plan, confirm support, refuse, cancel, its outcome)."""
         self.hosted(court)
-        violations = step_violations(
-            step.kind,
-            Side.ENTRUSTED,
-            text=step.text,
-            documents=step.documents,
-            return_reason=step.return_reason,
-            result=step.result,
-            controls=step.controls,
-        )
-        if violations:
-            raise InvalidInput(violations)
 
         def work(uow: UnitOfWork) -> tuple[pb.Delegation, bool]:
             row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, step.kind)
+            violations = step_violations(
+                step.kind,
+                Side.ENTRUSTED,
+                text=step.text,
+                documents=step.documents,
+                return_reason=step.return_reason,
+                result=step.result,
+                controls=step.controls,
+                assistance=uow.state(row).assistance,
+            )
+            if violations:
+                raise InvalidInput(violations)
+            if uow.state(row).status is not Status.ROUTED:
+                check_allowed(uow.state(row), step.kind, Side.ENTRUSTED)
+            check_assist_step(
+                uow,
+                row,
+                step.kind,
+                Side.ENTRUSTED,
+                text=step.text,
+                detail=step.detail,
+                result=step.result,
+            )
             _require_uploaded(uow, step.documents)
             event = uow.event(
                 step.kind,
@@ -205,6 +330,7 @@ class Commands(NodeBase):
                 result=step.result,
                 documents=step.documents,
                 controls=step.controls,
+                detail=step.detail,
             )
             state = uow.state(row)
             if state.status is Status.ROUTED:

@@ -7,7 +7,7 @@ import structlog
 
 from jiaodong.app.messagebus import Inbound, Receiver, known
 from jiaodong.app.node.base import NodeBase
-from jiaodong.app.node.commands import send_documents
+from jiaodong.app.node.commands import check_assist_step, send_documents
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
 from jiaodong.bus.subjects import Kind, to_coordinator
@@ -21,7 +21,8 @@ from jiaodong.store import ledger
 from jiaodong.store.mapper import waiting_event
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import bus_pb2
-from jiaodong.wire import document_from_pb, kind_from_pb, side_from_pb
+from jiaodong.v1 import delegation_pb2 as pb
+from jiaodong.wire import document_from_pb, kind_from_pb, optional_enum, side_from_pb
 
 log = structlog.get_logger("jiaodong.node")
 
@@ -89,6 +90,9 @@ class InboundHandlers(Receiver, NodeBase):
             if state.writer_court() != court:
                 raise NotAllowed(f"court {court} is no longer the entrusted court")
             check_allowed(state, kind, side)
+            detail = request.detail
+            result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result)
+            check_assist_step(uow, row, kind, side, text=request.text, detail=detail, result=result)
             if kind is EventKind.REROUTED:
                 check_reroute(
                     self.registry, state.requesting_court, state.entrusted_court, request.court_id
@@ -108,6 +112,8 @@ class InboundHandlers(Receiver, NodeBase):
                 text=request.text,
                 court_id=request.court_id,
                 documents=tuple(document_from_pb(d) for d in request.documents),
+                detail=detail,
+                result=result,
             ),
         )
         self.send_sync(uow, row, court)
