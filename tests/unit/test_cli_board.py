@@ -194,3 +194,49 @@ def test_every_coordinator_rpc_has_a_command() -> None:
         if f'"{m.name}"' not in source and f".{m.name}(" not in source
     ]
     assert missing == []
+
+
+def test_the_calendar_of_operations_names_courts_in_chinese_and_shows_officers_masked() -> None:
+    reply = capi.GetBoardResponse(
+        operations=[
+            capi.Operation(
+                delegation_id="d1",
+                city="yantai",
+                day="2021-10-11",
+                window="09:00-12:00",
+                local_court="370602",
+                requesting_court="370202",
+                measure=d_pb.MEASURE_EVICTION,
+                status=d_pb.STATUS_AGREED,
+                officers=["王** ***********17"],
+                support=[
+                    d_pb.SupportItem(
+                        kind=d_pb.SUPPORT_KIND_COURT_POLICE, state=d_pb.SUPPORT_STATE_CONFIRMED
+                    ),
+                    d_pb.SupportItem(
+                        kind=d_pb.SUPPORT_KIND_LOCKSMITH, state=d_pb.SUPPORT_STATE_ASKED
+                    ),
+                ],
+                reminder_today=True,
+            )
+        ]
+    )
+    lang.use("zh")
+    out = io.StringIO()
+    Console(file=out, width=200).print(board.operations_table(reply))
+    text = out.getvalue()
+    for shown in (
+        "异地执行协助行动日历",
+        "2021-10-11 已提醒",
+        "烟台市芝罘区人民法院",
+        "市南区",
+        "强制迁出",
+        "方案已确定",
+        "王** ***********17",
+        "司法警察（已落实）",
+        "开锁（待落实）",
+    ):
+        assert shown in text, shown
+    empty = io.StringIO()
+    Console(file=empty, width=200).print(board.operations_table(capi.GetBoardResponse()))
+    assert "无" in empty.getvalue()

@@ -34,12 +34,13 @@ from rich.table import Table
 from rich.text import Text
 
 from jiaodong.cli.connect import CoordinatorCall, open_channel, report_rpc_error
-from jiaodong.cli.lang import cities, city_name, court_city, court_name, identity_name, t
+from jiaodong.cli.lang import cities, city_name, court_city, court_name, current, identity_name, t
 from jiaodong.cli.names import goal_text, status_text
 from jiaodong.cli.options import coordinator_command
 from jiaodong.cli.render import add_id_column, console, left_text, local_time, piped_width
 from jiaodong.domain import lifecycle
 from jiaodong.domain.calendar import SHANGHAI, WorkCalendar
+from jiaodong.domain.labels import MEASURE, SUPPORT, SUPPORT_STATE, label
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import delegation_pb2 as d_pb
@@ -516,7 +517,47 @@ def _operations(board_reply: capi.GetBoardResponse) -> list[object]:
             )
     for notice in board_reply.notices:
         parts.append(Text(t("提示：", "notice: ") + notice))
+    parts.append(operations_table(board_reply))
     return parts
+
+
+def operations_table(board_reply: capi.GetBoardResponse) -> Table:
+    """The calendar of on-site assistance operations of the coming two weeks (masked)."""
+    table = Table(
+        title=t("异地执行协助行动日历（未来两周）", "on-site assistance, next two weeks"),
+        title_justify="left",
+    )
+    for column in (
+        t("日期", "day"),
+        t("时段", "window"),
+        t("协助法院", "local court"),
+        t("请求法院", "requesting court"),
+        t("措施", "measure"),
+        t("状态", "status"),
+        t("执行人员", "officers"),
+        t("保障", "support"),
+    ):
+        table.add_column(column)
+    now = current()
+    for o in board_reply.operations:
+        support = "、".join(
+            f"{label(SUPPORT, d_pb.SupportKind.Name(i.kind).removeprefix('SUPPORT_KIND_'), now)}"
+            f"（{label(SUPPORT_STATE, d_pb.SupportState.Name(i.state)[14:], now)}）"
+            for i in o.support
+        )
+        table.add_row(
+            o.day + (t(" 已提醒", " reminded") if o.reminder_today else ""),
+            o.window,
+            court_name(o.local_court),
+            court_name(o.requesting_court),
+            label(MEASURE, d_pb.Measure.Name(o.measure).removeprefix("MEASURE_"), now),
+            status_text(o.status),
+            "、".join(o.officers),
+            support,
+        )
+    if not board_reply.operations:
+        table.add_row(t("无", "none"), "", "", "", "", "", "", "")
+    return table
 
 
 def render_board(

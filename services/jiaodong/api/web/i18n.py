@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jiaodong.domain import words
+from jiaodong.domain import labels, words
 from jiaodong.domain.registry import Registry
+from jiaodong.v1 import delegation_pb2 as pb
 
 LANG_COOKIE = "jd_board_lang"
 
@@ -67,6 +68,22 @@ UI: dict[str, tuple[str, str]] = {
     "of_total": ("共{n}项", "{n} in all"),
     "none": ("无", "none"),
     "back": ("返回看板", "Back to the board"),
+    "operations": (
+        "异地执行协助行动日历（未来两周）",
+        "On-site assistance operations (next two weeks)",
+    ),
+    "no_operations": (
+        "未来两周无异地执行协助行动",
+        "No on-site assistance operation in the next two weeks",
+    ),
+    "day": ("日期", "Day"),
+    "op_window": ("时段", "Window"),
+    "local_court": ("协助法院", "Local court"),
+    "visiting": ("请求法院", "Requesting court"),
+    "measure": ("措施", "Measure"),
+    "officers": ("执行人员", "Officers"),
+    "support": ("保障", "Support"),
+    "reminded": ("已提醒", "reminded"),
     "detail": ("委托详情", "Delegation detail"),
     "debtor": ("被执行人", "Debtor"),
     "phone": ("电话", "Phone"),
@@ -170,6 +187,25 @@ class Language:
 
     def result(self, value: str) -> str:
         return words.word(words.RESULT, value, self.code) if value else ""
+
+    def measure(self, value: pb.Measure.ValueType) -> str:
+        name = pb.Measure.Name(value).removeprefix("MEASURE_")
+        return labels.label(labels.MEASURE, name, labels.Lang(self.code))
+
+    def support(self, item: pb.SupportItem) -> str:
+        """``司法警察（已落实）``: a support item and its state."""
+        kind = pb.SupportKind.Name(item.kind).removeprefix("SUPPORT_KIND_")
+        state = pb.SupportState.Name(item.state).removeprefix("SUPPORT_STATE_")
+        lang = labels.Lang(self.code)
+        shown = labels.label(labels.SUPPORT_STATE, state, lang)
+        return (
+            f"{labels.label(labels.SUPPORT, kind, lang)}（{shown}）"
+            if self.code == "zh"
+            else (f"{labels.label(labels.SUPPORT, kind, lang)} ({shown})")
+        )
+
+    def status_of(self, value: pb.Status.ValueType) -> str:
+        return self.status(pb.Status.Name(value).removeprefix("STATUS_"))
 
     def city(self, city: str) -> str:
         found = self.registry.cities.get(city)
