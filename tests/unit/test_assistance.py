@@ -406,3 +406,18 @@ def test_the_shipped_policy_file_sets_the_assistance_limits() -> None:
     line = bad.splitlines().index("advance_working_days = -1") + 1
     with pytest.raises(RegistryError, match=f"sla.toml:{line}: .*from 0 to 30"):
         parse_policy(bad, "sla.toml")
+
+
+def test_the_sla_report_counts_a_carried_out_operation_completed_and_a_refusal_closed() -> None:
+    from jiaodong.domain.report import State, fact_of
+
+    done = Walk()
+    for kind, side, at, kw, _ in PATH:
+        done.step(kind, side, at, **kw)
+    now = beijing(2021, 10, 12)
+    fact = fact_of(done.history[0].at, done.history, [], CAL, now)
+    assert fact.state is State.COMPLETED
+    assert fact.closed_day == date(2021, 10, 11).toordinal()
+    refused = reach(S.PROPOSED)
+    refused.step(K.REFUSED, L, text="不属本院辖区")
+    assert fact_of(refused.history[0].at, refused.history, [], CAL, now).state is State.CANCELLED

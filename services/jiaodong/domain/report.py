@@ -155,7 +155,9 @@ def fact_of(
                 delivery_minutes = max(0, int((event.at - created_at).total_seconds() // 60))
         elif kind is EventKind.ACKNOWLEDGED and delivered_at is not None:
             ack_days = working_days_between(cal, delivered_at, event.at)
-        elif kind is EventKind.COMPLETED:
+        elif kind is EventKind.COMPLETED or (
+            kind is EventKind.OUTCOME_RECORDED and state is State.OPEN
+        ):  # on-site assistance: the first court's record of the operation completes it
             state, closed_at = State.COMPLETED, event.at
             if delivered_at is not None:
                 complete_days = working_days_between(cal, delivered_at, event.at)
@@ -189,6 +191,7 @@ _CLOSING = {
     EventKind.CANCELLED: State.CANCELLED,
     EventKind.WITHDRAWN: State.WITHDRAWN,
     EventKind.ROUTING_FAILED: State.FAILED,
+    EventKind.REFUSED: State.CANCELLED,  # on-site assistance the local court refused
 }
 
 
