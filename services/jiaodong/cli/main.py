@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from jiaodong.cli import assist as cli_assist
 from jiaodong.cli import audit as cli_audit
 from jiaodong.cli import board as cli_board
 from jiaodong.cli import certs as cli_certs
@@ -41,6 +42,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(cli_delegation.app, name="delegation")
+app.add_typer(cli_assist.app, name="assist")
 app.add_typer(cli_sla.app, name="sla")
 app.add_typer(cli_ops.app, name="ops")
 app.add_typer(cli_report.app, name="report")

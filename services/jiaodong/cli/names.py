@@ -34,6 +34,9 @@ SLA_STATE_PREFIX = "SLA_STATE"
 SLA_LEVEL_PREFIX = "SLA_LEVEL"
 SLA_SUMMARY_PREFIX = "SLA_SUMMARY"
 ORDER_PREFIX = "LIST_ORDER"
+MEASURE_PREFIX = "MEASURE"
+SUPPORT_PREFIX = "SUPPORT_KIND"
+SUPPORT_STATE_PREFIX = "SUPPORT_STATE"
 
 _V = TypeVar("_V", bound=int)
 
@@ -111,6 +114,11 @@ SLA_STATE = EnumNames(d_pb.SlaState, SLA_STATE_PREFIX)
 SLA_LEVEL = EnumNames(c_pb.SlaLevel, SLA_LEVEL_PREFIX)
 SLA_SUMMARY = EnumNames(c_pb.SlaSummary, SLA_SUMMARY_PREFIX)
 ORDER = EnumNames(c_pb.ListOrder, ORDER_PREFIX)
+# On-site assistance (异地执行协助): what the visiting officers do, the support asked of the local
+# court, and where each support item stands in its plan.
+MEASURE = EnumNames(d_pb.Measure, MEASURE_PREFIX)
+SUPPORT = EnumNames(d_pb.SupportKind, SUPPORT_PREFIX)
+SUPPORT_STATE = EnumNames(d_pb.SupportState, SUPPORT_STATE_PREFIX)
 
 # Made at run time from the proto enums, so a value added there is offered here too. Type
 # checkers see StrEnum: the members exist only at run time, and every one is a str.
@@ -123,6 +131,8 @@ if TYPE_CHECKING:
     SlaLevelChoice: TypeAlias = StrEnum
     SlaSummaryChoice: TypeAlias = StrEnum
     OrderChoice: TypeAlias = StrEnum
+    MeasureChoice: TypeAlias = StrEnum
+    SupportChoice: TypeAlias = StrEnum
 else:
     TaskChoice = TASK.choices("TaskChoice")
     AssetChoice = ASSET.choices("AssetChoice")
@@ -132,10 +142,17 @@ else:
     SlaLevelChoice = SLA_LEVEL.choices("SlaLevelChoice")
     SlaSummaryChoice = SLA_SUMMARY.choices("SlaSummaryChoice")
     OrderChoice = ORDER.choices("OrderChoice")
+    MeasureChoice = MEASURE.choices("MeasureChoice")
+    SupportChoice = SUPPORT.choices("SupportChoice")
 
 # Option value -> proto enum value.
 task_type, asset_kind, return_reason = TASK.value, ASSET.value, REASON.value
 completion_result, status_value = RESULT.value, STATUS.value
+measure_value, support_value, support_state_value = (
+    MEASURE.value,
+    SUPPORT.value,
+    SUPPORT_STATE.value,
+)
 # Proto enum value -> text: labels as the proto spells them (ROUTING_FAILED), names as options
 # take them (routing-failed).
 status_label, kind_label = STATUS.label, KIND.label
@@ -186,6 +203,21 @@ def reason_text(value: d_pb.ReturnReason.ValueType) -> str:
 
 def result_text(value: d_pb.CompletionResult.ValueType) -> str:
     return _word(labels.RESULT, RESULT, value)
+
+
+def measure_text(value: d_pb.Measure.ValueType) -> str:
+    """``MEASURE_EVICTION`` -> ``强制迁出`` (``eviction``)."""
+    return _word(labels.MEASURE, MEASURE, value)
+
+
+def support_text(value: d_pb.SupportKind.ValueType) -> str:
+    """``SUPPORT_KIND_PUBLIC_POLICE`` -> ``公安警务保障`` (``public police support``)."""
+    return _word(labels.SUPPORT, SUPPORT, value)
+
+
+def support_state_text(value: d_pb.SupportState.ValueType) -> str:
+    """``SUPPORT_STATE_CONFIRMED`` -> ``已落实`` (``booked``)."""
+    return _word(labels.SUPPORT_STATE, SUPPORT_STATE, value)
 
 
 def sla_state_text(value: d_pb.SlaState.ValueType) -> str:

@@ -183,6 +183,8 @@ def view(
             getattr(out, f"{name}_at").CopyFrom(ts(value))
     if row.warnings:
         out.warnings.extend(json.loads(row.warnings))
+    if row.operation_day is not None:  # the day as the history sets it now, also in lists
+        out.assistance_progress.operation_day = row.operation_day.isoformat()
     if history is not None:
         out.history.extend(event_pb(e) for e in history)
         if row.task_type == ASSISTANCE_TASK:
