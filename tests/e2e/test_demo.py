@@ -61,6 +61,17 @@ def test_demo_json_reports_agreement_and_every_city_both_ways() -> None:
     assert set(registries["by_asset"]) <= {"real_estate", "vehicle", "equity", "deposit"}
     # Registered seizures carry their terms, which the coordinator watches for renewal.
     assert registries["controls_recorded"] > 0
+    # On-site assistance in three city pairs: planned, on the calendar, reminded the working day
+    # before, both outcomes recorded, the same history on all three sides.
+    assist = report["assistance"]
+    assert assist["requested"] == assist["closed"] == assist["agree"] == 3
+    assert assist["on_calendar"] == assist["reminded"] == 3
+    assert {row["measure"] for row in assist["rows"]} == {
+        "EVICTION",
+        "VEHICLE_SEIZURE",
+        "INSPECTION",
+    }
+    assert all(row["from"] != row["to"] for row in assist["rows"])
 
 
 def test_demo_serve_leaves_a_board_at_the_printed_address(tmp_path: Path) -> None:

@@ -40,12 +40,20 @@ def test_demo_on_postgres_agrees(postgres_admin_url: str) -> None:
         assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-2000:]
         report = json.loads(run.stdout)
         assert report["agree"] is True and report["lost"] == 0 and report["duplicated"] == 0
+        assist = report["assistance"]
+        assert assist["requested"] == assist["closed"] == assist["agree"] == 3
         with psycopg.connect(f"{base}/{prefix}_coordinator") as conn:
-            stored = conn.execute("SELECT count(*) FROM delegation").fetchone()
+            kinds = "task_type <> 'ON_SITE_ASSISTANCE'"
+            stored = conn.execute(f"SELECT count(*) FROM delegation WHERE {kinds}").fetchone()
             closed = conn.execute(
-                "SELECT count(*) FROM delegation WHERE status IN ('CONFIRMED', 'CANCELLED')"
+                f"SELECT count(*) FROM delegation WHERE {kinds} "
+                "AND status IN ('CONFIRMED', 'CANCELLED')"
             ).fetchone()
-        assert stored == (40,) and closed == (40,)
+            assisted = conn.execute(
+                "SELECT count(*) FROM delegation WHERE task_type = 'ON_SITE_ASSISTANCE' "
+                "AND status = 'CONFIRMED' AND operation_day IS NOT NULL"
+            ).fetchone()
+        assert stored == (40,) and closed == (40,) and assisted == (3,)
     finally:
         with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
             for service in SERVICES:
