@@ -255,10 +255,11 @@ def _check_data_survived(engine: Engine, before: dict[str, list[tuple[Any, ...]]
     # Columns added later come last: empty for rows already there (0007: delegation.changed_at),
     # or filled in from what the row holds (0008: delegation.case_number, from its content; a
     # table create_all made has the column already, as the code that wrote the row fills it;
-    # 0014: delegation_event.controls, "[]" for events that recorded no control).
+    # 0014: delegation_event.controls, "[]" for events that recorded no control; 0015:
+    # delegation_event.detail and delegation.operation_window "", operation_day NULL).
     filled = {
-        "delegation": ["(2024)鲁0202执123号"],
-        "delegation_event": ["[]"] * len(before.get("delegation_event", [])),
+        "delegation": ["(2024)鲁0202执123号", ""],
+        "delegation_event": ["[]", ""] * len(before.get("delegation_event", [])),
     }
     for name, rows in before.items():
         width = len(rows[0]) if rows else 0
@@ -344,7 +345,7 @@ def test_upgrade_from_spine_keeps_every_row(engine: Engine) -> None:
 
     migrate.upgrade(engine)
 
-    assert migrate.current(engine) == migrate.head() == "0014"
+    assert migrate.current(engine) == migrate.head() == "0015"
     assert {"sla_clock", "data_read", "waiting_step", "resend"} <= _tables(engine)
     _check_data_survived(engine, before)
     _check_writable(engine)
@@ -413,6 +414,11 @@ def test_migrations_give_exactly_the_models_schema(engine: Engine) -> None:
         ("add_index", "ix_control_watch_next"),
         ("add_index", "ix_control_watch_ends"),
         ("add_index", "ix_control_watch_state"),
+        # 0015: on-site assistance: step payloads, and the operation's day for the calendar.
+        ("add_column", "detail"),
+        ("add_column", "operation_day"),
+        ("add_column", "operation_window"),
+        ("add_index", "ix_delegation_operation_day"),
     }
 
     migrate.upgrade(engine)
@@ -514,7 +520,7 @@ def test_database_without_alembic_version_is_stamped_and_upgraded(
     try:
         db.create_schema()
         db.create_schema()  # every start runs it; the second is a no-op
-        assert migrate.current(db.engine) == migrate.head() == "0014"
+        assert migrate.current(db.engine) == migrate.head() == "0015"
     finally:
         db.close()
 

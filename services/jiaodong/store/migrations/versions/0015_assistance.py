@@ -20,14 +20,28 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # A database made by create_all before migrations existed may have these already.
+    inspector = sa.inspect(op.get_bind())
+
+    def has(table: str, column: str) -> bool:
+        return column in {c["name"] for c in inspector.get_columns(table)}
+
     for table in ("delegation_event", "waiting_step"):
-        op.add_column(table, sa.Column("detail", sa.String(), nullable=False, server_default=""))
-    op.add_column("delegation", sa.Column("operation_day", sa.Date(), nullable=True))
-    op.add_column(
-        "delegation",
-        sa.Column("operation_window", sa.String(length=11), nullable=False, server_default=""),
-    )
-    op.create_index("ix_delegation_operation_day", "delegation", ["operation_day"])
+        if not has(table, "detail"):
+            op.add_column(
+                table, sa.Column("detail", sa.String(), nullable=False, server_default="")
+            )
+    if not has("delegation", "operation_day"):
+        op.add_column("delegation", sa.Column("operation_day", sa.Date(), nullable=True))
+    if not has("delegation", "operation_window"):
+        op.add_column(
+            "delegation",
+            sa.Column("operation_window", sa.String(length=11), nullable=False, server_default=""),
+        )
+    if "ix_delegation_operation_day" not in {
+        i["name"] for i in inspector.get_indexes("delegation")
+    }:
+        op.create_index("ix_delegation_operation_day", "delegation", ["operation_day"])
 
 
 def downgrade() -> None:
