@@ -15,11 +15,10 @@ printed as they come.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from google.protobuf.message import Message
@@ -36,11 +35,9 @@ from jiaodong.cli.names import (
     StatusChoice,
     SupportChoice,
     completion_result,
-    event_text,
     measure_text,
     measure_value,
     priority_text,
-    request_state_text,
     result_text,
     side_text,
     status_text,
@@ -51,19 +48,19 @@ from jiaodong.cli.names import (
     support_value,
     task_text,
 )
-from jiaodong.cli.options import command_group, node_command
+from jiaodong.cli.options import DocumentsOption, RequestIdOption, command_group, node_command
 from jiaodong.cli.render import (
     add_id_column,
     console,
     local_time,
     piped_width,
     print_json,
-    render_sla,
+    render_records,
     report,
     warn,
+    window_text,
 )
 from jiaodong.cli.requests import documents_from_paths, new_request_id, upload_documents
-from jiaodong.domain import labels
 from jiaodong.domain.errors import DomainError
 from jiaodong.domain.routing import Target, route
 from jiaodong.v1 import court_node_service_pb2 as node_pb
@@ -76,25 +73,6 @@ app = command_group(
 ASSISTANCE = d_pb.TASK_TYPE_ON_SITE_ASSISTANCE
 
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Assistance request id.")]
-DocumentsOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--document",
-        metavar="PATH",
-        exists=True,
-        dir_okay=False,
-        readable=True,
-        help="Attach a file: its content is uploaded to the node, then it travels; repeatable.",
-    ),
-]
-RequestIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--request-id",
-        metavar="KEY",
-        help="Idempotency key; reuse it to retry safely (default: a fresh random one).",
-    ),
-]
 Day = Annotated[str, typer.Option("--day", metavar="YYYY-MM-DD", help="The operation day.")]
 Start = Annotated[str, typer.Option("--from", metavar="HH:MM", help="Start of the window.")]
 End = Annotated[str, typer.Option("--to", metavar="HH:MM", help="End of the window.")]
@@ -173,13 +151,6 @@ def support_items(values: list[str] | None) -> list[d_pb.SupportItem]:
             ) from None
         out.append(item)
     return out
-
-
-def window_text(w: d_pb.TimeWindow) -> str:
-    """``2026-12-14 09:00-12:00``; ``-`` when unset."""
-    if not (w.day or w.start or w.end):
-        return "-"
-    return f"{w.day} {w.start}-{w.end}".strip()
 
 
 def _local_court(requesting: str, target: d_pb.Target) -> str:
@@ -566,61 +537,6 @@ def list_(
 # --- what people read ----------------------------------------------------------------------------
 
 
-def _support_word(name: str) -> str:
-    return labels.label(labels.SUPPORT, name, lang.current())
-
-
-def _detail_text(detail: str) -> str:
-    """What an assistance step carries beyond its text (canonical JSON), in words."""
-    try:
-        body: dict[str, Any] = json.loads(detail)
-    except ValueError:
-        return detail
-    if isinstance(body.get("plan"), dict):
-        raw = body["plan"]
-        w = d_pb.TimeWindow(**{k: str(v) for k, v in raw.get("window", {}).items()})
-        items = "、".join(
-            f"{_support_word(k)} {labels.label(labels.SUPPORT_STATE, st, lang.current())}"
-            for k, st in raw.get("support", [])
-        )
-        text = t(
-            f"方案 {window_text(w)}，联络人 {raw.get('liaison', '')}，"
-            f"协助人员 {raw.get('assisting_staff', 0)} 名",
-            f"plan {window_text(w)}, liaison {raw.get('liaison', '')}, "
-            f"{raw.get('assisting_staff', 0)} staff",
-        )
-        if items:
-            text += t(f"；保障：{items}", f"; support: {items}")
-        if raw.get("note"):
-            text += t(f"；备注：{raw['note']}", f"; note: {raw['note']}")
-        return text
-    if "support" in body:
-        return t("保障事项 ", "support ") + _support_word(str(body["support"]))
-    if "plan_seq" in body:
-        return t(f"确认第 {body['plan_seq']} 号方案", f"plan #{body['plan_seq']} accepted")
-    if isinstance(body.get("window"), dict):
-        w = d_pb.TimeWindow(**{k: str(v) for k, v in body["window"].items()})
-        return t(f"改期至 {window_text(w)}", f"move to {window_text(w)}")
-    return detail
-
-
-def _event_text(event: d_pb.DelegationEvent) -> str:
-    parts: list[str] = []
-    if event.court_id:
-        parts.append(f"-> {court_label(event.court_id)}")
-    if event.detail:
-        parts.append(_detail_text(event.detail))
-    if event.result:
-        parts.append(t("结果 ", "result ") + result_text(event.result))
-    if event.text:
-        parts.append(event.text)
-    if event.documents:
-        parts.append(
-            t(f"（附 {len(event.documents)} 份文书）", f"(+{len(event.documents)} documents)")
-        )
-    return "; ".join(parts)
-
-
 def _local(d: d_pb.Delegation) -> str:
     """The local court by name and id, or the target before routing."""
     if d.entrusted_court:
@@ -725,52 +641,7 @@ def render_assistance(console: Console, d: d_pb.Delegation) -> None:
             outcomes.add_row(side_text(o.side), result_text(o.result), Text(o.record))
         console.print(outcomes)
 
-    if d.documents:
-        docs = Table(title=t("文书", "documents"), title_justify="left")
-        docs.add_column(t("名称", "name"), overflow="fold")
-        add_id_column(docs, "sha256", 64)
-        for doc in d.documents:
-            docs.add_row(Text(doc.name), Text(doc.sha256))
-        console.print(docs)
-
-    open_requests = [r for r in d.requests if r.state != "applied"]
-    if open_requests:
-        reqs = Table(title=t("待处理和被拒绝的请求", "pending and refused requests"))
-        reqs.title_justify = "left"
-        add_id_column(reqs, t("请求编号", "request"), 0)
-        for column in (t("类别", "kind"), t("状态", "state"), t("理由", "reason")):
-            reqs.add_column(column, overflow="fold")
-        for r in open_requests:
-            reqs.add_row(
-                Text(r.request_id),
-                event_text(r.kind),
-                Text(request_state_text(r.state)),
-                Text(r.reason),
-            )
-        console.print(reqs)
-
-    if d.sla:
-        render_sla(console, d.sla)
-
-    if d.history:
-        history = Table(title=t("办理记录（北京时间）", "history (Asia/Shanghai)"))
-        history.title_justify = "left"
-        history.add_column(t("序号", "seq"), justify="right")
-        history.add_column(t("时间", "time"), no_wrap=True)
-        history.add_column(t("事件", "kind"))
-        history.add_column(t("一方", "side"))
-        history.add_column(t("法院", "court"), overflow="fold")
-        history.add_column(t("说明", "text"), overflow="fold")
-        for event in d.history:
-            history.add_row(
-                str(event.seq),
-                local_time(event.at),
-                event_text(event.kind),
-                side_text(event.side),
-                Text(court_label(event.actor_court) if event.actor_court else "-"),
-                Text(_event_text(event)),
-            )
-        console.print(history)
+    render_records(console, d)
 
 
 def _operation_day(d: d_pb.Delegation) -> str:

@@ -33,7 +33,13 @@ from jiaodong.cli.names import (
     status_value,
     task_type,
 )
-from jiaodong.cli.options import ControlStatesOption, command_group, node_command
+from jiaodong.cli.options import (
+    ControlStatesOption,
+    DocumentsOption,
+    RequestIdOption,
+    command_group,
+    node_command,
+)
 from jiaodong.cli.render import (
     console,
     piped_width,
@@ -61,25 +67,6 @@ app = command_group(
 )
 
 IdArgument = Annotated[str, typer.Argument(metavar="ID", help="Delegation id.")]
-DocumentsOption = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--document",
-        metavar="PATH",
-        exists=True,
-        dir_okay=False,
-        readable=True,
-        help="Attach a file: its content is uploaded to the node, then it travels; repeatable.",
-    ),
-]
-RequestIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--request-id",
-        metavar="KEY",
-        help="Idempotency key; reuse it to retry safely (default: a fresh random one).",
-    ),
-]
 NoteOption = Annotated[str, typer.Option("--text", help="Optional note.")]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -94,6 +95,26 @@ CoordinatorTimeoutOption = Annotated[
 # --- every command that prints for people --------------------------------------------------------
 
 # `delegation controls` and `ops controls`: the watch states to list.
+# Options of the node commands that send documents or requests (delegation, assist).
+DocumentsOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--document",
+        metavar="PATH",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Attach a file: its content is uploaded to the node, then it travels; repeatable.",
+    ),
+]
+RequestIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--request-id",
+        metavar="KEY",
+        help="Idempotency key; reuse it to retry safely (default: a fresh random one).",
+    ),
+]
 ControlStatesOption = Annotated[
     list[str] | None,
     typer.Option(

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from google.protobuf import json_format
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from jiaodong.cli import lang
 from jiaodong.cli.lang import city_name, court_label, court_name, t, zh
 from jiaodong.cli.names import (
     asset_text,
@@ -38,6 +39,7 @@ from jiaodong.cli.names import (
     status_text,
     task_text,
 )
+from jiaodong.domain import labels
 from jiaodong.domain.identifiers import mask_name, mask_phone, mask_resident_id
 from jiaodong.v1 import audit_service_pb2 as audit_api
 from jiaodong.v1 import coordinator_service_pb2 as capi
@@ -112,10 +114,57 @@ def courts_text(d: d_pb.Delegation) -> str:
     return f"{court_label(d.requesting_court)} -> {where} " + t("（尚未分派）", "(not routed yet)")
 
 
+def window_text(w: d_pb.TimeWindow) -> str:
+    """``2026-12-14 09:00-12:00``; ``-`` when unset."""
+    if not (w.day or w.start or w.end):
+        return "-"
+    return f"{w.day} {w.start}-{w.end}".strip()
+
+
+def _support_word(name: str) -> str:
+    return labels.label(labels.SUPPORT, name, lang.current())
+
+
+def detail_text(detail: str) -> str:
+    """What an assistance step carries beyond its text (canonical JSON), in words."""
+    try:
+        body: dict[str, Any] = json.loads(detail)
+    except ValueError:
+        return detail
+    if isinstance(body.get("plan"), dict):
+        raw = body["plan"]
+        w = d_pb.TimeWindow(**{k: str(v) for k, v in raw.get("window", {}).items()})
+        items = "、".join(
+            f"{_support_word(k)} {labels.label(labels.SUPPORT_STATE, st, lang.current())}"
+            for k, st in raw.get("support", [])
+        )
+        text = t(
+            f"方案 {window_text(w)}，联络人 {raw.get('liaison', '')}，"
+            f"协助人员 {raw.get('assisting_staff', 0)} 名",
+            f"plan {window_text(w)}, liaison {raw.get('liaison', '')}, "
+            f"{raw.get('assisting_staff', 0)} staff",
+        )
+        if items:
+            text += t(f"；保障：{items}", f"; support: {items}")
+        if raw.get("note"):
+            text += t(f"；备注：{raw['note']}", f"; note: {raw['note']}")
+        return text
+    if "support" in body:
+        return t("保障事项 ", "support ") + _support_word(str(body["support"]))
+    if "plan_seq" in body:
+        return t(f"确认第 {body['plan_seq']} 号方案", f"plan #{body['plan_seq']} accepted")
+    if isinstance(body.get("window"), dict):
+        w = d_pb.TimeWindow(**{k: str(v) for k, v in body["window"].items()})
+        return t(f"改期至 {window_text(w)}", f"move to {window_text(w)}")
+    return detail
+
+
 def _event_text(event: d_pb.DelegationEvent) -> str:
     parts: list[str] = []
     if event.court_id:
         parts.append(f"-> {court_label(event.court_id)}")
+    if event.detail:  # an on-site assistance step's payload
+        parts.append(detail_text(event.detail))
     if event.return_reason:
         parts.append(t("理由 ", "reason ") + reason_text(event.return_reason))
     if event.result:
@@ -182,6 +231,12 @@ def render_delegation(console: Console, d: d_pb.Delegation) -> None:
         row(t("提示", "warning"), warning)
     console.print(header)
 
+    render_records(console, d)
+
+
+def render_records(console: Console, d: d_pb.Delegation) -> None:
+    """What a delegation's or an assistance request's `show` ends with: documents, open
+    requests, time limits, history."""
     if d.documents:
         docs = Table(title=t("文书", "documents"), title_justify="left")
         for column in (t("名称", "name"), t("类型", "media type"), t("大小", "size")):
