@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from jiaodong.domain import sla
-from jiaodong.domain.assistance import Support
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.delegation import AssetKind, Debtor, Draft, Priority, TaskType
 from jiaodong.domain.errors import InvalidInput
@@ -169,6 +168,15 @@ def event_from_pb(msg: pb.DelegationEvent) -> Event:
     )
 
 
+def target_from_pb(msg: pb.Target) -> Target:
+    """Where a request is addressed, in normal form (the city in lower case)."""
+    return Target(msg.court_id.strip(), msg.city.strip().lower(), msg.district.strip())
+
+
+def target_pb(target: Target) -> pb.Target:
+    return pb.Target(court_id=target.court_id, city=target.city, district=target.district)
+
+
 def draft_from_pb(req: node_pb.CreateDelegationRequest | pb.Delegation) -> Draft:
     """A domain draft from a CreateDelegationRequest, or from the content of a delegation first
     seen on the bus (the same fields, so it gets the same checks as one created through the API).
@@ -187,11 +195,7 @@ def draft_from_pb(req: node_pb.CreateDelegationRequest | pb.Delegation) -> Draft
     return Draft(
         request_id=req.request_id,
         case_number=req.case_number,
-        target=Target(
-            req.target.court_id.strip(),
-            req.target.city.strip().lower(),
-            req.target.district.strip(),
-        ),
+        target=target_from_pb(req.target),
         task_type=TaskType(task) if task else None,
         asset_kind=AssetKind(asset or "UNSPECIFIED"),
         debtor=debtor,
@@ -224,9 +228,7 @@ def content_pb(delegation_id: str, requesting_court: str, draft: Draft) -> pb.De
         request_id=draft.request_id,
         case_number=draft.case_number,
         requesting_court=requesting_court,
-        target=pb.Target(
-            court_id=draft.target.court_id, city=draft.target.city, district=draft.target.district
-        ),
+        target=target_pb(draft.target),
         task_type=pb.TaskType.Value(f"TASK_TYPE_{draft.task_type.value}"),
         asset_kind=pb.AssetKind.Value(f"ASSET_KIND_{draft.asset_kind.value}"),
         debtor=debtor,
@@ -261,12 +263,3 @@ def sla_goals_pb(clocks: list[sla.Clock], now: datetime, cal: WorkCalendar) -> l
             goal.met_at.FromDatetime(to_utc(clock.met_at))
         out.append(goal)
     return out
-
-
-def asked_support(content: pb.Delegation) -> tuple[Support, ...]:
-    """The support items an assistance request asks for (none for a delegation)."""
-    return tuple(
-        Support(pb.SupportKind.Name(k).removeprefix("SUPPORT_KIND_"))
-        for k in content.assistance.support
-        if k != pb.SUPPORT_KIND_UNSPECIFIED
-    )

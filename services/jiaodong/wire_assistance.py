@@ -3,11 +3,12 @@ the progress a view shows. The domain values are in domain/assistance.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import date
 
 from jiaodong.domain.assistance import (
     AssistanceDraft,
+    AssistancePolicy,
     AssistState,
     Measure,
     Plan,
@@ -15,15 +16,23 @@ from jiaodong.domain.assistance import (
     SupportState,
     VisitingOfficer,
     Window,
-    operation_window,
+    latest_request_day,
     parse_window,
+    reminder_day,
 )
+from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.lifecycle import ASSISTANCE_TASK
-from jiaodong.domain.routing import Target
 from jiaodong.v1 import court_node_service_pb2 as node_pb
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import document_from_pb, document_pb, optional_enum, side_pb
+from jiaodong.wire import (
+    document_from_pb,
+    document_pb,
+    optional_enum,
+    side_pb,
+    target_from_pb,
+    target_pb,
+)
 
 ASSISTANCE_TASK_PB = pb.TaskType.Value(f"TASK_TYPE_{ASSISTANCE_TASK}")
 
@@ -87,11 +96,7 @@ def draft_from_pb(req: node_pb.RequestAssistanceRequest | pb.Delegation) -> Assi
         case_number=req.case_number,
         basis=a.basis,
         measure=Measure(measure) if measure else None,
-        target=Target(
-            req.target.court_id.strip(),
-            req.target.city.strip().lower(),
-            req.target.district.strip(),
-        ),
+        target=target_from_pb(req.target),
         subject=a.subject,
         address=req.place.address,
         district=req.place.district,
@@ -116,9 +121,7 @@ def content_pb(delegation_id: str, requesting_court: str, draft: AssistanceDraft
         request_id=draft.request_id,
         case_number=draft.case_number,
         requesting_court=requesting_court,
-        target=pb.Target(
-            court_id=draft.target.court_id, city=draft.target.city, district=draft.target.district
-        ),
+        target=target_pb(draft.target),
         task_type=ASSISTANCE_TASK_PB,
         place=pb.Place(address=draft.address, district=draft.district),
         documents=[document_pb(d) for d in draft.documents],
@@ -158,17 +161,21 @@ def plan_from_pb(msg: pb.AssistancePlan) -> Plan:
     return Plan(window, msg.liaison, msg.assisting_staff, tuple(items), msg.note)
 
 
+def support_items_pb(
+    items: Iterable[tuple[Support, SupportState]],
+) -> list[pb.SupportItem]:
+    return [
+        pb.SupportItem(kind=support_pb(k), state=pb.SupportState.Value(f"SUPPORT_STATE_{st.value}"))
+        for k, st in items
+    ]
+
+
 def plan_pb(plan: Plan) -> pb.AssistancePlan:
     return pb.AssistancePlan(
         window=window_pb(plan.window),
         liaison=plan.liaison,
         assisting_staff=plan.assisting_staff,
-        support=[
-            pb.SupportItem(
-                kind=support_pb(k), state=pb.SupportState.Value(f"SUPPORT_STATE_{st.value}")
-            )
-            for k, st in plan.support
-        ],
+        support=support_items_pb(plan.support),
         note=plan.note,
         seq=plan.seq,
     )
@@ -178,12 +185,9 @@ def proposed_of(content: pb.Delegation) -> Window | None:
     return window_from_pb(content.assistance.proposed, "assistance.proposed")
 
 
-def progress_pb(
-    content: pb.Delegation,
-    state: AssistState,
-    notice: Sequence[date | None] = (None, None),
-) -> pb.AssistanceProgress:
-    """Where a request stands; ``notice``: (latest request day, reminder day) when known."""
+def progress_pb(state: AssistState) -> pb.AssistanceProgress:
+    """Where a request stands, from its history (the operation day is the row's, the notice
+    days the node's, which knows the calendar: ``store.mapper.view``, ``notice_days``)."""
     out = pb.AssistanceProgress()
     if state.plan is not None:
         out.plan.CopyFrom(plan_pb(state.plan))
@@ -197,12 +201,25 @@ def progress_pb(
         )
     if state.asked_window is not None:
         out.asked_window.CopyFrom(window_pb(state.asked_window))
-    now = operation_window(proposed_of(content), state)
-    if now is not None:
-        out.operation_day = now.day.isoformat()
-    latest, reminder = notice
-    if latest is not None:
-        out.latest_request_day = latest.isoformat()
-    if reminder is not None:
-        out.reminder_day = reminder.isoformat()
     return out
+
+
+def notice_days(out: pb.Delegation, calendar: WorkCalendar, policy: AssistancePolicy) -> None:
+    """The last day the request was in time for its asked day, and the reminder day of the
+    operation day now, on ``calendar``."""
+    progress = out.assistance_progress
+    asked = proposed_of(out)
+    if asked is not None:
+        progress.latest_request_day = latest_request_day(calendar, asked.day, policy).isoformat()
+    if progress.operation_day:
+        day = date.fromisoformat(progress.operation_day)
+        progress.reminder_day = reminder_day(calendar, day).isoformat()
+
+
+def asked_support(content: pb.Delegation) -> tuple[Support, ...]:
+    """The support items an assistance request asks for (none for a delegation)."""
+    return tuple(
+        Support(pb.SupportKind.Name(k).removeprefix("SUPPORT_KIND_"))
+        for k in content.assistance.support
+        if k != pb.SUPPORT_KIND_UNSPECIFIED
+    )

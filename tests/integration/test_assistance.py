@@ -130,6 +130,10 @@ async def test_qingdao_asks_yantai_to_assist_an_eviction_and_all_three_sides_agr
         assert set(goals) == {"acknowledge", "plan"}
         assert goals["plan"].period == "2 working days"
         assert goals["plan"].source.startswith("PLATFORM DEFAULT")
+        # The notice days on the same calendar: asked in time on the last day it could be, and
+        # the reminder on the make-up Saturday.
+        notice = got.assistance_progress
+        assert (notice.latest_request_day, notice.reminder_day) == ("2021-09-30", "2021-10-09")
         # The local court reads the full request (a recorded read): it checks the IDs.
         assert got.assistance.officers[0].enforcement_id == ENFORCEMENT_ID
 

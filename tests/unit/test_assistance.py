@@ -26,10 +26,10 @@ from jiaodong.domain.assistance import (
     mask_id,
     masked_detail,
     move_detail,
-    operation_window,
     progress,
     reminder_day,
     support_detail,
+    window_of,
 )
 from jiaodong.domain.calendar import SHANGHAI
 from jiaodong.domain.errors import IllegalTransition, InvalidInput, NotAllowed
@@ -252,7 +252,7 @@ def test_the_whole_path_step_by_step_on_one_hash_chain() -> None:
     moved.step(
         K.MOVE_ASKED, R, text="改期", detail=move_detail(Window(OPERATION, time(14), time(17)))
     )
-    window = operation_window(None, moved.progress())
+    window = window_of(moved.history[-1])  # what the ledger keeps on the row for the calendar
     assert window is not None and window.start == time(14)
 
 

@@ -21,9 +21,8 @@ from jiaodong.store import ledger
 from jiaodong.store.mapper import content_of
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import coordinator_service_pb2 as capi
-from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import asked_support, status_pb
-from jiaodong.wire_assistance import support_pb
+from jiaodong.wire import status_pb
+from jiaodong.wire_assistance import asked_support, support_items_pb
 
 CALENDAR_DAYS = 14
 # Requests whose operation is still to come: routed to the local court, not yet carried out.
@@ -37,15 +36,19 @@ ON_THE_CALENDAR = (
 
 
 def coming(
-    session: Session, today: date, city: str | None, days: int = CALENDAR_DAYS
+    session: Session,
+    today: date,
+    city: str | None,
+    statuses: Sequence[Status] = ON_THE_CALENDAR,
+    days: int = CALENDAR_DAYS,
 ) -> Sequence[DelegationRow]:
-    """The assistance requests whose operation falls in ``days`` days from ``today``, touching
-    ``city`` (None: the region), soonest first."""
+    """The assistance requests in ``statuses`` whose operation falls in ``days`` days from
+    ``today``, touching ``city`` (None: the region), soonest first."""
     query = select(DelegationRow).where(
         DelegationRow.task_type == ASSISTANCE_TASK,
         col(DelegationRow.operation_day) >= today,
         col(DelegationRow.operation_day) < today + timedelta(days=days),
-        col(DelegationRow.status).in_([s.value for s in ON_THE_CALENDAR]),
+        col(DelegationRow.status).in_([s.value for s in statuses]),
     )
     if city:
         query = query.where(
@@ -90,13 +93,7 @@ def operations(
                     f"{mask_name(o.name)} {assist.mask_id(o.enforcement_id)}"
                     for o in content.assistance.officers
                 ],
-                support=[
-                    pb.SupportItem(
-                        kind=support_pb(k),
-                        state=pb.SupportState.Value(f"SUPPORT_STATE_{st.value}"),
-                    )
-                    for k, st in items
-                ],
+                support=support_items_pb(items),
                 reminder_today=assist.reminder_day(calendar, row.operation_day) == today,
             )
         )

@@ -415,14 +415,17 @@ def _body(event: Event) -> dict[str, Any]:
 
 
 def _plan_of(event: Event) -> Plan:
-    raw = _body(event)["plan"]
+    return _plan(_body(event)["plan"], event.seq)
+
+
+def _plan(raw: dict[str, Any], seq: int) -> Plan:
     return Plan(
         parse_window(raw["window"], "plan.window"),
         raw["liaison"],
         int(raw["assisting_staff"]),
         tuple((Support(k), SupportState(st)) for k, st in raw["support"]),
         raw.get("note", ""),
-        event.seq,
+        seq,
     )
 
 
@@ -477,13 +480,6 @@ def progress(asked: Sequence[Support], history: Iterable[Event]) -> AssistState:
     return state
 
 
-def operation_window(proposed: Window | None, state: AssistState) -> Window | None:
-    """The window the operation is set for now: the plan's, else the one asked for."""
-    if state.asked_window is not None:
-        return state.asked_window
-    return state.plan.window if state.plan is not None else proposed
-
-
 def _check_plan(out: list[FieldViolation], state: AssistState, plan: Plan, today: date) -> None:
     _check_window(out, "plan.window", plan.window, today)
     check_text(out, "plan.liaison", plan.liaison, required=True, limit=MAX_NAME)
@@ -527,7 +523,7 @@ def check_step(
         raw = body.get("plan")
         if not isinstance(raw, dict):
             raise InvalidInput.one("plan", "is required")
-        plan = _plan_of(replace(_EMPTY, kind=kind, detail=detail))
+        plan = _plan(raw, 0)
         _check_plan(out, state, plan, today)
     elif kind is EventKind.SUPPORT_CONFIRMED:
         item = body.get("support")
@@ -560,9 +556,6 @@ def check_step(
             )
     if out:
         raise InvalidInput(out)
-
-
-_EMPTY = Event("", 0, EventKind.PLAN_PROPOSED, Side.ENTRUSTED, "", datetime.min)
 
 
 def masked_detail(detail: str) -> str:

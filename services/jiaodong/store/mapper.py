@@ -24,8 +24,8 @@ from jiaodong.domain.lifecycle import (
 )
 from jiaodong.store.tables import DelegationRow, EventRow, RequestRow, WaitingStepRow
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import asked_support, event_pb, kind_pb, status_pb, to_stored, to_utc, ts
-from jiaodong.wire_assistance import progress_pb
+from jiaodong.wire import event_pb, kind_pb, status_pb, to_stored, to_utc, ts
+from jiaodong.wire_assistance import asked_support, progress_pb
 
 
 def event_values(delegation_id: str, event: Event) -> dict[str, Any]:
@@ -183,13 +183,13 @@ def view(
             getattr(out, f"{name}_at").CopyFrom(ts(value))
     if row.warnings:
         out.warnings.extend(json.loads(row.warnings))
-    if row.operation_day is not None:  # the day as the history sets it now, also in lists
-        out.assistance_progress.operation_day = row.operation_day.isoformat()
     if history is not None:
         out.history.extend(event_pb(e) for e in history)
         if row.task_type == ASSISTANCE_TASK:
             state = assist.progress(asked_support(out), history)
-            out.assistance_progress.CopyFrom(progress_pb(out, state))
+            out.assistance_progress.CopyFrom(progress_pb(state))
+    if row.operation_day is not None:  # the day as the history sets it now, also in lists
+        out.assistance_progress.operation_day = row.operation_day.isoformat()
     for req in requests or ():
         out.requests.append(
             pb.PendingRequest(

@@ -54,12 +54,11 @@ class Deadlines(Commands):
         calendar = self.sla.calendar
 
         def due(session: Session) -> list[tuple[str, date, str, str]]:
-            rows = operations.coming(session, today + timedelta(days=1), None)
+            rows = operations.coming(session, today + timedelta(days=1), None, [Status.AGREED])
             return [
                 (r.id, r.operation_day, r.operation_window, r.entrusted_court)
                 for r in rows
-                if r.status == Status.AGREED.value
-                and r.operation_day is not None
+                if r.operation_day is not None
                 and reminder_day(calendar, r.operation_day) <= today
                 and not known_request(session, r.id, f"reminder-{r.operation_day}")
             ]

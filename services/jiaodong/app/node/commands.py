@@ -23,6 +23,7 @@ from jiaodong.domain.history import check_before_delivery, seal_first, step_viol
 from jiaodong.domain.ids import new_id
 from jiaodong.domain.lifecycle import (
     ControlTerm,
+    DelegationState,
     Document,
     EventKind,
     Side,
@@ -34,7 +35,8 @@ from jiaodong.store import ledger
 from jiaodong.store.mapper import content_of
 from jiaodong.store.tables import DelegationRow
 from jiaodong.v1 import delegation_pb2 as pb
-from jiaodong.wire import asked_support, content_pb
+from jiaodong.wire import content_pb
+from jiaodong.wire_assistance import asked_support
 from jiaodong.wire_assistance import content_pb as assistance_pb
 
 log = structlog.get_logger("jiaodong.node")
@@ -54,10 +56,15 @@ class Step:
 
 
 def check_assist_step(
-    uow: UnitOfWork, row: DelegationRow, kind: EventKind, side: Side, **fields: str
+    uow: UnitOfWork,
+    row: DelegationRow,
+    state: DelegationState,
+    kind: EventKind,
+    side: Side,
+    **fields: str,
 ) -> None:
-    """An assistance step's rules beyond the status table, against the history held here."""
-    state = uow.state(row)
+    """An assistance step's rules beyond the status table, against the history held here
+    (nothing for a delegation)."""
     if state.assistance:
         asked = asked_support(content_of(row))
         progress = assist.progress(asked, uow.history(row))
@@ -246,13 +253,14 @@ class Commands(NodeBase):
 
         def work(uow: UnitOfWork) -> pb.Delegation:
             row = self.acting_row(uow, court, delegation_id, Side.REQUESTING, kind)
+            state = uow.state(row)
             violations = step_violations(
                 kind,
                 Side.REQUESTING,
                 request_id=request_id,
                 text=text,
                 documents=documents,
-                assistance=uow.state(row).assistance,
+                assistance=state.assistance,
             )
             if violations:
                 raise InvalidInput(violations)
@@ -261,9 +269,9 @@ class Commands(NodeBase):
                 if known.kind != kind.value:
                     raise AlreadyExists(f"request_id {request_id!r} was used for {known.kind}")
                 return uow.view(row)
-            check_allowed(uow.state(row), kind, Side.REQUESTING)
+            check_allowed(state, kind, Side.REQUESTING)
             check_assist_step(
-                uow, row, kind, Side.REQUESTING, text=text, detail=detail, result=result
+                uow, row, state, kind, Side.REQUESTING, text=text, detail=detail, result=result
             )
             _require_uploaded(uow, documents)
             uow.record_request(row, request_id, kind, Side.REQUESTING, court)
@@ -297,6 +305,7 @@ class Commands(NodeBase):
 
         def work(uow: UnitOfWork) -> tuple[pb.Delegation, bool]:
             row = self.acting_row(uow, court, delegation_id, Side.ENTRUSTED, step.kind)
+            state = uow.state(row)
             violations = step_violations(
                 step.kind,
                 Side.ENTRUSTED,
@@ -305,15 +314,18 @@ class Commands(NodeBase):
                 return_reason=step.return_reason,
                 result=step.result,
                 controls=step.controls,
-                assistance=uow.state(row).assistance,
+                assistance=state.assistance,
             )
             if violations:
                 raise InvalidInput(violations)
-            if uow.state(row).status is not Status.ROUTED:
-                check_allowed(uow.state(row), step.kind, Side.ENTRUSTED)
+            if state.assistance and state.status is not Status.ROUTED:
+                # The state first, so a wrong step reads as one before its fields are judged
+                # (a delegation's step is checked once, where it is sealed).
+                check_allowed(state, step.kind, Side.ENTRUSTED)
             check_assist_step(
                 uow,
                 row,
+                state,
                 step.kind,
                 Side.ENTRUSTED,
                 text=step.text,
@@ -332,7 +344,6 @@ class Commands(NodeBase):
                 controls=step.controls,
                 detail=step.detail,
             )
-            state = uow.state(row)
             if state.status is Status.ROUTED:
                 # The offer is here but the coordinator has not recorded its delivery yet (the
                 # receipt's round trip): the court's work is not held up by it. The step waits,

@@ -92,7 +92,9 @@ class InboundHandlers(Receiver, NodeBase):
             check_allowed(state, kind, side)
             detail = request.detail
             result = optional_enum(pb.CompletionResult, "COMPLETION_RESULT", request.result)
-            check_assist_step(uow, row, kind, side, text=request.text, detail=detail, result=result)
+            check_assist_step(
+                uow, row, state, kind, side, text=request.text, detail=detail, result=result
+            )
             if kind is EventKind.REROUTED:
                 check_reroute(
                     self.registry, state.requesting_court, state.entrusted_court, request.court_id

@@ -17,6 +17,7 @@ from jiaodong.store import ledger, outbox
 from jiaodong.store.mapper import view
 from jiaodong.v1 import delegation_pb2 as pb
 from jiaodong.wire import sla_goals_pb
+from jiaodong.wire_assistance import notice_days
 
 # Controls as listed (a name of its own: ``list`` is a method name below).
 Listings = list[Listed]
@@ -38,6 +39,8 @@ class Queries(NodeBase):
                 policy, calendar = self.sla
                 clocks = sla_fold(uow.history(row), goals_for(policy, row), calendar)
                 out.sla.extend(sla_goals_pb(clocks, uow.now, calendar))
+                if out.HasField("assistance"):
+                    notice_days(out, calendar, policy.assistance)
             out.document_states.extend(docstore.states(uow.session, out))
             return out
 
