@@ -17,12 +17,11 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
-import grpc
 from rich.console import Console
 from rich.table import Table
 
 from jiaodong.devtools import schedule as sch
-from jiaodong.devtools.demo_assistance import assistance_walk
+from jiaodong.devtools.demo_assistance import assistance_walk, fetch
 from jiaodong.devtools.fakes import (
     COMPANIES,
     GIVEN,
@@ -202,14 +201,6 @@ class Agreement:
 
     async def close(self) -> None:
         await self.pool.close()
-
-
-async def fetch(stub: Any, request: Any, court: str | None) -> pb.Delegation | None:
-    try:
-        reply = await stub.GetDelegation(request, metadata=meta(court) if court else None)
-        return reply.delegation  # type: ignore[no-any-return]
-    except grpc.aio.AioRpcError:
-        return None
 
 
 async def check_agreement(sim: Agreement) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from jiaodong.devtools.layout import Layout
 from jiaodong.domain.assistance import AssistancePolicy, latest_request_day, reminder_day
 from jiaodong.domain.calendar import SHANGHAI, WorkCalendar, local_day
@@ -254,20 +256,19 @@ async def assistance_walk(
     }
 
 
-async def _get(stub: Any, delegation_id: str, court: str) -> pb.Delegation | None:
-    """The request as ``court``'s node holds it (None: not there yet)."""
+async def fetch(stub: Any, request: Any, court: str | None) -> pb.Delegation | None:
+    """A delegation as a node (acting as ``court``) or the coordinator (``court`` None) holds
+    it; None when it is not there (yet)."""
     try:
-        reply = await stub.GetDelegation(
-            api.GetDelegationRequest(id=delegation_id), metadata=act_as(court)
-        )
-    except Exception:  # noqa: BLE001 - not there yet
+        reply = await stub.GetDelegation(request, metadata=act_as(court) if court else None)
+        return reply.delegation  # type: ignore[no-any-return]
+    except grpc.aio.AioRpcError:
         return None
-    return reply.delegation  # type: ignore[no-any-return]
+
+
+async def _get(stub: Any, delegation_id: str, court: str) -> pb.Delegation | None:
+    return await fetch(stub, api.GetDelegationRequest(id=delegation_id), court)
 
 
 async def _coordinator_get(stub: Any, delegation_id: str) -> pb.Delegation | None:
-    try:
-        reply = await stub.GetDelegation(capi.CoordinatorGetDelegationRequest(id=delegation_id))
-    except Exception:  # noqa: BLE001 - not there yet
-        return None
-    return reply.delegation  # type: ignore[no-any-return]
+    return await fetch(stub, capi.CoordinatorGetDelegationRequest(id=delegation_id), None)
