@@ -22,11 +22,16 @@ from jiaodong.store.sla_clocks import open_due_times
 
 log = structlog.get_logger("jiaodong.coordinator")
 
+# How often the reminder pass looks for tomorrow's operations (the sweeper runs every second).
+REMIND_EVERY = timedelta(minutes=1)
+
 # A clock whose due time a recompute moved: delegation, goal, old due, new due.
 Move = tuple[str, str, datetime, datetime]
 
 
 class Deadlines(Commands):
+    _reminded_at: datetime | None = None  # when the reminder pass last ran (clock time)
+
     async def sweep(self, limit: int = 1000) -> SweepReport:
         """Handle every clock due now, in batches of ``limit``; then move on the watches of
         seizures and freezes whose renewal falls due (app/controls.py)."""
@@ -49,8 +54,16 @@ class Deadlines(Commands):
     async def remind_operations(self) -> int:
         """On the working day before an agreed operation (or later, after an outage), remind both
         courts: an urge (催办) in its history, sent to the local court's node, once (its request
-        id names the day). Returns how many were sent now."""
-        today = local_day(self.clock.now())
+        id names the day). Returns how many were sent now.
+
+        The work is by the day, so it runs at most once a minute of the clock (or when the clock
+        went back), not at every sweep: the sweeper wakes every second."""
+        now = self.clock.now()
+        last = self._reminded_at
+        if last is not None and last <= now < last + REMIND_EVERY:
+            return 0
+        self._reminded_at = now
+        today = local_day(now)
         calendar = self.sla.calendar
 
         def due(session: Session) -> list[tuple[str, date, str, str]]:
