@@ -224,9 +224,23 @@ def up(
             "one with --base-port 0"
         ),
     ] = None,
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run this many clustered nats-servers (free ports, routes with mutual TLS) "
+            "and create the streams with as many replicas; 1: one server",
+        ),
+    ] = 1,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
     settings = _settings(data_dir, nats_url, database_url)
+    if nats_cluster > 1 and settings.nats_url:
+        err.print(
+            "[red]--nats-cluster 启动自己的 nats-server，不能与 --nats-url / JD_NATS_URL 同用"
+            " (--nats-cluster starts its own servers: leave --nats-url and JD_NATS_URL empty)[/red]"
+        )
+        raise typer.Exit(2)
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
     layout = start_layout(
         settings.data_dir,
@@ -235,6 +249,7 @@ def up(
         database_url=settings.database_url,
         coordinators=coordinators,
         board_port=board_port if board_port is not None else (base_port + 20 if base_port else 0),
+        nats_cluster=nats_cluster,
     )
     render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
     print_board(layout)
