@@ -23,6 +23,7 @@ from jiaodong.cli import audit as cli_audit
 from jiaodong.cli import board as cli_board
 from jiaodong.cli import certs as cli_certs
 from jiaodong.cli import delegation as cli_delegation
+from jiaodong.cli import deploy as cli_deploy
 from jiaodong.cli import lang as cli_lang
 from jiaodong.cli import ops as cli_ops
 from jiaodong.cli import report as cli_report
@@ -49,6 +50,7 @@ app.add_typer(cli_report.app, name="report")
 app.command("board")(cli_board.board)
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_certs.app, name="certs")
+app.add_typer(cli_deploy.app, name="deploy")
 log = structlog.get_logger("jiaodong.cli")
 console = Console(width=piped_width())
 err = Console(stderr=True)

@@ -215,14 +215,17 @@ def render_server_config(
     cluster: Cluster | None = None,
     server_tags: tuple[str, ...] = (),
     monitor: str | None = None,
+    unique_tag: str | None = None,
     check_files: bool = True,
 ) -> str:
     """The complete nats-server configuration for a secured region (see the module doc).
 
     ``cluster`` adds the routes (a cluster needs ``server_name``), ``server_tags`` the placement
     tags (``city:qingdao``) streams may be placed by, ``monitor`` the monitoring listener
-    (``127.0.0.1:8222``). ``check_files=False`` writes ``pki_root``'s paths as given without
-    looking for them: a configuration rendered for another host (``jiaodong deploy render``)."""
+    (``127.0.0.1:8222``), ``unique_tag`` (``city:``) has JetStream put a stream's replicas on
+    servers whose tags with that prefix differ (one replica per city). ``check_files=False``
+    writes ``pki_root``'s paths as given without looking for them: a configuration rendered
+    for another host (``jiaodong deploy render``)."""
     server = files(pki_root.resolve() if check_files else pki_root, NATS_SERVER)
     if check_files:
         for path in (server.ca, server.cert, server.key):
@@ -247,6 +250,8 @@ def render_server_config(
     ]
     if sync_always:
         lines.append("  sync_interval: always")
+    if unique_tag:
+        lines.append(f"  unique_tag: {_q(unique_tag)}")
     lines += ["}"]
     if cluster is not None:
         lines += [
