@@ -15,13 +15,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import structlog
-
-if TYPE_CHECKING:
-    pass
 
 log = structlog.get_logger("jiaodong.bus.embedded")
 
@@ -157,3 +155,69 @@ class EmbeddedNats:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class NatsCluster:
+    """Embedded servers routed into one JetStream cluster on loopback (``jiaodong up
+    --nats-cluster 3``). Each member has its own folder, client port and monitoring port
+    (``monitor_ports``, in the same order); the configurations (routes included) are the
+    members'. Ready once every member's ``/healthz`` answers 200: it listens and JetStream is
+    current, which in a cluster means a meta leader is elected, so streams with replicas can
+    be created at once."""
+
+    def __init__(self, members: list[EmbeddedNats], monitor_ports: list[int]) -> None:
+        if len(members) != len(monitor_ports):
+            raise ValueError("one monitoring port per member")
+        self.members = members
+        self.monitor_ports = monitor_ports
+
+    @property
+    def url(self) -> str:
+        """Every member's URL, comma-separated (as JD_NATS_URL takes them)."""
+        return ",".join(m.url for m in self.members)
+
+    def start(self, timeout: float = 60.0) -> NatsCluster:
+        deadline = time.monotonic() + timeout
+        try:
+            for member in self.members:
+                member.start(timeout=max(1.0, deadline - time.monotonic()))
+            for member, port in zip(self.members, self.monitor_ports, strict=True):
+                while not _healthy(port):
+                    if member.process is None or member.process.poll() is not None:
+                        raise RuntimeError(
+                            f"nats-server exited; see {member.data_dir / 'nats-server.log'}"
+                        )
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"the NATS cluster did not elect a JetStream leader within "
+                            f"{timeout}s; see {member.data_dir / 'nats-server.log'}"
+                        )
+                    time.sleep(0.2)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("nats_cluster_started", url=self.url, members=len(self.members))
+        return self
+
+    def stop(self, *, kill: bool = False) -> None:
+        for member in self.members:
+            member.stop(kill=kill)
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [m.process for m in self.members if m.process is not None]
+
+    def __enter__(self) -> NatsCluster:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _healthy(monitor_port: int) -> bool:
+    """Whether a server's monitoring endpoint says it is healthy (JetStream included)."""
+    url = f"http://127.0.0.1:{monitor_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:
+            return bool(reply.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

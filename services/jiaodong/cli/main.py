@@ -23,6 +23,7 @@ from jiaodong.cli import audit as cli_audit
 from jiaodong.cli import board as cli_board
 from jiaodong.cli import certs as cli_certs
 from jiaodong.cli import delegation as cli_delegation
+from jiaodong.cli import deploy as cli_deploy
 from jiaodong.cli import lang as cli_lang
 from jiaodong.cli import ops as cli_ops
 from jiaodong.cli import report as cli_report
@@ -49,6 +50,7 @@ app.add_typer(cli_report.app, name="report")
 app.command("board")(cli_board.board)
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_certs.app, name="certs")
+app.add_typer(cli_deploy.app, name="deploy")
 log = structlog.get_logger("jiaodong.cli")
 console = Console(width=piped_width())
 err = Console(stderr=True)
@@ -224,9 +226,23 @@ def up(
             "one with --base-port 0"
         ),
     ] = None,
+    nats_cluster: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run this many clustered nats-servers (free ports, routes with mutual TLS) "
+            "and create the streams with as many replicas; 1: one server",
+        ),
+    ] = 1,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
     settings = _settings(data_dir, nats_url, database_url)
+    if nats_cluster > 1 and settings.nats_url:
+        err.print(
+            "[red]--nats-cluster 启动自己的 nats-server，不能与 --nats-url / JD_NATS_URL 同用"
+            " (--nats-cluster starts its own servers: leave --nats-url and JD_NATS_URL empty)[/red]"
+        )
+        raise typer.Exit(2)
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
     layout = start_layout(
         settings.data_dir,
@@ -235,6 +251,7 @@ def up(
         database_url=settings.database_url,
         coordinators=coordinators,
         board_port=board_port if board_port is not None else (base_port + 20 if base_port else 0),
+        nats_cluster=nats_cluster,
     )
     render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
     print_board(layout)

@@ -16,14 +16,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from jiaodong.bus.embedded import EmbeddedNats, free_port
+from jiaodong.bus.embedded import EmbeddedNats, NatsCluster, free_port
 from jiaodong.config import Settings
 from jiaodong.domain.identity import REGION, Identity, Role
 from jiaodong.files.registry import load_registry
 from jiaodong.security.certs import TlsFiles, files_for, init_pki
 from jiaodong.security.clients import ChannelPool
 from jiaodong.security.grpc_auth import sync_channel
-from jiaodong.security.nats_config import secured_broker
+from jiaodong.security.nats_config import secured_broker, secured_cluster
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2_grpc as ngrpc
 
@@ -68,6 +68,8 @@ class Layout:
     # The environment the services were started with (a node stopped and started again, as the
     # simulator's outage does, gets the same).
     env: dict[str, str] = field(default_factory=dict)
+    # The clustered brokers of `up --nats-cluster N` (then ``nats`` is None).
+    nats_cluster: NatsCluster | None = None
 
     @property
     def board_login(self) -> str:
@@ -113,6 +115,8 @@ class Layout:
                 svc.process.wait()
         if self.nats is not None:
             self.nats.stop()
+        if self.nats_cluster is not None:
+            self.nats_cluster.stop()
 
     def kill(self) -> None:
         """SIGKILL every process of the layout, the broker last. Only signals: it may run in a
@@ -120,6 +124,8 @@ class Layout:
         procs = [svc.process for svc in self.services]
         if self.nats is not None and self.nats.process is not None:
             procs.append(self.nats.process)
+        if self.nats_cluster is not None:
+            procs += self.nats_cluster.processes()
         for proc in procs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGKILL)
@@ -223,27 +229,40 @@ def start_layout(
     extra_env: dict[str, str] | None = None,
     coordinators: int = 1,
     board_port: int | None = None,
+    nats_cluster: int = 1,
 ) -> Layout:
     """Start nats (unless a URL is given), the coordinator and the nodes; wait until healthy.
 
     ``cities`` defaults to every city of the registry (courts/cities.csv). ``coordinators`` > 1
     starts further replicas on the same coordinator database (ports after the nodes'): the
     first takes the lease, the others wait as standbys. ``board_port`` (0: a free one) has the
-    first coordinator serve the web board there, with a fresh development login token."""
+    first coordinator serve the web board there, with a fresh development login token.
+    ``nats_cluster`` > 1 (without ``nats_url``) starts that many secured nats-servers routed
+    into one JetStream cluster, gives the services every member's URL and has the coordinator
+    create the streams with that many replicas (JD_NATS_REPLICAS)."""
     if coordinators < 1:
         raise ValueError("coordinators must be at least 1")
+    if nats_cluster < 1:
+        raise ValueError("nats_cluster must be at least 1")
+    if nats_cluster > 1 and nats_url:
+        raise ValueError("--nats-cluster starts its own servers; it cannot be given a NATS URL")
     registry = load_registry(Settings.from_env().courts_dir)
     cities = cities or tuple(registry.cities)
     data_dir.mkdir(parents=True, exist_ok=True)
     pki = Settings.from_env(data_dir=data_dir).pki_dir
     init_pki(pki, registry)  # the development CA; adds only what is missing
     nats: EmbeddedNats | None = None
-    if not nats_url:
+    cluster: NatsCluster | None = None
+    if nats_cluster > 1:
+        # The same secured configuration on every member, plus routes with mutual TLS.
+        cluster = secured_cluster(data_dir / "nats", registry, pki, nats_cluster).start()
+        nats_url = cluster.url
+    elif not nats_url:
         # The secured broker: TLS, one user per service mapped from its certificate, and
         # subject permissions (a node publishes only as its courts, reads only its consumer).
         nats = secured_broker(data_dir / "nats", registry, pki).start()
         nats_url = nats.url
-    layout = Layout(data_dir, nats, nats_url, pki)
+    layout = Layout(data_dir, nats, nats_url, pki, nats_cluster=cluster)
     env = layout.env = dict(os.environ)
     env.update(
         {
@@ -256,6 +275,8 @@ def start_layout(
     )
     if database_url:
         env["JD_DATABASE_URL"] = database_url
+    if cluster is not None:
+        env["JD_NATS_REPLICAS"] = str(nats_cluster)
     env.update(extra_env or {})
     try:
         port = _free_or(base_port)

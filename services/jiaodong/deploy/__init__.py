@@ -1,0 +1,1 @@
+"""The region's deployment files rendered from one layout file (`jiaodong deploy render`)."""
