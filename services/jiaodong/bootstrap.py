@@ -256,6 +256,16 @@ async def watch_health(
     await watch.refresh()
     running.extras.append(asyncio.create_task(watch.run(), name="health-watch"))
     if metrics is not None:
+        metrics.collect_from(
+            lambda: [
+                gauge(
+                    "jiaodong_serving",
+                    "Whether the service's gRPC health is SERVING (1) or not (0): its database "
+                    "answers, its NATS link is connected and its consumers make progress",
+                    {(): 1.0 if watch.ready else 0.0},
+                )
+            ]
+        )
         probes = ProbeServer(settings.metrics, metrics, watch.readiness)
         await probes.start()
         running.probes = probes

@@ -22,7 +22,14 @@ from typing import Any
 
 import grpc
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -37,13 +44,15 @@ Refresh = Callable[[], Awaitable[None]]
 
 
 class Metrics:
-    """One service's series. ``service`` names it in the log only: Prometheus tells services
-    apart by the target it scraped (``job`` and ``instance``)."""
+    """One service's series. Prometheus tells services apart by the target it scraped (``job``
+    and ``instance``); ``jiaodong_service_info{service="coordinator"}`` (or ``node-qingdao``...)
+    names the service behind a target, for a dashboard to join on."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        Info("jiaodong_service", "Which service this is", registry=r).info({"service": service})
         self.rpcs = Counter(
             "jiaodong_rpc",
             "gRPC calls handled, by method and status code",

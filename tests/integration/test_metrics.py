@@ -10,6 +10,7 @@ store."""
 from __future__ import annotations
 
 import asyncio
+import re
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
@@ -73,6 +74,19 @@ async def scrape(service: Running) -> Samples:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+async def families(service: Running) -> set[str]:
+    """The names of the families a service exports (a counter's without ``_total``)."""
+    _, text = await get(service, "/metrics")
+    return {family.name for family in text_string_to_metric_families(text)}
+
+
+def dashboard_series() -> set[str]:
+    """The families deploy/grafana/jiaodong.json reads (suffixes of samples taken off)."""
+    text = (Path(__file__).parents[2] / "deploy" / "grafana" / "jiaodong.json").read_text()
+    names = set(re.findall(r"\bjiaodong_[a-z_]+", text))
+    return {re.sub(r"_(total|bucket|count|sum)$", "", n) for n in names}
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -144,6 +158,10 @@ async def test_the_series_move_with_traffic(region: Region) -> None:
     assert value(refused, "jiaodong_gate_refusals_total", reason="denied") == 1
     method = "CourtNodeService/GetDelegation"
     assert value(refused, "jiaodong_rpc_total", method=method, code="PERMISSION_DENIED") == 1
+
+    # Every series the Grafana dashboard reads is exported by a node or the coordinator.
+    exported = await families(qingdao) | await families(coordinator)
+    assert dashboard_series() <= exported, dashboard_series() - exported
 
     assert await get(coordinator, "/healthz") == (200, "ok\n")
     assert await get(qingdao, "/readyz") == (200, "ready\n")
