@@ -14,6 +14,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import grpc
@@ -23,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jiaodong.bootstrap import Running
 from jiaodong.bus.embedded import EmbeddedNats
+from jiaodong.domain.clock import ManualClock
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.helpers.factory import create_request
@@ -37,6 +39,7 @@ from tests.helpers.network import (
     rpc_error,
     start_region,
 )
+from tests.integration.test_sla import ACK_DUE, DELIVERY
 
 QD, YT = "370202", "370602"
 CREATE = "CourtNodeService/CreateDelegation"
@@ -190,3 +193,34 @@ async def test_health_follows_the_nats_link(region: Region, nats_server: Embedde
             lambda s=service: grpc_health(region, s), lambda v: v == serving, timeout=60
         )
         await eventually(lambda s=service: get(s, "/readyz"), lambda r: r[0] == 200, timeout=15)
+
+
+async def test_the_sla_sweeps_are_counted(tmp_path: Path, nats_server: EmbeddedNats) -> None:
+    """A delegation left alone past its acknowledge limit: the coordinator's sweeps ask for
+    warnings, the breach and the automatic urge, and its series say so."""
+    clock = ManualClock(DELIVERY)
+    region = await start_region(
+        tmp_path, nats_server, ["qingdao", "yantai"], clock=clock, metrics="127.0.0.1:0"
+    )
+    try:
+        created = await region.node_stub("qingdao").CreateDelegation(
+            create_request(
+                asset_kind=pb.ASSET_KIND_REAL_ESTATE, priority=pb.PRIORITY_NORMAL, plate=""
+            ),
+            metadata=as_court(QD),
+        )
+        await eventually(
+            coordinator_probe(region.coordinator_stub(), created.delegation.id),
+            has_status(pb.STATUS_DELIVERED),
+        )
+        # One minute before the acknowledge limit (the warnings), then just past it.
+        clock.advance(ACK_DUE - timedelta(minutes=1) - clock.now())
+        await region.coordinator.service.sweep()
+        clock.advance(timedelta(minutes=2))
+        await region.coordinator.service.sweep()
+        samples = await scrape(region.coordinator)
+        assert value(samples, "jiaodong_sla_actions_total", kind="sla_warning") >= 1
+        assert value(samples, "jiaodong_sla_actions_total", kind="sla_breached") == 1
+        assert value(samples, "jiaodong_sla_actions_total", kind="urged") == 1
+    finally:
+        await region.close()

@@ -52,6 +52,8 @@ class Deadlines(Commands):
             if due < limit:
                 break
         total.reminders = await self.remind_operations()
+        if self.on_sweep is not None:
+            self.on_sweep(total)
         return total
 
     async def remind_operations(self) -> int:
@@ -92,8 +94,6 @@ class Deadlines(Commands):
         while True:
             try:
                 report = await self.sweep()
-                if self.on_sweep is not None:
-                    self.on_sweep(report)
                 if report.claimed or report.controls or report.reminders:
                     log.info("sla_sweep", **report.figures())
             except Exception as exc:  # noqa: BLE001 - any failure: keep sweeping, the next round retries
