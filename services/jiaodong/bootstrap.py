@@ -17,6 +17,7 @@ import structlog
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client.core import Metric
 
 from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
@@ -51,6 +52,9 @@ from jiaodong.files.clock import clock_from_spec
 from jiaodong.files.policy import load_policy
 from jiaodong.files.registries import load_registries
 from jiaodong.files.registry import load_registry
+from jiaodong.health import HealthWatch
+from jiaodong.metrics import Metrics, counter, gauge
+from jiaodong.probes import ProbeServer
 from jiaodong.security.certs import TlsFiles, identity_of
 from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
 from jiaodong.security.nats_config import (
@@ -61,7 +65,7 @@ from jiaodong.security.nats_config import (
     node_consumers,
     service_identity,
 )
-from jiaodong.store import outbox
+from jiaodong.store import measures, outbox
 from jiaodong.store.database import Database
 from jiaodong.store.lease import lease_for
 from jiaodong.store.outbox import DatabaseOutbox
@@ -83,12 +87,28 @@ def create_server(
     settings: Settings,
     identity: Identity,
     hosted_courts: list[str],
+    metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, int, Any]:
     """A gRPC server bound to ``address`` (port 0 picks a free one), with health and reflection,
     mutual TLS (a client certificate from our CA is required at the handshake) and the security
-    gate (identity from the certificate, the permission table, per-court rate limits)."""
+    gate (identity from the certificate, the permission table, per-court rate limits). With
+    ``metrics``: every call counted and timed, before the gate (its refusals counted too)."""
     files = own_certificate(settings, identity)
     gate = SecurityInterceptor(hosted_courts, RateLimiter(settings.rate_limit, settings.rate_burst))
+    interceptors: list[grpc.aio.ServerInterceptor] = [gate]
+    if metrics is not None:
+        interceptors.insert(0, metrics.interceptor())
+        metrics.collect_from(
+            lambda: [
+                counter(
+                    "jiaodong_gate_refusals",
+                    "Calls the security gate refused: no valid identity or not permitted "
+                    "(denied), over the court's rate limit (rate_limited)",
+                    {("denied",): gate.denied, ("rate_limited",): gate.limited},
+                    ["reason"],
+                )
+            ]
+        )
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", 8 * 1024 * 1024),
@@ -97,7 +117,7 @@ def create_server(
             # harness as UNIMPLEMENTED from a node's address). A port in use is an error.
             ("grpc.so_reuseport", 0),
         ],
-        interceptors=[gate],
+        interceptors=interceptors,
     )
     port = server.add_secure_port(address, server_credentials(files))
     if port == 0:
@@ -135,6 +155,9 @@ class Running:
     extras: list[Any] = field(default_factory=list)
     # The coordinator's web board, when it serves one.
     board: BoardServer | None = None
+    # The metrics and probe port (JD_METRICS), when it serves one; what sets the health.
+    probes: ProbeServer | None = None
+    watch: HealthWatch | None = None
 
     @property
     def address(self) -> str:
@@ -155,6 +178,8 @@ class Running:
         if self.board is not None:
             await self._bounded("board", self.board.stop(), 10)
         await self._bounded("grpc", self.server.stop(grace), grace + 5)
+        if self.probes is not None:
+            await self._bounded("metrics", self.probes.stop(), 10)
         await self._bounded("bus", self.transport.stop(), 20)
         loop = asyncio.get_running_loop()
         await self._bounded("database", loop.run_in_executor(None, self.db.close), 30)
@@ -177,22 +202,152 @@ async def serve(
     service: ServiceDescriptor,
     add_servicer: Callable[[grpc.aio.Server], None],
     audit: AuditServicer,
+    metrics: Metrics | None = None,
 ) -> tuple[grpc.aio.Server, int, Any]:
     """Start the service's gRPC server (its own service, the audit service, health and
-    reflection) and report it serving."""
+    reflection), reported NOT_SERVING until its HealthWatch has looked."""
     server, bound, health_servicer = create_server(
         f"{settings.host}:{port}",
         [service.full_name, AUDIT_SERVICE],
         settings,
         identity,
         hosted_courts,
+        metrics,
     )
     add_servicer(server)
     audit_service_pb2_grpc.add_AuditServiceServicer_to_server(audit, server)
-    await server.start()
     for name in ("", service.full_name):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    await server.start()
     return server, bound, health_servicer
+
+
+def metrics_for(settings: Settings, name: str) -> Metrics | None:
+    """The service's series, when it serves them (JD_METRICS)."""
+    return Metrics(name) if settings.metrics else None
+
+
+async def watch_health(
+    settings: Settings,
+    running: Running,
+    metrics: Metrics | None,
+    link: Callable[[], Callable[[], str | None] | None],
+    *,
+    services: tuple[str, ...],
+    acting: tuple[str, ...] = (),
+    active: Callable[[], bool] = lambda: True,
+    starting: bool = False,
+) -> HealthWatch:
+    """Set the service's health from what it depends on, now and every second (``starting``:
+    NOT_SERVING until ``watch.starting`` is cleared); serve the metrics and probes (JD_METRICS)
+    when asked to."""
+    db = running.db
+    watch = HealthWatch(
+        running.name,
+        running.health,
+        lambda: db.read(measures.answers),
+        link,
+        services=services,
+        acting=acting,
+        active=active,
+    )
+    running.watch = watch
+    watch.starting = starting
+    await watch.refresh()
+    running.extras.append(asyncio.create_task(watch.run(), name="health-watch"))
+    if metrics is not None:
+        metrics.collect_from(
+            lambda: [
+                gauge(
+                    "jiaodong_serving",
+                    "Whether the service's gRPC health is SERVING (1) or not (0): its database "
+                    "answers, its NATS link is connected and its consumers make progress",
+                    {(): 1.0 if watch.ready else 0.0},
+                )
+            ]
+        )
+        probes = ProbeServer(settings.metrics, metrics, watch.readiness)
+        await probes.start()
+        running.probes = probes
+    return watch
+
+
+def measure(metrics: Metrics, running: Running, clock: Clock) -> None:
+    """What a scrape reads besides the counted events: the database's state (one bounded read)
+    and the bus transport's counters and last measured backlog."""
+    delegations = metrics.gauge(
+        "jiaodong_delegations",
+        "Delegations this service holds, by status and city pair",
+        ["status", "requesting_city", "entrusted_city"],
+    )
+    documents = metrics.gauge(
+        "jiaodong_documents", "Documents held here by state (receiving: in flight)", ["state"]
+    )
+    backlog = metrics.gauge(
+        "jiaodong_outbox_backlog", "Messages committed to the outbox and not yet published"
+    )
+    oldest = metrics.gauge(
+        "jiaodong_outbox_oldest_age_seconds",
+        "How long the oldest unpublished outbox message has waited (0: none waits)",
+    )
+    parked = metrics.gauge(
+        "jiaodong_parked_messages", "Messages parked as dead letters, waiting for an operator"
+    )
+
+    async def read() -> None:
+        found = await running.db.read(measures.read)
+        delegations.clear()
+        for key, count in found.delegations.items():
+            delegations.labels(*key).set(count)
+        documents.clear()
+        for state, count in found.documents.items():
+            documents.labels(state).set(count)
+        backlog.set(found.outbox_backlog)
+        age = (clock.now() - found.outbox_oldest).total_seconds() if found.outbox_oldest else 0.0
+        oldest.set(max(age, 0.0))
+        parked.set(found.parked)
+
+    def bus() -> list[Metric]:
+        transport = running.transport
+        nc = transport.nc
+        return [
+            counter(
+                "jiaodong_bus_messages",
+                "Messages published and applied by this service since it started, by kind "
+                "(digest and want: reconciliation; doc: document pieces)",
+                transport.traffic,
+                ["direction", "kind"],
+            ),
+            counter(
+                "jiaodong_bus_redeliveries",
+                "Messages fetched again after a nak or an unacknowledged delivery",
+                {(): transport.redelivered},
+            ),
+            counter(
+                "jiaodong_bus_parked",
+                "Messages this service parked since it started",
+                {(): transport.parked},
+            ),
+            counter(
+                "jiaodong_bus_link_replaced",
+                "NATS connections the watchdog replaced after a stall",
+                {(): transport.replaced},
+            ),
+            gauge(
+                "jiaodong_consumer_pending",
+                "Messages waiting for a consumer (JetStream num_pending), as last measured",
+                {(durable,): n for durable, n in transport.flow.lag.items()},
+                ["consumer"],
+            ),
+            gauge(
+                "jiaodong_nats_connected",
+                "Whether the NATS link is connected (1) or not (0)",
+                {(): 1.0 if nc is not None and nc.is_connected else 0.0},
+            ),
+        ]
+
+    metrics.on_scrape(read)
+    metrics.collect_from(bus)
 
 
 async def start_node(
@@ -223,16 +378,19 @@ async def start_node(
     # The command centres' questions on this node's parked messages, relayed by the coordinator.
     await transport.serve(ops_subject(city_info.city), node.answer_parked_request)
     await transport.start(own, node.on_message, node.on_messages)
+    metrics = metrics_for(settings, node_id)
+    descriptor = court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"]
     server, bound, health_servicer = await serve(
         settings,
         port,
         Identity(Role.NODE, node_id),
         sorted(node.courts),
-        court_node_service_pb2.DESCRIPTOR.services_by_name["CourtNodeService"],
+        descriptor,
         lambda s: court_node_service_pb2_grpc.add_CourtNodeServiceServicer_to_server(
             CourtNodeServicer(node), s
         ),
         AuditServicer(db, node_id),
+        metrics,
     )
     reconciler = asyncio.create_task(
         node.run_reconciler(
@@ -248,6 +406,16 @@ async def start_node(
         tasks.append(
             asyncio.create_task(node.run_registry_desk(settings.sweep_seconds), name="registries")
         )
+    running = Running(node_id, bound, server, transport, db, node, health_servicer, tasks)
+    if metrics is not None:
+        measure(metrics, running, clock)
+    await watch_health(
+        settings,
+        running,
+        metrics,
+        lambda: running.transport.trouble,
+        services=("", descriptor.full_name),
+    )
     log.info(
         "node_started",
         node=node_id,
@@ -255,8 +423,9 @@ async def start_node(
         port=bound,
         courts=len(node.courts),
         registries=sorted(a.value.lower() for a in links.connectors),
+        metrics=running.probes.url if running.probes else "",
     )
-    return Running(node_id, bound, server, transport, db, node, health_servicer, tasks)
+    return running
 
 
 async def start_coordinator(
@@ -295,33 +464,62 @@ async def start_coordinator(
         background=lambda: housekeeping(db, clock),
     )
     replica = Replica("")
+    metrics = metrics_for(settings, "coordinator")
+    if metrics is not None:
+        coordinator.on_sweep = lambda report: metrics.count_sweep(
+            {**report.kinds, "REMINDER": report.reminders}
+        )
+    descriptor = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"]
     server, bound, health_servicer = await serve(
         settings,
         port,
         Identity(Role.COORDINATOR, REGION),
         [],
-        coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"],
+        descriptor,
         lambda s: coordinator_service_pb2_grpc.add_CoordinatorServiceServicer_to_server(
             CoordinatorServicer(coordinator, replica), s
         ),
         AuditServicer(db, "coordinator"),
+        metrics,
     )
-    board = await start_board(settings, coordinator, replica)
+    running = Running(
+        "coordinator", bound, server, duty.transport, db, coordinator, health_servicer, []
+    )
+    duty.on_transport = lambda transport: setattr(running, "transport", transport)
+    if metrics is not None:
+        measure(metrics, running, clock)
+    # Healthy (service "") while the database answers and, on the active replica, the link;
+    # CoordinatorService SERVING only on the active replica (a standby serves reads only).
+    watch = await watch_health(
+        settings,
+        running,
+        metrics,
+        lambda: running.transport.trouble if replica.active else None,
+        services=("",),
+        acting=(descriptor.full_name,),
+        active=lambda: replica.active,
+        starting=True,
+    )
+    running.board = await start_board(settings, coordinator, replica)
     try:
-        leadership = await lead(settings, db, duty, replica, bound, health_servicer, server)
+        leadership = await lead(settings, db, duty, replica, bound, watch, server)
     except BaseException:
-        if board is not None:
-            await board.stop()
+        for task in running.extras:
+            task.cancel()
+        if running.probes is not None:
+            await running.probes.stop()
+        if running.board is not None:
+            await running.board.stop()
         raise
     for notice in coordinator.notices():  # logged once, at start; also on the board
         log.warning("calendar_not_covered", notice=notice)
-    log.info("coordinator_started", port=bound, active=replica.active)
-    tasks = [asyncio.create_task(leadership.run(), name="leadership")]
-    running = Running(
-        "coordinator", bound, server, duty.transport, db, coordinator, health_servicer, tasks
+    log.info(
+        "coordinator_started",
+        port=bound,
+        active=replica.active,
+        metrics=running.probes.url if running.probes else "",
     )
-    running.board = board
-    duty.on_transport = lambda transport: setattr(running, "transport", transport)
+    running.extras.append(asyncio.create_task(leadership.run(), name="leadership"))
     return running
 
 
@@ -350,23 +548,16 @@ async def lead(
     duty: CoordinatorDuty,
     replica: Replica,
     port: int,
-    health_servicer: Any,
+    watch: HealthWatch,
     server: grpc.aio.Server,
 ) -> Leadership:
     """Take the coordinator's lease if it is free (and start acting), else stay a standby; the
-    CoordinatorService health is SERVING only on the active replica."""
-    service = coordinator_service_pb2.DESCRIPTOR.services_by_name["CoordinatorService"].full_name
+    health is looked at again on every change (CoordinatorService SERVING only on the active
+    replica)."""
 
-    async def announce(active: bool) -> None:
-        serving = health_pb2.HealthCheckResponse.SERVING
-        await health_servicer.set(
-            service, serving if active else health_pb2.HealthCheckResponse.NOT_SERVING
-        )
+    async def announce(_active: bool) -> None:
+        await watch.refresh()
 
-    # Healthy (service "") once it is started as what it is: active with its consumers and relay
-    # running, or a standby.
-    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-    await announce(False)
     replica.address = advertised(settings.host, port)
     lease = lease_for(db.url, replica.address)
     leadership = Leadership(lease, duty, replica, on_change=announce)
@@ -376,7 +567,8 @@ async def lead(
         await server.stop(0)
         await asyncio.get_running_loop().run_in_executor(None, db.close)
         raise
-    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    watch.starting = False
+    await watch.refresh()
     return leadership
 
 

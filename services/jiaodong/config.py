@@ -53,6 +53,9 @@ class Settings:
     # The city registries' connectors: "" for <courts dir>/registries.toml, "off" for none (every
     # delegation handled by officers), or another file's path.
     registries: str = ""
+    # Prometheus metrics and the HTTP probes (/metrics, /healthz, /readyz): ``host:port`` to
+    # serve them on (port 0: a free one), empty: none.
+    metrics: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -80,6 +83,7 @@ class Settings:
             "http": os.environ.get("JD_HTTP", ""),
             "board_token": os.environ.get("JD_BOARD_TOKEN", ""),
             "registries": os.environ.get("JD_REGISTRIES", ""),
+            "metrics": os.environ.get("JD_METRICS", ""),
         }
         values.update({k: v for k, v in overrides.items() if v not in (None, "")})
         return cls(**values)  # type: ignore[arg-type]

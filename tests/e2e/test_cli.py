@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -226,6 +227,20 @@ def test_cli_says_when_the_node_is_unreachable(layout: Layout) -> None:
     )
     assert run.returncode == 3
     assert "UNAVAILABLE" in run.stderr or "DEADLINE" in run.stderr
+
+
+def test_every_service_of_up_serves_metrics_and_probes_on_its_own_port(layout: Layout) -> None:
+    """`up` gives each service a metrics port (shown in its layout table): plain HTTP, no
+    certificate; ready once its health is SERVING (start_layout waited for that)."""
+    ports = {svc.metrics_port for svc in layout.services}
+    assert len(ports) == len(layout.services) and 0 not in ports
+    for svc in layout.services:
+        with urllib.request.urlopen(svc.metrics_url, timeout=10) as reply:
+            text = reply.read().decode()
+        assert "jiaodong_rpc_total" in text and "jiaodong_outbox_backlog" in text, svc.name
+        ready = svc.metrics_url.replace("/metrics", "/readyz")
+        with urllib.request.urlopen(ready, timeout=10) as reply:
+            assert reply.status == 200, svc.name
 
 
 def test_sla_explain_and_recompute_through_the_cli(layout: Layout) -> None:

@@ -107,10 +107,13 @@ async def start_region(
     http: str = "",
     board_token: str = "",
     registries: str = "off",
+    metrics: str = "",
 ) -> Region:
     """Coordinator and nodes in this process. With a ManualClock the SLA sweeper does not run
     by itself: tests call ``coordinator.service.sweep()`` after moving virtual time. ``http``: the
-    coordinator also serves the web board there (``board_token``: its development login)."""
+    coordinator also serves the web board there (``board_token``: its development login).
+    ``metrics``: every service serves its metrics and probes there (``127.0.0.1:0``: each on a
+    free port, ``Running.probes.url``)."""
     sweep = 3600.0 if clock is not None else 1.0
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -121,6 +124,7 @@ async def start_region(
         reconcile_seconds=1.0,
         tls_dir=pki or shared_pki(),
         registries=registries,
+        metrics=metrics,
     )
     coordinator_settings = replace(settings, http=http, board_token=board_token)
     if database_url:

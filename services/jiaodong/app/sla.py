@@ -53,6 +53,8 @@ class SweepReport:
     controls: Counter[str] = field(default_factory=Counter)
     # Reminders sent on the working day before an on-site assistance operation.
     reminders: int = 0
+    # The events asked for, by kind (SLA_WARNING, SLA_BREACHED, URGED, ESCALATED, ...): metrics.
+    kinds: Counter[str] = field(default_factory=Counter)
 
     def figures(self) -> dict[str, int]:
         """What a sweep did, for the log."""
@@ -66,6 +68,7 @@ class SweepReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for goal, n in other.by_goal.items():
             self.by_goal[goal] = self.by_goal.get(goal, 0) + n
+        self.kinds.update(other.kinds)
 
 
 def _period_text(period: Period) -> str:
@@ -258,6 +261,7 @@ class SlaEngine:
             outbox.extend(self._requests(r.delegation_id, writer, actions, now))
             for a in actions:
                 report.by_goal[a.goal.value] = report.by_goal.get(a.goal.value, 0) + 1
+                report.kinds[a.kind.value] += 1
                 if a.kind.value == "SLA_WARNING":
                     report.warnings += 1
                 elif a.kind.value == "SLA_BREACHED":

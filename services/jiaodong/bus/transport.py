@@ -26,6 +26,7 @@ relay and the consumers (``relay_stalled`` in the log). A re-published row keeps
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import re
 import time
@@ -51,7 +52,7 @@ from tenacity import (
 
 from jiaodong.bus.auth import NatsAuth
 from jiaodong.bus.flow import Flow
-from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec
+from jiaodong.bus.subjects import MAX_DELIVER, STREAMS, ConsumerSpec, Kind
 from jiaodong.domain.clock import Clock
 from jiaodong.domain.errors import DomainError, HistoryConflict
 from jiaodong.domain.ids import new_id
@@ -364,6 +365,9 @@ class Transport:
         self.consumed = 0
         self.parked = 0
         self.replaced = 0  # connections replaced by the watchdog
+        self.redelivered = 0  # messages fetched that had been delivered before (nak, ack_wait)
+        # Messages published and applied, by (direction, kind): what the metrics export.
+        self.traffic: collections.Counter[tuple[str, str]] = collections.Counter()
         # Set whenever the connection comes back: reconciliation runs at once.
         self.reconnected = asyncio.Event()
         self._provisioned_at = 0.0
@@ -463,6 +467,7 @@ class Transport:
         await self._publish(
             subject, envelope.SerializeToString(deterministic=True), envelope.message_id
         )
+        self.traffic["published", kind_label(subject)] += 1
 
     # -- request/reply (core NATS, no stream: operators' questions that want an answer now) ----
 
@@ -619,6 +624,28 @@ class Transport:
             if not closing.done():
                 await _abandon(nc, closing)
         self.nc = None
+
+    # -- health --------------------------------------------------------------------------------
+
+    def trouble(self) -> str | None:
+        """Why this link is not healthy now (one line, for the log and the readiness probe), or
+        None while it is: not connected; committed rows waiting with no publish succeeding for
+        the stall bound; or messages pending for a consumer that fetches none for the stall
+        bound (the watchdog's own measure, ``Progress.idle_since``, which it refreshes every
+        few seconds while the consumer keeps up). The watchdog replaces such a link meanwhile."""
+        nc = self.nc
+        if nc is None or not nc.is_connected:
+            return "NATS link down (reconnecting)"
+        now = asyncio.get_running_loop().time()
+        bound = self.settings.stall_seconds
+        p = self._progress
+        if p.relay_stuck_since is not None and now - p.relay_stuck_since >= bound:
+            return f"outbox relay: no publish succeeded for over {bound:g}s"
+        # The watchdog looks every period (at most 5 s) and may wait that long for an answer.
+        slack = 2 * max(min(bound / 5, 5.0), 0.1)
+        if self._consumers and now - p.idle_since >= bound + slack:
+            return f"consumer: messages pending, none fetched for over {bound:g}s"
+        return None
 
     # -- flow ----------------------------------------------------------------------------------
 
@@ -808,6 +835,7 @@ class Transport:
                 assert row.id is not None
                 done.append(row.id)
                 self._progress.published_one(loop.time())
+                self.traffic["published", kind_label(row.subject)] += 1
         finally:
             if done:
                 now = self.clock.now()
@@ -878,6 +906,7 @@ class Transport:
                 continue
             idle_since = asyncio.get_running_loop().time()
             self._progress.fetched += len(msgs)
+            self.redelivered += sum(1 for m in msgs if _delivered(m) > 1)
             # Applying a batch is work, not a stalled link: on a busy machine 64 messages can
             # take longer than the stall bound, and replacing the link then abandoned the batch
             # (its acks lost, the messages back only after ack_wait) again and again (the
@@ -946,6 +975,7 @@ class Transport:
 
     async def _done(self, msg: Msg) -> None:
         self.consumed += 1
+        self.traffic["applied", kind_label(msg.subject)] += 1
         with contextlib.suppress(Exception):
             await msg.ack()
 
@@ -1050,6 +1080,24 @@ def _decoded(msg: Msg) -> bus_pb2.Envelope:
     if len(msg.subject) > MAX_SUBJECT:
         raise Permanent(f"subject longer than {MAX_SUBJECT} characters")
     return envelope
+
+
+def kind_label(subject: str) -> str:
+    """A subject's kind for the metrics (its last token), ``other`` for one that is none of ours:
+    a label must never take a value from what a peer wrote."""
+    kind = subject.rsplit(".", 1)[-1]
+    return kind if kind in _KINDS else "other"
+
+
+_KINDS = frozenset(k.value for k in Kind)
+
+
+def _delivered(msg: Msg) -> int:
+    """How many times the broker has delivered ``msg`` (1: the first time)."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # noqa: BLE001 - a message without JetStream metadata: first delivery
+        return 1
 
 
 def _delegation_of(envelope: bus_pb2.Envelope) -> str:

@@ -253,7 +253,11 @@ def up(
         board_port=board_port if board_port is not None else (base_port + 20 if base_port else 0),
         nats_cluster=nats_cluster,
     )
-    render_layout(console, layout.nats_url, ((svc.name, svc.address) for svc in layout.services))
+    render_layout(
+        console,
+        layout.nats_url,
+        ((svc.name, svc.address, svc.metrics_url) for svc in layout.services),
+    )
     print_board(layout)
     console.print(
         f"logs in {settings.data_dir / 'logs'}; try: "

@@ -753,14 +753,17 @@ def courts_json(courts: Sequence[Court]) -> str:
     return json.dumps(out, ensure_ascii=False, indent=2)
 
 
-def render_layout(console: Console, nats_url: str, services: Iterable[tuple[str, str]]) -> None:
-    """`up`: where NATS and each service listen."""
+def render_layout(
+    console: Console, nats_url: str, services: Iterable[tuple[str, str, str]]
+) -> None:
+    """`up`: where NATS and each service listen: gRPC, and the metrics with the HTTP probes."""
     table = Table(title="Jiaodong layout")
     table.add_column("service")
     table.add_column("address")
-    table.add_row("nats", nats_url)
-    for name, address in services:
-        table.add_row(name, address)
+    table.add_column(t("指标", "metrics"))
+    table.add_row("nats", nats_url, "")
+    for name, address, metrics in services:
+        table.add_row(name, address, metrics)
     console.print(table)
 
 

@@ -34,10 +34,16 @@ class Service:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    # The service's metrics and probe port (JD_METRICS): /metrics, /healthz, /readyz.
+    metrics_port: int = 0
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics" if self.metrics_port else ""
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ class Layout:
         if old.process.poll() is None:
             raise RuntimeError(f"{old.name} is still running")
         self.nodes[city] = spawn(
-            old.name, ["node", "--city", city], old.port, self.data_dir, self.env
+            old.name, ["node", "--city", city], old.port, self.data_dir, self.env, old.metrics_port
         )
         wait_healthy(
             [self.nodes[city]], files_for(self.pki, Identity(Role.COORDINATOR, REGION)), timeout
@@ -181,18 +187,28 @@ def _free_or(port: int) -> int:
     return port
 
 
-def spawn(name: str, args: list[str], port: int, data_dir: Path, env: dict[str, str]) -> Service:
+def spawn(
+    name: str,
+    args: list[str],
+    port: int,
+    data_dir: Path,
+    env: dict[str, str],
+    metrics_port: int = 0,
+) -> Service:
+    """Start one service; it serves its metrics and probes on ``metrics_port`` (0: a free one,
+    a port of its own whatever JD_METRICS says in the environment)."""
     log_path = data_dir / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_port = metrics_port or free_port()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "jiaodong.cli.main", *args, "--port", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env={**env, "JD_METRICS": f"127.0.0.1:{metrics_port}"},
             start_new_session=True,
         )
-    return Service(name, port, process, log_path)
+    return Service(name, port, process, log_path, metrics_port)
 
 
 def wait_healthy(services: list[Service], tls: TlsFiles, timeout: float = 30.0) -> None:

@@ -4,6 +4,7 @@ clock after operators change the policy or the calendar."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import structlog
@@ -31,6 +32,8 @@ Move = tuple[str, str, datetime, datetime]
 
 class Deadlines(Commands):
     _reminded_at: datetime | None = None  # when the reminder pass last ran (clock time)
+    # Told of every sweep's report (the composition root counts it in the metrics).
+    on_sweep: Callable[[SweepReport], None] | None = None
 
     async def sweep(self, limit: int = 1000) -> SweepReport:
         """Handle every clock due now, in batches of ``limit``; then move on the watches of
@@ -49,6 +52,8 @@ class Deadlines(Commands):
             if due < limit:
                 break
         total.reminders = await self.remind_operations()
+        if self.on_sweep is not None:
+            self.on_sweep(total)
         return total
 
     async def remind_operations(self) -> int:
