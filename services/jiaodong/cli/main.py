@@ -28,7 +28,7 @@ from jiaodong.cli import ops as cli_ops
 from jiaodong.cli import report as cli_report
 from jiaodong.cli import sla as cli_sla
 from jiaodong.cli.render import courts_json, piped_width, render_courts, render_layout
-from jiaodong.config import Settings
+from jiaodong.config import Settings, SettingsError, log_level_from_env
 from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
@@ -71,15 +71,20 @@ DbUrl = Annotated[
 
 def _logging() -> None:
     json_env = os.environ.get("JD_LOG_JSON")
-    configure(
-        os.environ.get("JD_LOG_LEVEL", "info"),
-        json=None if json_env is None else json_env == "1",
-    )
+    configure(log_level_from_env(), json=None if json_env is None else json_env == "1")
 
 
 async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
-    from jiaodong.bootstrap import own_certificate, start_coordinator, start_node
+    from jiaodong.bootstrap import (
+        check_port_free,
+        own_certificate,
+        start_coordinator,
+        start_node,
+    )
     from jiaodong.bus.embedded import EmbeddedNats
+
+    # A port in use is refused before anything is opened (the database, the bus's consumer).
+    check_port_free(settings.host, port)
 
     # SIGTERM and Ctrl-C stop the service at every stage, the start included (connecting to
     # NATS, provisioning streams, opening the database): the start runs as a task they cancel.
@@ -127,6 +132,7 @@ def _settings(data_dir: Path | None, nats_url: str, database_url: str) -> Settin
 
 
 def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
+    from jiaodong.bootstrap import DatabaseUnavailable, StartRefused
     from jiaodong.bus.transport import NatsUnreachable
 
     _logging()
@@ -144,6 +150,12 @@ def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
     except NatsUnreachable as exc:  # the first connect's deadline (JD_NATS_START_SECONDS)
         err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}")
         raise typer.Exit(3) from exc
+    except DatabaseUnavailable as exc:  # refused, unknown host, wrong password, ...
+        print(exc, file=sys.stderr)
+        raise typer.Exit(3) from exc
+    except StartRefused as exc:  # the port is in use, ...
+        print(exc, file=sys.stderr)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -477,6 +489,9 @@ def _run_until_signalled(layout: Layout, prompt: str) -> None:
 def main() -> None:
     try:
         app()
+    except SettingsError as exc:  # a bad JD_* value: one line per variable, no traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 
