@@ -139,16 +139,16 @@ def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
     try:
         asyncio.run(_serve(kind, settings, city, port))
     except RegistryError as exc:
-        err.print(f"[red]registry error:[/red] {exc}")
+        err.print(f"[red]registry error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except NotFound as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
     except (FileNotFoundError, BadIdentity) as exc:  # certificates missing or not this service's
-        err.print(f"[red]certificates:[/red] {exc}", markup=True)
+        err.print(f"[red]certificates:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except NatsUnreachable as exc:  # the first connect's deadline (JD_NATS_START_SECONDS)
-        err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}")
+        err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(3) from exc
     except DatabaseUnavailable as exc:  # refused, unknown host, wrong password, ...
         print(exc, file=sys.stderr)
@@ -238,7 +238,15 @@ def up(
     ] = None,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
+    from jiaodong.devtools.folder_lock import FolderInUse, lock_folder
+
     settings = _settings(data_dir, nats_url, database_url)
+    try:
+        # Before anything is started or written: the folder's nats-server, store and CA.
+        held = lock_folder(settings.data_dir)
+    except FolderInUse as exc:
+        print(exc, file=sys.stderr)
+        raise typer.Exit(2) from exc
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
     layout = start_layout(
         settings.data_dir,
@@ -259,6 +267,7 @@ def up(
     finally:
         console.print("stopping ... (Ctrl-C again: stop at once)")
         layout.stop()
+        held.release()
         console.print("stopped")
 
 
