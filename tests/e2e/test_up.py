@@ -3,6 +3,7 @@ clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -183,3 +184,45 @@ def test_up_prints_the_web_board_and_its_login(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def folder_state(data_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file of the broker's folder (its configuration and JetStream store) and
+    of the development CA."""
+    return {
+        str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for sub in ("nats", "pki")
+        for path in sorted((data_dir / sub).rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_up_twice_on_one_folder_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    proc, _, _ = start_up(tmp_path)
+    try:
+        before = folder_state(tmp_path)
+        assert any(name.endswith(".conf") for name in before)
+        assert any("jetstream" in name for name in before)
+        again = ["up", "--base-port", "0", "--data-dir", str(tmp_path)]
+        second = subprocess.run(
+            [sys.executable, "-m", "jiaodong.cli.main", *again],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, second.stderr
+        assert f"process {proc.pid}" in lines[0]
+        assert "nothing was changed" in lines[0]
+        assert "starting" not in second.stdout
+        assert folder_state(tmp_path) == before
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
