@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import socket
 import threading
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client.core import Metric
+from sqlalchemy.exc import SQLAlchemyError
 
 from jiaodong.api.audit import AuditServicer
 from jiaodong.api.coordinator import CoordinatorServicer
@@ -39,7 +41,7 @@ from jiaodong.bus.subjects import (
     ops_subject,
 )
 from jiaodong.bus.transport import BusSettings, Transport
-from jiaodong.config import Settings
+from jiaodong.config import Settings, masked_url
 from jiaodong.domain.authz import AUDIT_SERVICE
 from jiaodong.domain.calendar import WorkCalendar
 from jiaodong.domain.clock import Clock
@@ -55,7 +57,7 @@ from jiaodong.files.registry import load_registry
 from jiaodong.health import HealthWatch
 from jiaodong.metrics import Metrics, counter, gauge
 from jiaodong.probes import ProbeServer
-from jiaodong.security.certs import TlsFiles, identity_of
+from jiaodong.security.certs import TlsFiles, identity_of, issued_by
 from jiaodong.security.grpc_auth import SecurityInterceptor, server_credentials
 from jiaodong.security.nats_config import (
     COORDINATOR,
@@ -79,6 +81,38 @@ from jiaodong.v1 import (
 
 log = structlog.get_logger("jiaodong.bootstrap")
 T = TypeVar("T")
+
+
+class StartRefused(Exception):
+    """A service cannot start as configured (its port is taken, its database cannot be opened);
+    ``str()`` is one line for the terminal."""
+
+
+class DatabaseUnavailable(StartRefused):
+    """The database could not be opened (refused, unknown host, wrong password, ...)."""
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse at once, before anything is opened, when ``host:port`` is already bound (another
+    service listens there). The real bind (exclusive, see create_server) checks again."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC binds: TIME_WAIT leftovers of a stopped service do not count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise StartRefused(_bind_problem(f"{host}:{port}", exc)) from None
+
+
+def _bind_problem(address: str, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"{address}: 端口已被占用，另有服务在监听 (port in use by another service)"
+    return f"{address}: 无法监听 (cannot listen there): {exc.strerror or exc}"
 
 
 def create_server(
@@ -119,9 +153,14 @@ def create_server(
         ],
         interceptors=interceptors,
     )
-    port = server.add_secure_port(address, server_credentials(files))
+    try:
+        port = server.add_secure_port(address, server_credentials(files))
+    except RuntimeError:  # "Failed to bind to address": why, the OS says
+        host, _, wanted = address.rpartition(":")
+        check_port_free(host, int(wanted))
+        raise StartRefused(f"{address}: 无法监听 (cannot listen there)") from None
     if port == 0:
-        raise RuntimeError(f"could not bind gRPC server to {address}")
+        raise StartRefused(f"{address}: 无法监听 (cannot listen there)")
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -133,7 +172,13 @@ def create_server(
 def own_certificate(settings: Settings, identity: Identity) -> TlsFiles:
     """The service's TLS files, refusing a certificate that names someone else."""
     files = settings.tls_for(identity)
-    own = identity_of(files.cert.read_bytes())
+    cert = files.cert.read_bytes()
+    if not issued_by(cert, files.ca.read_bytes()):
+        raise BadIdentity(
+            f"{files.cert} is not issued by the CA in {files.ca}: the certificate and the CA "
+            "belong to different certificate authorities"
+        )
+    own = identity_of(cert)
     if own != identity:
         raise BadIdentity(
             f"{files.cert} is the certificate of {own.label}, not of {identity.label}"
@@ -596,8 +641,17 @@ async def open_database(settings: Settings, name: str) -> Database:
     """The service's database, created or migrated to the newest schema. The work runs on a
     daemon thread of its own: a start interrupted here (SIGTERM while the database server does
     not answer) can exit without waiting for it."""
-    db = Database(settings.database_for(name))
-    await in_daemon_thread(db.create_schema, f"open-database-{name}")
+    url = settings.database_for(name)
+    try:
+        db = Database(url)
+        await in_daemon_thread(db.create_schema, f"open-database-{name}")
+    except SQLAlchemyError as exc:
+        # The driver's first line says what it is (refused, unknown host, password, ...).
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise DatabaseUnavailable(
+            f"数据库无法打开 (cannot open the database) {masked_url(url)}: "
+            f"{cause[0] if cause else type(exc).__name__}"
+        ) from None
     return db
 
 

@@ -3,6 +3,7 @@ clean stop on Ctrl-C."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import signal
@@ -32,7 +33,7 @@ def list_services(address: str, tls: TlsFiles) -> set[str]:
         return {s.name for r in replies for s in r.list_services_response.service}
 
 
-def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str], str]:
+def start_up(data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], dict[str, str], str]:
     """``jiaodong up`` on free ports in ``data_dir``, read until it says it runs: the process,
     the address of each service (by name) from its table, and everything it printed."""
     proc = subprocess.Popen(
@@ -49,7 +50,7 @@ def start_up(data_dir: Path) -> tuple[subprocess.Popen[str], dict[str, str], str
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **env},
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -183,3 +184,60 @@ def test_up_prints_the_web_board_and_its_login(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def folder_state(data_dir: Path) -> dict[str, str]:
+    """SHA-256 of every file of the broker's folder (its configuration and JetStream store) and
+    of the development CA."""
+    return {
+        str(path.relative_to(data_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for sub in ("nats", "pki")
+        for path in sorted((data_dir / sub).rglob("*"))
+        if path.is_file()
+    }
+
+
+def settled_state(data_dir: Path, timeout: float = 60) -> dict[str, str]:
+    """The folder's state once the running layout has stopped writing to it (the services'
+    first digests and consumers settle after start): two looks half a second apart agree."""
+    deadline = time.monotonic() + timeout
+    state = folder_state(data_dir)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = folder_state(data_dir)
+        if now == state:
+            return now
+        state = now
+    pytest.fail(f"the layout kept writing to {data_dir} for {timeout}s")
+
+
+def test_up_twice_on_one_folder_is_refused_and_touches_nothing(tmp_path: Path) -> None:
+    # No periodic reconcile digests while the folder is compared.
+    proc, _, _ = start_up(tmp_path, JD_RECONCILE_SECONDS="3600")
+    try:
+        before = settled_state(tmp_path)
+        assert any(name.endswith(".conf") for name in before)
+        assert any("jetstream" in name for name in before)
+        again = ["up", "--base-port", "0", "--data-dir", str(tmp_path)]
+        second = subprocess.run(
+            [sys.executable, "-m", "jiaodong.cli.main", *again],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 2
+        lines = [line for line in second.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, second.stderr
+        assert f"process {proc.pid}" in lines[0]
+        assert "nothing was changed" in lines[0]
+        assert "starting" not in second.stdout
+        assert folder_state(tmp_path) == before
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

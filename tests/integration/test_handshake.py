@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from jiaodong.bootstrap import create_server
+from jiaodong.bootstrap import StartRefused, create_server
 from jiaodong.config import Settings
 from jiaodong.domain.identity import Identity, Role
 from jiaodong.files.registry import load_registry
@@ -138,7 +138,7 @@ async def test_a_port_in_use_is_refused_not_shared(tmp_path: Path) -> None:
     first, port, _ = create_server("127.0.0.1:0", [], settings, identity, ["370202"])
     await first.start()
     try:
-        with pytest.raises(RuntimeError, match="bind"):
+        with pytest.raises(StartRefused, match=rf"^127.0.0.1:{port}: .*\(port in use"):
             create_server(f"127.0.0.1:{port}", [], settings, identity, ["370202"])
     finally:
         await first.stop(None)

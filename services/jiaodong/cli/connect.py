@@ -24,7 +24,7 @@ from grpc_status import rpc_status
 from jiaodong.cli.lang import city_name, court_city, identity_name, t
 from jiaodong.config import Settings
 from jiaodong.domain.identity import COURT_ROLES, Identity, Role
-from jiaodong.security.certs import TlsFiles, identity_of
+from jiaodong.security.certs import TlsFiles, identity_of, issued_by
 from jiaodong.security.grpc_auth import sync_channel
 from jiaodong.v1 import coordinator_service_pb2_grpc as cgrpc
 from jiaodong.v1 import court_node_service_pb2_grpc as node_grpc
@@ -69,6 +69,15 @@ def client_tls(identity: Identity) -> TlsFiles:
                 "no client certificate: ",
             )
             + str(exc)
+        )
+    if not issued_by(files.cert.read_bytes(), files.ca.read_bytes()):
+        usage_error(
+            t(
+                f"证书 {files.cert} 不是由 {files.ca} 中的 CA 签发的："
+                "证书与 CA 分属不同的证书颁发机构",
+                f"the certificate {files.cert} is not issued by the CA in {files.ca}: "
+                "they belong to different certificate authorities",
+            )
         )
     if held != identity:
         usage_error(
@@ -286,6 +295,22 @@ def report_rpc_error(
     details = err.details() if callable(getattr(err, "details", None)) else None
     status = _rich_status(err)
     lines = violation_lines(status) if status is not None else []
+    if code in UNREACHABLE_CODES and "CERTIFICATE_VERIFY_FAILED" in (details or ""):
+        # Reached, but the TLS handshake failed: the server's certificate is not from our CA.
+        where = service_name(service, who)
+        print(
+            t(
+                f"错误：{where}（{node}）的证书不是由本方 CA 签发的，TLS 握手失败，未作任何更改"
+                "（双方的证书来自不同的证书颁发机构：检查 JD_TLS_DIR 或 JD_TLS_CA）"
+                f" [{code.name}]: CERTIFICATE_VERIFY_FAILED",
+                f"error: the certificate of {where} ({node}) is not issued by our CA: the TLS "
+                "handshake failed, nothing was changed (the two sides' certificates come from "
+                f"different certificate authorities: check JD_TLS_DIR or JD_TLS_CA) "
+                f"[{code.name}]: CERTIFICATE_VERIFY_FAILED",
+            ),
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_REFUSED)
     city = silent_node(status)
     if city:
         name = city_name(city)

@@ -29,7 +29,7 @@ from jiaodong.cli import ops as cli_ops
 from jiaodong.cli import report as cli_report
 from jiaodong.cli import sla as cli_sla
 from jiaodong.cli.render import courts_json, piped_width, render_courts, render_layout
-from jiaodong.config import Settings
+from jiaodong.config import Settings, SettingsError, log_level_from_env
 from jiaodong.devtools.layout import Layout, start_layout
 from jiaodong.domain.errors import NotFound, RegistryError
 from jiaodong.domain.identity import REGION, BadIdentity, Identity, Role
@@ -73,15 +73,20 @@ DbUrl = Annotated[
 
 def _logging() -> None:
     json_env = os.environ.get("JD_LOG_JSON")
-    configure(
-        os.environ.get("JD_LOG_LEVEL", "info"),
-        json=None if json_env is None else json_env == "1",
-    )
+    configure(log_level_from_env(), json=None if json_env is None else json_env == "1")
 
 
 async def _serve(kind: str, settings: Settings, city: str, port: int) -> None:
-    from jiaodong.bootstrap import own_certificate, start_coordinator, start_node
+    from jiaodong.bootstrap import (
+        check_port_free,
+        own_certificate,
+        start_coordinator,
+        start_node,
+    )
     from jiaodong.bus.embedded import EmbeddedNats
+
+    # A port in use is refused before anything is opened (the database, the bus's consumer).
+    check_port_free(settings.host, port)
 
     # SIGTERM and Ctrl-C stop the service at every stage, the start included (connecting to
     # NATS, provisioning streams, opening the database): the start runs as a task they cancel.
@@ -129,23 +134,30 @@ def _settings(data_dir: Path | None, nats_url: str, database_url: str) -> Settin
 
 
 def _run_service(kind: str, settings: Settings, city: str, port: int) -> None:
+    from jiaodong.bootstrap import DatabaseUnavailable, StartRefused
     from jiaodong.bus.transport import NatsUnreachable
 
     _logging()
     try:
         asyncio.run(_serve(kind, settings, city, port))
     except RegistryError as exc:
-        err.print(f"[red]registry error:[/red] {exc}")
+        err.print(f"[red]registry error:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except NotFound as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"[red]{exc}[/red]", soft_wrap=True)
         raise typer.Exit(2) from exc
     except (FileNotFoundError, BadIdentity) as exc:  # certificates missing or not this service's
-        err.print(f"[red]certificates:[/red] {exc}", markup=True)
+        err.print(f"[red]certificates:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(2) from exc
     except NatsUnreachable as exc:  # the first connect's deadline (JD_NATS_START_SECONDS)
-        err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}")
+        err.print(f"[red]NATS unreachable:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(3) from exc
+    except DatabaseUnavailable as exc:  # refused, unknown host, wrong password, ...
+        print(exc, file=sys.stderr)
+        raise typer.Exit(3) from exc
+    except StartRefused as exc:  # the port is in use, ...
+        print(exc, file=sys.stderr)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -236,6 +248,8 @@ def up(
     ] = 1,
 ) -> None:
     """Start NATS, the coordinator and five city nodes as processes on loopback, until Ctrl-C."""
+    from jiaodong.devtools.folder_lock import FolderInUse, lock_folder
+
     settings = _settings(data_dir, nats_url, database_url)
     if nats_cluster > 1 and settings.nats_url:
         err.print(
@@ -243,6 +257,12 @@ def up(
             " (--nats-cluster starts its own servers: leave --nats-url and JD_NATS_URL empty)[/red]"
         )
         raise typer.Exit(2)
+    try:
+        # Before anything is started or written: the folder's nats-server, store and CA.
+        held = lock_folder(settings.data_dir)
+    except FolderInUse as exc:
+        print(exc, file=sys.stderr)
+        raise typer.Exit(2) from exc
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
     layout = start_layout(
         settings.data_dir,
@@ -268,6 +288,7 @@ def up(
     finally:
         console.print("stopping ... (Ctrl-C again: stop at once)")
         layout.stop()
+        held.release()
         console.print("stopped")
 
 
@@ -498,6 +519,9 @@ def _run_until_signalled(layout: Layout, prompt: str) -> None:
 def main() -> None:
     try:
         app()
+    except SettingsError as exc:  # a bad JD_* value: one line per variable, no traceback
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 from jiaodong.domain.registry import Registry, parse_registry
@@ -14,11 +15,12 @@ CSV_AS_UTF8 = f"{SAVE_AS_UTF8} (in Excel: CSV UTF-8)"
 
 
 def default_courts_dir() -> Path:
-    """``$JD_COURTS_DIR`` if set, else the repository's ``courts/`` folder."""
+    """``$JD_COURTS_DIR`` if set, else the package's ``courts`` data: in the source tree a link
+    to the top-level ``courts/`` folder, in an installed wheel a copy of it."""
     configured = os.environ.get(COURTS_DIR_ENV, "").strip()
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3] / "courts"
+    return Path(str(files("jiaodong").joinpath("courts")))
 
 
 def load_registry(directory: Path | None = None) -> Registry:

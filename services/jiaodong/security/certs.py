@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -274,3 +275,22 @@ def describe(root: Path) -> list[tuple[str, str, str]]:
             who = "(CA)" if path.name == "ca.pem" else "(server only)"
         rows.append((path.name, who, cert.not_valid_after_utc.date().isoformat()))
     return rows
+
+
+def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
+    """Whether the certificate (with the chain its file may carry after it) comes from one of
+    the CAs in ``ca_pem``: a service's own certificate from another CA would only fail later,
+    in every peer's handshake."""
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
+        authorities = x509.load_pem_x509_certificates(ca_pem)
+    except ValueError:
+        return False
+    for cert in chain:
+        for ca in authorities:
+            try:
+                cert.verify_directly_issued_by(ca)
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+            return True
+    return False
