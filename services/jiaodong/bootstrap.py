@@ -211,6 +211,8 @@ class Running:
     async def stop(self, grace: float = 2.0) -> None:
         """Graceful: stop taking calls, drain the bus, close the database. Each stage is bounded
         in time, so a stuck broker or disk cannot hold a shutdown forever."""
+        if self.watch is not None:
+            self.watch.closed = True
         with contextlib.suppress(Exception):
             await self.health.enter_graceful_shutdown()
         for task in self.extras:
@@ -600,8 +602,10 @@ async def lead(
     health is looked at again on every change (CoordinatorService SERVING only on the active
     replica)."""
 
-    async def announce(_active: bool) -> None:
-        await watch.refresh()
+    async def announce(active: bool) -> None:
+        # Taking over: look at the new link now. Stepping down (also when the service stops,
+        # from the cancelled lease loop): say so at once, asking neither database nor link.
+        await (watch.refresh() if active else watch.apply())
 
     replica.address = advertised(settings.host, port)
     lease = lease_for(db.url, replica.address)

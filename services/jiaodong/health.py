@@ -58,6 +58,8 @@ class HealthWatch:
         # NOT_SERVING whatever the checks say until the service has started as what it is (the
         # coordinator: active with its consumers running, or a standby).
         self.starting = False
+        # Set when the service begins to stop: no more looks (the database closes next).
+        self.closed = False
         self._set: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
@@ -79,8 +81,23 @@ class HealthWatch:
         check = self.link()
         return check() if check is not None else None
 
+    async def apply(self) -> None:
+        """Set the statuses again from the last look and the replica's role now, asking
+        nothing: a coordinator stepping down (also while it stops) must not wait on its
+        database or link to say it no longer acts."""
+        if self.closed:
+            return
+        status = SERVING if self.ready else NOT_SERVING
+        acting = SERVING if self.ready and self.active() else NOT_SERVING
+        for name in self.services:
+            await self._put(name, status)
+        for name in self.acting:
+            await self._put(name, acting)
+
     async def refresh(self) -> None:
         """Ask now and set the statuses; log the reason when the answer changes."""
+        if self.closed:  # the service is stopping: its database may be closed already
+            return
         async with self._lock:
             reason = await self.trouble()
             ready = reason is None

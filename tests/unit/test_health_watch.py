@@ -114,3 +114,27 @@ async def test_not_serving_while_starting() -> None:
     health.starting = False
     await health.refresh()
     assert servicer.status == {"": SERVING, SERVICE: SERVING}
+
+
+async def test_stepping_down_and_stopping_ask_nothing() -> None:
+    """A coordinator stepping down says so at once from the last look, without asking the
+    database (it may be closing); once the service stops, no look is taken at all."""
+    deps, servicer = Deps(), Servicer()
+    w = watch(deps, servicer)
+    await w.refresh()
+    assert servicer.status[SERVICE] == SERVING
+    asked: list[bool] = []
+
+    async def closing_database() -> bool:
+        asked.append(True)
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    w.database = closing_database
+    deps.active = False
+    await w.apply()
+    assert servicer.status[SERVICE] == NOT_SERVING
+    assert servicer.status[""] == SERVING  # the last look said the process is healthy
+    w.closed = True
+    await w.refresh()
+    assert asked == []
+    assert w.ready and w.reason == ""
