@@ -72,7 +72,11 @@ class HealthWatch:
         if self.starting:
             return "starting"
         try:
-            if not await asyncio.wait_for(self.database(), DATABASE_SECONDS):
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as its inner call completes, and this loop would then never end.
+            async with asyncio.timeout(DATABASE_SECONDS):
+                answered = await self.database()
+            if not answered:
                 return "database: SELECT 1 gave a wrong answer"
         except TimeoutError:
             return f"database: no answer within {DATABASE_SECONDS:g}s"
@@ -120,8 +124,8 @@ class HealthWatch:
             self._set[name] = status
 
     async def run(self) -> None:
-        """Refresh every ``period`` seconds until cancelled."""
-        while True:
+        """Refresh every ``period`` seconds until cancelled or the service stops (``closed``)."""
+        while not self.closed:
             await asyncio.sleep(self.period)
             try:
                 await self.refresh()
