@@ -8,28 +8,22 @@
 
 It is meant for loopback or a pod-local address: the series carry counts and codes only, never a
 delegation or a person, but they are still nobody else's business. uvicorn runs in the service's
-loop, as the board does (jiaodong.api.web.server); this module imports nothing of the project
-beyond jiaodong.metrics, so the composition root wires it.
+loop, as the board does (both are jiaodong.api.web.server's EmbeddedHttp); the composition root
+wires it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 
-import structlog
-import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from jiaodong.api.web.server import EmbeddedHttp
 from jiaodong.metrics import Metrics
-
-log = structlog.get_logger("jiaodong.probes")
 
 # Whether the service is ready, and if not, why (one line, no personal data).
 Readiness = Callable[[], tuple[bool, str]]
@@ -65,69 +59,11 @@ def probe_app(metrics: Metrics, readiness: Readiness) -> Starlette:
     )
 
 
-class _Embedded(uvicorn.Server):
-    """A uvicorn server that leaves signals to its host service."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    """The listening socket (port 0: a free one). A port in use is an error, never shared."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise RuntimeError(f"could not bind the metrics port {host}:{port}: {exc}") from exc
-    sock.listen(64)
-    sock.setblocking(False)
-    return sock
-
-
-class ProbeServer:
-    """``start`` binds and serves in the running loop; ``stop`` ends it (bounded)."""
+class ProbeServer(EmbeddedHttp):
+    """The metrics and probe port of one service (``start``, ``stop``, ``url``)."""
 
     def __init__(self, address: str, metrics: Metrics, readiness: Readiness) -> None:
         host, port = parse_address(address)
-        self.sock = _bind(host, port)
-        self.host = host
-        self.port = int(self.sock.getsockname()[1])
-        config = uvicorn.Config(
-            probe_app(metrics, readiness),
-            log_config=None,
-            access_log=False,  # probes every few seconds would drown the service's log
-            lifespan="off",
-            timeout_graceful_shutdown=1,
+        super().__init__(
+            "metrics", probe_app(metrics, readiness), host, port, timeout_graceful_shutdown=1
         )
-        self.server = _Embedded(config)
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self.server.serve([self.sock]), name="probes-http")
-        while not self.server.started:
-            if self._task.done():
-                self._task.result()  # raises why it did not start
-                raise RuntimeError("the metrics HTTP server stopped at start")
-            await asyncio.sleep(0.01)
-        log.info("metrics_serving", url=self.url)
-
-    async def stop(self) -> None:
-        if self._task is None:
-            return
-        self.server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=5)
-        except TimeoutError:
-            self._task.cancel()
-        except Exception as exc:  # noqa: BLE001 - a failed stop must not stop the others
-            log.error("metrics_stop_failed", error=str(exc))
-        self.sock.close()

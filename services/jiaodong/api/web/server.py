@@ -60,14 +60,14 @@ class CertifiedH11Protocol(H11Protocol):
 
 
 class EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signals to its host (the coordinator stops it)."""
+    """A uvicorn server that leaves signals to its host (the service stops it)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, what: str) -> socket.socket:
     """The listening socket (port 0: a free one); a port in use is an error, never shared."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -76,49 +76,47 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise RuntimeError(f"could not bind the board's HTTP port {host}:{port}: {exc}") from exc
+        raise RuntimeError(f"could not bind the {what} port {host}:{port}: {exc}") from exc
     sock.listen(128)
     sock.setblocking(False)
     return sock
 
 
-class BoardServer:
-    """The board's server task: ``start`` binds and serves, ``stop`` ends it gracefully."""
+class EmbeddedHttp:
+    """uvicorn in the service's own event loop, started and stopped with it: ``start`` binds and
+    serves, ``stop`` ends it gracefully (bounded). The board (HTTPS) and the metrics and probe
+    port (plain HTTP, jiaodong.probes) are both one of these. Requests are never logged: the
+    board's access log would name the login token in a URL, the probes' would drown the log."""
 
-    def __init__(self, app: Any, host: str, port: int, files: TlsFiles) -> None:
-        self.sock = bind(host, port)
+    def __init__(
+        self, name: str, app: Any, host: str, port: int, *, scheme: str = "http", **config: Any
+    ) -> None:
+        self.name = name
+        self.scheme = scheme
+        self.sock = bind(host, port, name)
         self.host = host
         self.port = int(self.sock.getsockname()[1])
-        context = tls_context(files)
-        config = uvicorn.Config(
-            app,
-            http=CertifiedH11Protocol,
-            ssl_context_factory=lambda _config, _default: context,
-            log_config=None,
-            # The access log would name the login token in a URL; requests are not logged.
-            access_log=False,
-            lifespan="off",
-            timeout_graceful_shutdown=2,
+        self.server = EmbeddedServer(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", **config)
         )
-        self.server = EmbeddedServer(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"https://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self.server.serve([self.sock]), name="board-http")
+        self._task = asyncio.create_task(self.server.serve([self.sock]), name=f"{self.name}-http")
         while not self.server.started:
             if self._task.done():
                 self._task.result()  # raises why it did not start
-                raise RuntimeError("the board's HTTP server stopped at start")
+                raise RuntimeError(f"the {self.name} HTTP server stopped at start")
             await asyncio.sleep(0.01)
-        log.info("board_serving", url=self.url)
+        log.info("http_serving", server=self.name, url=self.url)
 
     def refuse_new(self) -> None:
-        """Take no further requests (before the live streams are ended, so none reopens)."""
+        """Take no further requests (the board: before its live streams are ended)."""
         self.server.should_exit = True
 
     async def stop(self) -> None:
@@ -130,5 +128,22 @@ class BoardServer:
         except TimeoutError:
             self._task.cancel()
         except Exception as exc:  # noqa: BLE001 - a failed stop must not stop the others
-            log.error("board_stop_failed", error=str(exc))
+            log.error("http_stop_failed", server=self.name, error=str(exc))
         self.sock.close()
+
+
+class BoardServer(EmbeddedHttp):
+    """The board's HTTPS server, with the coordinator's certificate (see the module doc)."""
+
+    def __init__(self, app: Any, host: str, port: int, files: TlsFiles) -> None:
+        context = tls_context(files)
+        super().__init__(
+            "board",
+            app,
+            host,
+            port,
+            scheme="https",
+            http=CertifiedH11Protocol,
+            ssl_context_factory=lambda _config, _default: context,
+            timeout_graceful_shutdown=2,
+        )
