@@ -9,8 +9,8 @@ a series. Two kinds of figures:
 - states read when Prometheus scrapes: ``refresh`` functions (the composition root registers them:
   a bounded database query, the transport's counters) run before each exposition, within a bound.
 
-This module imports nothing of the project, so any layer may use it; the composition root
-(jiaodong.bootstrap) decides what is measured.
+This module imports nothing of the project but jiaodong.grpc_shapes, so any layer may use it;
+the composition root (jiaodong.bootstrap) decides what is measured.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from jiaodong.grpc_shapes import rewrapped
 
 log = structlog.get_logger("jiaodong.metrics")
 
@@ -195,21 +197,11 @@ class RpcMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method = _short(details.method)
-        shapes = (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._call),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._call),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._stream),
-            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._stream),
-        )
-        for attribute, make, wrap in shapes:
-            inner = getattr(handler, attribute)
-            if inner is not None:
-                return make(
-                    wrap(method, inner),
-                    request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer,
-                )
-        return handler
+
+        def timed(inner: Callable[..., Any], _streamed: bool, streaming: bool) -> Any:
+            return (self._stream if streaming else self._call)(method, inner)
+
+        return rewrapped(handler, timed) or handler
 
     def _done(self, method: str, context: Any, started: float, error: BaseException | None) -> None:
         self.metrics.rpcs.labels(method, _code_name(context, error)).inc()

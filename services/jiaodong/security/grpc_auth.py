@@ -18,6 +18,7 @@ from jiaodong.domain.authz import Grant, check_call, is_open, rule_for
 from jiaodong.domain.errors import NotAllowed
 from jiaodong.domain.identity import BadIdentity, Identity
 from jiaodong.domain.ratelimit import RateLimiter
+from jiaodong.grpc_shapes import rewrapped
 from jiaodong.security.certs import TlsFiles, identity_of
 
 log = structlog.get_logger("jiaodong.security")
@@ -143,23 +144,13 @@ class SecurityInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             return None
         method = details.method
+
         # One guard per call shape; the request argument is a message or an iterator of them.
-        shapes = (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler, self._guard_call, False),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler, self._guard_call, True),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler, self._guard_stream, False),
-            # Bidirectional streams: only server reflection (open to every valid certificate).
-            ("stream_stream", grpc.stream_stream_rpc_method_handler, self._guard_stream, True),
-        )
-        for attribute, make, guard, streamed in shapes:
-            inner = getattr(handler, attribute)
-            if inner is not None:
-                return make(
-                    guard(method, inner, streamed),
-                    request_deserializer=_tolerant(handler.request_deserializer),
-                    response_serializer=handler.response_serializer,
-                )
-        return None
+        # Bidirectional streams: only server reflection (open to every valid certificate).
+        def guard(inner: Callable[..., Any], streamed: bool, streaming: bool) -> Any:
+            return (self._guard_stream if streaming else self._guard_call)(method, inner, streamed)
+
+        return rewrapped(handler, guard, _tolerant(handler.request_deserializer))
 
     async def _enter(self, method: str, request: Any, context: Any, streamed: bool) -> Any:
         """Admit the caller, then refuse a request that did not decode (INVALID_ARGUMENT, not the
