@@ -135,6 +135,8 @@ class EnvSettings(BaseSettings):
 
 # Settings' field name where it differs from the variable's (JD_SLA_SWEEP_SECONDS).
 _RENAMED = {"sla_sweep_seconds": "sweep_seconds"}
+# Variables checked with the others but read elsewhere (JD_LOG_LEVEL: by the logging set-up).
+_ENV_ONLY = {"log_level"}
 
 
 def _error_lines(error: ValidationError, given: dict[str, Any]) -> list[str]:
@@ -225,7 +227,6 @@ class Settings:
     registries: str = ""
     # Prometheus metrics and the probes: ``host:port`` of their plain-HTTP port (empty: none).
     metrics: str = ""
-    log_level: str = "info"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -239,7 +240,7 @@ class Settings:
         unknown = set(given) - set(EnvSettings.model_fields)
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        checked = load_env(**given).model_dump()
+        checked = load_env(**given).model_dump(exclude=_ENV_ONLY)
         return cls(**{_RENAMED.get(key, key): value for key, value in checked.items()})
 
     @property
@@ -273,6 +274,6 @@ class Settings:
 
 # The variable's field name for each Settings field named otherwise.
 _NAMES = {settings: env for env, settings in _RENAMED.items()}
-assert {_RENAMED.get(name, name) for name in EnvSettings.model_fields} == {
+assert {_RENAMED.get(name, name) for name in EnvSettings.model_fields} - _ENV_ONLY == {
     f.name for f in fields(Settings)
 }, "Settings and EnvSettings must have the same fields"

@@ -12,7 +12,6 @@ nothing of the project.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -111,12 +110,7 @@ class HealthWatch:
                 else:
                     log.warning("health_not_serving", service=self.name, reason=reason)
             self.ready, self.reason = ready, reason or ""
-            status = SERVING if ready else NOT_SERVING
-            acting = SERVING if ready and self.active() else NOT_SERVING
-            for name in self.services:
-                await self._put(name, status)
-            for name in self.acting:
-                await self._put(name, acting)
+            await self.apply()
 
     async def _put(self, name: str, status: int) -> None:
         if self._set.get(name) != status:
@@ -131,9 +125,3 @@ class HealthWatch:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 - the watch must outlive any failure
                 log.error("health_watch_failed", service=self.name, error=type(exc).__name__)
-
-    async def stop_serving(self) -> None:
-        """Every status NOT_SERVING (a graceful shutdown begins)."""
-        with contextlib.suppress(Exception):
-            for name in (*self.services, *self.acting):
-                await self._put(name, NOT_SERVING)
