@@ -538,8 +538,8 @@ def _named(paths: list[str]) -> list[str]:
 def systemd_units(layout: RegionLayout) -> dict[str, str]:
     values = {"prefix": PREFIX, "env_dir": ENV_DIR, "data_dir": str(layout.data_dir)}
     return {
-        "jiaodong-node@.service": systemd.NODE_UNIT.format(**values),
-        "jiaodong-coordinator.service": systemd.COORDINATOR_UNIT.format(**values),
+        "jiaodong-node@.service": systemd.service_unit("node", **values),
+        "jiaodong-coordinator.service": systemd.service_unit("coordinator", **values),
         "nats-server.service": systemd.NATS_UNIT.format(
             prefix=PREFIX,
             nats_conf=NATS_CONF,
