@@ -2,16 +2,18 @@
 
 A second `up` on a live folder would start a second nats-server on the live JetStream store and
 rewrite its configuration before noticing the ports are taken. The lock (``flock`` on
-``<data dir>/up.lock``, which holds the PID of its holder) refuses it first. The kernel drops the
+``<data dir>/up.lock``, which holds the PID of its holder: jiaodong.store.lease.lock_file, as
+the coordinator's SQLite lease) refuses it first. The kernel drops the
 lock when the holder exits, however it exits, so a stale file never blocks a new start.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from jiaodong.store.lease import lock_file
 
 LOCK_NAME = "up.lock"
 
@@ -47,14 +49,11 @@ def lock_folder(folder: Path) -> FolderLock:
     """Take ``folder``'s lock (creating the folder), or raise FolderInUse naming the holder."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
-    # Not inherited by the children (os.open's descriptors are non-inheritable).
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-        os.close(fd)
-        raise FolderInUse(folder, holder) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    fd = lock_file(path, f"{os.getpid()}\n")
+    if fd is None:
+        try:
+            holder = path.read_text(encoding="ascii", errors="replace").strip()
+        except OSError:
+            holder = ""
+        raise FolderInUse(folder, holder)
     return FolderLock(path, fd)

@@ -191,6 +191,23 @@ class PostgresLease(_Threaded):
                 conn.close()
 
 
+def lock_file(path: Path, holder: str) -> int | None:
+    """An exclusive ``flock`` on ``path`` (created if missing) with ``holder`` written in it: the
+    descriptor (closing it drops the lock; so does the process's end, however it ends), or None
+    while another process holds it (its ``holder`` stays in the file). The descriptor is not
+    inherited by child processes."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, holder.encode(), 0)
+    os.fsync(fd)
+    return fd
+
+
 class FileLease(_Threaded):
     """An exclusive flock on a file beside the SQLite database (one host)."""
 
@@ -204,19 +221,9 @@ class FileLease(_Threaded):
         return bool(await self._call(None, self._try_acquire))
 
     def _try_acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, self._address.encode(), 0)
-        os.fsync(fd)
-        self._fd = fd
-        return True
+        if self._fd is None:
+            self._fd = lock_file(self.path, self._address)
+        return self._fd is not None
 
     async def alive(self) -> bool:
         # A flock is only lost with the process; but a lock file removed (or replaced) by hand
