@@ -33,6 +33,25 @@ def list_services(address: str, tls: TlsFiles) -> set[str]:
         return {s.name for r in replies for s in r.list_services_response.service}
 
 
+READY = "press Ctrl-C to stop"
+
+
+def read_until_up(proc: subprocess.Popen[str], seconds: float) -> str:
+    """What a running `jiaodong up` printed until it says the layout is up (or ended, or the
+    time ran out: then the text lacks ``READY``)."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if READY in line:
+            break
+    return "".join(lines)
+
+
 def start_up(data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], dict[str, str], str]:
     """``jiaodong up`` on free ports in ``data_dir``, read until it says it runs: the process,
     the address of each service (by name) from its table, and everything it printed."""
@@ -52,18 +71,8 @@ def start_up(data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], dict[st
         text=True,
         env={**os.environ, "COLUMNS": "200", **env},
     )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "press Ctrl-C to stop" in line:
-            break
-    output = "".join(lines)
-    if "press Ctrl-C to stop" not in output:
+    output = read_until_up(proc, 60)
+    if READY not in output:
         proc.kill()
         proc.wait()
         raise AssertionError(output)

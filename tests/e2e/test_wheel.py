@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.e2e.test_up import READY, read_until_up
 
 pytestmark = [pytest.mark.e2e, pytest.mark.wheel]
 
@@ -108,18 +109,8 @@ def test_the_wheel_in_a_fresh_venv_lists_the_courts_and_runs_up(tmp_path: Path) 
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "press Ctrl-C to stop" in line:
-                break
-        output = "".join(lines)
-        assert "press Ctrl-C to stop" in output, output
+        output = read_until_up(proc, 120)
+        assert READY in output, output
         for service in ("coordinator", "node-qingdao", "node-yantai", "node-weifang"):
             assert service in output
         assert "node-weihai" in output and "node-rizhao" in output

@@ -11,14 +11,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import grpc
-
 from jiaodong.bootstrap import start_node
 from jiaodong.v1 import coordinator_service_pb2 as capi
 from jiaodong.v1 import court_node_service_pb2 as api
 from jiaodong.v1 import delegation_pb2 as pb
 from tests.helpers.factory import create_request
-from tests.helpers.network import Region, as_court, eventually
+from tests.helpers.network import (
+    Region,
+    as_court,
+    coordinator_probe,
+    delegation_probe,
+    eventually,
+)
 
 QD, YT = "370202", "370602"
 
@@ -40,17 +44,8 @@ async def test_node_restored_from_older_backup_catches_up(region: Region, tmp_pa
 
     first = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
 
-    async def at(stub: object, court: str, delegation_id: str) -> pb.Delegation | None:
-        try:
-            reply = await stub.GetDelegation(  # type: ignore[attr-defined]
-                api.GetDelegationRequest(id=delegation_id), metadata=as_court(court)
-            )
-        except grpc.aio.AioRpcError:  # NOT_FOUND until it arrives
-            return None
-        return reply.delegation  # type: ignore[no-any-return]
-
     await eventually(
-        lambda: at(yantai, YT, first.id),
+        delegation_probe(yantai, YT, first.id),
         lambda d: d is not None and d.status == pb.STATUS_DELIVERED,
         timeout=30,
     )
@@ -62,13 +57,13 @@ async def test_node_restored_from_older_backup_catches_up(region: Region, tmp_pa
     await yantai.Acknowledge(api.AcknowledgeRequest(id=first.id), metadata=as_court(YT))
     second = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
     await eventually(
-        lambda: at(qingdao, QD, first.id),
+        delegation_probe(qingdao, QD, first.id),
         lambda d: d is not None and d.status == pb.STATUS_ACKNOWLEDGED,
         timeout=30,
     )
     await eventually(lambda: node.service.summary(), lambda s: s["outbox_pending"] == 0)
     await eventually(
-        lambda: at(yantai, YT, second.id),
+        delegation_probe(yantai, YT, second.id),
         lambda d: d is not None and d.status == pb.STATUS_DELIVERED,
         timeout=30,
     )
@@ -80,19 +75,19 @@ async def test_node_restored_from_older_backup_catches_up(region: Region, tmp_pa
     online_backup(backup, database)
     region.nodes["qingdao"] = await start_node(region.settings, "qingdao")
     qingdao = region.node_stub("qingdao")
-    assert await at(qingdao, QD, second.id) is None  # the backup predates it
+    assert await delegation_probe(qingdao, QD, second.id)() is None  # the backup predates it
 
     restored_first = await eventually(
-        lambda: at(qingdao, QD, first.id),
+        delegation_probe(qingdao, QD, first.id),
         lambda d: d is not None and d.status == pb.STATUS_ACKNOWLEDGED,
         timeout=60,
     )
     restored_second = await eventually(
-        lambda: at(qingdao, QD, second.id), lambda d: d is not None, timeout=60
+        delegation_probe(qingdao, QD, second.id), lambda d: d is not None, timeout=60
     )
     assert restored_first is not None and restored_second is not None
     for mine in (restored_first, restored_second):
-        theirs = await at(yantai, YT, mine.id)
+        theirs = await delegation_probe(yantai, YT, mine.id)()
         central = (
             await coordinator.GetDelegation(capi.CoordinatorGetDelegationRequest(id=mine.id))
         ).delegation
@@ -107,7 +102,7 @@ async def test_node_restored_from_older_backup_catches_up(region: Region, tmp_pa
     await yantai.Acknowledge(api.AcknowledgeRequest(id=second.id), metadata=as_court(YT))
     await yantai.Accept(api.AcceptRequest(id=second.id), metadata=as_court(YT))
     await eventually(
-        lambda: at(qingdao, QD, second.id),
+        delegation_probe(qingdao, QD, second.id),
         lambda d: d is not None and d.status == pb.STATUS_ACCEPTED,
         timeout=30,
     )
@@ -127,17 +122,8 @@ async def test_coordinator_restored_from_older_backup(region: Region, tmp_path: 
     qingdao, yantai = region.node_stub("qingdao"), region.node_stub("yantai")
     first = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
 
-    async def central(delegation_id: str) -> pb.Delegation | None:
-        try:
-            reply = await region.coordinator_stub().GetDelegation(
-                capi.CoordinatorGetDelegationRequest(id=delegation_id)
-            )
-        except grpc.aio.AioRpcError:
-            return None
-        return reply.delegation
-
     await eventually(
-        lambda: central(first.id),
+        coordinator_probe(region.coordinator_stub(), first.id),
         lambda d: d is not None and d.status == pb.STATUS_DELIVERED,
         timeout=30,
     )
@@ -148,7 +134,7 @@ async def test_coordinator_restored_from_older_backup(region: Region, tmp_path: 
     await yantai.Acknowledge(api.AcknowledgeRequest(id=first.id), metadata=as_court(YT))
     second = (await qingdao.CreateDelegation(create_request(), metadata=as_court(QD))).delegation
     await eventually(
-        lambda: central(second.id),
+        coordinator_probe(region.coordinator_stub(), second.id),
         lambda d: d is not None and d.status == pb.STATUS_DELIVERED,
         timeout=30,
     )
@@ -160,7 +146,7 @@ async def test_coordinator_restored_from_older_backup(region: Region, tmp_path: 
     region.coordinator = await start_coordinator(region.settings)
 
     restored = await eventually(
-        lambda: central(first.id),
+        coordinator_probe(region.coordinator_stub(), first.id),
         lambda d: d is not None and d.status == pb.STATUS_ACKNOWLEDGED,
         timeout=60,
     )
@@ -176,4 +162,4 @@ async def test_coordinator_restored_from_older_backup(region: Region, tmp_path: 
 
     reasons = await eventually(refused, lambda r: len(r) > 0, timeout=60)
     assert any("cannot introduce" in r or "may not write" in r for r in reasons), reasons
-    assert await central(second.id) is None
+    assert await coordinator_probe(region.coordinator_stub(), second.id)() is None
