@@ -533,6 +533,7 @@ async def start_coordinator(
         "coordinator", bound, server, duty.transport, db, coordinator, health_servicer, []
     )
     duty.on_transport = lambda transport: setattr(running, "transport", transport)
+    coordinator.inbound_backlog = own_backlog(running, asyncio.get_running_loop())
     if metrics is not None:
         measure(metrics, running, clock)
     # Healthy (service "") while the database answers and, on the active replica, the link;
@@ -681,6 +682,20 @@ async def in_daemon_thread(work: Callable[[], T], name: str) -> T:
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return await done
+
+
+def own_backlog(running: Running, loop: asyncio.AbstractEventLoop) -> Callable[[], int | None]:
+    """The coordinator's own consumer's backlog as its transport last measured it, or None when
+    not measured within three of its periods (read from the writer thread: plain attributes)."""
+    durable = coordinator_consumer().durable
+
+    def backlog() -> int | None:
+        transport = running.transport
+        if not transport.flow.fresh(loop.time(), 3 * transport.settings.flow_seconds):
+            return None
+        return transport.flow.lag_of(durable)
+
+    return backlog
 
 
 def flow_watch(*own: ConsumerSpec) -> tuple[ConsumerSpec, ...]:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, delete
 from jiaodong.app.node import Step
 from jiaodong.app.node import reconcile as node_reconcile
 from jiaodong.bus import envelopes
+from jiaodong.bus.flow import LAG_HIGH
 from jiaodong.domain.clock import ManualClock
 from jiaodong.domain.lifecycle import EventKind
 from jiaodong.store import outbox
@@ -212,3 +213,36 @@ async def test_an_oversized_digest_is_parked_unread(region: InProcessRegion) -> 
     await region.settle()
     parked = region.dead_letters("coordinator")
     assert len(parked) == 1 and "at most 1000" in parked[0]
+
+
+async def test_no_want_while_the_coordinator_is_behind_its_own_backlog(
+    region: InProcessRegion,
+) -> None:
+    """A court ahead of the record here while this coordinator's consumer is behind: its events
+    most likely wait in that backlog, so no re-send is asked (it would queue behind them); the
+    first digest after the backlog drains asks for what is still missing, and repairs it."""
+    d = await region.delivered()
+    region.forget_next(lambda m: m.subject == f"jd.v1.coord.{YT}.sync")
+    await region.node("yantai").act(YT, d, Step(EventKind.ACKNOWLEDGED))
+    await region.settle()
+    assert len(region.lost) == 1
+    coordinator = region.coordinator
+    behind_by = LAG_HIGH
+    coordinator.inbound_backlog = lambda: behind_by
+
+    mark = len(region.carried())
+    await region.reconcile("yantai")
+    await region.settle()
+    assert [
+        m.subject for m in since(region, mark) if not m.subject.startswith("jd.v1.digest.")
+    ] == []
+    assert (await coordinator.get(d)).status == pb.STATUS_DELIVERED  # still behind
+
+    behind_by = LAG_HIGH - 1  # drained below the mark (None: not measured, too)
+    advance(region, 30)
+    mark = len(region.carried())
+    await region.reconcile("yantai")
+    await region.settle()
+    wants = [m for m in since(region, mark) if m.subject == f"jd.v1.court.{YT}.want"]
+    assert [list(m.envelope().want.delegation_ids) for m in wants] == [[d]]
+    assert (await coordinator.get(d)).status == pb.STATUS_ACKNOWLEDGED

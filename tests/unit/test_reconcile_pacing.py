@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from jiaodong.app.node.reconcile import LAG_HIGH, SLOWEST, paced
-from jiaodong.bus.flow import Flow
+from jiaodong.app.node.reconcile import SLOWEST, paced
+from jiaodong.bus.flow import LAG_HIGH, Flow
 from jiaodong.domain.backoff import resend_after
 
 NOW = 1000.0

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The region is behind when this many messages wait for a consumer: nodes then space their
+# reconciliation out (app.node.reconcile.paced) and the coordinator defers its asks for re-sends
+# (app.coordinator.reconcile), so repair traffic does not feed the backlog it waits behind.
+LAG_HIGH = 200
+
 
 @dataclass
 class Flow:

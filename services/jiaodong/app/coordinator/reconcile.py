@@ -11,10 +11,19 @@ coordinator's own clock: the transaction that changed it sent the change to both
 the digest, and that sync either catches the court up or shows it a gap it asks about; a court
 that sent the change holds it). A delegation never changed here since the column exists is
 answered as before: the rule only ever saves a sync, it never withholds one that is owed.
+
+Nor does it ask a court to re-send what is most likely waiting in its own backlog: while this
+coordinator's consumer is behind (``flow.LAG_HIGH`` or more messages, as last measured), a court
+that holds more of a delegation than the record here is ahead because its events wait in that
+backlog, and the whole histories a want brings back would queue behind them, the backlog fed
+by its own repair (the overload row, 2026-12-01: 484 histories re-sent into a lag of 1,200).
+The want is deferred, not dropped: the next digest after the backlog drains asks for whatever
+is still missing then.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -23,6 +32,7 @@ from jiaodong.app.coordinator.base import CoordinatorBase
 from jiaodong.app.messagebus import Inbound
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
+from jiaodong.bus.flow import LAG_HIGH
 from jiaodong.bus.subjects import Kind
 from jiaodong.domain.errors import InvalidInput
 from jiaodong.domain.ids import stable_id
@@ -53,6 +63,14 @@ class Reconciliation(CoordinatorBase):
     # The nodes' reconciliation interval (bootstrap sets the configured one): the age past which
     # a digest that does not carry its own is stale, and the unit of our re-sends' back-off.
     reconcile_interval = timedelta(seconds=30)
+    # Messages waiting for this coordinator's own consumer, as last measured (bootstrap sets it
+    # from the bus transport's flow); None when not measured lately: then nothing is deferred.
+    inbound_backlog: Callable[[], int | None] | None = None
+
+    def _behind(self) -> int | None:
+        """The own backlog when it is high enough to defer wants (see the module's text)."""
+        backlog = self.inbound_backlog() if self.inbound_backlog is not None else None
+        return backlog if backlog is not None and backlog >= LAG_HIGH else None
 
     def on_digest(self, uow: UnitOfWork, message: Inbound, digest: bus_pb2.Digest) -> None:
         sender = message.court
@@ -85,6 +103,7 @@ class Reconciliation(CoordinatorBase):
         mine = {r.id: r for r in here}
         want: list[str] = []
         behind = later = 0
+        backlog = self._behind()
         for entry in digest.entries:
             held = mine.get(entry.delegation_id)
             row: DelegationRow | None = None
@@ -123,10 +142,21 @@ class Reconciliation(CoordinatorBase):
             self.send_sync(uow, uow.require(held.id), sender)
             behind += 1
         self._resend_own_requests(uow, sender, [r.id for r in here if r.entrusted_court == sender])
+        deferred = 0
+        if want and backlog is not None:
+            deferred, want = len(want), []
         if want:
             self.send(uow, sender, Kind.WANT, bus_pb2.Want(delegation_ids=want))
-        if want or behind or later:
-            log.info("reconcile", court=sender, want=len(want), sent=behind, changed_since=later)
+        if want or behind or later or deferred:
+            log.info(
+                "reconcile",
+                court=sender,
+                want=len(want),
+                sent=behind,
+                changed_since=later,
+                want_deferred=deferred,
+                backlog=backlog,
+            )
 
     def on_want(self, uow: UnitOfWork, message: Inbound, want: bus_pb2.Want) -> None:
         """A court's node found a gap in what it received: send it the whole histories."""

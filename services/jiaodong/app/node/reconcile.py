@@ -25,7 +25,7 @@ from sqlmodel import Session
 from jiaodong.app.node.base import NodeBase
 from jiaodong.app.unit_of_work import UnitOfWork
 from jiaodong.bus import envelopes
-from jiaodong.bus.flow import Flow
+from jiaodong.bus.flow import LAG_HIGH, Flow
 from jiaodong.bus.subjects import coordinator_consumer, coordinator_digest_consumer, digest_subject
 from jiaodong.store import ledger, outbox
 from jiaodong.v1 import bus_pb2
@@ -38,9 +38,8 @@ Publish = Callable[[str, bus_pb2.Envelope], Awaitable[None]]
 RECONCILE_WINDOW = timedelta(days=30)
 # Entries per digest message (and per transaction reading them): about 60 bytes each.
 CHUNK = 500
-# The region is behind when this many messages wait for a consumer ...
-LAG_HIGH = 200
-# ... and the interval then doubles each round, up to this many times the configured one.
+# While the region is behind (flow.LAG_HIGH), the interval doubles each round, up to this many
+# times the configured one.
 SLOWEST = 8
 
 
