@@ -37,14 +37,16 @@ def quick_options(**overrides: object) -> Options:
 def ci_options(**overrides: object) -> Options:
     """CI's settings for every row (`make test`, tests/faults/test_full.py, or ``--ci``): 40
     delegations per row and a 30 s overload; the services' own reconcile interval (30 s), so the
-    patience after a fault covers three intervals."""
+    patience after a fault covers three intervals. The overload's patience is the full row's
+    240 s: its backlog drains as fast as the machine's CPU allows, and on the shared 2-core
+    machine 180 s was missed by code that had passed before (docs/faults.md, 2026-12-01)."""
     values: dict[str, object] = {
         "delegations": 40,
         "rate": 4.0,
         "converge_timeout": 90.0,
         "cut_seconds": 8.0,
         "overload_seconds": 30.0,
-        "overload_patience": 180.0,
+        "overload_patience": 240.0,
     }
     values.update(overrides)
     return Options(**values)  # type: ignore[arg-type]

@@ -454,6 +454,10 @@ async def busy_machine(ctx: Context) -> None:
     ctx.ended()
 
 
+# How often, at most, a walk of the overload row looks at its delegation once it has waited.
+OVERLOAD_POLL = 10.0
+
+
 def overload_shape(options: Options) -> list[tuple[int, float]]:
     burst = max(1, round(options.overload_rate * options.overload_seconds))
     return [(burst, options.overload_rate), (options.delegations, options.rate)]
@@ -564,7 +568,10 @@ async def _drive(scenario: Scenario, layout: FaultLayout, options: Options, row:
         # A walk waiting long looks less often (a clerk would): in the overload row a thousand
         # walks polling every 2 s were several hundred calls a second, more load than the
         # traffic itself, growing with the backlog (the calls per method are in the notes).
-        poll_max=5.0 if shape else 0.4,
+        # At 5 s it was still 26,000 GetDelegation calls for 520 walks (CI's row, 2026-12-01),
+        # about a third of the nodes' busy time in a profile, taken from the coordinator whose
+        # backlog the row waits on (docs/faults.md): 10 s.
+        poll_max=OVERLOAD_POLL if shape else 0.4,
     )
     ctx = Context(layout, traffic, options)
     monitor = await FlowMonitor(layout).start()
