@@ -238,7 +238,7 @@ async def test_no_want_while_the_coordinator_is_behind_its_own_backlog(
     ] == []
     assert (await coordinator.get(d)).status == pb.STATUS_DELIVERED  # still behind
 
-    behind_by = LAG_HIGH - 1  # drained below the mark (None: not measured, too)
+    behind_by = LAG_HIGH - 1  # drained below the mark
     advance(region, 30)
     mark = len(region.carried())
     await region.reconcile("yantai")
