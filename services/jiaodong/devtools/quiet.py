@@ -30,6 +30,17 @@ lag follow:
 * for the nodes' consumers (filtered, one per node, all fed from the coordinator's outbox):
   every message the coordinator's outbox published to a running node's court is in that node's
   inbox (applied) or among its parked messages.
+
+Each place is read at its own moment, so work that moves from a place not yet read to one already
+read slips past every check: a registry desk that answers after the outbox was read and before
+the registry tasks were (its answer, in the outbox now, unseen), or a node that applies a message
+between the outbox reading and the inbox check (its reply unseen). Under CPU load (CI,
+2026-12-01; 1 run in 12 here with five busy loops on two cores) the simulator thus read the
+coordinator before a registry's completion reached it, and planned the officer's confirmation
+from a later instant: another trace.
+So the probe brackets its checks with ``marks``, per service the last outbox row, the messages
+applied and the messages parked, and passes only if nothing moved between the two readings: any
+step that another service must hear of moves one of them in the transaction that takes it.
 """
 
 from __future__ import annotations
@@ -106,6 +117,9 @@ class Probe:
         # rows up to ``_seen`` have been read.
         self._unapplied: dict[str, str] = {}
         self._seen = 0
+        # How often every check passed but the marks moved (each one a verdict of quiet that
+        # would have been wrong without them).
+        self.caught_moving = 0
 
     async def connect(self) -> None:
         options: dict[str, Any] = {}
@@ -179,6 +193,16 @@ class Probe:
 
     async def busy(self, now: datetime, down: set[str]) -> str | None:
         """Why the layout is not quiescent at ``now`` (None: it is)."""
+        marks = await asyncio.to_thread(self.marks, down)
+        reason = await self._checks(now, down)
+        if reason is not None:
+            return reason
+        if await asyncio.to_thread(self.marks, down) != marks:
+            self.caught_moving += 1
+            return "work was applied or queued while the probe read"
+        return None
+
+    async def _checks(self, now: datetime, down: set[str]) -> str | None:
         before = await self.counts(down)
         for durable, (pending, unacked, _, _) in before.items():
             if pending or unacked:
@@ -190,6 +214,27 @@ class Probe:
         if after != before:
             return "messages moved while the databases were read"
         return await self._applied(after, down)
+
+    def marks(self, down: set[str]) -> dict[str, tuple[int, int, int]]:
+        """Per running service: the last outbox row, how many messages it applied (inbox) and
+        how many it parked. Each only grows while time stands still, and every step a service
+        takes that another must hear of moves one of them in the transaction that takes it."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for name, engine in self.engines.items():
+            if name in down:
+                continue
+            with engine.connect() as conn:
+                row = conn.execute(
+                    sa.select(
+                        sa.select(sa.func.coalesce(sa.func.max(_OUTBOX.c.id), 0))
+                        .scalar_subquery()
+                        .label("outbox"),
+                        sa.select(sa.func.count()).select_from(_INBOX).scalar_subquery(),
+                        sa.select(sa.func.count()).select_from(_PARKED).scalar_subquery(),
+                    )
+                ).one()
+            out[name] = (int(row[0]), int(row[1]), int(row[2]))
+        return out
 
     async def _applied(
         self, counts: dict[str, tuple[int, int, int, int]], down: set[str]

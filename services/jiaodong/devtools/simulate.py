@@ -767,6 +767,7 @@ async def simulate(
         "steps_per_second": round(driver.figures.steps / wall, 1) if wall else None,
         "quiescence_seconds": round(driver.figures.quiet_seconds, 1),
         "call_seconds": round(driver.figures.call_seconds, 1),
+        "probe_caught_moving": driver.probe.caught_moving,
         "delegations": trace["totals"]["delegations"],
         "files": [*files, "trace.json"],
     }
