@@ -217,8 +217,9 @@ class Probe:
 
     def marks(self, down: set[str]) -> dict[str, tuple[int, int, int]]:
         """Per running service: the last outbox row, how many messages it applied (inbox) and
-        how many it parked. Each only grows while time stands still, and every step a service
-        takes that another must hear of moves one of them in the transaction that takes it."""
+        how many it parked. Every step a service takes that another must hear of moves one of
+        them in the transaction that takes it (so does a prune of old rows, which only makes the
+        probe look again)."""
         out: dict[str, tuple[int, int, int]] = {}
         for name, engine in self.engines.items():
             if name in down:
