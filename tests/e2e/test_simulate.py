@@ -9,9 +9,11 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,79 @@ def test_registries_answer_on_virtual_time_the_same_bytes_under_load(tmp_path: P
     assert answered > 0, trace["totals"]
     # The scenario's returns and confirmations went on around them: no call was refused.
     assert not any(day["refused"] for day in trace["days"]), trace["days"]
+
+
+def children_of(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text(encoding="ascii", errors="replace").splitlines():
+                if line.startswith("PPid:"):
+                    if int(line.split()[1]) == pid:
+                        found.add(int(status.parent.name))
+                    break
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds:.0f} s")
+        time.sleep(0.1)
+
+
+def test_sigterm_stops_every_process_the_simulation_started(tmp_path: Path) -> None:
+    """`kill` of a running simulation (a supervisor, a CI time-out) stops NATS and the six
+    services it started, as Ctrl-C does: they run in sessions of their own, so before, all
+    seven were left running."""
+    data = tmp_path / "data"
+    with (tmp_path / "stderr.txt").open("w", encoding="utf-8") as errors:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jiaodong.cli.main",
+                "simulate",
+                "--days",
+                "30",
+                "--scenario",
+                str(SCENARIO),
+                "--out",
+                str(tmp_path / "out"),
+                "--data-dir",
+                str(data),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            clock = data / "virtual-clock"
+            wait_for(clock.exists, 120, "the virtual clock is written")
+            first = clock.read_text(encoding="ascii").split()[0]
+            # The driver has moved time: the layout is up and the simulation under way.
+            wait_for(
+                lambda: clock.read_text(encoding="ascii").split()[0] != first,
+                180,
+                "the driver moves virtual time",
+            )
+            started = children_of(proc.pid)
+            assert len(started) == 7, started  # nats-server, the coordinator, five nodes
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    left = {pid for pid in started if running(pid)}
+    assert not left, f"still running after the simulation ended: {left}"
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text(encoding="utf-8")

@@ -264,6 +264,7 @@ def up(
         print(exc, file=sys.stderr)
         raise typer.Exit(2) from exc
     console.print(f"starting the five-city layout in {settings.data_dir} ...")
+    _stop_layouts_on_sigterm()
     layout = start_layout(
         settings.data_dir,
         base_port=base_port,
@@ -273,17 +274,17 @@ def up(
         board_port=board_port if board_port is not None else (base_port + 20 if base_port else 0),
         nats_cluster=nats_cluster,
     )
-    render_layout(
-        console,
-        layout.nats_url,
-        ((svc.name, svc.address, svc.metrics_url) for svc in layout.services),
-    )
-    print_board(layout)
-    console.print(
-        f"logs in {settings.data_dir / 'logs'}; try: "
-        f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
-    )
     try:
+        render_layout(
+            console,
+            layout.nats_url,
+            ((svc.name, svc.address, svc.metrics_url) for svc in layout.services),
+        )
+        print_board(layout)
+        console.print(
+            f"logs in {settings.data_dir / 'logs'}; try: "
+            f"jiaodong delegation list --node {layout.nodes['qingdao'].address} --as-court 370202"
+        )
         _run_until_signalled(layout, "press Ctrl-C to stop")
     finally:
         console.print("stopping ... (Ctrl-C again: stop at once)")
@@ -367,6 +368,7 @@ def demo(
     started = time.monotonic()
     progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
     folder.mkdir(parents=True, exist_ok=True)
+    _stop_layouts_on_sigterm(None if keep or data_dir is not None else folder)
     clock_file = folder / "virtual-clock"
     # Frozen virtual time: the simulator's driver moves it once the region is quiescent.
     FileClock.write(clock_file, VIRTUAL_START, 0.0)
@@ -460,6 +462,7 @@ def simulate(
         raise typer.Exit(2) from exc
     folder = data_dir or scratch_folder("jiaodong-sim-")
     configure("warning", json=True)
+    _stop_layouts_on_sigterm(None if keep or data_dir is not None else folder)
     err.print(
         f"simulating {days} days from {plan.start} (seed {seed}, scenario {path}) in {folder} ..."
     )
@@ -491,6 +494,31 @@ def simulate(
         f"{summary['wall_seconds']}s ({summary['steps_per_second']} steps/s); "
         f"written to {out}: {', '.join(summary['files'])}"
     )
+
+
+def _stop_layouts_on_sigterm(scratch: Path | None = None) -> None:
+    """For a command that starts a layout (``demo``, ``simulate``, ``up``): from here on, SIGTERM
+    (``kill``, a supervisor, a CI time-out) stops NATS and the six services it started, removes
+    its scratch folder and exits 143. They run in sessions of their own, so nothing else would:
+    before this, a ``kill`` of ``jiaodong simulate`` left all seven running. The handler exits
+    at once (``os._exit``) rather than raise through the event loop: raised there, an
+    exception ended the process in a segmentation fault with the services still running.
+    (``up`` and ``demo --serve`` replace it while they serve: ``_run_until_signalled``.)"""
+
+    def _on_sigterm(*_: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
+        from jiaodong.devtools.layout import stop_started
+
+        print("SIGTERM: stopping the services ...", file=sys.stderr, flush=True)
+        stop_started()
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+        print("stopped", file=sys.stderr, flush=True)
+        os._exit(128 + signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _run_until_signalled(layout: Layout, prompt: str) -> None:

@@ -76,6 +76,8 @@ class Layout:
     env: dict[str, str] = field(default_factory=dict)
     # The clustered brokers of `up --nats-cluster N` (then ``nats`` is None).
     nats_cluster: NatsCluster | None = None
+    # ``stop`` has begun (a signal handler then only kills: ``stop`` reaps).
+    stopping: bool = False
 
     @property
     def board_login(self) -> str:
@@ -108,6 +110,7 @@ class Layout:
         return coordinators + self.standbys + list(self.nodes.values())
 
     def stop(self, timeout: float = 15.0) -> None:
+        self.stopping = True
         for svc in self.services:
             if svc.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -123,6 +126,8 @@ class Layout:
             self.nats.stop()
         if self.nats_cluster is not None:
             self.nats_cluster.stop()
+        with contextlib.suppress(ValueError):
+            _STARTED.remove(self)
 
     def kill(self) -> None:
         """SIGKILL every process of the layout, the broker last. Only signals: it may run in a
@@ -234,6 +239,21 @@ def wait_healthy(services: list[Service], tls: TlsFiles, timeout: float = 30.0) 
                 time.sleep(0.1)
 
 
+# The layouts this process started and has not stopped: what a SIGTERM handler must stop
+# (``stop_started``), as their processes run in sessions of their own.
+_STARTED: list[Layout] = []
+
+
+def stop_started() -> None:
+    """Stop every layout this process started and has not stopped (from a signal handler: one
+    that ``stop`` is already stopping is only killed, and that ``stop`` reaps)."""
+    for layout in list(_STARTED):
+        if layout.stopping:
+            layout.kill()
+        else:
+            layout.stop()
+
+
 def start_layout(
     data_dir: Path,
     *,
@@ -279,6 +299,7 @@ def start_layout(
         nats = secured_broker(data_dir / "nats", registry, pki).start()
         nats_url = nats.url
     layout = Layout(data_dir, nats, nats_url, pki, nats_cluster=cluster)
+    _STARTED.append(layout)
     env = layout.env = dict(os.environ)
     env.update(
         {
