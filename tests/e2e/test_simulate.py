@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.processes import alive, children
+
 pytestmark = pytest.mark.e2e
 
 SCENARIO = Path(__file__).parent / "data" / "simulate-short.toml"
@@ -148,27 +150,6 @@ def test_registries_answer_on_virtual_time_the_same_bytes_under_load(tmp_path: P
     assert not any(day["refused"] for day in trace["days"]), trace["days"]
 
 
-def children_of(pid: int) -> set[int]:
-    """The processes whose parent is ``pid`` (from /proc)."""
-    found = set()
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            for line in status.read_text(encoding="ascii", errors="replace").splitlines():
-                if line.startswith("PPid:"):
-                    if int(line.split()[1]) == pid:
-                        found.add(int(status.parent.name))
-                    break
-    return found
-
-
-def running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -211,7 +192,7 @@ def test_sigterm_stops_every_process_the_simulation_started(tmp_path: Path) -> N
                 180,
                 "the driver moves virtual time",
             )
-            started = children_of(proc.pid)
+            started = children(proc.pid)
             assert len(started) == 7, started  # nats-server, the coordinator, five nodes
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=120) == 128 + signal.SIGTERM
@@ -219,6 +200,6 @@ def test_sigterm_stops_every_process_the_simulation_started(tmp_path: Path) -> N
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-    left = {pid for pid in started if running(pid)}
+    left = {pid for pid in started if alive(pid)}
     assert not left, f"still running after the simulation ended: {left}"
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text(encoding="utf-8")

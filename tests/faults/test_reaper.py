@@ -13,33 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.processes import alive, children
+
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def children(pid: int) -> dict[int, str]:
-    """Processes whose parent is ``pid``: pid -> command line."""
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = (entry / "stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == pid:
-                cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                out[int(entry.name)] = cmd.strip()
-    return out
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie has ended: it only waits for its parent, init here, to reap it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
