@@ -368,7 +368,8 @@ def demo(
     started = time.monotonic()
     progress.print(f"starting NATS, the coordinator and five city nodes in {folder} ...")
     folder.mkdir(parents=True, exist_ok=True)
-    _stop_layouts_on_sigterm(None if keep or data_dir is not None else folder)
+    scratch = None if keep or data_dir is not None else folder  # removed at the end
+    _stop_layouts_on_sigterm(scratch)
     clock_file = folder / "virtual-clock"
     # Frozen virtual time: the simulator's driver moves it once the region is quiescent.
     FileClock.write(clock_file, VIRTUAL_START, 0.0)
@@ -412,11 +413,11 @@ def demo(
             )
     finally:
         layout.stop()
-        if not keep and data_dir is None:
+        if scratch is not None:
             import shutil
 
             with contextlib.suppress(OSError):
-                shutil.rmtree(folder)
+                shutil.rmtree(scratch)
     report["seconds"] = round(time.monotonic() - started, 1)
     if serve:
         pass  # printed before serving
@@ -462,7 +463,8 @@ def simulate(
         raise typer.Exit(2) from exc
     folder = data_dir or scratch_folder("jiaodong-sim-")
     configure("warning", json=True)
-    _stop_layouts_on_sigterm(None if keep or data_dir is not None else folder)
+    scratch = None if keep or data_dir is not None else folder  # removed at the end
+    _stop_layouts_on_sigterm(scratch)
     err.print(
         f"simulating {days} days from {plan.start} (seed {seed}, scenario {path}) in {folder} ..."
     )
@@ -479,11 +481,11 @@ def simulate(
             extra_env=SIM_ENV,
         )
     finally:
-        if not keep and data_dir is None:
+        if scratch is not None:
             import shutil
 
             with contextlib.suppress(OSError):
-                shutil.rmtree(folder)
+                shutil.rmtree(scratch)
     summary = {**outcome.figures, "seed": seed, "days": days, "out": str(out)}
     summary["final"] = outcome.trace["totals"]["final"]
     if as_json:
